@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+
+import { ConfigError, configVariables, loadConfig, redactValue } from '../src/config.js';
+
+const REQUIRED = {
+  DATABASE_URL: 'postgres://erp:db-pass-123@db.internal:5432/erp',
+  REDIS_URL: 'redis://:redis-pass-456@cache.internal:6379/0',
+};
+
+function problemsFor(env: NodeJS.ProcessEnv): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(Object.keys(env))}`);
+}
+
+describe('loadConfig defaults', () => {
+  it('fills every optional variable for dev, with no drain period', () => {
+    expect(loadConfig({ ...REQUIRED })).toEqual({
+      nodeEnv: 'development',
+      appEnv: 'dev',
+      host: '0.0.0.0',
+      port: 8080,
+      databaseUrl: REQUIRED.DATABASE_URL,
+      redisUrl: REQUIRED.REDIS_URL,
+      logLevel: 'info',
+      shutdownDrainMs: 0,
+      shutdownTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 65_000,
+      healthCheckTimeoutMs: 1_000,
+    });
+  });
+
+  it.each([
+    ['dev', 0],
+    ['staging', 5_000],
+    ['prod', 5_000],
+  ])('APP_ENV=%s drains for %i ms by default', (appEnv, drainMs) => {
+    expect(loadConfig({ ...REQUIRED, APP_ENV: appEnv }).shutdownDrainMs).toBe(drainMs);
+  });
+
+  it('lets an explicit value win over the per-environment default', () => {
+    expect(loadConfig({ ...REQUIRED, APP_ENV: 'prod', SHUTDOWN_DRAIN_MS: '1500' }).shutdownDrainMs).toBe(1_500);
+  });
+
+  it('treats an empty variable as unset', () => {
+    const config = loadConfig({ ...REQUIRED, PORT: '', LOG_LEVEL: '' });
+    expect(config.port).toBe(8080);
+    expect(config.logLevel).toBe('info');
+  });
+
+  it('parses every variable it is given', () => {
+    const config = loadConfig({
+      ...REQUIRED,
+      NODE_ENV: 'production',
+      APP_ENV: 'staging',
+      HOST: '127.0.0.1',
+      PORT: '3000',
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_TIMEOUT_MS: '12000',
+      KEEP_ALIVE_TIMEOUT_MS: '75000',
+      HEALTH_CHECK_TIMEOUT_MS: '250',
+    });
+    expect(config).toMatchObject({
+      nodeEnv: 'production',
+      appEnv: 'staging',
+      host: '127.0.0.1',
+      port: 3000,
+      logLevel: 'warn',
+      shutdownTimeoutMs: 12_000,
+      keepAliveTimeoutMs: 75_000,
+      healthCheckTimeoutMs: 250,
+    });
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({ ...REQUIRED });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+});
+
+describe('loadConfig problems', () => {
+  it.each([
+    ['NODE_ENV', 'prod', 'must be one of development, test, production'],
+    ['APP_ENV', 'production', 'must be one of dev, staging, prod'],
+    ['HOST', 'my host', 'host name or IP address'],
+    ['PORT', '0', 'from 1 to 65535'],
+    ['PORT', '65536', 'from 1 to 65535'],
+    ['PORT', '80.5', 'from 1 to 65535'],
+    ['PORT', '0x50', 'from 1 to 65535'],
+    ['PORT', 'http', 'from 1 to 65535'],
+    ['DATABASE_URL', 'mysql://erp@db.internal/erp', 'postgres:// or postgresql://'],
+    ['DATABASE_URL', 'not a url', 'postgres:// or postgresql://'],
+    ['REDIS_URL', 'http://cache.internal:6379', 'redis:// or rediss://'],
+    ['LOG_LEVEL', 'verbose', 'must be one of fatal, error, warn, info, debug, trace, silent'],
+    ['SHUTDOWN_DRAIN_MS', '-1', 'from 0 to 300000'],
+    ['SHUTDOWN_TIMEOUT_MS', '5s', 'from 0 to 600000'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '500', 'from 1000 to 240000'],
+    ['HEALTH_CHECK_TIMEOUT_MS', '0', 'from 1 to 60000'],
+  ])('%s=%j gives one line naming it, its value, the rule and a fix', (name, value, rule) => {
+    const problems = problemsFor({ ...REQUIRED, [name]: value });
+    expect(problems).toHaveLength(1);
+    const [line] = problems;
+    expect(line).toContain(`${name}=${JSON.stringify(value)} is invalid`);
+    expect(line).toContain(rule);
+    expect(line).toContain(`; set ${name}`);
+  });
+
+  it('names each missing required variable', () => {
+    const problems = problemsFor({});
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^DATABASE_URL is not set but is required: .*; set DATABASE_URL, for example/);
+    expect(problems[1]).toMatch(/^REDIS_URL is not set but is required: .*; set REDIS_URL, for example/);
+  });
+
+  it('reports every problem at once, in schema order, in the error message too', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ PORT: 'x', APP_ENV: 'qa', REDIS_URL: REQUIRED.REDIS_URL });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const error = caught as ConfigError;
+    expect(error.problems.map((line) => line.split(/[= ]/)[0])).toEqual(['APP_ENV', 'PORT', 'DATABASE_URL']);
+    expect(error.message).toContain('invalid configuration (3 problems)');
+    for (const line of error.problems) expect(error.message).toContain(line);
+  });
+
+  it('never shows a URL password, even when the URL is rejected', () => {
+    const error = (() => {
+      try {
+        loadConfig({
+          DATABASE_URL: 'mysql://erp:hunter2-db@db.internal/erp',
+          REDIS_URL: 'redis://:p@ss-w0rd@',
+        });
+      } catch (caught) {
+        return caught as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    const text = `${error.message}\n${error.problems.join('\n')}`;
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('ss-w0rd');
+    expect(text).not.toContain('p@ss');
+    expect(error.problems[0]).toContain('DATABASE_URL="mysql://erp:[redacted]@db.internal/erp" is invalid');
+    expect(error.problems[1]).toContain('REDIS_URL="redis://:[redacted]@" is invalid');
+  });
+});
+
+describe('redactValue', () => {
+  it.each(['SESSION_SECRET', 'DB_PASSWORD', 'PASSWORD_PEPPER', 'GITHUB_TOKEN', 'API_KEY', 'signing_key'])(
+    'hides the whole value of %s',
+    (name) => {
+      expect(redactValue(name, 'correct-horse-battery')).toBe('[redacted]');
+    },
+  );
+
+  it('keeps the user, host and path of a URL but not its password', () => {
+    expect(redactValue('DATABASE_URL', 'postgresql://app:s3cr%40t@10.0.0.5:5432/erp?sslmode=require')).toBe(
+      'postgresql://app:[redacted]@10.0.0.5:5432/erp?sslmode=require',
+    );
+  });
+
+  it('leaves ordinary values as they are and cuts long ones', () => {
+    expect(redactValue('PORT', '8080')).toBe('8080');
+    expect(redactValue('HOST', 'x'.repeat(500))).toHaveLength(201);
+  });
+});
+
+describe('configVariables', () => {
+  it('lists every variable once, in schema order', () => {
+    expect(configVariables.map((variable) => variable.name)).toEqual([
+      'NODE_ENV',
+      'APP_ENV',
+      'HOST',
+      'PORT',
+      'DATABASE_URL',
+      'REDIS_URL',
+      'LOG_LEVEL',
+      'SHUTDOWN_DRAIN_MS',
+      'SHUTDOWN_TIMEOUT_MS',
+      'KEEP_ALIVE_TIMEOUT_MS',
+      'HEALTH_CHECK_TIMEOUT_MS',
+    ]);
+  });
+
+  it('marks the connection URLs as required secrets and nothing else', () => {
+    const required = configVariables.filter((variable) => variable.required).map((variable) => variable.name);
+    const secret = configVariables.filter((variable) => variable.secret).map((variable) => variable.name);
+    expect(required).toEqual(['DATABASE_URL', 'REDIS_URL']);
+    expect(secret).toEqual(['DATABASE_URL', 'REDIS_URL']);
+  });
+
+  it('is plain data: it survives a JSON round trip unchanged', () => {
+    expect(JSON.parse(JSON.stringify(configVariables))).toEqual(configVariables);
+    const drain = configVariables.find((variable) => variable.name === 'SHUTDOWN_DRAIN_MS');
+    expect(drain?.default).toEqual({ dev: '0', staging: '5000', prod: '5000' });
+    for (const variable of configVariables) expect(variable.description.length).toBeGreaterThan(10);
+  });
+});

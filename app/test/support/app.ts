@@ -1,0 +1,72 @@
+import { once } from 'node:events';
+
+import type { Express, Router } from 'express';
+import { Redis } from 'ioredis';
+import { Pool } from 'pg';
+
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
+import { Lifecycle } from '../../src/lifecycle.js';
+import { createLogger } from '../../src/logger.js';
+import { CapturedLogs } from './logs.js';
+import { serve } from './net.js';
+import { testServices } from './services.js';
+
+/** Environment for the real test services; override any variable per test. */
+export function testEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const services = testServices();
+  return {
+    DATABASE_URL: services.postgres.url,
+    REDIS_URL: services.redis.url,
+    LOG_LEVEL: 'debug',
+    ...overrides,
+  };
+}
+
+export interface TestApp {
+  readonly app: Express;
+  readonly url: string;
+  readonly config: Config;
+  readonly lifecycle: Lifecycle;
+  readonly logs: CapturedLogs;
+  readonly db: Pool;
+  readonly redis: Redis;
+  close(): Promise<void>;
+}
+
+/** createApp on real PostgreSQL and Redis clients, served on a free loopback port. */
+export async function startTestApp(
+  options: { env?: NodeJS.ProcessEnv; routers?: readonly Router[]; waitForRedis?: boolean } = {},
+): Promise<TestApp> {
+  const config = loadConfig(testEnv(options.env));
+  const logs = new CapturedLogs();
+  const logger = createLogger(config, logs);
+  const db = new Pool({ connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 });
+  db.on('error', () => undefined);
+  const redis = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 200,
+  });
+  redis.on('error', () => undefined);
+  // Commands fail while the client is still connecting (no offline queue), so start from a ready client.
+  if (options.waitForRedis ?? true) await once(redis, 'ready', { signal: AbortSignal.timeout(5_000) });
+  const lifecycle = new Lifecycle();
+  const app = createApp({ config, logger, db, redis, lifecycle, routers: options.routers ?? [] });
+  const listening = await serve(app);
+  return {
+    app,
+    url: listening.url,
+    config,
+    lifecycle,
+    logs,
+    db,
+    redis,
+    close: async () => {
+      await listening.close();
+      await db.end();
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,148 @@
+import { relative } from 'node:path';
+
+import { PlatformError } from './errors.js';
+import { localPaths, localPlatform, platformScope, RUNNING_FOOTER } from './local.js';
+import { repoRoot } from './paths.js';
+import { isAlive, runsCommand, waitForExit } from './processes.js';
+import { consoleProgress, seconds } from './progress.js';
+import { AlreadyRunning, claimState, readState, stopRecorded, Supervisor, type ServiceRecord } from './supervisor.js';
+
+const USAGE = 'usage: platform <start|stop|status>  (npm start, npm stop, npm run status)';
+
+function serviceTable(services: readonly ServiceRecord[]): string {
+  const width = Math.max(...services.map((s) => s.name.length));
+  return services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  (log: ${relative(repoRoot, s.log)})\n`).join('');
+}
+
+async function start(): Promise<number> {
+  const scope = platformScope(process.env);
+  const { stateFile, logDir } = localPaths(scope);
+  try {
+    await claimState(stateFile, consoleProgress);
+  } catch (error) {
+    if (!(error instanceof AlreadyRunning)) throw error;
+    process.stdout.write(
+      `Slipway is already running (pid ${error.state.supervisorPid}, since ${error.state.startedAt}):\n` +
+        `${serviceTable(error.state.services)}Stop it with: npm stop\n`,
+    );
+    return 0;
+  }
+
+  const began = Date.now();
+  const definitions = localPlatform(process.env, scope);
+  const supervisor = new Supervisor(stateFile, logDir, consoleProgress);
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      process.stdout.write(`\n${reason}: stopping the platform\n`);
+      await supervisor.stopAll();
+    })();
+    return stopping;
+  };
+
+  const finished = new Promise<number>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(signal, () => void shutdown(signal).then(() => resolve(0)));
+    }
+    supervisor.onUnexpectedExit = (name, code, signal, log) => {
+      consoleProgress.warn(
+        `${name} exited unexpectedly (code ${String(code)}, signal ${String(signal)}); see ${relative(repoRoot, log)}`,
+      );
+      void shutdown(`${name} failed`).then(() => resolve(1));
+    };
+  });
+
+  try {
+    for (const definition of definitions) {
+      if (stopping) break;
+      await supervisor.start(definition);
+    }
+  } catch (error) {
+    await shutdown('start-up failed');
+    throw error;
+  }
+  if (!stopping) {
+    // one write, so whoever watches the output sees the whole table at once
+    const elapsed = seconds(Date.now() - began);
+    process.stdout.write(
+      `\nSlipway is running (${elapsed}):\n${serviceTable(supervisor.services)}\n${RUNNING_FOOTER}\n`,
+    );
+  }
+  return finished;
+}
+
+async function stop(): Promise<number> {
+  const { stateFile } = localPaths(platformScope(process.env));
+  const state = readState(stateFile);
+  if (!state) {
+    process.stdout.write('Slipway is not running.\n');
+    return 0;
+  }
+  const supervisorAlive = isAlive(state.supervisorPid) && runsCommand(state.supervisorPid, process.execPath);
+  if (supervisorAlive) {
+    consoleProgress.step(`asking the supervisor (pid ${state.supervisorPid}) to stop`);
+    process.kill(state.supervisorPid, 'SIGTERM');
+    const longest = Math.max(10_000, ...state.services.map((s) => s.stopTimeoutMs));
+    if (!(await waitForExit(state.supervisorPid, longest * state.services.length + 5_000))) {
+      consoleProgress.warn(`the supervisor did not exit; stopping its services directly`);
+    }
+  }
+  // Whatever is still recorded (a supervisor that died or hung) is stopped here.
+  await stopRecorded(stateFile, consoleProgress);
+  const left = state.services.filter((s) => isAlive(s.pid) && runsCommand(s.pid, s.command));
+  if (left.length > 0) {
+    throw new PlatformError(
+      `still running after stop: ${left.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}`,
+      `kill them by hand: kill -9 ${left.map((s) => s.pid).join(' ')}`,
+    );
+  }
+  process.stdout.write('Slipway is stopped.\n');
+  return 0;
+}
+
+function status(): number {
+  const { stateFile } = localPaths(platformScope(process.env));
+  const state = readState(stateFile);
+  if (!state) {
+    process.stdout.write('Slipway is not running.\n');
+    return 0;
+  }
+  const alive = isAlive(state.supervisorPid) && runsCommand(state.supervisorPid, process.execPath);
+  process.stdout.write(
+    `Supervisor pid ${state.supervisorPid} (${alive ? 'running' : 'gone'}), started ${state.startedAt}\n`,
+  );
+  for (const service of state.services) {
+    const up = isAlive(service.pid) && runsCommand(service.pid, service.command);
+    process.stdout.write(
+      `  ${service.name.padEnd(10)} ${up ? 'running' : 'stopped'}  pid ${service.pid}  ${service.url}\n`,
+    );
+  }
+  return alive ? 0 : 1;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command = argv[0];
+  switch (command) {
+    case 'start':
+      return start();
+    case 'stop':
+      return stop();
+    case 'status':
+      return status();
+    default:
+      process.stderr.write(
+        `${command === undefined ? 'no command given' : `unknown command '${command}'`}\n${USAGE}\n`,
+      );
+      return 64;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `${error instanceof PlatformError ? error.format() : String(error instanceof Error ? error.stack : error)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,75 @@
+import { join } from 'node:path';
+
+import { PlatformError } from './errors.js';
+import { scopeDir } from './paths.js';
+import { portFromEnv } from './ports.js';
+import { appService } from './services/app.js';
+import { postgresService } from './services/postgres.js';
+import { redisService } from './services/redis.js';
+import type { ServiceDefinition } from './supervisor.js';
+
+export const LOCAL_HOST = '127.0.0.1';
+export const DEFAULT_PORTS = { app: 8080, postgres: 55432, redis: 56379 } as const;
+export const APP_DATABASE = 'erp';
+/** The last line `npm start` prints once everything answers. */
+export const RUNNING_FOOTER = 'Ctrl-C, or `npm stop` from another terminal, stops it.';
+
+/** Which folder under .local/ a platform instance uses; SLIPWAY_SCOPE lets tests run one beside a developer's. */
+export function platformScope(env: NodeJS.ProcessEnv): string {
+  const scope = env.SLIPWAY_SCOPE ?? 'platform';
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(scope)) {
+    throw new PlatformError(
+      `SLIPWAY_SCOPE=${JSON.stringify(scope)} is not a folder name`,
+      'use lower-case letters, digits and dashes (e.g. platform-2), or unset it',
+    );
+  }
+  return scope;
+}
+
+/** Where a platform instance keeps data, logs and its state file. */
+export function localPaths(scope: string): { dir: string; stateFile: string; logDir: string } {
+  const dir = scopeDir(scope);
+  return { dir, stateFile: join(dir, 'state.json'), logDir: join(dir, 'logs') };
+}
+
+/** Variables of the caller's environment handed through to the app (its own config schema validates them). */
+const APP_ENV_PASSTHROUGH = ['LOG_LEVEL', 'SHUTDOWN_DRAIN_MS', 'SHUTDOWN_TIMEOUT_MS'] as const;
+
+/**
+ * The services of the embedded default platform, in start order. Later work adds Prometheus,
+ * Alertmanager, nginx and the registry here; each is a ServiceDefinition like these.
+ */
+export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDefinition[] {
+  const { dir } = localPaths(scope);
+  const postgres = postgresService({
+    dir: join(dir, 'postgres'),
+    host: LOCAL_HOST,
+    port: portFromEnv(env, 'SLIPWAY_POSTGRES_PORT', DEFAULT_PORTS.postgres),
+    portEnv: 'SLIPWAY_POSTGRES_PORT',
+    databases: [APP_DATABASE],
+  });
+  const redis = redisService({
+    dir: join(dir, 'redis'),
+    host: LOCAL_HOST,
+    port: portFromEnv(env, 'SLIPWAY_REDIS_PORT', DEFAULT_PORTS.redis),
+    portEnv: 'SLIPWAY_REDIS_PORT',
+  });
+  const passthrough: Record<string, string> = {};
+  for (const key of APP_ENV_PASSTHROUGH) {
+    const value = env[key];
+    if (value !== undefined) passthrough[key] = value;
+  }
+  const app = appService({
+    host: LOCAL_HOST,
+    port: portFromEnv(env, 'PORT', DEFAULT_PORTS.app),
+    portEnv: 'PORT',
+    env: {
+      NODE_ENV: 'development',
+      APP_ENV: 'dev',
+      ...passthrough,
+      DATABASE_URL: postgres.connectionString(APP_DATABASE),
+      REDIS_URL: redis.connectionUrl,
+    },
+  });
+  return [postgres, redis, app];
+}

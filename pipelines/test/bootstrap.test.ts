@@ -1,0 +1,84 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { describe, expect, test } from 'vitest';
+
+import { repoRoot } from '../src/platform/paths.js';
+import { pinnedTools, toolPath } from '../src/platform/tools.js';
+
+const bootstrap = join(repoRoot, 'scripts', 'bootstrap');
+
+describe('scripts/bootstrap', () => {
+  test('--check finds nothing missing on a machine it has set up', () => {
+    const result = spawnSync(bootstrap, ['--check'], { encoding: 'utf8' });
+    expect(result.stdout + result.stderr).not.toContain('missing');
+    expect(result.status).toBe(0);
+    for (const tool of pinnedTools()) expect(result.stdout).toContain(`✓ ${tool.name} ${tool.version}`);
+  });
+
+  test('an unknown option is refused with usage exit code 64', () => {
+    const result = spawnSync(bootstrap, ['--frobnicate'], { encoding: 'utf8' });
+    expect(result.status).toBe(64);
+    expect(result.stderr).toContain("unknown option '--frobnicate'");
+  });
+
+  test('without root it prints the one sudo apt-get line for what is missing and exits non-zero', () => {
+    // A copy of the script in a folder any account can read, and a dpkg-query that says nginx is absent.
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-bootstrap-'));
+    mkdirSync(join(dir, 'scripts'));
+    mkdirSync(join(dir, 'bin'));
+    copyFileSync(bootstrap, join(dir, 'scripts', 'bootstrap'));
+    copyFileSync(join(repoRoot, 'tools.versions'), join(dir, 'tools.versions'));
+    writeFileSync(
+      join(dir, 'bin', 'dpkg-query'),
+      '#!/bin/sh\nfor last; do :; done\n[ "$last" = nginx ] && { echo "deinstall ok config-files"; exit 0; }\necho "install ok installed"\n',
+    );
+    for (const path of [dir, join(dir, 'scripts'), join(dir, 'bin')]) chmodSync(path, 0o755);
+    chmodSync(join(dir, 'bin', 'dpkg-query'), 0o755);
+    chmodSync(join(dir, 'scripts', 'bootstrap'), 0o755);
+
+    const asRoot = process.getuid?.() === 0;
+    const nobody = 65534;
+    const result = spawnSync(join(dir, 'scripts', 'bootstrap'), [], {
+      encoding: 'utf8',
+      env: { PATH: `${join(dir, 'bin')}:/usr/local/bin:/usr/bin:/bin`, HOME: dir },
+      ...(asRoot ? { uid: nobody, gid: nobody } : {}),
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('missing Debian packages: nginx');
+    expect(result.stderr).toContain('sudo apt-get update && sudo apt-get install -y --no-install-recommends nginx');
+  });
+});
+
+describe('pinned tools', () => {
+  test('tools.versions pins k6, cosign, actionlint and gitleaks to exact versions', () => {
+    expect(pinnedTools().map((t) => t.name)).toEqual(['k6', 'cosign', 'actionlint', 'gitleaks']);
+  });
+
+  test.each(pinnedTools().map((t) => [t.name, t] as const))(
+    '%s in .tools/bin is built from the pinned version',
+    (_, tool) => {
+      const info = execFileSync('go', ['version', '-m', toolPath(tool.name)], { encoding: 'utf8' });
+      const mod = info.split('\n').find((line) => line.trim().startsWith('mod\t'));
+      expect(mod?.trim().split('\t')).toEqual(expect.arrayContaining([tool.version]));
+    },
+  );
+
+  test('k6 and cosign report the pinned versions themselves', () => {
+    const versionOf = (name: string): string => pinnedTools().find((t) => t.name === name)?.version ?? 'unpinned';
+    expect(execFileSync(toolPath('k6'), ['version'], { encoding: 'utf8' })).toContain(`k6 ${versionOf('k6')}`);
+    const cosign = execFileSync(toolPath('cosign'), ['version'], { encoding: 'utf8' });
+    const gitVersion = cosign.split('\n').find((line) => line.startsWith('GitVersion:'));
+    expect(gitVersion?.split(/\s+/)[1]).toBe(versionOf('cosign'));
+  });
+
+  test('a malformed tools.versions line is reported with its content', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'slipway-tools-')), 'tools.versions');
+    writeFileSync(file, 'k6 go.k6.io/k6 latest\n');
+    expect(() => pinnedTools(file)).toThrow(
+      'tools.versions entry 1 is not "name go-package vX.Y.Z": "k6 go.k6.io/k6 latest"',
+    );
+  });
+});

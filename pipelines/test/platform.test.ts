@@ -1,0 +1,132 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, test } from 'vitest';
+
+import { removeDirectory } from '../src/platform/accounts.js';
+import { localPaths, RUNNING_FOOTER } from '../src/platform/local.js';
+import { repoRoot } from '../src/platform/paths.js';
+import { freePort, isPortFree } from '../src/platform/ports.js';
+import { isAlive } from '../src/platform/processes.js';
+import { readState } from '../src/platform/supervisor.js';
+
+const HOST = '127.0.0.1';
+const scopes: string[] = [];
+
+/** The env of one isolated `npm start`: its own .local/<scope> and free ports, beside any developer's platform. */
+async function platformEnv(): Promise<NodeJS.ProcessEnv & { PORT: string; SLIPWAY_SCOPE: string }> {
+  const scope = `e2e-${process.pid}-${scopes.length}`;
+  scopes.push(scope);
+  return {
+    ...process.env,
+    SLIPWAY_SCOPE: scope,
+    PORT: String(await freePort()),
+    SLIPWAY_POSTGRES_PORT: String(await freePort()),
+    SLIPWAY_REDIS_PORT: String(await freePort()),
+  };
+}
+
+function npm(args: string[], env: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync('npm', ['--silent', ...args], { cwd: repoRoot, env, encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Runs `npm start` in the background and resolves once it says the platform runs (or rejects with its output). */
+function startPlatform(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn('npm', ['--silent', 'start'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm start did not come up in 120 s:\n${output}`)), 120_000);
+    child.stdout.on('data', () => {
+      if (output.includes(RUNNING_FOOTER)) {
+        clearTimeout(timer);
+        resolve({ child, output: () => output });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited with ${String(code)} before it was up:\n${output}`));
+    });
+  });
+}
+
+afterAll(() => {
+  for (const scope of scopes) {
+    const { dir } = localPaths(scope);
+    removeDirectory(join(dir, 'postgres', 'data'));
+    removeDirectory(join(dir, 'redis', 'data'));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe('npm start / npm stop (the local platform)', () => {
+  test('brings up PostgreSQL, Redis and the app, says so when started twice, and stop leaves nothing behind', async () => {
+    const env = await platformEnv();
+    const { child, output } = await startPlatform(env);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+    const appUrl = `http://${HOST}:${env.PORT}`;
+    const table = new Map(
+      output()
+        .split('\n')
+        .map((line) => line.trim().split(/\s+/))
+        .filter((words) => words.length >= 2)
+        .map((words) => [words[0], words[1]]),
+    );
+    expect(table.get('app')).toBe(appUrl);
+    expect(table.get('postgres')).toBe(`postgresql://slipway@${HOST}:${env.SLIPWAY_POSTGRES_PORT}/erp`);
+    expect(table.get('redis')).toBe(`redis://${HOST}:${env.SLIPWAY_REDIS_PORT}`);
+    expect(output()).not.toMatch(/postgresql:\/\/slipway:/); // no password printed
+    expect((await fetch(`${appUrl}/health/live`)).status).toBe(200);
+    expect((await fetch(`${appUrl}/health/ready`)).status).toBe(200);
+
+    const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
+    const pids = state?.services.map((s) => s.pid) ?? [];
+    expect(pids).toHaveLength(3);
+
+    const again = npm(['start'], env);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('Slipway is already running');
+    expect(again.stdout).toContain(appUrl);
+
+    const stopped = npm(['stop'], env);
+    expect(stopped.stdout).toContain('Slipway is stopped.');
+    expect(stopped.status).toBe(0);
+    expect(await exited).toBe(0);
+    expect(pids.filter(isAlive)).toEqual([]);
+    for (const port of [env.PORT, env.SLIPWAY_POSTGRES_PORT, env.SLIPWAY_REDIS_PORT]) {
+      expect(await isPortFree(HOST, Number(port))).toBe(true);
+    }
+    expect(existsSync(localPaths(env.SLIPWAY_SCOPE).stateFile)).toBe(false);
+    expect(npm(['stop'], env).stdout).toContain('Slipway is not running.');
+  }, 240_000);
+
+  test('a taken app port fails with the port and the variable to change, and stops what it had started', async () => {
+    const env = await platformEnv();
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(Number(env.PORT), HOST, resolve));
+    try {
+      const result = npm(['start'], env);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`app cannot listen on ${HOST}:${env.PORT}`);
+      expect(result.stderr).toContain('PORT=<port> npm start');
+      for (const port of [env.SLIPWAY_POSTGRES_PORT, env.SLIPWAY_REDIS_PORT]) {
+        expect(await isPortFree(HOST, Number(port))).toBe(true);
+      }
+      expect(existsSync(localPaths(env.SLIPWAY_SCOPE).stateFile)).toBe(false);
+    } finally {
+      blocker.close();
+    }
+  }, 240_000);
+
+  test('a malformed port variable is refused before anything starts', async () => {
+    const env = { ...(await platformEnv()), SLIPWAY_REDIS_PORT: 'six-thousand' };
+    const result = npm(['start'], env);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('SLIPWAY_REDIS_PORT="six-thousand" is not a TCP port');
+  });
+});
