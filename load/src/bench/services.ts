@@ -1,0 +1,62 @@
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+import { repoRoot } from '../../../pipelines/src/platform/paths.js';
+import type { ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
+
+/** Where `npm run build -w app` puts the production entry point. */
+export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'server.js');
+export const BARE_SERVER_SCRIPT = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
+
+const PORT_ENV = 'none (the benchmark picks a free port)';
+
+async function expectOk(url: string): Promise<void> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  if (response.status !== 200) throw new Error(`${new URL(url).pathname} answered ${response.status}`);
+}
+
+export interface BuiltAppOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Variables of the app's config schema (app/src/config.ts); secrets included, never printed. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** erp-api as production runs it: the tsc build under plain node, no tsx and no source-map support. */
+export function builtAppService({ host, port, env }: BuiltAppOptions): ServiceDefinition {
+  const base = `http://${host}:${port}`;
+  return {
+    name: 'app',
+    host,
+    port,
+    portEnv: PORT_ENV,
+    url: base,
+    command: process.execPath,
+    args: [BUILT_APP_ENTRY],
+    env: { ...env, HOST: host, PORT: String(port) },
+    stopSignal: 'SIGTERM',
+    // the app's in-flight wait (SHUTDOWN_TIMEOUT_MS, 30 s by default) plus slack; the drain is 0 here
+    stopTimeoutMs: 40_000,
+    readyTimeoutMs: 30_000,
+    probe: () => expectOk(`${base}/health/ready`),
+  };
+}
+
+/** The bare node:http reference server (bare-server.ts, loopback only), run with tsx as the platform runs TypeScript. */
+export function bareServerService(port: number): ServiceDefinition {
+  const host = '127.0.0.1';
+  const base = `http://${host}:${port}`;
+  return {
+    name: 'bare',
+    host,
+    port,
+    portEnv: PORT_ENV,
+    url: base,
+    command: process.execPath,
+    args: ['--import', 'tsx', BARE_SERVER_SCRIPT, String(port)],
+    stopSignal: 'SIGTERM',
+    stopTimeoutMs: 5_000,
+    readyTimeoutMs: 15_000,
+    probe: () => expectOk(`${base}/health/live`),
+  };
+}
