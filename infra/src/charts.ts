@@ -1,0 +1,16 @@
+/** Every Helm chart the platform installs, pinned to one exact version (the policy pack refuses ranges). */
+export const CHARTS = {
+  argoRollouts: { chart: 'argo-rollouts', version: '2.35.3', repo: 'https://argoproj.github.io/argo-helm' },
+  kyverno: { chart: 'kyverno', version: '3.6.2', repo: 'https://kyverno.github.io/kyverno' },
+  ingressNginx: { chart: 'ingress-nginx', version: '4.12.1', repo: 'https://kubernetes.github.io/ingress-nginx' },
+  certManager: { chart: 'cert-manager', version: 'v1.19.3', repo: 'https://charts.jetstack.io' },
+  kubePrometheusStack: {
+    chart: 'kube-prometheus-stack',
+    version: '75.15.0',
+    repo: 'https://prometheus-community.github.io/helm-charts',
+  },
+  loki: { chart: 'loki', version: '6.24.0', repo: 'https://grafana.github.io/helm-charts' },
+  alloy: { chart: 'alloy', version: '0.12.0', repo: 'https://grafana.github.io/helm-charts' },
+} as const;
+
+export type ChartName = keyof typeof CHARTS;

@@ -1,0 +1,500 @@
+import * as aws from '@pulumi/aws';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+
+import type { GateScenario, ReleasePlan, SloAnalysisQuery, SloName } from '../../../pipelines/src/release/plan.js';
+import type { Environment } from '../config.js';
+import { APP_ROLE } from './database.js';
+import { INGRESS_NAMESPACE } from './delivery.js';
+import { MONITORING_NAMESPACE } from './observability.js';
+import {
+  ANALYSIS_COUNT,
+  ANALYSIS_INTERVAL_SECONDS,
+  canaryQuery,
+  canarySteps,
+  canaryTimeoutSeconds,
+  sloConditions,
+  templateName,
+  type CanaryStep,
+} from '../rollout.js';
+import { serviceAccountTrustPolicy } from './cluster.js';
+import { named, type Tags } from '../tags.js';
+import { APP_RESOURCES, CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
+
+export interface AppArgs {
+  readonly provider: k8s.Provider;
+  readonly environment: Environment;
+  readonly namespace: string;
+  /** Image pinned by digest: repository@sha256:… */
+  readonly image: string;
+  readonly gateImage: string;
+  readonly domain: string;
+  readonly clusterIssuer: string;
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly logLevel: string;
+  readonly shutdownDrainMs: number;
+  readonly databaseUrl: pulumi.Input<string>;
+  readonly databaseAdminUrl: pulumi.Input<string>;
+  readonly databaseAppPassword: pulumi.Input<string>;
+  readonly redisUrl: pulumi.Input<string>;
+  readonly oidcProviderArn: pulumi.Input<string>;
+  readonly oidcIssuerUrl: pulumi.Input<string>;
+  /** Private address range where the database and Redis live. */
+  readonly dataCidr: string;
+  readonly plan: ReleasePlan;
+  readonly sloQueries: Readonly<Record<SloName, SloAnalysisQuery>>;
+  readonly gateScenario: GateScenario;
+  readonly prometheusAddress: string;
+  /** CRDs, admission rules and monitoring that must exist before the Rollout. */
+  readonly platform: pulumi.Resource[];
+  readonly tags: Tags;
+}
+
+export const APP_NAME = 'erp-api';
+export const APP_PORT = 8080;
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+const PRE_STOP_SECONDS = 5;
+
+/**
+ * erp-api as an Argo Rollout: the canary steps come from the release plan, each gated by the k6 scenario
+ * and Prometheus SLO checks; a migration Job runs first; the pods are locked down and reached over TLS.
+ */
+export class App extends pulumi.ComponentResource {
+  public readonly namespace: string;
+  public readonly serviceAccountName: string;
+  public readonly serviceAccountRoleName: pulumi.Output<string>;
+  public readonly serviceAccountRoleArn: pulumi.Output<string>;
+  /** Secret holding the admin DATABASE_URL, for jobs that need the master user (migrations, backups). */
+  public readonly adminSecretName: string;
+  public readonly labels: Readonly<Record<string, string>>;
+  public readonly canarySteps: readonly CanaryStep[];
+  public readonly url: string;
+
+  constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:app:App', name, {}, opts);
+    const { provider } = args;
+    const options = { parent: this, provider };
+    const labels = { 'app.kubernetes.io/name': APP_NAME, 'app.kubernetes.io/part-of': 'slipway' };
+    // The server pods alone: jobs share the app labels but not this component.
+    const podLabels = { ...labels, 'app.kubernetes.io/component': 'server' };
+    const ns = args.namespace;
+
+    const namespace = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: { name: ns, labels: { ...labels, 'slipway.dev/env': args.environment } } },
+      options,
+    );
+    const scoped = { ...options, dependsOn: [namespace] };
+
+    // IRSA: the pods' AWS identity; the Backups component grants it the bucket.
+    const role = new aws.iam.Role(
+      `${name}-irsa`,
+      {
+        assumeRolePolicy: serviceAccountTrustPolicy(args.oidcProviderArn, args.oidcIssuerUrl, ns, APP_NAME),
+        tags: named(args.tags, `${APP_NAME}-${args.environment}`),
+      },
+      { parent: this },
+    );
+    new k8s.core.v1.ServiceAccount(
+      `${name}-service-account`,
+      {
+        metadata: { name: APP_NAME, namespace: ns, labels, annotations: { 'eks.amazonaws.com/role-arn': role.arn } },
+        automountServiceAccountToken: false,
+      },
+      scoped,
+    );
+
+    const config = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      {
+        metadata: { name: APP_NAME, namespace: ns, labels },
+        data: {
+          NODE_ENV: 'production',
+          APP_ENV: args.environment,
+          HOST: '0.0.0.0',
+          PORT: String(APP_PORT),
+          LOG_LEVEL: args.logLevel,
+          SHUTDOWN_DRAIN_MS: String(args.shutdownDrainMs),
+          SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+          KEEP_ALIVE_TIMEOUT_MS: '65000',
+          HEALTH_CHECK_TIMEOUT_MS: '1000',
+        },
+      },
+      scoped,
+    );
+    const runtimeSecret = new k8s.core.v1.Secret(
+      `${name}-runtime`,
+      {
+        metadata: { name: `${APP_NAME}-runtime`, namespace: ns, labels },
+        stringData: { DATABASE_URL: pulumi.secret(args.databaseUrl), REDIS_URL: pulumi.secret(args.redisUrl) },
+      },
+      scoped,
+    );
+    this.adminSecretName = `${APP_NAME}-admin`;
+    const adminSecret = new k8s.core.v1.Secret(
+      `${name}-admin`,
+      {
+        metadata: { name: this.adminSecretName, namespace: ns, labels },
+        stringData: {
+          DATABASE_URL: pulumi.secret(args.databaseAdminUrl),
+          APP_DATABASE_PASSWORD: pulumi.secret(args.databaseAppPassword),
+        },
+      },
+      scoped,
+    );
+
+    // Runs `migrate` as the master user: schema changes, and the least-privilege app role.
+    // A new digest means a new Job name, so every release migrates once, before its pods take traffic.
+    const migration = new k8s.batch.v1.Job(
+      `${name}-migrate`,
+      {
+        metadata: {
+          name: `${APP_NAME}-migrate-${args.image.slice(-12)}`,
+          namespace: ns,
+          labels: { ...labels, 'app.kubernetes.io/component': 'migration' },
+        },
+        spec: {
+          backoffLimit: 1,
+          activeDeadlineSeconds: 900,
+          template: {
+            metadata: { labels: { ...labels, 'app.kubernetes.io/component': 'migration' } },
+            spec: {
+              restartPolicy: 'Never',
+              serviceAccountName: APP_NAME,
+              securityContext: POD_SECURITY,
+              volumes: [TMP_VOLUME],
+              containers: [
+                {
+                  name: 'migrate',
+                  image: args.image,
+                  args: ['migrate'],
+                  env: [
+                    { name: 'APP_DATABASE_ROLE', value: APP_ROLE },
+                    { name: 'APP_ENV', value: args.environment },
+                  ],
+                  envFrom: [{ secretRef: { name: adminSecret.metadata.name } }],
+                  securityContext: CONTAINER_SECURITY,
+                  resources: JOB_RESOURCES,
+                  volumeMounts: [TMP_MOUNT],
+                },
+              ],
+            },
+          },
+        },
+      },
+      { ...scoped, deleteBeforeReplace: true },
+    );
+
+    const service = (suffix: string, extraLabels: Record<string, string> = {}) =>
+      new k8s.core.v1.Service(
+        `${name}-${suffix}`,
+        {
+          metadata: { name: `${APP_NAME}-${suffix}`, namespace: ns, labels: { ...labels, ...extraLabels } },
+          spec: { selector: podLabels, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+        },
+        // Argo Rollouts adds the pod-template-hash selector to stable and canary.
+        { ...scoped, ignoreChanges: ['spec.selector'] },
+      );
+    const stable = service('stable');
+    const canary = service('canary');
+    service('metrics', { 'slipway.dev/metrics': 'true' });
+
+    const ingress = new k8s.networking.v1.Ingress(
+      `${name}-ingress`,
+      {
+        metadata: {
+          name: APP_NAME,
+          namespace: ns,
+          labels,
+          annotations: {
+            'cert-manager.io/cluster-issuer': args.clusterIssuer,
+            'nginx.ingress.kubernetes.io/ssl-redirect': 'true',
+            'nginx.ingress.kubernetes.io/force-ssl-redirect': 'true',
+          },
+        },
+        spec: {
+          ingressClassName: 'nginx',
+          tls: [{ hosts: [args.domain], secretName: `${APP_NAME}-tls` }],
+          rules: [
+            {
+              host: args.domain,
+              http: {
+                paths: [
+                  {
+                    path: '/',
+                    pathType: 'Prefix',
+                    backend: { service: { name: stable.metadata.name, port: { name: 'http' } } },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      },
+      scoped,
+    );
+
+    const canaryUrl = `http://${APP_NAME}-canary.${ns}.svc`;
+    const analysisLabels = { ...labels, 'app.kubernetes.io/component': 'canary-gate' };
+    const gate = args.gateScenario;
+    const k6Template = new k8s.apiextensions.CustomResource(
+      `${name}-gate-k6`,
+      {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'AnalysisTemplate',
+        metadata: { name: templateName(APP_NAME, { kind: 'load', scenario: 'gate' }), namespace: ns, labels },
+        spec: {
+          args: [{ name: 'canary-url' }],
+          metrics: [
+            {
+              name: 'k6-gate',
+              failureLimit: 0,
+              provider: {
+                job: {
+                  metadata: { labels: analysisLabels },
+                  spec: {
+                    // exit 99 (a threshold failed): the Job fails at once and the canary aborts;
+                    // any other non-zero exit is no verdict: one retry.
+                    backoffLimit: 1,
+                    activeDeadlineSeconds: gate.timeoutSeconds,
+                    podFailurePolicy: {
+                      rules: [
+                        {
+                          action: 'FailJob',
+                          onExitCodes: {
+                            containerName: 'k6',
+                            operator: 'In',
+                            values: [gate.exitCodes.thresholdsFailed],
+                          },
+                        },
+                        {
+                          action: 'Count',
+                          onExitCodes: {
+                            containerName: 'k6',
+                            operator: 'NotIn',
+                            values: [gate.exitCodes.passed, gate.exitCodes.thresholdsFailed],
+                          },
+                        },
+                      ],
+                    },
+                    template: {
+                      metadata: { labels: analysisLabels },
+                      spec: {
+                        restartPolicy: 'Never',
+                        automountServiceAccountToken: false,
+                        securityContext: POD_SECURITY,
+                        volumes: [TMP_VOLUME],
+                        containers: [
+                          {
+                            name: 'k6',
+                            image: args.gateImage,
+                            args: ['run', '--quiet', gate.script],
+                            env: [{ name: gate.targetUrlVariable, value: '{{args.canary-url}}' }],
+                            securityContext: CONTAINER_SECURITY,
+                            resources: JOB_RESOURCES,
+                            volumeMounts: [TMP_MOUNT],
+                          },
+                        ],
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          ],
+        },
+      },
+      { ...scoped, dependsOn: [namespace, ...args.platform] },
+    );
+    const sloTemplates = (Object.keys(args.sloQueries) as SloName[]).map((slo) => {
+      const query = args.sloQueries[slo];
+      return new k8s.apiextensions.CustomResource(
+        `${name}-slo-${slo}`,
+        {
+          apiVersion: 'argoproj.io/v1alpha1',
+          kind: 'AnalysisTemplate',
+          metadata: { name: templateName(APP_NAME, { kind: 'slo', slo }), namespace: ns, labels },
+          spec: {
+            args: [{ name: 'canary-hash' }],
+            metrics: [
+              {
+                name: `slo-${slo}`,
+                interval: `${ANALYSIS_INTERVAL_SECONDS}s`,
+                count: ANALYSIS_COUNT,
+                failureLimit: 0,
+                inconclusiveLimit: 1,
+                ...sloConditions(query),
+                provider: { prometheus: { address: args.prometheusAddress, query: canaryQuery(query, ns) } },
+              },
+            ],
+          },
+        },
+        { ...scoped, dependsOn: [namespace, ...args.platform] },
+      );
+    });
+
+    this.canarySteps = canarySteps(APP_NAME, args.plan, canaryUrl);
+    const terminationGraceSeconds =
+      Math.ceil((args.shutdownDrainMs + SHUTDOWN_TIMEOUT_MS) / 1000) + PRE_STOP_SECONDS + 5;
+    const podSpec: k8s.types.input.core.v1.PodSpec = {
+      serviceAccountName: APP_NAME,
+      automountServiceAccountToken: true,
+      securityContext: POD_SECURITY,
+      terminationGracePeriodSeconds: terminationGraceSeconds,
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'topology.kubernetes.io/zone',
+          whenUnsatisfiable: 'ScheduleAnyway',
+          labelSelector: { matchLabels: podLabels },
+        },
+      ],
+      volumes: [TMP_VOLUME],
+      containers: [
+        {
+          name: APP_NAME,
+          image: args.image,
+          args: ['server'],
+          ports: [{ name: 'http', containerPort: APP_PORT }],
+          envFrom: [
+            { configMapRef: { name: config.metadata.name } },
+            { secretRef: { name: runtimeSecret.metadata.name } },
+          ],
+          resources: APP_RESOURCES,
+          securityContext: CONTAINER_SECURITY,
+          volumeMounts: [TMP_MOUNT],
+          startupProbe: { httpGet: { path: '/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 30 },
+          livenessProbe: { httpGet: { path: '/health/live', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2 },
+          readinessProbe: {
+            httpGet: { path: '/health/ready', port: 'http' },
+            periodSeconds: 5,
+            timeoutSeconds: 2,
+            failureThreshold: 2,
+          },
+          // Endpoints controllers and ingress-nginx need a moment to stop routing here before SIGTERM.
+          lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
+        },
+      ],
+    };
+
+    const rollout = new k8s.apiextensions.CustomResource(
+      `${name}-rollout`,
+      {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Rollout',
+        metadata: {
+          name: APP_NAME,
+          namespace: ns,
+          labels,
+          annotations: {
+            // `pulumi up` waits until the canary is promoted; an aborted canary never turns Healthy,
+            // so the update fails at the timeout instead of reporting success.
+            'pulumi.com/waitFor': 'jsonpath={.status.phase}=Healthy',
+            'pulumi.com/timeoutSeconds': String(canaryTimeoutSeconds(args.plan, gate)),
+          },
+        },
+        spec: {
+          replicas: args.minReplicas,
+          revisionHistoryLimit: 5,
+          selector: { matchLabels: podLabels },
+          template: { metadata: { labels: podLabels }, spec: podSpec },
+          strategy: {
+            canary: {
+              stableService: stable.metadata.name,
+              canaryService: canary.metadata.name,
+              trafficRouting: { nginx: { stableIngress: ingress.metadata.name } },
+              abortScaleDownDelaySeconds: 30,
+              steps: this.canarySteps,
+            },
+          },
+        },
+      },
+      { ...scoped, dependsOn: [namespace, migration, k6Template, ...sloTemplates, ...args.platform] },
+    );
+
+    new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+      `${name}-hpa`,
+      {
+        metadata: { name: APP_NAME, namespace: ns, labels },
+        spec: {
+          scaleTargetRef: { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: rollout.metadata.name },
+          minReplicas: args.minReplicas,
+          maxReplicas: args.maxReplicas,
+          metrics: [
+            { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } } },
+          ],
+        },
+      },
+      scoped,
+    );
+    new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      {
+        metadata: { name: APP_NAME, namespace: ns, labels },
+        spec: { maxUnavailable: 1, selector: { matchLabels: podLabels } },
+      },
+      scoped,
+    );
+
+    const namespaceSelector = (name: string) => ({
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } },
+    });
+    const dns = {
+      to: [namespaceSelector('kube-system')],
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
+    };
+    const networkPolicy = (policyName: string, spec: k8s.types.input.networking.v1.NetworkPolicySpec) =>
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-netpol-${policyName}`,
+        { metadata: { name: policyName, namespace: ns, labels }, spec },
+        scoped,
+      );
+    networkPolicy('default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    networkPolicy('erp-api', {
+      podSelector: { matchLabels: podLabels },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        {
+          from: [namespaceSelector(INGRESS_NAMESPACE), namespaceSelector(MONITORING_NAMESPACE)],
+          ports: [{ protocol: 'TCP', port: APP_PORT }],
+        },
+        { from: [{ podSelector: { matchLabels: analysisLabels } }], ports: [{ protocol: 'TCP', port: APP_PORT }] },
+      ],
+      egress: [
+        dns,
+        {
+          to: [{ ipBlock: { cidr: args.dataCidr } }],
+          ports: [
+            { protocol: 'TCP', port: 5432 },
+            { protocol: 'TCP', port: 6379 },
+          ],
+        },
+      ],
+    });
+    networkPolicy('canary-gate', {
+      podSelector: { matchLabels: analysisLabels },
+      policyTypes: ['Ingress', 'Egress'],
+      egress: [
+        dns,
+        { to: [{ podSelector: { matchLabels: podLabels } }], ports: [{ protocol: 'TCP', port: APP_PORT }] },
+      ],
+    });
+    networkPolicy('migration', {
+      podSelector: { matchLabels: { ...labels, 'app.kubernetes.io/component': 'migration' } },
+      policyTypes: ['Ingress', 'Egress'],
+      egress: [dns, { to: [{ ipBlock: { cidr: args.dataCidr } }], ports: [{ protocol: 'TCP', port: 5432 }] }],
+    });
+
+    this.namespace = ns;
+    this.serviceAccountName = APP_NAME;
+    this.serviceAccountRoleName = role.name;
+    this.serviceAccountRoleArn = role.arn;
+    this.labels = labels;
+    this.url = `https://${args.domain}`;
+    this.registerOutputs({ url: this.url, serviceAccountRoleArn: this.serviceAccountRoleArn });
+  }
+}

@@ -1,0 +1,327 @@
+import * as aws from '@pulumi/aws';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+
+import { named, type Tags } from '../tags.js';
+import { CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
+
+export interface BackupsArgs {
+  readonly name: string;
+  readonly region: string;
+  readonly provider: k8s.Provider;
+  /** The app image, whose `backup` entry point dumps, verifies, uploads and checksums. */
+  readonly image: string;
+  readonly namespace: string;
+  readonly serviceAccountName: string;
+  readonly serviceAccountRoleName: pulumi.Input<string>;
+  /** Secret with the admin DATABASE_URL. */
+  readonly adminSecretName: string;
+  readonly databaseArn: pulumi.Input<string>;
+  readonly dataCidr: string;
+  /** Days each AWS Backup recovery point is kept. */
+  readonly retentionDays: number;
+  /** Region receiving a copy of every recovery point; empty for none. */
+  readonly copyRegion: string;
+  readonly protectData: boolean;
+  readonly tags: Tags;
+}
+
+/** Every 6 hours, in cron for Kubernetes and for AWS Backup. */
+export const BACKUP_SCHEDULE = '15 */6 * * *';
+export const AWS_BACKUP_SCHEDULE = 'cron(0 */6 * * ? *)';
+/** Sundays at 04:30 UTC, after the night's backups. */
+export const RESTORE_DRILL_SCHEDULE = '30 4 * * 0';
+/** Object prefixes the backup entry point writes to, and how long each keeps a dump: 7 daily, 4 weekly, 12 monthly. */
+export const BACKUP_TIERS = [
+  { prefix: 'daily/', days: 7 },
+  { prefix: 'weekly/', days: 28 },
+  { prefix: 'monthly/', days: 365 },
+] as const;
+
+/**
+ * Backups of the database, twice over: logical dumps in a locked-down S3 bucket (from a CronJob running the
+ * app image), snapshots by AWS Backup (copied to a second region in prod), and a weekly restore drill.
+ */
+export class Backups extends pulumi.ComponentResource {
+  public readonly bucketName: pulumi.Output<string>;
+  public readonly vaultName: pulumi.Output<string>;
+
+  constructor(name: string, args: BackupsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:backups:Backups', name, {}, opts);
+    const parent = { parent: this };
+    const stateful = { parent: this, protect: args.protectData };
+
+    const key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `${args.name}: database dumps and recovery points`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        tags: named(args.tags, args.name),
+      },
+      stateful,
+    );
+
+    const bucket = new aws.s3.Bucket(
+      `${name}-bucket`,
+      { bucketPrefix: `${args.name}-`, forceDestroy: !args.protectData, tags: named(args.tags, args.name) },
+      stateful,
+    );
+    new aws.s3.BucketVersioning(
+      `${name}-versioning`,
+      { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } },
+      parent,
+    );
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}-encryption`,
+      {
+        bucket: bucket.id,
+        rules: [
+          {
+            applyServerSideEncryptionByDefault: { sseAlgorithm: 'aws:kms', kmsMasterKeyId: key.arn },
+            bucketKeyEnabled: true,
+          },
+        ],
+      },
+      parent,
+    );
+    new aws.s3.BucketPublicAccessBlock(
+      `${name}-public-access`,
+      {
+        bucket: bucket.id,
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      },
+      parent,
+    );
+    new aws.s3.BucketLifecycleConfiguration(
+      `${name}-lifecycle`,
+      {
+        bucket: bucket.id,
+        rules: [
+          ...BACKUP_TIERS.map((tier) => ({
+            id: `expire-${tier.prefix.slice(0, -1)}`,
+            status: 'Enabled',
+            filter: { prefix: tier.prefix },
+            expiration: { days: tier.days },
+            noncurrentVersionExpiration: { noncurrentDays: 7 },
+          })),
+          {
+            id: 'abort-incomplete-uploads',
+            status: 'Enabled',
+            filter: { prefix: '' },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+          },
+        ],
+      },
+      parent,
+    );
+    new aws.s3.BucketPolicy(
+      `${name}-tls-only`,
+      {
+        bucket: bucket.id,
+        policy: bucket.arn.apply((arn) =>
+          JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'DenyInsecureTransport',
+                Effect: 'Deny',
+                Principal: '*',
+                Action: 's3:*',
+                Resource: [arn, `${arn}/*`],
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              },
+            ],
+          }),
+        ),
+      },
+      parent,
+    );
+    // The app's service account writes dumps and reads them back for the drill; nothing else.
+    new aws.iam.RolePolicy(
+      `${name}-app-access`,
+      {
+        role: args.serviceAccountRoleName,
+        policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) =>
+          JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn },
+              { Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: `${bucketArn}/*` },
+              { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: keyArn },
+            ],
+          }),
+        ),
+      },
+      parent,
+    );
+
+    const vault = new aws.backup.Vault(
+      `${name}-vault`,
+      { name: args.name, kmsKeyArn: key.arn, tags: named(args.tags, args.name) },
+      stateful,
+    );
+    let copyVaultArn: pulumi.Output<string> | undefined;
+    if (args.copyRegion !== '') {
+      const remote = new aws.Provider(`${name}-${args.copyRegion}`, { region: args.copyRegion }, parent);
+      const remoteKey = new aws.kms.Key(
+        `${name}-copy-key`,
+        {
+          description: `${args.name}: copies of recovery points from ${args.region}`,
+          enableKeyRotation: true,
+          deletionWindowInDays: 30,
+          tags: named(args.tags, `${args.name}-copy`),
+        },
+        { ...stateful, provider: remote },
+      );
+      copyVaultArn = new aws.backup.Vault(
+        `${name}-copy-vault`,
+        { name: `${args.name}-copy`, kmsKeyArn: remoteKey.arn, tags: named(args.tags, `${args.name}-copy`) },
+        { ...stateful, provider: remote },
+      ).arn;
+    }
+    const plan = new aws.backup.Plan(
+      `${name}-plan`,
+      {
+        name: args.name,
+        rules: [
+          {
+            ruleName: 'every-6-hours',
+            targetVaultName: vault.name,
+            schedule: AWS_BACKUP_SCHEDULE,
+            startWindow: 60,
+            completionWindow: 300,
+            lifecycle: { deleteAfter: args.retentionDays },
+            recoveryPointTags: named(args.tags, args.name),
+            copyActions:
+              copyVaultArn === undefined
+                ? undefined
+                : [{ destinationVaultArn: copyVaultArn, lifecycle: { deleteAfter: args.retentionDays } }],
+          },
+        ],
+        tags: named(args.tags, args.name),
+      },
+      parent,
+    );
+    const backupRole = new aws.iam.Role(
+      `${name}-aws-backup`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [{ Effect: 'Allow', Principal: { Service: 'backup.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+        }),
+        tags: named(args.tags, `${args.name}-aws-backup`),
+      },
+      parent,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-aws-backup`,
+      {
+        role: backupRole.name,
+        policyArn: 'arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup',
+      },
+      parent,
+    );
+    new aws.backup.Selection(
+      `${name}-database`,
+      { name: `${args.name}-database`, planId: plan.id, iamRoleArn: backupRole.arn, resources: [args.databaseArn] },
+      parent,
+    );
+
+    const labels = { 'app.kubernetes.io/name': 'erp-api', 'app.kubernetes.io/component': 'backup' };
+    const k8sOptions = { parent: this, provider: args.provider };
+    const env = [
+      { name: 'BACKUP_BUCKET', value: bucket.bucket },
+      { name: 'BACKUP_KMS_KEY_ARN', value: key.arn },
+      { name: 'AWS_REGION', value: args.region },
+    ];
+    const cronJob = (
+      jobName: string,
+      schedule: string,
+      entryArgs: string[],
+      extraEnv: { name: string; value: string }[],
+    ) =>
+      new k8s.batch.v1.CronJob(
+        `${name}-${jobName}`,
+        {
+          metadata: { name: jobName, namespace: args.namespace, labels },
+          spec: {
+            schedule,
+            timeZone: 'Etc/UTC',
+            concurrencyPolicy: 'Forbid',
+            startingDeadlineSeconds: 600,
+            successfulJobsHistoryLimit: 3,
+            failedJobsHistoryLimit: 3,
+            jobTemplate: {
+              spec: {
+                // One retry, then the failed Job raises the backup alert.
+                backoffLimit: 1,
+                activeDeadlineSeconds: 3 * 3600,
+                template: {
+                  metadata: { labels },
+                  spec: {
+                    restartPolicy: 'Never',
+                    serviceAccountName: args.serviceAccountName,
+                    securityContext: POD_SECURITY,
+                    volumes: [TMP_VOLUME],
+                    containers: [
+                      {
+                        name: jobName,
+                        image: args.image,
+                        args: entryArgs,
+                        env: [...env, ...extraEnv],
+                        envFrom: [{ secretRef: { name: args.adminSecretName } }],
+                        securityContext: CONTAINER_SECURITY,
+                        resources: JOB_RESOURCES,
+                        volumeMounts: [TMP_MOUNT],
+                      },
+                    ],
+                  },
+                },
+              },
+            },
+          },
+        },
+        k8sOptions,
+      );
+    // dump → verify (pg_restore --list) → upload → checksum, into the daily/weekly/monthly tiers.
+    cronJob('database-backup', BACKUP_SCHEDULE, ['backup'], []);
+    // Restore the newest dump into a scratch database, run the checks, drop it again.
+    cronJob(
+      'restore-drill',
+      RESTORE_DRILL_SCHEDULE,
+      ['backup', '--restore-drill'],
+      [{ name: 'RESTORE_DRILL_DATABASE', value: 'erp_restore_drill' }],
+    );
+    new k8s.networking.v1.NetworkPolicy(
+      `${name}-netpol`,
+      {
+        metadata: { name: 'backup', namespace: args.namespace, labels },
+        spec: {
+          podSelector: { matchLabels: labels },
+          policyTypes: ['Ingress', 'Egress'],
+          egress: [
+            {
+              to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }],
+              ports: [
+                { protocol: 'UDP', port: 53 },
+                { protocol: 'TCP', port: 53 },
+              ],
+            },
+            { to: [{ ipBlock: { cidr: args.dataCidr } }], ports: [{ protocol: 'TCP', port: 5432 }] },
+            // S3 and STS (IRSA) over HTTPS.
+            { ports: [{ protocol: 'TCP', port: 443 }] },
+          ],
+        },
+      },
+      k8sOptions,
+    );
+
+    this.bucketName = bucket.bucket;
+    this.vaultName = vault.name;
+    this.registerOutputs({ bucketName: this.bucketName, vaultName: this.vaultName });
+  }
+}

@@ -1,0 +1,107 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
+
+import { named, type Tags } from '../tags.js';
+
+export interface CacheArgs {
+  readonly name: string;
+  readonly vpcId: pulumi.Input<string>;
+  readonly subnetIds: pulumi.Input<string>[];
+  readonly clientSecurityGroupId: pulumi.Input<string>;
+  readonly nodeType: string;
+  /** Replicas besides the primary; 1 or more turns on automatic failover across zones. */
+  readonly replicaCount: number;
+  readonly snapshotRetentionDays: number;
+  readonly protectData: boolean;
+  readonly tags: Tags;
+}
+
+/** ElastiCache Redis 7 with TLS, an auth token, encryption at rest, LRU eviction and daily snapshots. */
+export class Cache extends pulumi.ComponentResource {
+  public readonly primaryEndpoint: pulumi.Output<string>;
+  /** Secret: rediss:// URL with the auth token. */
+  public readonly url: pulumi.Output<string>;
+
+  constructor(name: string, args: CacheArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:cache:Cache', name, {}, opts);
+    const parent = { parent: this };
+
+    const key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `${args.name}: Redis data and snapshots`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        tags: named(args.tags, args.name),
+      },
+      parent,
+    );
+    const subnets = new aws.elasticache.SubnetGroup(
+      `${name}-subnets`,
+      { subnetIds: args.subnetIds, description: `${args.name}: private subnets`, tags: named(args.tags, args.name) },
+      parent,
+    );
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      {
+        vpcId: args.vpcId,
+        description: `${args.name}: Redis from the cluster nodes only`,
+        ingress: [
+          {
+            protocol: 'tcp',
+            fromPort: 6379,
+            toPort: 6379,
+            securityGroups: [args.clientSecurityGroupId],
+            description: 'cluster nodes',
+          },
+        ],
+        tags: named(args.tags, args.name),
+      },
+      parent,
+    );
+    const parameters = new aws.elasticache.ParameterGroup(
+      `${name}-params`,
+      {
+        family: 'redis7',
+        description: `${args.name}: evict least recently used keys when full`,
+        parameters: [{ name: 'maxmemory-policy', value: 'allkeys-lru' }],
+        tags: named(args.tags, args.name),
+      },
+      parent,
+    );
+    const authToken = new random.RandomPassword(`${name}-auth-token`, { length: 64, special: false }, parent);
+    const failover = args.replicaCount > 0;
+    const group = new aws.elasticache.ReplicationGroup(
+      `${name}-redis`,
+      {
+        replicationGroupId: args.name,
+        description: `${args.name}: erp-api cache and sessions`,
+        engine: 'redis',
+        engineVersion: '7.1',
+        nodeType: args.nodeType,
+        numCacheClusters: 1 + args.replicaCount,
+        automaticFailoverEnabled: failover,
+        multiAzEnabled: failover,
+        port: 6379,
+        parameterGroupName: parameters.name,
+        subnetGroupName: subnets.name,
+        securityGroupIds: [securityGroup.id],
+        atRestEncryptionEnabled: true,
+        kmsKeyId: key.arn,
+        transitEncryptionEnabled: true,
+        authToken: pulumi.secret(authToken.result),
+        snapshotRetentionLimit: args.snapshotRetentionDays,
+        snapshotWindow: '01:00-02:00',
+        maintenanceWindow: 'sun:04:30-sun:05:30',
+        finalSnapshotIdentifier: args.protectData ? `${args.name}-final` : undefined,
+        tags: named(args.tags, args.name),
+      },
+      { parent: this, protect: args.protectData },
+    );
+
+    this.primaryEndpoint = group.primaryEndpointAddress;
+    this.url = pulumi.secret(pulumi.interpolate`rediss://:${authToken.result}@${group.primaryEndpointAddress}:6379/0`);
+    this.registerOutputs({ primaryEndpoint: this.primaryEndpoint });
+  }
+}

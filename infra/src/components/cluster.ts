@@ -1,0 +1,290 @@
+import * as aws from '@pulumi/aws';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+
+import { named, type Tags } from '../tags.js';
+
+export interface ClusterArgs {
+  readonly name: string;
+  readonly version: string;
+  readonly region: string;
+  readonly vpcId: pulumi.Input<string>;
+  readonly privateSubnetIds: pulumi.Input<string>[];
+  readonly publicSubnetIds: pulumi.Input<string>[];
+  /** CIDRs allowed on the public API endpoint; empty disables the public endpoint. */
+  readonly publicAccessCidrs: readonly string[];
+  readonly nodeInstanceType: string;
+  readonly nodeMinSize: number;
+  readonly nodeDesiredSize: number;
+  readonly nodeMaxSize: number;
+  readonly nodeDiskSizeGib: number;
+  readonly tags: Tags;
+}
+
+const CONTROL_PLANE_LOGS = ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'];
+
+function assumeRole(service: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Principal: { Service: service }, Action: 'sts:AssumeRole' }],
+  });
+}
+
+/** Trust policy that lets exactly one Kubernetes service account assume a role (IRSA). */
+export function serviceAccountTrustPolicy(
+  oidcProviderArn: pulumi.Input<string>,
+  oidcIssuerUrl: pulumi.Input<string>,
+  namespace: string,
+  serviceAccount: string,
+): pulumi.Output<string> {
+  return pulumi.all([oidcProviderArn, oidcIssuerUrl]).apply(([arn, url]) => {
+    const issuer = url.replace(/^https:\/\//, '');
+    return JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Federated: arn },
+          Action: 'sts:AssumeRoleWithWebIdentity',
+          Condition: {
+            StringEquals: {
+              [`${issuer}:sub`]: `system:serviceaccount:${namespace}:${serviceAccount}`,
+              [`${issuer}:aud`]: 'sts.amazonaws.com',
+            },
+          },
+        },
+      ],
+    });
+  });
+}
+
+/**
+ * EKS with a CIDR-restricted public endpoint plus the private one, KMS envelope encryption of Secrets,
+ * control-plane logs, one managed node group on encrypted volumes, an OIDC provider for IRSA,
+ * and a Kubernetes provider built from its kubeconfig (secret).
+ */
+export class Cluster extends pulumi.ComponentResource {
+  public readonly clusterName: pulumi.Output<string>;
+  public readonly endpoint: pulumi.Output<string>;
+  /** The security group EKS puts on the control plane and every managed node. */
+  public readonly nodeSecurityGroupId: pulumi.Output<string>;
+  public readonly oidcProviderArn: pulumi.Output<string>;
+  public readonly oidcIssuerUrl: pulumi.Output<string>;
+  /** Secret: it names the cluster and how to get a token for it. */
+  public readonly kubeconfig: pulumi.Output<string>;
+  public readonly provider: k8s.Provider;
+
+  constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:cluster:Cluster', name, {}, opts);
+    const parent = { parent: this };
+
+    const secretsKey = new aws.kms.Key(
+      `${name}-secrets`,
+      {
+        description: `${args.name}: envelope encryption of Kubernetes Secrets`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        tags: named(args.tags, `${args.name}-secrets`),
+      },
+      parent,
+    );
+
+    const clusterRole = new aws.iam.Role(
+      `${name}-control-plane`,
+      { assumeRolePolicy: assumeRole('eks.amazonaws.com'), tags: named(args.tags, `${args.name}-control-plane`) },
+      parent,
+    );
+    const clusterPolicy = new aws.iam.RolePolicyAttachment(
+      `${name}-control-plane`,
+      { role: clusterRole.name, policyArn: 'arn:aws:iam::aws:policy/AmazonEKSClusterPolicy' },
+      parent,
+    );
+
+    const logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-control-plane-logs`,
+      // EKS writes to exactly this name; creating it first lets us set the retention.
+      { name: `/aws/eks/${args.name}/cluster`, retentionInDays: 90, tags: named(args.tags, args.name) },
+      parent,
+    );
+
+    const cluster = new aws.eks.Cluster(
+      `${name}-eks`,
+      {
+        name: args.name,
+        version: args.version,
+        roleArn: clusterRole.arn,
+        vpcConfig: {
+          subnetIds: [...args.privateSubnetIds, ...args.publicSubnetIds],
+          endpointPrivateAccess: true,
+          endpointPublicAccess: args.publicAccessCidrs.length > 0,
+          publicAccessCidrs: args.publicAccessCidrs.length > 0 ? [...args.publicAccessCidrs] : undefined,
+        },
+        accessConfig: { authenticationMode: 'API', bootstrapClusterCreatorAdminPermissions: true },
+        enabledClusterLogTypes: CONTROL_PLANE_LOGS,
+        encryptionConfig: { provider: { keyArn: secretsKey.arn }, resources: ['secrets'] },
+        tags: named(args.tags, args.name),
+      },
+      { parent: this, dependsOn: [clusterPolicy, logGroup] },
+    );
+
+    const issuer = cluster.identities.apply((identities) => {
+      const url = identities[0]?.oidcs[0]?.issuer;
+      if (url === undefined) throw new Error(`EKS cluster ${args.name} reported no OIDC issuer`);
+      return url;
+    });
+    const oidcProvider = new aws.iam.OpenIdConnectProvider(
+      `${name}-oidc`,
+      { url: issuer, clientIdLists: ['sts.amazonaws.com'], tags: named(args.tags, `${args.name}-oidc`) },
+      parent,
+    );
+
+    const nodeRole = new aws.iam.Role(
+      `${name}-nodes`,
+      { assumeRolePolicy: assumeRole('ec2.amazonaws.com'), tags: named(args.tags, `${args.name}-nodes`) },
+      parent,
+    );
+    const nodePolicies = [
+      'AmazonEKSWorkerNodePolicy',
+      'AmazonEKS_CNI_Policy',
+      'AmazonEC2ContainerRegistryReadOnly',
+    ].map(
+      (policy) =>
+        new aws.iam.RolePolicyAttachment(
+          `${name}-nodes-${policy}`,
+          { role: nodeRole.name, policyArn: `arn:aws:iam::aws:policy/${policy}` },
+          parent,
+        ),
+    );
+
+    const launchTemplate = new aws.ec2.LaunchTemplate(
+      `${name}-nodes`,
+      {
+        description: `${args.name}: encrypted root volumes, IMDSv2 only`,
+        blockDeviceMappings: [
+          {
+            deviceName: '/dev/xvda',
+            ebs: {
+              encrypted: 'true',
+              volumeSize: args.nodeDiskSizeGib,
+              volumeType: 'gp3',
+              deleteOnTermination: 'true',
+            },
+          },
+        ],
+        // Pods must not borrow the node's role through the metadata service: hop limit 1, tokens required.
+        metadataOptions: { httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' },
+        tagSpecifications: [{ resourceType: 'volume', tags: named(args.tags, `${args.name}-node`) }],
+        tags: named(args.tags, `${args.name}-nodes`),
+      },
+      parent,
+    );
+
+    new aws.eks.NodeGroup(
+      `${name}-nodes`,
+      {
+        clusterName: cluster.name,
+        nodeRoleArn: nodeRole.arn,
+        subnetIds: args.privateSubnetIds,
+        instanceTypes: [args.nodeInstanceType],
+        capacityType: 'ON_DEMAND',
+        scalingConfig: { minSize: args.nodeMinSize, desiredSize: args.nodeDesiredSize, maxSize: args.nodeMaxSize },
+        updateConfig: { maxUnavailable: 1 },
+        launchTemplate: { id: launchTemplate.id, version: pulumi.interpolate`${launchTemplate.latestVersion}` },
+        tags: named(args.tags, `${args.name}-nodes`),
+      },
+      // The autoscaler owns the desired size after creation.
+      { parent: this, dependsOn: nodePolicies, ignoreChanges: ['scalingConfig.desiredSize'] },
+    );
+
+    // Persistent volumes go through the EBS CSI driver, which needs its own IRSA role.
+    const ebsCsiRole = new aws.iam.Role(
+      `${name}-ebs-csi`,
+      {
+        assumeRolePolicy: serviceAccountTrustPolicy(oidcProvider.arn, issuer, 'kube-system', 'ebs-csi-controller-sa'),
+        tags: named(args.tags, `${args.name}-ebs-csi`),
+      },
+      parent,
+    );
+    new aws.iam.RolePolicyAttachment(
+      `${name}-ebs-csi`,
+      { role: ebsCsiRole.name, policyArn: 'arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy' },
+      parent,
+    );
+    const ebsCsi = new aws.eks.Addon(
+      `${name}-ebs-csi`,
+      {
+        clusterName: cluster.name,
+        addonName: 'aws-ebs-csi-driver',
+        serviceAccountRoleArn: ebsCsiRole.arn,
+        tags: named(args.tags, `${args.name}-ebs-csi`),
+      },
+      parent,
+    );
+
+    this.clusterName = cluster.name;
+    this.endpoint = cluster.endpoint;
+    this.nodeSecurityGroupId = cluster.vpcConfig.apply((vpc) => {
+      const id: string | undefined = vpc.clusterSecurityGroupId;
+      if (!id) throw new Error(`EKS cluster ${args.name} reported no cluster security group`);
+      return id;
+    });
+    this.oidcProviderArn = oidcProvider.arn;
+    this.oidcIssuerUrl = issuer;
+    this.kubeconfig = pulumi.secret(
+      pulumi
+        .all([cluster.name, cluster.endpoint, cluster.certificateAuthority])
+        .apply(([clusterName, endpoint, authority]) =>
+          JSON.stringify({
+            apiVersion: 'v1',
+            kind: 'Config',
+            clusters: [
+              { name: clusterName, cluster: { server: endpoint, 'certificate-authority-data': authority.data } },
+            ],
+            contexts: [{ name: clusterName, context: { cluster: clusterName, user: clusterName } }],
+            'current-context': clusterName,
+            users: [
+              {
+                name: clusterName,
+                user: {
+                  exec: {
+                    apiVersion: 'client.authentication.k8s.io/v1beta1',
+                    command: 'aws',
+                    args: ['eks', 'get-token', '--cluster-name', clusterName, '--region', args.region],
+                  },
+                },
+              },
+            ],
+          }),
+        ),
+    );
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      { kubeconfig: this.kubeconfig, enableServerSideApply: true },
+      parent,
+    );
+
+    // Default storage class: gp3 volumes, encrypted (the CSI driver uses the account's EBS key).
+    new k8s.storage.v1.StorageClass(
+      `${name}-gp3-encrypted`,
+      {
+        metadata: {
+          name: 'gp3-encrypted',
+          annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
+        },
+        provisioner: 'ebs.csi.aws.com',
+        parameters: { type: 'gp3', encrypted: 'true' },
+        volumeBindingMode: 'WaitForFirstConsumer',
+        reclaimPolicy: 'Delete',
+        allowVolumeExpansion: true,
+      },
+      { parent: this, provider: this.provider, dependsOn: [ebsCsi] },
+    );
+
+    this.registerOutputs({
+      clusterName: this.clusterName,
+      endpoint: this.endpoint,
+      oidcProviderArn: this.oidcProviderArn,
+      kubeconfig: this.kubeconfig,
+    });
+  }
+}

@@ -1,0 +1,145 @@
+import * as aws from '@pulumi/aws';
+import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
+
+import { named, type Tags } from '../tags.js';
+
+export interface DatabaseArgs {
+  readonly name: string;
+  readonly vpcId: pulumi.Input<string>;
+  readonly subnetIds: pulumi.Input<string>[];
+  /** The only security group allowed to connect: the cluster's nodes. */
+  readonly clientSecurityGroupId: pulumi.Input<string>;
+  readonly instanceClass: string;
+  readonly allocatedStorageGib: number;
+  readonly maxAllocatedStorageGib: number;
+  readonly multiAz: boolean;
+  readonly backupRetentionDays: number;
+  /** Refuse deletion: deletionProtection, Pulumi protect, and a final snapshot. */
+  readonly protectData: boolean;
+  readonly tags: Tags;
+}
+
+export const DATABASE_NAME = 'erp';
+export const ADMIN_USER = 'erp_admin';
+/** The role the app connects as; the migration job creates it with least privilege. */
+export const APP_ROLE = 'erp_app';
+
+/** RDS PostgreSQL 16: KMS-encrypted, backed up with point-in-time recovery, reachable only from the nodes. */
+export class Database extends pulumi.ComponentResource {
+  public readonly instanceArn: pulumi.Output<string>;
+  public readonly address: pulumi.Output<string>;
+  public readonly port: pulumi.Output<number>;
+  /** Secret: the master user's URL, for the migration and backup jobs only. */
+  public readonly adminUrl: pulumi.Output<string>;
+  /** Secret: the app role's URL. */
+  public readonly appUrl: pulumi.Output<string>;
+  /** Secret: the app role's password, handed to the migration job that creates the role. */
+  public readonly appPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:database:Database', name, {}, opts);
+    const parent = { parent: this };
+
+    const key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `${args.name}: storage, snapshots and Performance Insights`,
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        tags: named(args.tags, args.name),
+      },
+      { parent: this, protect: args.protectData },
+    );
+    const subnets = new aws.rds.SubnetGroup(
+      `${name}-subnets`,
+      { subnetIds: args.subnetIds, tags: named(args.tags, args.name) },
+      parent,
+    );
+    const securityGroup = new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      {
+        vpcId: args.vpcId,
+        description: `${args.name}: PostgreSQL from the cluster nodes only`,
+        ingress: [
+          {
+            protocol: 'tcp',
+            fromPort: 5432,
+            toPort: 5432,
+            securityGroups: [args.clientSecurityGroupId],
+            description: 'cluster nodes',
+          },
+        ],
+        tags: named(args.tags, args.name),
+      },
+      parent,
+    );
+    const parameters = new aws.rds.ParameterGroup(
+      `${name}-params`,
+      {
+        family: 'postgres16',
+        description: `${args.name}: slow query log, TLS only`,
+        parameters: [
+          { name: 'log_min_duration_statement', value: '100' },
+          { name: 'rds.force_ssl', value: '1' },
+        ],
+        tags: named(args.tags, args.name),
+      },
+      parent,
+    );
+
+    const masterPassword = new random.RandomPassword(`${name}-master-password`, { length: 40, special: false }, parent);
+    const appPassword = new random.RandomPassword(`${name}-app-password`, { length: 40, special: false }, parent);
+
+    const instance = new aws.rds.Instance(
+      `${name}-postgres`,
+      {
+        identifier: args.name,
+        engine: 'postgres',
+        engineVersion: '16',
+        instanceClass: args.instanceClass,
+        allocatedStorage: args.allocatedStorageGib,
+        maxAllocatedStorage: args.maxAllocatedStorageGib,
+        storageType: 'gp3',
+        storageEncrypted: true,
+        kmsKeyId: key.arn,
+        dbName: DATABASE_NAME,
+        username: ADMIN_USER,
+        password: pulumi.secret(masterPassword.result),
+        dbSubnetGroupName: subnets.name,
+        vpcSecurityGroupIds: [securityGroup.id],
+        parameterGroupName: parameters.name,
+        publiclyAccessible: false,
+        multiAz: args.multiAz,
+        // Automated backups with this retention are what point-in-time recovery restores from.
+        backupRetentionPeriod: args.backupRetentionDays,
+        backupWindow: '02:00-03:00',
+        maintenanceWindow: 'sun:03:30-sun:04:30',
+        copyTagsToSnapshot: true,
+        deletionProtection: args.protectData,
+        skipFinalSnapshot: !args.protectData,
+        finalSnapshotIdentifier: args.protectData ? `${args.name}-final` : undefined,
+        performanceInsightsEnabled: true,
+        performanceInsightsKmsKeyId: key.arn,
+        performanceInsightsRetentionPeriod: 7,
+        enabledCloudwatchLogsExports: ['postgresql', 'upgrade'],
+        autoMinorVersionUpgrade: true,
+        applyImmediately: false,
+        tags: named(args.tags, args.name),
+      },
+      { parent: this, protect: args.protectData },
+    );
+
+    const url = (user: string, password: pulumi.Input<string>) =>
+      pulumi.secret(
+        pulumi.interpolate`postgres://${user}:${password}@${instance.address}:${instance.port}/${DATABASE_NAME}?sslmode=require`,
+      );
+    this.instanceArn = instance.arn;
+    this.address = instance.address;
+    this.port = instance.port;
+    this.adminUrl = url(ADMIN_USER, masterPassword.result);
+    this.appUrl = url(APP_ROLE, appPassword.result);
+    this.appPassword = pulumi.secret(appPassword.result);
+    this.registerOutputs({ instanceArn: this.instanceArn, address: this.address, port: this.port });
+  }
+}

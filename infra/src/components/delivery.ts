@@ -1,0 +1,257 @@
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+
+import { CHARTS, type ChartName } from '../charts.js';
+
+export interface DeliveryArgs {
+  readonly provider: k8s.Provider;
+  /** Repository of our images: only these must carry our signature. */
+  readonly imageRepositories: readonly string[];
+  /** Keyless signing identity (the release workflow) and its OIDC issuer. */
+  readonly signingIdentity: string;
+  readonly signingIssuer: string;
+  /** Namespaces where the workload rules (non-root, limits, no :latest) are enforced. */
+  readonly enforcedNamespaces: readonly string[];
+  readonly acmeEmail: string;
+}
+
+export const CLUSTER_ISSUER = 'letsencrypt';
+export const INGRESS_NAMESPACE = 'ingress-nginx';
+
+function release(
+  parent: pulumi.ComponentResource,
+  provider: k8s.Provider,
+  name: ChartName,
+  namespace: string,
+  values: Record<string, unknown>,
+  dependsOn: pulumi.Resource[] = [],
+): k8s.helm.v3.Release {
+  const chart = CHARTS[name];
+  return new k8s.helm.v3.Release(
+    chart.chart,
+    {
+      name: chart.chart,
+      chart: chart.chart,
+      version: chart.version,
+      repositoryOpts: { repo: chart.repo },
+      namespace,
+      createNamespace: true,
+      atomic: true,
+      timeout: 900,
+      values,
+    },
+    { parent, provider, dependsOn },
+  );
+}
+
+function clusterPolicy(
+  parent: pulumi.ComponentResource,
+  provider: k8s.Provider,
+  name: string,
+  spec: Record<string, unknown>,
+  dependsOn: pulumi.Resource[],
+): k8s.apiextensions.CustomResource {
+  return new k8s.apiextensions.CustomResource(
+    `kyverno-${name}`,
+    { apiVersion: 'kyverno.io/v1', kind: 'ClusterPolicy', metadata: { name }, spec },
+    { parent, provider, dependsOn },
+  );
+}
+
+/**
+ * How releases reach the cluster and what the cluster admits: Argo Rollouts (canaries), ingress-nginx
+ * (weighted traffic), cert-manager (TLS), and Kyverno refusing unsigned, unpinned, root or unbounded workloads.
+ */
+export class Delivery extends pulumi.ComponentResource {
+  /** Resources a Rollout needs before it can be created: the CRDs and admission rules. */
+  public readonly ready: pulumi.Resource[];
+  public readonly clusterIssuer: string;
+
+  constructor(name: string, args: DeliveryArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:delivery:Delivery', name, {}, opts);
+    const { provider } = args;
+
+    const rollouts = release(this, provider, 'argoRollouts', 'argo-rollouts', {
+      controller: { replicas: 2, metrics: { enabled: true, serviceMonitor: { enabled: true } } },
+      dashboard: { enabled: false },
+    });
+    const kyverno = release(this, provider, 'kyverno', 'kyverno', {
+      admissionController: { replicas: 3 },
+      backgroundController: { replicas: 2 },
+      cleanupController: { replicas: 2 },
+      reportsController: { replicas: 2 },
+    });
+    const ingress = release(this, provider, 'ingressNginx', INGRESS_NAMESPACE, {
+      controller: {
+        replicaCount: 2,
+        service: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
+        metrics: { enabled: true, serviceMonitor: { enabled: false } },
+        config: { 'ssl-redirect': 'true', hsts: 'true' },
+      },
+    });
+    const certManager = release(this, provider, 'certManager', 'cert-manager', { crds: { enabled: true } });
+
+    const issuer = new k8s.apiextensions.CustomResource(
+      `${name}-cluster-issuer`,
+      {
+        apiVersion: 'cert-manager.io/v1',
+        kind: 'ClusterIssuer',
+        metadata: { name: CLUSTER_ISSUER },
+        spec: {
+          acme: {
+            server: 'https://acme-v02.api.letsencrypt.org/directory',
+            email: args.acmeEmail,
+            privateKeySecretRef: { name: `${CLUSTER_ISSUER}-account-key` },
+            solvers: [{ http01: { ingress: { ingressClassName: 'nginx' } } }],
+          },
+        },
+      },
+      { parent: this, provider, dependsOn: [certManager, ingress] },
+    );
+
+    const workloads = {
+      any: [{ resources: { kinds: ['Pod'], namespaces: [...args.enforcedNamespaces] } }],
+    };
+    const policies = [
+      // Signed by our release workflow (keyless, via the Sigstore transparency log) and pinned by digest.
+      clusterPolicy(
+        this,
+        provider,
+        'verify-image-signatures',
+        {
+          validationFailureAction: 'Enforce',
+          webhookTimeoutSeconds: 30,
+          background: false,
+          rules: [
+            {
+              name: 'signed-by-release-workflow',
+              match: { any: [{ resources: { kinds: ['Pod'] } }] },
+              verifyImages: [
+                {
+                  imageReferences: args.imageRepositories.map((repository) => `${repository}*`),
+                  type: 'Cosign',
+                  mutateDigest: false,
+                  verifyDigest: true,
+                  required: true,
+                  attestors: [
+                    {
+                      entries: [
+                        {
+                          keyless: {
+                            subject: args.signingIdentity,
+                            issuer: args.signingIssuer,
+                            rekor: { url: 'https://rekor.sigstore.dev' },
+                          },
+                        },
+                      ],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+        [kyverno],
+      ),
+      clusterPolicy(
+        this,
+        provider,
+        'require-image-digest',
+        {
+          validationFailureAction: 'Enforce',
+          rules: [
+            {
+              name: 'pinned-by-digest',
+              match: workloads,
+              validate: {
+                message: 'Pin every image by digest (image@sha256:...): tags can be moved after review.',
+                pattern: {
+                  spec: {
+                    '=(initContainers)': [{ image: '*@sha256:*' }],
+                    containers: [{ image: '*@sha256:*' }],
+                  },
+                },
+              },
+            },
+          ],
+        },
+        [kyverno],
+      ),
+      clusterPolicy(
+        this,
+        provider,
+        'disallow-latest-tag',
+        {
+          validationFailureAction: 'Enforce',
+          rules: [
+            {
+              name: 'no-latest',
+              match: workloads,
+              validate: {
+                message: 'The :latest tag is not allowed: pin the image by digest.',
+                pattern: { spec: { containers: [{ image: '!*:latest*' }] } },
+              },
+            },
+          ],
+        },
+        [kyverno],
+      ),
+      clusterPolicy(
+        this,
+        provider,
+        'require-non-root',
+        {
+          validationFailureAction: 'Enforce',
+          rules: [
+            {
+              name: 'run-as-non-root',
+              match: workloads,
+              validate: {
+                message: 'Containers must run as non-root: set securityContext.runAsNonRoot to true.',
+                anyPattern: [
+                  {
+                    spec: {
+                      securityContext: { runAsNonRoot: true },
+                      containers: [{ '=(securityContext)': { '=(runAsNonRoot)': true } }],
+                    },
+                  },
+                  { spec: { containers: [{ securityContext: { runAsNonRoot: true } }] } },
+                ],
+              },
+            },
+          ],
+        },
+        [kyverno],
+      ),
+      clusterPolicy(
+        this,
+        provider,
+        'require-resource-limits',
+        {
+          validationFailureAction: 'Enforce',
+          rules: [
+            {
+              name: 'cpu-and-memory-limits',
+              match: workloads,
+              validate: {
+                message: 'Every container needs CPU and memory requests and limits.',
+                pattern: {
+                  spec: {
+                    containers: [
+                      { resources: { requests: { cpu: '?*', memory: '?*' }, limits: { cpu: '?*', memory: '?*' } } },
+                    ],
+                  },
+                },
+              },
+            },
+          ],
+        },
+        [kyverno],
+      ),
+    ];
+
+    this.ready = [rollouts, ingress, issuer, ...policies];
+    this.clusterIssuer = CLUSTER_ISSUER;
+    this.registerOutputs({ clusterIssuer: this.clusterIssuer });
+  }
+}

@@ -1,0 +1,236 @@
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
+
+import { CHARTS, type ChartName } from '../charts.js';
+import type { MonitoringSources } from '../monitoring-sources.js';
+
+export interface ObservabilityArgs {
+  readonly provider: k8s.Provider;
+  readonly sources: MonitoringSources;
+  /** Alertmanager config (YAML) that reads the webhook from a file, never inline. */
+  readonly alertmanagerConfig: string;
+  readonly slackWebhookUrl: pulumi.Input<string>;
+  /** The app's namespace and the label selecting its metrics Service. */
+  readonly appNamespace: string;
+  readonly appLabels: Readonly<Record<string, string>>;
+  readonly prometheusRetention: string;
+}
+
+export const MONITORING_NAMESPACE = 'monitoring';
+/** Service of the Prometheus that kube-prometheus-stack installs; the canary analysis queries it. */
+export const PROMETHEUS_ADDRESS = `http://kube-prometheus-stack-prometheus.${MONITORING_NAMESPACE}.svc:9090`;
+
+const ALLOY_CONFIG = `
+discovery.kubernetes "pods" {
+  role = "pod"
+}
+discovery.relabel "pods" {
+  targets = discovery.kubernetes.pods.targets
+  rule {
+    source_labels = ["__meta_kubernetes_namespace"]
+    target_label  = "namespace"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_name"]
+    target_label  = "pod"
+  }
+  rule {
+    source_labels = ["__meta_kubernetes_pod_label_app_kubernetes_io_name"]
+    target_label  = "app"
+  }
+}
+loki.source.kubernetes "pods" {
+  targets    = discovery.relabel.pods.output
+  forward_to = [loki.write.default.receiver]
+}
+loki.write "default" {
+  endpoint {
+    url = "http://loki.${MONITORING_NAMESPACE}.svc:3100/loki/api/v1/push"
+  }
+}
+`;
+
+/**
+ * Metrics, logs and alerts: kube-prometheus-stack, Loki (single binary) and Alloy from pinned charts,
+ * dashboards as labelled ConfigMaps, PrometheusRules and the Alertmanager config from monitoring/,
+ * and a ServiceMonitor for the app.
+ */
+export class Observability extends pulumi.ComponentResource {
+  public readonly prometheusAddress: string;
+  public readonly namespace: string;
+  /** What the app's analysis needs running first. */
+  public readonly ready: pulumi.Resource[];
+
+  constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('slipway:observability:Observability', name, {}, opts);
+    const { provider } = args;
+    const options = { parent: this, provider };
+
+    const namespace = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: { name: MONITORING_NAMESPACE } },
+      options,
+    );
+    const inNamespace = { ...options, dependsOn: [namespace] };
+
+    const grafanaPassword = new random.RandomPassword(
+      `${name}-grafana-admin`,
+      { length: 32, special: false },
+      {
+        parent: this,
+      },
+    );
+    const grafanaAdmin = new k8s.core.v1.Secret(
+      `${name}-grafana-admin`,
+      {
+        metadata: { name: 'grafana-admin', namespace: MONITORING_NAMESPACE },
+        stringData: { 'admin-user': 'admin', 'admin-password': pulumi.secret(grafanaPassword.result) },
+      },
+      inNamespace,
+    );
+    const slack = new k8s.core.v1.Secret(
+      `${name}-alertmanager-slack`,
+      {
+        metadata: { name: 'alertmanager-slack', namespace: MONITORING_NAMESPACE },
+        stringData: { url: pulumi.secret(args.slackWebhookUrl) },
+      },
+      inNamespace,
+    );
+    const alertmanagerConfig = new k8s.core.v1.Secret(
+      `${name}-alertmanager-config`,
+      {
+        metadata: { name: 'alertmanager-slipway', namespace: MONITORING_NAMESPACE },
+        stringData: { 'alertmanager.yaml': args.alertmanagerConfig },
+      },
+      inNamespace,
+    );
+
+    const chart = (chartName: ChartName, values: Record<string, unknown>, dependsOn: pulumi.Resource[]) => {
+      const pinned = CHARTS[chartName];
+      return new k8s.helm.v3.Release(
+        pinned.chart,
+        {
+          name: pinned.chart,
+          chart: pinned.chart,
+          version: pinned.version,
+          repositoryOpts: { repo: pinned.repo },
+          namespace: MONITORING_NAMESPACE,
+          atomic: true,
+          timeout: 900,
+          values,
+        },
+        { ...options, dependsOn: [namespace, ...dependsOn] },
+      );
+    };
+
+    const stack = chart(
+      'kubePrometheusStack',
+      {
+        fullnameOverride: 'kube-prometheus-stack',
+        prometheus: {
+          prometheusSpec: {
+            retention: args.prometheusRetention,
+            // Select every ServiceMonitor and PrometheusRule, not only those labelled for this release.
+            serviceMonitorSelectorNilUsesHelmValues: false,
+            ruleSelectorNilUsesHelmValues: false,
+            storageSpec: {
+              volumeClaimTemplate: {
+                spec: { storageClassName: 'gp3-encrypted', resources: { requests: { storage: '50Gi' } } },
+              },
+            },
+          },
+        },
+        alertmanager: {
+          alertmanagerSpec: { configSecret: 'alertmanager-slipway', secrets: ['alertmanager-slack'] },
+        },
+        grafana: {
+          admin: { existingSecret: 'grafana-admin', userKey: 'admin-user', passwordKey: 'admin-password' },
+          sidecar: { dashboards: { enabled: true, label: 'grafana_dashboard', searchNamespace: 'ALL' } },
+          additionalDataSources: [
+            { name: 'Loki', type: 'loki', url: `http://loki.${MONITORING_NAMESPACE}.svc:3100`, access: 'proxy' },
+          ],
+        },
+      },
+      [grafanaAdmin, slack, alertmanagerConfig],
+    );
+    const loki = chart(
+      'loki',
+      {
+        deploymentMode: 'SingleBinary',
+        loki: {
+          auth_enabled: false,
+          commonConfig: { replication_factor: 1 },
+          storage: { type: 'filesystem' },
+          schemaConfig: {
+            configs: [
+              {
+                from: '2025-01-01',
+                store: 'tsdb',
+                object_store: 'filesystem',
+                schema: 'v13',
+                index: { prefix: 'index_', period: '24h' },
+              },
+            ],
+          },
+        },
+        singleBinary: { replicas: 1, persistence: { storageClass: 'gp3-encrypted', size: '50Gi' } },
+        backend: { replicas: 0 },
+        read: { replicas: 0 },
+        write: { replicas: 0 },
+      },
+      [],
+    );
+    chart('alloy', { alloy: { configMap: { content: ALLOY_CONFIG } } }, [loki]);
+
+    for (const dashboard of args.sources.dashboards)
+      new k8s.core.v1.ConfigMap(
+        `${name}-dashboard-${dashboard.name}`,
+        {
+          metadata: {
+            name: `dashboard-${dashboard.name}`,
+            namespace: MONITORING_NAMESPACE,
+            labels: { grafana_dashboard: '1' },
+          },
+          data: { [`${dashboard.name}.json`]: dashboard.json },
+        },
+        inNamespace,
+      );
+
+    const rules = new k8s.apiextensions.CustomResource(
+      `${name}-rules`,
+      {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'PrometheusRule',
+        metadata: {
+          name: 'erp-api',
+          namespace: MONITORING_NAMESPACE,
+          labels: { 'app.kubernetes.io/part-of': 'slipway' },
+        },
+        spec: { groups: args.sources.ruleGroups },
+      },
+      { ...options, dependsOn: [stack] },
+    );
+    const serviceMonitor = new k8s.apiextensions.CustomResource(
+      `${name}-app-service-monitor`,
+      {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'ServiceMonitor',
+        metadata: { name: 'erp-api', namespace: MONITORING_NAMESPACE },
+        spec: {
+          namespaceSelector: { matchNames: [args.appNamespace] },
+          selector: { matchLabels: { ...args.appLabels, 'slipway.dev/metrics': 'true' } },
+          // The canary analysis tells canary from stable series by this pod label.
+          podTargetLabels: ['rollouts-pod-template-hash'],
+          endpoints: [{ port: 'http', path: '/metrics', interval: '15s' }],
+        },
+      },
+      { ...options, dependsOn: [stack] },
+    );
+
+    this.prometheusAddress = PROMETHEUS_ADDRESS;
+    this.namespace = MONITORING_NAMESPACE;
+    this.ready = [stack, rules, serviceMonitor];
+    this.registerOutputs({ prometheusAddress: this.prometheusAddress });
+  }
+}

@@ -1,0 +1,164 @@
+import * as pulumi from '@pulumi/pulumi';
+
+import {
+  PENDING_GATE_SCENARIO,
+  PENDING_SLO_QUERIES,
+  RELEASE_PLAN,
+  type GateScenario,
+  type ReleasePlan,
+  type SloAnalysisQuery,
+  type SloName,
+} from '../../pipelines/src/release/plan.js';
+import { App } from './components/app.js';
+import { Backups } from './components/backups.js';
+import { Cache } from './components/cache.js';
+import { Cluster } from './components/cluster.js';
+import { Database } from './components/database.js';
+import { Delivery } from './components/delivery.js';
+import { Network } from './components/network.js';
+import { Observability } from './components/observability.js';
+import type { StackConfig } from './config.js';
+import { placeholderAlertmanagerConfig, type MonitoringSources } from './monitoring-sources.js';
+import { tagsFor } from './tags.js';
+import { pinnedImage } from './workload.js';
+
+/** What the program renders besides stack config; tests swap these. */
+export interface ReleaseInputs {
+  readonly plan: ReleasePlan;
+  readonly sloQueries: Readonly<Record<SloName, SloAnalysisQuery>>;
+  readonly gateScenario: GateScenario;
+  readonly monitoring: MonitoringSources;
+}
+
+export function defaultReleaseInputs(monitoring: MonitoringSources): ReleaseInputs {
+  return { plan: RELEASE_PLAN, sloQueries: PENDING_SLO_QUERIES, gateScenario: PENDING_GATE_SCENARIO, monitoring };
+}
+
+export const APP_NAMESPACE = 'erp';
+
+/** The whole stack: AWS first, then the in-cluster platform, then the app and its backups. */
+export function slipway(config: StackConfig, inputs: ReleaseInputs) {
+  const tags = tagsFor(config);
+  const name = `slipway-${config.environment}`;
+  const image = pinnedImage(config.imageRepository, config.imageDigest);
+
+  const network = new Network('network', {
+    name,
+    cidr: config.vpcCidr,
+    availabilityZoneCount: config.availabilityZoneCount,
+    natGatewayPerAz: config.natGatewayPerAz,
+    flowLogRetentionDays: config.flowLogRetentionDays,
+    tags,
+  });
+  const cluster = new Cluster('cluster', {
+    name,
+    version: config.clusterVersion,
+    region: config.region,
+    vpcId: network.vpcId,
+    privateSubnetIds: network.privateSubnetIds,
+    publicSubnetIds: network.publicSubnetIds,
+    publicAccessCidrs: config.clusterPublicAccessCidrs,
+    nodeInstanceType: config.nodeInstanceType,
+    nodeMinSize: config.nodeMinSize,
+    nodeDesiredSize: config.nodeDesiredSize,
+    nodeMaxSize: config.nodeMaxSize,
+    nodeDiskSizeGib: config.nodeDiskSizeGib,
+    tags,
+  });
+  const database = new Database('database', {
+    name,
+    vpcId: network.vpcId,
+    subnetIds: network.privateSubnetIds,
+    clientSecurityGroupId: cluster.nodeSecurityGroupId,
+    instanceClass: config.dbInstanceClass,
+    allocatedStorageGib: config.dbAllocatedStorageGib,
+    maxAllocatedStorageGib: config.dbMaxAllocatedStorageGib,
+    multiAz: config.dbMultiAz,
+    backupRetentionDays: config.dbBackupRetentionDays,
+    protectData: config.protectData,
+    tags,
+  });
+  const cache = new Cache('cache', {
+    name,
+    vpcId: network.vpcId,
+    subnetIds: network.privateSubnetIds,
+    clientSecurityGroupId: cluster.nodeSecurityGroupId,
+    nodeType: config.cacheNodeType,
+    replicaCount: config.cacheReplicaCount,
+    snapshotRetentionDays: config.cacheSnapshotRetentionDays,
+    protectData: config.protectData,
+    tags,
+  });
+  const delivery = new Delivery('delivery', {
+    provider: cluster.provider,
+    imageRepositories: [config.imageRepository, config.gateImageRepository],
+    signingIdentity: config.signingIdentity,
+    signingIssuer: config.signingIssuer,
+    enforcedNamespaces: [APP_NAMESPACE],
+    acmeEmail: config.acmeEmail,
+  });
+  const labels = { 'app.kubernetes.io/name': 'erp-api', 'app.kubernetes.io/part-of': 'slipway' };
+  const observability = new Observability('observability', {
+    provider: cluster.provider,
+    sources: inputs.monitoring,
+    alertmanagerConfig: inputs.monitoring.alertmanagerConfig ?? placeholderAlertmanagerConfig(config.alertSlackChannel),
+    slackWebhookUrl: config.alertSlackWebhookUrl,
+    appNamespace: APP_NAMESPACE,
+    appLabels: labels,
+    prometheusRetention: config.environment === 'prod' ? '30d' : '15d',
+  });
+  const app = new App('app', {
+    provider: cluster.provider,
+    environment: config.environment,
+    namespace: APP_NAMESPACE,
+    image,
+    gateImage: pinnedImage(config.gateImageRepository, config.gateImageDigest),
+    domain: config.domain,
+    clusterIssuer: delivery.clusterIssuer,
+    minReplicas: config.appMinReplicas,
+    maxReplicas: config.appMaxReplicas,
+    logLevel: config.logLevel,
+    shutdownDrainMs: config.shutdownDrainMs,
+    databaseUrl: database.appUrl,
+    databaseAdminUrl: database.adminUrl,
+    databaseAppPassword: database.appPassword,
+    redisUrl: cache.url,
+    oidcProviderArn: cluster.oidcProviderArn,
+    oidcIssuerUrl: cluster.oidcIssuerUrl,
+    dataCidr: config.vpcCidr,
+    plan: inputs.plan,
+    sloQueries: inputs.sloQueries,
+    gateScenario: inputs.gateScenario,
+    prometheusAddress: observability.prometheusAddress,
+    platform: [...delivery.ready, ...observability.ready],
+    tags,
+  });
+  const backups = new Backups('backups', {
+    name,
+    region: config.region,
+    provider: cluster.provider,
+    image,
+    namespace: app.namespace,
+    serviceAccountName: app.serviceAccountName,
+    serviceAccountRoleName: app.serviceAccountRoleName,
+    adminSecretName: app.adminSecretName,
+    databaseArn: database.instanceArn,
+    dataCidr: config.vpcCidr,
+    retentionDays: config.backupRetentionDays,
+    copyRegion: config.backupCopyRegion,
+    protectData: config.protectData,
+    tags,
+  });
+
+  return {
+    vpcId: network.vpcId,
+    clusterName: cluster.clusterName,
+    kubeconfig: cluster.kubeconfig,
+    databaseAddress: database.address,
+    cacheEndpoint: cache.primaryEndpoint,
+    backupBucket: backups.bucketName,
+    backupVault: backups.vaultName,
+    url: pulumi.output(app.url),
+    image: pulumi.output(image),
+  };
+}

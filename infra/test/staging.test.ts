@@ -1,0 +1,3 @@
+import { describeStack } from './support/describe-stack.js';
+
+describeStack('staging');

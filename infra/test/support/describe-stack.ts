@@ -1,0 +1,36 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+
+import type { Environment } from '../../src/config.js';
+import { CHECKS, EXPECTED } from './checks.js';
+import { countsByType, runStack, type StackRun } from './stack.js';
+
+/** The tests every stack runs: each named check over the resources its program registers under mocks. */
+export function describeStack(stack: Environment): void {
+  describe(`stack ${stack} under Pulumi mocks`, () => {
+    let run: StackRun;
+    beforeAll(async () => {
+      run = await runStack(stack);
+    });
+
+    test.each(Object.keys(CHECKS))('%s', (name) => {
+      const check = CHECKS[name];
+      if (check === undefined) throw new Error(`no check named ${name}`);
+      expect(check(run, EXPECTED[stack])).toEqual([]);
+    });
+
+    test('creates one of each component, with its type token', () => {
+      const counts = countsByType(run);
+      for (const token of [
+        'slipway:network:Network',
+        'slipway:cluster:Cluster',
+        'slipway:database:Database',
+        'slipway:cache:Cache',
+        'slipway:backups:Backups',
+        'slipway:observability:Observability',
+        'slipway:delivery:Delivery',
+        'slipway:app:App',
+      ])
+        expect(counts[token], token).toBe(1);
+    });
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * The release plan: how a new digest takes traffic from the stable version, as plain typed data.
+ *
+ * Rendered twice from this one definition: into Argo Rollouts canary steps and AnalysisTemplates by `infra/`,
+ * and run by the local canary executor (planned) against nginx on loopback. Nothing here knows about either.
+ */
+
+/** The service level objectives a canary is judged by (defined for real in `monitoring/`, see below). */
+export type SloName = 'availability' | 'latency';
+
+/** What a gate checks between two traffic steps. */
+export type AnalysisGate =
+  /** The k6 gate scenario against the canary: its thresholds decide. */
+  | { readonly kind: 'load'; readonly scenario: 'gate' }
+  /** A Prometheus check of one SLO on the canary's own traffic. */
+  | { readonly kind: 'slo'; readonly slo: SloName };
+
+export interface ReleaseStage {
+  /** Percentage of requests sent to the canary during this stage, 1 to 100. */
+  readonly weight: number;
+  /** How long traffic stays at this weight before the gates run, in seconds (0: no pause). */
+  readonly pauseSeconds: number;
+  /** Gates that must all pass before the next stage; empty for none. */
+  readonly gates: readonly AnalysisGate[];
+}
+
+export interface ReleasePlan {
+  readonly name: string;
+  /** In order; the last stage has weight 100 and promotes the canary to stable. */
+  readonly stages: readonly ReleaseStage[];
+}
+
+/** One SLO as the canary analysis needs it. */
+export interface SloObjective {
+  readonly name: SloName;
+  readonly description: string;
+  /** Fraction of good events required, for example 0.999. */
+  readonly objective: number;
+}
+
+/**
+ * A PromQL query that measures one SLO on the canary alone, and the bound its result must respect.
+ * `query` holds the literal {@link CANARY_SELECTOR} where the label matchers of the canary's series go.
+ */
+export interface SloAnalysisQuery {
+  readonly slo: SloName;
+  readonly query: string;
+  /** `atLeast`: result ≥ threshold passes (ratios); `atMost`: result ≤ threshold passes (latencies). */
+  readonly comparison: 'atLeast' | 'atMost';
+  readonly threshold: number;
+  /** Where this query comes from; `pending` until the monitoring issue generates it from the SLO definitions. */
+  readonly source: 'monitoring' | 'pending';
+}
+
+/** The k6 scenario that gates each canary stage, as the runner (local or a Kubernetes Job) needs it. */
+export interface GateScenario {
+  readonly name: string;
+  /** Path of the bundled k6 script inside the gate image (or relative to the repository when run locally). */
+  readonly script: string;
+  /** Longest the scenario may run, in seconds; a runner kills it after that and counts the stage inconclusive. */
+  readonly timeoutSeconds: number;
+  /** k6's own exit codes: 99 when a threshold failed (the canary is worse), any other non-zero is not a verdict. */
+  readonly exitCodes: { readonly passed: 0; readonly thresholdsFailed: 99 };
+  /** Environment variable through which the runner passes the canary's base URL. */
+  readonly targetUrlVariable: string;
+  /** Where this scenario comes from; `pending` until the load issue provides it. */
+  readonly source: 'load' | 'pending';
+}
+
+/** Stands for the canary's label matchers inside {@link SloAnalysisQuery.query}. */
+export const CANARY_SELECTOR = '__CANARY_SELECTOR__';
+
+export const SLO_OBJECTIVES: Readonly<Record<SloName, SloObjective>> = {
+  availability: {
+    name: 'availability',
+    description: '99.9% of requests answer without a 5xx status',
+    objective: 0.999,
+  },
+  latency: {
+    name: 'latency',
+    description: '99% of requests answer in under 500 ms',
+    objective: 0.99,
+  },
+};
+
+/** The latency bound of the latency SLO, in seconds. */
+export const LATENCY_THRESHOLD_SECONDS = 0.5;
+
+/**
+ * PENDING (monitoring issue: "SLOs, burn-rate alerts, dashboards"): the real queries are generated from
+ * the SLO definitions in `monitoring/`. Until then these use the metric names the app's metric catalogue plans.
+ */
+export const PENDING_SLO_QUERIES: Readonly<Record<SloName, SloAnalysisQuery>> = {
+  availability: {
+    slo: 'availability',
+    query:
+      `sum(rate(http_requests_total{${CANARY_SELECTOR},status!~"5.."}[2m]))` +
+      ` / sum(rate(http_requests_total{${CANARY_SELECTOR}}[2m]))`,
+    comparison: 'atLeast',
+    threshold: SLO_OBJECTIVES.availability.objective,
+    source: 'pending',
+  },
+  latency: {
+    slo: 'latency',
+    query: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{${CANARY_SELECTOR}}[2m])))`,
+    comparison: 'atMost',
+    threshold: LATENCY_THRESHOLD_SECONDS,
+    source: 'pending',
+  },
+};
+
+/** PENDING (load issue: "k6 scenarios, thresholds from the SLOs, canary gate"): the real gate scenario. */
+export const PENDING_GATE_SCENARIO: GateScenario = {
+  name: 'gate',
+  script: '/scenarios/gate.js',
+  timeoutSeconds: 300,
+  exitCodes: { passed: 0, thresholdsFailed: 99 },
+  targetUrlVariable: 'TARGET_URL',
+  source: 'pending',
+};
+
+const allGates: readonly AnalysisGate[] = [
+  { kind: 'load', scenario: 'gate' },
+  { kind: 'slo', slo: 'availability' },
+  { kind: 'slo', slo: 'latency' },
+];
+
+/** The canary every stack runs: 10% → analysis → 25% → analysis → 50% → analysis → 100%. */
+export const RELEASE_PLAN: ReleasePlan = {
+  name: 'erp-api-canary',
+  stages: [
+    { weight: 10, pauseSeconds: 120, gates: allGates },
+    { weight: 25, pauseSeconds: 120, gates: allGates },
+    { weight: 50, pauseSeconds: 120, gates: allGates },
+    { weight: 100, pauseSeconds: 0, gates: [] },
+  ],
+};
+
+/**
+ * Checks that a plan can be run: weights rise strictly from 1 to exactly 100, pauses are whole seconds.
+ * @returns one line per problem; empty when the plan is valid.
+ */
+export function planProblems(plan: ReleasePlan): string[] {
+  const problems: string[] = [];
+  if (plan.stages.length === 0)
+    problems.push(`plan ${plan.name} has no stages: add at least one stage with weight 100`);
+  let previous = 0;
+  plan.stages.forEach((stage, index) => {
+    if (!Number.isInteger(stage.weight) || stage.weight < 1 || stage.weight > 100)
+      problems.push(`stage ${index + 1} has weight ${stage.weight}: use a whole percentage from 1 to 100`);
+    if (stage.weight <= previous)
+      problems.push(
+        `stage ${index + 1} has weight ${stage.weight}, not above the previous ${previous}: weights must rise`,
+      );
+    if (!Number.isInteger(stage.pauseSeconds) || stage.pauseSeconds < 0)
+      problems.push(`stage ${index + 1} pauses ${stage.pauseSeconds} s: use a whole number of seconds, 0 or more`);
+    previous = stage.weight;
+  });
+  const last = plan.stages.at(-1);
+  if (last !== undefined && last.weight !== 100)
+    problems.push(`the last stage has weight ${last.weight}: end with weight 100 so the canary is promoted`);
+  return problems;
+}
