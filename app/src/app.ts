@@ -1,35 +1,60 @@
 import express from 'express';
 import type { Express, Router } from 'express';
 import type { Redis } from 'ioredis';
-import type { Pool } from 'pg';
 
+import { RuntimeSettings } from './config-reload.js';
 import type { Config } from './config.js';
+import type { Database } from './db/pool.js';
 import { postgresCheck, redisCheck } from './health.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { healthRouter } from './http/health-routes.js';
 import { requestContextMiddleware } from './http/request-context.js';
+import { corsPolicy, generalRateLimit, jsonBody, securityHeaders } from './http/security.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
+import { httpMetricsMiddleware, metricsHandler } from './observability/http-metrics.js';
+import { Metrics } from './observability/metrics.js';
 
 export interface AppDependencies {
   readonly config: Config;
   readonly logger: Logger;
-  readonly db: Pool;
+  readonly db: Database;
   readonly redis: Redis;
   readonly lifecycle: Lifecycle;
   /** Business components' routers, mounted at the root after the health endpoints. */
   readonly routers?: readonly Router[];
+  /** This app's metrics, served at /metrics; a fresh registry when absent, so each app counts alone. */
+  readonly metrics?: Metrics;
+  /** Where the rate limiter keeps its counters; `redis` when absent. */
+  readonly rateLimitStore?: Redis;
+  /** Settings reloaded on SIGHUP (log level, rate limit); fixed at `config`'s values when absent. */
+  readonly settings?: RuntimeSettings;
 }
 
-/** Largest JSON body accepted; bigger ones get 413 before any handler runs. */
-export const JSON_BODY_LIMIT = '100kb';
-
 /** Builds the Express app without listening, so tests can serve it on port 0. */
-export function createApp({ config, logger, db, redis, lifecycle, routers = [] }: AppDependencies): Express {
+export function createApp({
+  config,
+  logger,
+  db,
+  redis,
+  lifecycle,
+  routers = [],
+  metrics = new Metrics(),
+  rateLimitStore = redis,
+  settings = new RuntimeSettings(config),
+}: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
+  // req.ip (the rate-limit key and the logged client) comes from X-Forwarded-For only as far as TRUST_PROXY allows.
+  app.set('trust proxy', config.trustProxy);
+  metrics.observeDatabase(db);
+  settings.onChange((next) => {
+    logger.level = next.logLevel;
+  });
 
   app.use(requestContextMiddleware(logger));
+  app.use(httpMetricsMiddleware(metrics));
+  app.use(securityHeaders());
   app.use((_req, res, next) => {
     // While shutting down, ask each client to reconnect elsewhere instead of keeping this connection.
     if (lifecycle.shuttingDown) res.setHeader('Connection', 'close');
@@ -40,13 +65,17 @@ export function createApp({ config, logger, db, redis, lifecycle, routers = [] }
   app.use(
     '/health',
     healthRouter({
-      checks: { postgres: postgresCheck(db), redis: redisCheck(redis) },
+      checks: { postgres: postgresCheck(db.pool), redis: redisCheck(redis) },
       timeoutMs: config.healthCheckTimeoutMs,
       lifecycle,
     }),
   );
+  app.get('/metrics', metricsHandler(metrics));
 
-  app.use(express.json({ limit: JSON_BODY_LIMIT }));
+  const cors = corsPolicy(config.corsOrigins);
+  if (cors !== undefined) app.use(cors);
+  app.use(generalRateLimit({ store: rateLimitStore, settings, metrics, logger }));
+  app.use(jsonBody(config.jsonBodyLimitBytes));
   for (const router of routers) app.use(router);
 
   app.use(notFoundHandler());

@@ -1,3 +1,6 @@
+import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
+
 import { z } from 'zod';
 
 export const NODE_ENVS = ['development', 'test', 'production'] as const;
@@ -32,6 +35,71 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, { error: `must be one of ${values.join(', ')}` });
 }
 
+/** Items of a comma-separated value, blanks around commas ignored; an empty value is an empty list. */
+function commaList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+/** Empty (the feature is off) or a value the schema accepts; empty becomes undefined. */
+function optional<T extends z.ZodType<unknown, string>>(schema: T) {
+  return z.union([z.literal('').transform(() => undefined), schema]);
+}
+
+/** `https://erp.example.com` as a browser sends it in `Origin`: scheme, host, port if not the default, no path. */
+function isExactOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+}
+
+const BYTE_SIZE = /^(\d{1,8})(b|kb|mb)$/;
+const BYTES_PER_UNIT: Readonly<Record<string, number>> = { b: 1, kb: 1024, mb: 1024 * 1024 };
+
+/** `100kb` → 102400: the units body-parser understands, 1024-based as it counts them. */
+function byteSize(min: number, max: number, rule: string) {
+  return z
+    .string()
+    .regex(BYTE_SIZE, { error: rule })
+    .transform((value) => {
+      const [, digits = '', unit = ''] = BYTE_SIZE.exec(value) ?? [];
+      return Number(digits) * (BYTES_PER_UNIT[unit] ?? Number.NaN);
+    })
+    .pipe(z.number().int().min(min, { error: rule }).max(max, { error: rule }));
+}
+
+const PROXY_SUBNET_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An entry Express's `trust proxy` accepts: an IP, an IP/prefix, or one of proxy-addr's subnet names. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_SUBNET_NAMES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** `false`, a hop count, or trusted proxy addresses; `true` is refused because any client could then pick its IP. */
+function trustProxy(rule: string) {
+  return z
+    .string()
+    .refine(
+      (value) => {
+        if (value === 'false') return true;
+        if (/^\d{1,2}$/.test(value)) return Number(value) >= 1 && Number(value) <= 10;
+        const entries = commaList(value);
+        return entries.length > 0 && entries.every(isProxyAddress);
+      },
+      { error: rule },
+    )
+    .transform((value): false | number | readonly string[] => {
+      if (value === 'false') return false;
+      return /^\d+$/.test(value) ? Number(value) : Object.freeze(commaList(value));
+    });
+}
+
 /**
  * The rule each variable must follow, as a person reads it; the same text is the zod error message,
  * so a problem line and the generated docs say the same thing.
@@ -46,6 +114,16 @@ const RULES = {
   // headersTimeout is set 1 s above this and must stay below Node's 300 s requestTimeout
   KEEP_ALIVE_TIMEOUT_MS: 'must be a whole number of milliseconds from 1000 to 240000',
   HEALTH_CHECK_TIMEOUT_MS: 'must be a whole number of milliseconds from 1 to 60000',
+  SLOW_QUERY_MS: 'must be a whole number of milliseconds from 0 to 60000',
+  CORS_ORIGINS:
+    'must be empty or a comma-separated list of exact origins such as https://erp.example.com (http or https, host, port only if not the default; no path, no trailing slash, no *)',
+  JSON_BODY_LIMIT: 'must be a size from 1kb to 10mb: digits and a unit of b, kb or mb, such as 100kb',
+  RATE_LIMIT_PER_MINUTE: 'must be a whole number of requests from 1 to 1000000',
+  TRUST_PROXY:
+    'must be false, the number of proxies in front of the app from 1 to 10, or a comma-separated list of proxy IPs or subnets (10.0.0.0/8, loopback, linklocal, uniquelocal)',
+  OTEL_EXPORTER_OTLP_ENDPOINT:
+    'must be empty or an http:// or https:// URL with a host, such as http://otel-collector:4318',
+  CONFIG_FILE: 'must be empty or an absolute path to a file',
 } as const;
 
 /**
@@ -65,6 +143,16 @@ export const configSchema = z
     SHUTDOWN_TIMEOUT_MS: wholeNumber(0, 600_000, RULES.SHUTDOWN_TIMEOUT_MS),
     KEEP_ALIVE_TIMEOUT_MS: wholeNumber(1000, 240_000, RULES.KEEP_ALIVE_TIMEOUT_MS),
     HEALTH_CHECK_TIMEOUT_MS: wholeNumber(1, 60_000, RULES.HEALTH_CHECK_TIMEOUT_MS),
+    SLOW_QUERY_MS: wholeNumber(0, 60_000, RULES.SLOW_QUERY_MS),
+    CORS_ORIGINS: z
+      .string()
+      .refine((value) => commaList(value).every(isExactOrigin), { error: RULES.CORS_ORIGINS })
+      .transform((value): readonly string[] => Object.freeze(commaList(value))),
+    JSON_BODY_LIMIT: byteSize(1024, 10 * 1024 * 1024, RULES.JSON_BODY_LIMIT),
+    RATE_LIMIT_PER_MINUTE: wholeNumber(1, 1_000_000, RULES.RATE_LIMIT_PER_MINUTE),
+    TRUST_PROXY: trustProxy(RULES.TRUST_PROXY),
+    OTEL_EXPORTER_OTLP_ENDPOINT: optional(connectionUrl(['http:', 'https:'], RULES.OTEL_EXPORTER_OTLP_ENDPOINT)),
+    CONFIG_FILE: optional(z.string().refine(isAbsolute, { error: RULES.CONFIG_FILE })),
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -78,6 +166,13 @@ export const configSchema = z
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
     healthCheckTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
+    slowQueryMs: env.SLOW_QUERY_MS,
+    corsOrigins: env.CORS_ORIGINS,
+    jsonBodyLimitBytes: env.JSON_BODY_LIMIT,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    trustProxy: env.TRUST_PROXY,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    configFile: env.CONFIG_FILE,
   }));
 
 export type ConfigVariableName = keyof z.input<typeof configSchema>;
@@ -182,6 +277,62 @@ const docs: Record<ConfigVariableName, VariableDocs> = {
     rule: RULES.HEALTH_CHECK_TIMEOUT_MS,
     fix: "set HEALTH_CHECK_TIMEOUT_MS below the probe's timeoutSeconds, or unset it",
   },
+  SLOW_QUERY_MS: {
+    description:
+      'Queries taking at least this long are logged at warn with their operation name, duration and parameter count (never the values); 0 logs every query.',
+    default: '100',
+    secret: false,
+    rule: RULES.SLOW_QUERY_MS,
+    fix: 'set SLOW_QUERY_MS to the duration worth investigating (0 while profiling), or unset it to use 100',
+  },
+  CORS_ORIGINS: {
+    description:
+      'Browser origins allowed to call the API cross-origin, comma-separated and matched exactly; empty allows none (no CORS headers at all).',
+    default: '',
+    secret: false,
+    rule: RULES.CORS_ORIGINS,
+    fix: 'set CORS_ORIGINS to the web front ends that call the API, e.g. https://erp.example.com,https://admin.example.com, or leave it empty',
+  },
+  JSON_BODY_LIMIT: {
+    description:
+      'Largest JSON request body accepted; a bigger one is refused with 413 PAYLOAD_TOO_LARGE before any handler runs.',
+    default: '100kb',
+    secret: false,
+    rule: RULES.JSON_BODY_LIMIT,
+    fix: 'set JSON_BODY_LIMIT to the largest body a legitimate client sends, such as 100kb or 1mb, or unset it',
+  },
+  RATE_LIMIT_PER_MINUTE: {
+    description:
+      'Requests one client IP may make per minute across all replicas (counted in Redis; per process while Redis is away); health and metrics endpoints are exempt. Reloaded on SIGHUP.',
+    default: '100',
+    secret: false,
+    rule: RULES.RATE_LIMIT_PER_MINUTE,
+    fix: 'set RATE_LIMIT_PER_MINUTE to the most a legitimate client needs per minute, or unset it to use 100',
+  },
+  TRUST_PROXY: {
+    description:
+      "Which proxies' X-Forwarded-For to believe when working out the client IP (Express's trust proxy): false, a hop count, or proxy addresses.",
+    default: 'false',
+    secret: false,
+    rule: RULES.TRUST_PROXY,
+    fix: 'set TRUST_PROXY to 1 behind one load balancer (the usual cluster set-up), to its subnet, or to false when clients connect directly',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    description:
+      'OpenTelemetry collector base URL for OTLP/HTTP; spans go to <endpoint>/v1/traces. Empty turns tracing off and loads no SDK. Read before startup by dist/instrument.js.',
+    default: '',
+    secret: false,
+    rule: RULES.OTEL_EXPORTER_OTLP_ENDPOINT,
+    fix: 'set OTEL_EXPORTER_OTLP_ENDPOINT to the collector, such as http://otel-collector.observability:4318, or leave it empty to turn tracing off',
+  },
+  CONFIG_FILE: {
+    description:
+      'A file of NAME=value lines (such as a mounted ConfigMap) whose values override the environment; read at startup and again on SIGHUP, when LOG_LEVEL and RATE_LIMIT_PER_MINUTE take effect without a restart.',
+    default: '',
+    secret: false,
+    rule: RULES.CONFIG_FILE,
+    fix: 'set CONFIG_FILE to the absolute path of the mounted file, such as /etc/erp-api/config.env, or leave it empty',
+  },
 };
 
 /** Every variable the service reads, in schema order, as plain data. */
@@ -248,12 +399,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const issue of result.error.issues) {
     const variable = configVariables.find((candidate) => candidate.name === issue.path[0]);
     if (variable === undefined || problems.has(variable.name)) continue;
-    const value = input[variable.name];
-    const what =
-      value === undefined
-        ? `${variable.name} is not set but is required`
-        : `${variable.name}=${JSON.stringify(redactValue(variable.name, value))} is invalid`;
-    problems.set(variable.name, `${what}: ${variable.rule}; ${variable.fix}`);
+    problems.set(variable.name, problemLine(variable, input[variable.name]));
   }
   throw new ConfigError([...problems.values()]);
+}
+
+/** One line per bad variable: its name, its value (redacted), the rule and the fix. */
+function problemLine(variable: ConfigVariable, value: string | undefined): string {
+  const what =
+    value === undefined
+      ? `${variable.name} is not set but is required`
+      : `${variable.name}=${JSON.stringify(redactValue(variable.name, value))} is invalid`;
+  return `${what}: ${variable.rule}; ${variable.fix}`;
+}
+
+/**
+ * Reads and validates DATABASE_URL alone, for tools such as the migration CLI that need nothing else.
+ * @throws {ConfigError} with the same problem line {@link loadConfig} would give.
+ */
+export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const value = env.DATABASE_URL === '' ? undefined : env.DATABASE_URL;
+  const result = configSchema.in.shape.DATABASE_URL.safeParse(value);
+  if (result.success) return result.data;
+  const variable = configVariables.find((candidate) => candidate.name === 'DATABASE_URL');
+  if (variable === undefined) throw new Error('DATABASE_URL is missing from configVariables');
+  throw new ConfigError([problemLine(variable, value)]);
 }

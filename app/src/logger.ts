@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 
 import type { Config } from './config.js';
+import { traceContextMixin } from './observability/trace-context.js';
 
 export type { Logger } from 'pino';
 
@@ -34,7 +35,8 @@ export const REDACTED_PATHS: readonly string[] = [
 
 /**
  * The service's pino logger: JSON lines with level names (what Loki and people filter on), ISO
- * timestamps, the service and stack on every line, credentials replaced by [redacted].
+ * timestamps, the service and stack on every line, the trace and span ids inside a traced operation,
+ * credentials replaced by [redacted].
  */
 export function createLogger(
   config: Pick<Config, 'logLevel' | 'appEnv'>,
@@ -48,6 +50,8 @@ export function createLogger(
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
       serializers: { err: pino.stdSerializers.err },
+      // traceId and spanId of the active span, when tracing is on, lead from a log line to its trace.
+      mixin: traceContextMixin,
     },
     destination,
   );

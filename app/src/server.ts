@@ -4,20 +4,24 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 
 import { Redis } from 'ioredis';
-import { Pool } from 'pg';
 
 import { createApp } from './app.js';
+import { environmentWithConfigFile, reloadConfiguration, RuntimeSettings } from './config-reload.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Config } from './config.js';
+import { assertMigrationsApplied, PendingMigrationsError } from './db/migrations.js';
+import { createDatabase, databaseSettings } from './db/pool.js';
+import type { Database } from './db/pool.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
+import { tracing } from './observability/tracing.js';
 
 /** sysexits.h EX_CONFIG: the orchestrator shows a configuration fault, not a crash. */
 export const EXIT_CONFIG_ERROR = 78;
+/** sysexits.h EX_TEMPFAIL: the schema is behind; the migration job may still be running, so a restart may succeed. */
+export const EXIT_PENDING_MIGRATIONS = 75;
 
-const DB_CONNECT_TIMEOUT_MS = 5_000;
-const DB_STATEMENT_TIMEOUT_MS = 10_000;
 // A stalled Redis fails commands fast instead of letting requests pile up behind it.
 const REDIS_COMMAND_TIMEOUT_MS = 2_000;
 const REDIS_MAX_RECONNECT_DELAY_MS = 2_000;
@@ -26,16 +30,9 @@ const DEPENDENCY_CLOSE_TIMEOUT_MS = 5_000;
 // Connections that turn idle after server.close() are swept this often, so keep-alive cannot hold shutdown.
 const IDLE_SWEEP_INTERVAL_MS = 250;
 
-export function createPool(config: Config, logger: Logger): Pool {
-  const pool = new Pool({
-    connectionString: config.databaseUrl,
-    connectionTimeoutMillis: DB_CONNECT_TIMEOUT_MS,
-    statement_timeout: DB_STATEMENT_TIMEOUT_MS,
-    application_name: 'erp-api',
-  });
-  // An idle client losing its connection (e.g. a database failover) must not crash the process.
-  pool.on('error', (error) => logger.error({ err: error }, 'idle postgres connection failed; the pool replaces it'));
-  return pool;
+/** The service's database: pool settings and the instrumented query wrapper live in db/pool.ts. */
+export function createServiceDatabase(config: Config, logger: Logger): Database {
+  return createDatabase(databaseSettings(config), logger);
 }
 
 /** Redis client that fails fast while Redis is away and keeps reconnecting, so readiness recovers on its own. */
@@ -94,21 +91,41 @@ function listenUrl(server: Server, host: string): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
+/** The startup schema check could not run (database unreachable, no permission), as opposed to finding it behind. */
+export class SchemaCheckError extends Error {
+  override readonly name = 'SchemaCheckError';
+}
+
 export interface RunningServer {
   readonly server: Server;
   /** Where it listens, e.g. http://0.0.0.0:8080. */
   readonly url: string;
   readonly lifecycle: Lifecycle;
+  /** The settings SIGHUP reloads (log level, rate limit). */
+  readonly settings: RuntimeSettings;
   /** Graceful shutdown (drain, close, wait, close dependencies); a second call while one runs returns false at once. */
   shutdown(reason: string): Promise<boolean>;
 }
 
 /** Connects the dependencies, listens on HOST:PORT and returns the handle the signal handlers drive. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const db = createPool(config, logger);
+  const db = createServiceDatabase(config, logger);
+  try {
+    // Code newer than its schema would fail on the first query that touches a new table or column.
+    const plan = await assertMigrationsApplied(db.pool);
+    logger.info({ schemaVersion: plan.applied.at(-1)?.version ?? 0 }, 'database schema is up to date');
+  } catch (error) {
+    await db.end().catch(() => undefined);
+    if (error instanceof PendingMigrationsError) throw error;
+    throw new SchemaCheckError(
+      'could not check the database schema; check DATABASE_URL, that PostgreSQL is up and that this user may read schema_migrations',
+      { cause: error },
+    );
+  }
   const redis = createRedis(config, logger);
   const lifecycle = new Lifecycle();
-  const app = createApp({ config, logger, db, redis, lifecycle });
+  const settings = new RuntimeSettings(config);
+  const app = createApp({ config, logger, db, redis, lifecycle, settings });
 
   const server = createServer(app);
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
@@ -175,11 +192,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
 
     await closeDependencies();
+    // Last, so the spans of the final requests and of closing the dependencies are exported too.
+    if (tracing().enabled) {
+      if (await fulfilsWithin(tracing().shutdown(), DEPENDENCY_CLOSE_TIMEOUT_MS)) {
+        logger.info('traces flushed');
+      } else {
+        logger.warn({ timeoutMs: DEPENDENCY_CLOSE_TIMEOUT_MS }, 'traces not flushed in time; the last spans are lost');
+      }
+    }
     logger.info('shutdown complete');
     return true;
   };
 
-  return { server, url, lifecycle, shutdown };
+  return { server, url, lifecycle, settings, shutdown };
 }
 
 function printConfigProblems(error: ConfigError): void {
@@ -190,7 +215,7 @@ function printConfigProblems(error: ConfigError): void {
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(env);
+    config = loadConfig(environmentWithConfigFile(env));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     printConfigProblems(error);
@@ -208,6 +233,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   try {
     running = await startServer(config, logger);
   } catch (error) {
+    if (error instanceof PendingMigrationsError) {
+      logger.fatal({ pending: error.pending.map((file) => file.fileName) }, error.message);
+      process.exit(EXIT_PENDING_MIGRATIONS);
+    }
+    if (error instanceof SchemaCheckError) {
+      logger.fatal({ err: error.cause }, error.message);
+      process.exit(1);
+    }
     logger.fatal(
       { err: error, host: config.host, port: config.port },
       'could not start; check that HOST is an address of this machine and PORT is free',
@@ -230,6 +263,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the environment and CONFIG_FILE and applies LOG_LEVEL and RATE_LIMIT_PER_MINUTE.
+  process.on('SIGHUP', () => {
+    try {
+      reloadConfiguration({ env, config, settings: running.settings, logger });
+    } catch (error) {
+      logger.error({ err: error }, 'configuration reload failed; the running settings stay');
+    }
+  });
 }
 
 function isEntryPoint(): boolean {

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { HttpError } from '../src/http/errors.js';
+import { ValidationError } from '../src/errors.js';
 import type { ErrorBody } from '../src/http/errors.js';
 import type { ReadinessBody } from '../src/http/health-routes.js';
 import { startTestApp } from './support/app.js';
@@ -34,7 +34,7 @@ function failingRoutes(): Router {
     throw new Error('pool exhausted: internal detail');
   });
   router.get('/teapot', () => {
-    throw new HttpError(400, 'VALIDATION_ERROR', 'quantity must be a positive integer, got -3');
+    throw new ValidationError('quantity must be a positive integer, got -3', { 'query.quantity': ['must be ≥ 1'] });
   });
   router.get('/half', (_req, res) => {
     res.status(200).type('text/plain');
@@ -240,12 +240,13 @@ describe('errors', () => {
     expect(((await response.json()) as ErrorBody).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
-  it('passes a thrown HttpError through with its status, code and message', async () => {
+  it('passes a thrown AppError through with its status, code, message and fields', async () => {
     const response = await fetch(`${app.url}/teapot`);
     expect(response.status).toBe(400);
     expect(((await response.json()) as ErrorBody).error).toMatchObject({
       code: 'VALIDATION_ERROR',
       message: 'quantity must be a positive integer, got -3',
+      fields: { 'query.quantity': ['must be ≥ 1'] },
     });
   });
 
@@ -256,7 +257,7 @@ describe('errors', () => {
       const response = await fetch(`${app.url}${path}`, { headers: { 'X-Request-Id': requestId } });
       expect(response.status).toBe(500);
       const body = (await response.json()) as ErrorBody;
-      expect(body.error.code).toBe('INTERNAL_ERROR');
+      expect(body.error.code).toBe('INTERNAL');
       expect(body.error.requestId).toBe(requestId);
       expect(body.error.message).toContain(`reference ${requestId}`);
       expect(JSON.stringify(body)).not.toMatch(/password|10\.0\.0\.5|pool exhausted|at .*\.ts/);

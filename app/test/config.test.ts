@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError, configVariables, loadConfig, redactValue } from '../src/config.js';
+import { ConfigError, configVariables, loadConfig, loadDatabaseUrl, redactValue } from '../src/config.js';
 
 const REQUIRED = {
   DATABASE_URL: 'postgres://erp:db-pass-123@db.internal:5432/erp',
@@ -31,6 +31,13 @@ describe('loadConfig defaults', () => {
       shutdownTimeoutMs: 30_000,
       keepAliveTimeoutMs: 65_000,
       healthCheckTimeoutMs: 1_000,
+      slowQueryMs: 100,
+      corsOrigins: [],
+      jsonBodyLimitBytes: 102_400,
+      rateLimitPerMinute: 100,
+      trustProxy: false,
+      otlpEndpoint: undefined,
+      configFile: undefined,
     });
   });
 
@@ -63,6 +70,7 @@ describe('loadConfig defaults', () => {
       SHUTDOWN_TIMEOUT_MS: '12000',
       KEEP_ALIVE_TIMEOUT_MS: '75000',
       HEALTH_CHECK_TIMEOUT_MS: '250',
+      SLOW_QUERY_MS: '0',
     });
     expect(config).toMatchObject({
       nodeEnv: 'production',
@@ -73,6 +81,7 @@ describe('loadConfig defaults', () => {
       shutdownTimeoutMs: 12_000,
       keepAliveTimeoutMs: 75_000,
       healthCheckTimeoutMs: 250,
+      slowQueryMs: 0,
     });
   });
 
@@ -103,6 +112,8 @@ describe('loadConfig problems', () => {
     ['SHUTDOWN_TIMEOUT_MS', '5s', 'from 0 to 600000'],
     ['KEEP_ALIVE_TIMEOUT_MS', '500', 'from 1000 to 240000'],
     ['HEALTH_CHECK_TIMEOUT_MS', '0', 'from 1 to 60000'],
+    ['SLOW_QUERY_MS', '60001', 'from 0 to 60000'],
+    ['SLOW_QUERY_MS', '1.5', 'from 0 to 60000'],
   ])('%s=%j gives one line naming it, its value, the rule and a fix', (name, value, rule) => {
     const problems = problemsFor({ ...REQUIRED, [name]: value });
     expect(problems).toHaveLength(1);
@@ -188,6 +199,13 @@ describe('configVariables', () => {
       'SHUTDOWN_TIMEOUT_MS',
       'KEEP_ALIVE_TIMEOUT_MS',
       'HEALTH_CHECK_TIMEOUT_MS',
+      'SLOW_QUERY_MS',
+      'CORS_ORIGINS',
+      'JSON_BODY_LIMIT',
+      'RATE_LIMIT_PER_MINUTE',
+      'TRUST_PROXY',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'CONFIG_FILE',
     ]);
   });
 
@@ -203,5 +221,29 @@ describe('configVariables', () => {
     const drain = configVariables.find((variable) => variable.name === 'SHUTDOWN_DRAIN_MS');
     expect(drain?.default).toEqual({ dev: '0', staging: '5000', prod: '5000' });
     for (const variable of configVariables) expect(variable.description.length).toBeGreaterThan(10);
+  });
+});
+
+describe('loadDatabaseUrl', () => {
+  it('returns DATABASE_URL alone, without needing REDIS_URL', () => {
+    expect(loadDatabaseUrl({ DATABASE_URL: REQUIRED.DATABASE_URL })).toBe(REQUIRED.DATABASE_URL);
+  });
+
+  it.each([
+    [{}, /^DATABASE_URL is not set but is required: /],
+    [{ DATABASE_URL: '' }, /^DATABASE_URL is not set but is required: /],
+    [{ DATABASE_URL: 'mysql://erp:hunter2@db/erp' }, /^DATABASE_URL="mysql:\/\/erp:\[redacted\]@db\/erp" is invalid: /],
+  ])('gives the same problem line as loadConfig for %j', (env, line) => {
+    let caught: unknown;
+    try {
+      loadDatabaseUrl(env);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(line);
+    expect(problems[0]).not.toContain('hunter2');
   });
 });

@@ -4,23 +4,38 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadConfig } from '../src/config.js';
+import { PendingMigrationsError } from '../src/db/migrations.js';
 import { createLogger } from '../src/logger.js';
-import { EXIT_CONFIG_ERROR, startServer } from '../src/server.js';
-import { testEnv } from './support/app.js';
+import { EXIT_CONFIG_ERROR, EXIT_PENDING_MIGRATIONS, startServer } from '../src/server.js';
+import { testEnv as sharedTestEnv } from './support/app.js';
+import { createMigratedDatabase, createTestDatabase } from './support/database.js';
+import type { TestDatabase } from './support/database.js';
 import { CapturedLogs } from './support/logs.js';
 import { freePort } from './support/net.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const children: ChildProcess[] = [];
 const sockets: Socket[] = [];
+let migrated: TestDatabase;
+let empty: TestDatabase;
 
-afterAll(() => {
+beforeAll(async () => {
+  [migrated, empty] = await Promise.all([createMigratedDatabase(), createTestDatabase()]);
+});
+
+afterAll(async () => {
   for (const socket of sockets) socket.destroy();
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await Promise.all([migrated.drop(), empty.drop()]);
 });
+
+/** The test environment on this file's own, fully migrated database. */
+function testEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return sharedTestEnv({ DATABASE_URL: migrated.url, ...overrides });
+}
 
 interface Exit {
   readonly code: number | null;
@@ -130,6 +145,29 @@ describe('server process', () => {
     expect(server.stdout()).toBe('');
   });
 
+  it('refuses to start while migrations are pending, naming them, and exits 75', async () => {
+    const server = spawnServer(testEnv({ DATABASE_URL: empty.url, PORT: String(await freePort()) }));
+    const exit = await server.exited;
+    expect(exit).toEqual({ code: EXIT_PENDING_MIGRATIONS, signal: null });
+    const fatal = logLines(server.stdout()).find((line) => line.level === 'fatal');
+    expect(fatal?.msg).toMatch(
+      /^the database schema is behind this build: \d+ pending migrations \(0001_users_and_access\.sql, /,
+    );
+    expect(fatal?.msg).toContain('npm run migrate -w app');
+    expect(fatal?.pending).toEqual(expect.arrayContaining(['0001_users_and_access.sql']));
+    expect(logLines(server.stdout()).map((line) => line.msg)).not.toContain('listening');
+  });
+
+  it('exits 1 with a clear line when the database cannot be reached for the schema check', async () => {
+    const port = await freePort();
+    const server = spawnServer(
+      testEnv({ DATABASE_URL: `postgres://erp:pw@127.0.0.1:${await freePort()}/erp`, PORT: String(port) }),
+    );
+    expect((await server.exited).code).toBe(1);
+    const fatal = logLines(server.stdout()).find((line) => line.level === 'fatal');
+    expect(fatal?.msg).toMatch(/^could not check the database schema; check DATABASE_URL/);
+  });
+
   it('prints every config problem without the Redis password', async () => {
     const env = testEnv({ PORT: '99999', REDIS_URL: 'mysql://:very-secret-pw@127.0.0.1:6379' });
     const server = spawnServer(env);
@@ -137,6 +175,16 @@ describe('server process', () => {
     const lines = server.stderr().trim().split('\n');
     expect(lines.map((line) => /^config error: (\w+)/.exec(line)?.[1])).toEqual(['PORT', 'REDIS_URL']);
     expect(server.stderr()).not.toContain('very-secret-pw');
+  });
+});
+
+describe('startServer', () => {
+  it('throws PendingMigrationsError before listening on a database without the schema', async () => {
+    const port = await freePort();
+    const config = loadConfig(testEnv({ DATABASE_URL: empty.url, HOST: '127.0.0.1', PORT: String(port) }));
+    const logs = new CapturedLogs();
+    await expect(startServer(config, createLogger(config, logs))).rejects.toBeInstanceOf(PendingMigrationsError);
+    expect(logs.withMessage('listening')).toEqual([]);
   });
 });
 

@@ -1,34 +1,32 @@
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 
+import { classifyDatabaseError, sqlState } from '../db/errors.js';
+import {
+  AppError,
+  BadRequestError,
+  InternalError,
+  NotFoundError,
+  ValidationError,
+  causeChain,
+  isAbortError,
+} from '../errors.js';
+import type { ErrorCode, FieldErrors } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { requestContext } from './request-context.js';
 
-/** Stable, documented error codes clients may branch on. */
-export type ErrorCode =
-  | 'VALIDATION_ERROR'
-  | 'NOT_FOUND'
-  | 'METHOD_NOT_ALLOWED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'BAD_REQUEST'
-  | 'INTERNAL_ERROR';
-
+/** The body of every error response. */
 export interface ErrorBody {
-  readonly error: { readonly code: ErrorCode; readonly message: string; readonly requestId: string };
-}
-
-/** An error whose message is meant for the client: thrown by handlers for 4xx answers. */
-export class HttpError extends Error {
-  override readonly name = 'HttpError';
-
-  constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+  readonly error: {
+    readonly code: ErrorCode;
+    /** What was wrong and what to do; for 5xx, also the reference to quote to support. */
+    readonly message: string;
+    /** Per-field problems of a VALIDATION_ERROR, keyed by path such as `body.email`. */
+    readonly fields?: FieldErrors;
+    /** Structured, client-safe facts (4xx only), e.g. `unlockAt` of ACCOUNT_LOCKED. */
+    readonly details?: Readonly<Record<string, unknown>>;
+    /** The X-Request-Id of the request: the support reference. */
+    readonly requestId: string;
+  };
 }
 
 /** The shape of errors from body-parser and other http-errors users (status, expose, type). */
@@ -44,26 +42,30 @@ function isExposableClientError(error: unknown): error is ExposableError {
   return typeof status === 'number' && status >= 400 && status < 500 && expose === true;
 }
 
-const CODE_BY_STATUS: Readonly<Partial<Record<number, ErrorCode>>> = {
-  400: 'BAD_REQUEST',
-  404: 'NOT_FOUND',
+const FRAMEWORK_CODES: Readonly<
+  Partial<Record<number, 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'METHOD_NOT_ALLOWED'>>
+> = {
   405: 'METHOD_NOT_ALLOWED',
   413: 'PAYLOAD_TOO_LARGE',
   415: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
-/** Turns a thrown error into the status, code and message a client may see. */
-function toClientError(error: unknown): { status: number; code: ErrorCode; message: string } | undefined {
-  if (error instanceof HttpError) return { status: error.status, code: error.code, message: error.message };
-  if (!isExposableClientError(error)) return undefined;
-  if (error.type === 'entity.parse.failed') {
-    return {
-      status: 400,
-      code: 'VALIDATION_ERROR',
-      message: `request body is not valid JSON (${error.message}); send a well-formed JSON document`,
-    };
+/** Any thrown value as the AppError a client may see: AppErrors as they are, the rest classified or wrapped. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (isExposableClientError(error)) {
+    if (error.type === 'entity.parse.failed') {
+      return new ValidationError(
+        `request body is not valid JSON (${error.message}); send a well-formed JSON document`,
+        { body: ['is not valid JSON'] },
+        { cause: error },
+      );
+    }
+    return new BadRequestError(FRAMEWORK_CODES[error.status] ?? 'BAD_REQUEST', error.message, { cause: error });
   }
-  return { status: error.status, code: CODE_BY_STATUS[error.status] ?? 'BAD_REQUEST', message: error.message };
+  // A pg error that did not go through the Database wrapper still deserves its proper status.
+  if (sqlState(error) !== undefined) return classifyDatabaseError(error);
+  return new InternalError({ cause: error });
 }
 
 function requestIdOf(req: Request): string {
@@ -72,48 +74,72 @@ function requestIdOf(req: Request): string {
 
 /** JSON 404 for every path no router answered. */
 export function notFoundHandler(): RequestHandler {
-  return (req, res) => {
-    const body: ErrorBody = {
-      error: {
-        code: 'NOT_FOUND',
-        message: `no route for ${req.method} ${req.path}; check the method and path against the API reference`,
-        requestId: requestIdOf(req),
-      },
-    };
-    res.status(404).json(body);
+  return (req, _res, next) => {
+    next(
+      new NotFoundError(`no route for ${req.method} ${req.path}; check the method and path against the API reference`),
+    );
   };
 }
 
+function renderBody(error: AppError, requestId: string): ErrorBody {
+  if (error.status >= 500) {
+    // Server faults show only their fixed message and the reference that finds the whole story in the log.
+    return {
+      error: {
+        code: error.code,
+        message: `${error.message}; if it persists, contact support and quote reference ${requestId}`,
+        requestId,
+      },
+    };
+  }
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error instanceof ValidationError && Object.keys(error.fields).length > 0 ? { fields: error.fields } : {}),
+      ...(error.details === undefined ? {} : { details: error.details }),
+      requestId,
+    },
+  };
+}
+
+function send(res: Response, error: AppError, requestId: string): void {
+  const retryAfter = error.retryAfterSeconds;
+  if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
+  res.status(error.status).json(renderBody(error, requestId));
+}
+
 /**
- * The one error handler: client errors keep their message; anything else is a 500 whose body says
- * only what to quote to support (the request id), while the whole error goes to the log.
+ * The one error handler. It renders `{ error: { code, message, fields?, details?, requestId } }` with the
+ * error's status (and `Retry-After` when it has one). 4xx keep their message; 5xx show their fixed message and
+ * the request id as support reference. Logs carry the request id, user id, path and the whole cause chain.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   // eslint-disable-next-line @typescript-eslint/no-unused-vars -- Express knows an error handler by its four parameters
   return (error: unknown, req, res, _next) => {
+    const context = requestContext(req);
     const requestId = requestIdOf(req);
-    const log = requestContext(req)?.log ?? logger.child({ requestId });
+    const log = context?.log ?? logger.child({ requestId });
+    const where = { method: req.method, path: req.path, userId: context?.userId };
+    if (isAbortError(error) && (res.closed || req.socket.destroyed)) {
+      log.info(
+        { ...where, reason: error instanceof Error ? error.message : undefined },
+        'request work stopped: the client went away',
+      );
+      return;
+    }
     if (res.headersSent) {
       // Too late for an error body: cut the connection so the client sees a truncated response, not a success.
-      log.error({ err: error, method: req.method, path: req.path }, 'request failed after the response started');
+      log.error({ err: error, causes: causeChain(error), ...where }, 'request failed after the response started');
       res.destroy();
       return;
     }
-    const clientError = toClientError(error);
-    if (clientError !== undefined) {
-      log.debug({ err: error, code: clientError.code }, 'request rejected');
-      const body: ErrorBody = { error: { code: clientError.code, message: clientError.message, requestId } };
-      res.status(clientError.status).json(body);
-      return;
+    const appError = toAppError(error);
+    if (appError.status >= 500) {
+      log.error({ err: error, code: appError.code, causes: causeChain(appError), ...where }, 'request failed');
+    } else {
+      log.debug({ err: error, code: appError.code, causes: causeChain(appError), ...where }, 'request rejected');
     }
-    log.error({ err: error, method: req.method, path: req.path }, 'request failed');
-    const body: ErrorBody = {
-      error: {
-        code: 'INTERNAL_ERROR',
-        message: `internal error; if it persists, contact support and quote reference ${requestId}`,
-        requestId,
-      },
-    };
-    res.status(500).json(body);
+    send(res, appError, requestId);
   };
 }

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 
 import type { RequestHandler, Request } from 'express';
 
+import { runInQueryScope } from '../db/query-scope.js';
+import type { QueryScope } from '../db/query-scope.js';
 import type { Logger } from '../logger.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
@@ -12,15 +14,34 @@ const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /** What every handler may know about the request it serves. */
 export interface RequestContext {
   readonly requestId: string;
-  /** Child logger that writes the request id on every line. */
+  /** Child logger that writes the request id (and the user id, once known) on every line. */
   readonly log: Logger;
+  /** The authenticated user, once authentication has run; see {@link setRequestUser}. */
+  readonly userId: string | undefined;
+  /** Database queries run on behalf of this request so far. */
+  readonly queryCount: number;
 }
 
-const contexts = new WeakMap<Request, RequestContext>();
+/** The mutable state behind a RequestContext; it is also the request's query scope. */
+interface RequestState extends QueryScope {
+  readonly requestId: string;
+  log: Logger;
+  userId: string | undefined;
+}
+
+const contexts = new WeakMap<Request, RequestState>();
 
 /** The context set by {@link requestContextMiddleware}; undefined only for requests it never saw. */
 export function requestContext(req: Request): RequestContext | undefined {
   return contexts.get(req);
+}
+
+/** Records who is calling: later log lines, the access log and error logs carry `userId`. */
+export function setRequestUser(req: Request, userId: string): void {
+  const state = contexts.get(req);
+  if (state === undefined) return;
+  state.userId = userId;
+  state.log = state.log.child({ userId });
 }
 
 /** The caller's id when it is well-formed, otherwise a fresh UUID. */
@@ -40,8 +61,8 @@ function isProbe(path: string): boolean {
 export function requestContextMiddleware(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const requestId = acceptRequestId(req.get(REQUEST_ID_HEADER));
-    const log = logger.child({ requestId });
-    contexts.set(req, { requestId, log });
+    const state: RequestState = { requestId, log: logger.child({ requestId }), userId: undefined, queryCount: 0 };
+    contexts.set(req, state);
     res.setHeader(REQUEST_ID_HEADER, requestId);
 
     const started = performance.now();
@@ -49,15 +70,25 @@ export function requestContextMiddleware(logger: Logger): RequestHandler {
     const { method, path } = req;
     const level = isProbe(path) ? 'debug' : 'info';
     res.once('finish', () => {
-      log[level](
-        { method, path, status: res.statusCode, durationMs: Math.round(performance.now() - started) },
+      state.log[level](
+        {
+          method,
+          path,
+          status: res.statusCode,
+          durationMs: Math.round(performance.now() - started),
+          queries: state.queryCount,
+        },
         'request',
       );
     });
     res.once('close', () => {
       if (res.writableFinished) return;
-      log.warn({ method, path, durationMs: Math.round(performance.now() - started) }, 'request aborted by client');
+      state.log.warn(
+        { method, path, durationMs: Math.round(performance.now() - started) },
+        'request aborted by client',
+      );
     });
-    next();
+    // Everything the request runs, awaited or not, counts its queries against it and logs with its id.
+    runInQueryScope(state, next);
   };
 }

@@ -2,13 +2,15 @@ import { once } from 'node:events';
 
 import type { Express, Router } from 'express';
 import { Redis } from 'ioredis';
-import { Pool } from 'pg';
 
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
+import { createDatabase, databaseSettings } from '../../src/db/pool.js';
+import type { Database } from '../../src/db/pool.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { createLogger } from '../../src/logger.js';
+import { migrateSharedDatabase } from './database.js';
 import { CapturedLogs } from './logs.js';
 import { serve } from './net.js';
 import { testServices } from './services.js';
@@ -20,6 +22,8 @@ export function testEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     DATABASE_URL: services.postgres.url,
     REDIS_URL: services.redis.url,
     LOG_LEVEL: 'debug',
+    // Every test app calls from 127.0.0.1 into one Redis; rate-limit tests set their own limit and client IPs.
+    RATE_LIMIT_PER_MINUTE: '1000000',
     ...overrides,
   };
 }
@@ -30,20 +34,23 @@ export interface TestApp {
   readonly config: Config;
   readonly lifecycle: Lifecycle;
   readonly logs: CapturedLogs;
-  readonly db: Pool;
+  readonly db: Database;
   readonly redis: Redis;
   close(): Promise<void>;
 }
 
-/** createApp on real PostgreSQL and Redis clients, served on a free loopback port. */
+/**
+ * createApp on real PostgreSQL and Redis clients, served on a free loopback port. Unless `env` points
+ * DATABASE_URL elsewhere, it runs on the shared test database, migrated to the latest schema.
+ */
 export async function startTestApp(
   options: { env?: NodeJS.ProcessEnv; routers?: readonly Router[]; waitForRedis?: boolean } = {},
 ): Promise<TestApp> {
+  if (options.env?.DATABASE_URL === undefined) await migrateSharedDatabase();
   const config = loadConfig(testEnv(options.env));
   const logs = new CapturedLogs();
   const logger = createLogger(config, logs);
-  const db = new Pool({ connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 });
-  db.on('error', () => undefined);
+  const db = createDatabase(databaseSettings(config), logger);
   const redis = new Redis(config.redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,

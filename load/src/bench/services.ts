@@ -2,10 +2,13 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 import { repoRoot } from '../../../pipelines/src/platform/paths.js';
+import type { Progress } from '../../../pipelines/src/platform/progress.js';
+import { migrateDatabase } from '../../../pipelines/src/platform/services/app.js';
 import type { ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
 
 /** Where `npm run build -w app` puts the production entry point. */
 export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'server.js');
+export const BUILT_MIGRATE_ENTRY = join(repoRoot, 'app', 'dist', 'migrate.js');
 export const BARE_SERVER_SCRIPT = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
 
 const PORT_ENV = 'none (the benchmark picks a free port)';
@@ -38,6 +41,10 @@ export function builtAppService({ host, port, env }: BuiltAppOptions): ServiceDe
     // the app's in-flight wait (SHUTDOWN_TIMEOUT_MS, 30 s by default) plus slack; the drain is 0 here
     stopTimeoutMs: 40_000,
     readyTimeoutMs: 30_000,
+    prepare(progress: Progress): Promise<void> {
+      migrateDatabase(env.DATABASE_URL ?? '', [BUILT_MIGRATE_ENTRY], progress);
+      return Promise.resolve();
+    },
     probe: () => expectOk(`${base}/health/ready`),
   };
 }

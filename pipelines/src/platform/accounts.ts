@@ -35,32 +35,35 @@ export function removeDirectory(dir: string): void {
 }
 
 function reachableBy(dir: string, runAs: RunAs): boolean {
-  return spawnSync('test', ['-w', dir, '-a', '-x', dir], { uid: runAs.uid, gid: runAs.gid }).status === 0;
+  // cwd '/': the account may not be able to enter our working directory
+  return spawnSync('test', ['-w', dir, '-a', '-x', dir], { uid: runAs.uid, gid: runAs.gid, cwd: '/' }).status === 0;
 }
 
 /**
  * Makes `dir` a directory the account owns and can reach. When a parent folder shuts the account out
  * (a checkout under a private 0700 folder, as `mktemp -d` makes), the data goes to a folder of the
- * account's own under the system temp dir and `dir` becomes a link to it, so paths stay the same.
+ * account's own under the system temp dir and `dir` becomes a link to it (for people looking in .local/).
+ * Returns the real folder: the server must be given that path, since resolving the link still crosses the
+ * private parent.
  */
-export function ownedDirectory(dir: string, runAs: RunAs | undefined, progress: Progress, fresh = false): void {
+export function ownedDirectory(dir: string, runAs: RunAs | undefined, progress: Progress, fresh = false): string {
   if (fresh) removeDirectory(dir);
   if (!runAs) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    return;
+    return dir;
   }
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
   if (lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) {
     const target = readlinkSync(dir);
-    if (existsSync(target)) return;
+    if (existsSync(target)) return target;
     rmSync(dir);
   }
   if (!existsSync(dir)) {
     mkdirSync(dir, { mode: 0o700 });
     chownSync(dir, runAs.uid, runAs.gid);
   }
-  if (reachableBy(dir, runAs)) return;
+  if (reachableBy(dir, runAs)) return dir;
 
   const key = createHash('sha256').update(dir).digest('hex').slice(0, 12);
   const outside = join(tmpdir(), `slipway-${runAs.user}-${key}`);
@@ -77,4 +80,5 @@ export function ownedDirectory(dir: string, runAs: RunAs | undefined, progress: 
       `check the permissions of ${tmpdir()}, or run as a normal user`,
     );
   }
+  return outside;
 }

@@ -1,30 +1,54 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { TestProject } from 'vitest/node';
 
+import { removeDirectory } from '../platform/accounts.js';
 import { scopeDir } from '../platform/paths.js';
 import { freePort } from '../platform/ports.js';
+import { isAlive } from '../platform/processes.js';
 import { consoleProgress, silentProgress } from '../platform/progress.js';
 import { postgresService } from '../platform/services/postgres.js';
 import { redisService } from '../platform/services/redis.js';
-import { claimState, Supervisor } from '../platform/supervisor.js';
+import { readState, stopRecorded, Supervisor } from '../platform/supervisor.js';
 import type { TestServices } from './services.js';
 
 const HOST = '127.0.0.1';
 
+/** Removes what earlier runs left behind when they died before their teardown (their supervisor is gone). */
+async function sweepDeadRuns(root: string): Promise<void> {
+  const runs = existsSync(root) ? readdirSync(root).filter((name) => name.startsWith('run-')) : [];
+  for (const run of runs) {
+    const dir = join(root, run);
+    const state = readState(join(dir, 'state.json'));
+    if (state && isAlive(state.supervisorPid)) continue;
+    await stopRecorded(join(dir, 'state.json'), consoleProgress);
+    removeRun(dir);
+  }
+}
+
+function removeRun(dir: string): void {
+  removeDirectory(join(dir, 'postgres', 'data'));
+  removeDirectory(join(dir, 'redis', 'data'));
+  rmSync(dir, { recursive: true, force: true });
+}
+
 /**
  * Vitest global setup for every project: one PostgreSQL and one Redis of our own, on free loopback
- * ports, with fresh data under .local/test, shared by all test files of the run and stopped at its end.
+ * ports, with fresh data under .local/test/run-<pid>, shared by all test files of the run and removed at
+ * its end. Each run has its own folder, so two runs in one checkout do not meet.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const dir = scopeDir('test');
+  const root = scopeDir('test');
+  await sweepDeadRuns(root);
+  const dir = join(root, `run-${process.pid}`);
   const stateFile = join(dir, 'state.json');
-  await claimState(stateFile, consoleProgress);
   const supervisor = new Supervisor(stateFile, join(dir, 'logs'), consoleProgress);
   // Teardown speaks only when something goes wrong, so the run's summary line stays the last one.
-  const teardown = (): Promise<void> => {
+  const teardown = async (): Promise<void> => {
     supervisor.progress = { ...silentProgress, warn: consoleProgress.warn };
-    return supervisor.stopAll();
+    await supervisor.stopAll();
+    removeRun(dir);
   };
   try {
     const postgres = postgresService({

@@ -68,6 +68,7 @@ export function postgresService(options: PostgresOptions): PostgresService {
   const bin = postgresBinDir();
   const runAs = serviceAccount('postgres', 'postgresql');
   const dataDir = join(options.dir, 'data');
+  let dataPath = dataDir;
   const password = localSecret(join(options.dir, 'password'));
   const { host, port } = options;
   const connectionString = (database: string): string =>
@@ -100,14 +101,19 @@ export function postgresService(options: PostgresOptions): PostgresService {
     user: SUPERUSER,
     url: `postgresql://${SUPERUSER}@${host}:${port}/${options.databases[0] ?? 'postgres'}`,
     command: join(bin, 'postgres'),
-    args: ['-D', dataDir, ...settings.flatMap((setting) => ['-c', setting])],
+    // the real data folder is known only after prepare() (it may live outside a private checkout)
+    get args() {
+      return ['-D', dataPath, ...settings.flatMap((setting) => ['-c', setting])];
+    },
+    // the account may not be able to enter the checkout
+    cwd: '/',
     ...(runAs ? { runAs } : {}),
     stopSignal: 'SIGINT',
     connectionString,
 
     prepare(progress: Progress): Promise<void> {
-      ownedDirectory(dataDir, runAs, progress, options.fresh);
-      if (existsSync(join(dataDir, 'PG_VERSION'))) return Promise.resolve();
+      dataPath = ownedDirectory(dataDir, runAs, progress, options.fresh);
+      if (existsSync(join(dataPath, 'PG_VERSION'))) return Promise.resolve();
       progress.step(`postgres: initialising a new cluster in ${dataDir}${runAs ? ` as '${runAs.user}'` : ''}`);
       // initdb reads the password from a file the account can reach, wherever the checkout is
       const pwfile = join(tmpdir(), `slipway-initdb-${randomBytes(8).toString('hex')}`);
@@ -118,7 +124,7 @@ export function postgresService(options: PostgresOptions): PostgresService {
           join(bin, 'initdb'),
           [
             '-D',
-            dataDir,
+            dataPath,
             '-U',
             SUPERUSER,
             `--pwfile=${pwfile}`,
@@ -128,7 +134,7 @@ export function postgresService(options: PostgresOptions): PostgresService {
             '--locale=C',
             '--no-instructions',
           ],
-          { encoding: 'utf8', ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) },
+          { encoding: 'utf8', cwd: '/', ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}) },
         );
         if (result.status !== 0) {
           throw new PlatformError(

@@ -51,7 +51,8 @@ export function redisService(options: RedisOptions): RedisService {
   const dataDir = join(options.dir, 'data');
   const password = localSecret(join(options.dir, 'password'));
   const { host, port } = options;
-  const configFile = join(dataDir, 'redis.conf');
+  let dataPath = dataDir;
+  const configFile = (): string => join(dataPath, 'redis.conf');
   const connectionUrl = `redis://:${encodeURIComponent(password)}@${host}:${port}`;
 
   return {
@@ -63,30 +64,35 @@ export function redisService(options: RedisOptions): RedisService {
     connectionUrl,
     command,
     // the password sits in a 0600 config file, not in argv where `ps` would show it
-    args: [
-      configFile,
-      '--bind',
-      host,
-      '--port',
-      String(port),
-      '--dir',
-      dataDir,
-      '--protected-mode',
-      'yes',
-      '--daemonize',
-      'no',
-      '--save',
-      options.disposable ? '' : '60 1',
-      '--appendonly',
-      'no',
-    ],
+    // the real data folder is known only after prepare() (it may live outside a private checkout)
+    get args() {
+      return [
+        configFile(),
+        '--bind',
+        host,
+        '--port',
+        String(port),
+        '--dir',
+        dataPath,
+        '--protected-mode',
+        'yes',
+        '--daemonize',
+        'no',
+        '--save',
+        options.disposable ? '' : '60 1',
+        '--appendonly',
+        'no',
+      ];
+    },
+    // the account may not be able to enter the checkout
+    cwd: '/',
     ...(runAs ? { runAs } : {}),
     stopSignal: 'SIGTERM',
 
     prepare(progress: Progress): Promise<void> {
-      ownedDirectory(dataDir, runAs, progress, options.fresh);
-      writeFileSync(configFile, `requirepass ${password}\n`, { mode: 0o600 });
-      if (runAs) chownSync(configFile, runAs.uid, runAs.gid);
+      dataPath = ownedDirectory(dataDir, runAs, progress, options.fresh);
+      writeFileSync(configFile(), `requirepass ${password}\n`, { mode: 0o600 });
+      if (runAs) chownSync(configFile(), runAs.uid, runAs.gid);
       return Promise.resolve();
     },
 

@@ -1,0 +1,232 @@
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { Client } from 'pg';
+
+import { ConfigError, loadDatabaseUrl } from './config.js';
+import {
+  MIGRATIONS_DIR,
+  MigrationError,
+  MigrationLockTimeoutError,
+  migrate,
+  migrationPlan,
+  planProblems,
+} from './db/migrations.js';
+import type { MigrationPlan } from './db/migrations.js';
+
+/** sysexits.h codes, so scripts and the orchestrator can tell a usage mistake from a failed migration. */
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 64,
+  /** EX_TEMPFAIL: another runner held the lock too long; trying again later is the fix. */
+  lockTimeout: 75,
+  config: 78,
+} as const;
+
+export const USAGE = `usage: npm run migrate -w app -- [up | status] [options]
+
+commands:
+  up (default)           apply pending migrations in order, each in its own transaction
+  status                 list applied and pending migrations
+
+options:
+  --allow-destructive    allow DROP, TRUNCATE, ALTER TABLE … DROP COLUMN and DELETE without WHERE
+                         (or set MIGRATE_ALLOW_DESTRUCTIVE=1)
+  --lock-timeout <s>     give up after waiting <s> seconds for another runner's lock (default: wait)
+  --dir <path>           migrations directory (default: app/migrations)
+  -h, --help             show this help
+
+environment:
+  DATABASE_URL           the database to migrate (required)
+
+exit codes: 0 done, 1 a migration failed or was refused, 64 usage error, 75 lock wait timed out,
+            78 DATABASE_URL missing or invalid`;
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+interface Invocation {
+  readonly command: 'up' | 'status';
+  readonly allowDestructive: boolean;
+  readonly lockTimeoutMs: number | undefined;
+  readonly dir: string;
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const MAX_LOCK_TIMEOUT_S = 86_400;
+
+function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'allow-destructive': { type: 'boolean' },
+        'lock-timeout': { type: 'string' },
+        dir: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return 'help';
+  if (positionals.length > 1)
+    throw new UsageError(`expected one command, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  const command = positionals[0] ?? 'up';
+  if (command !== 'up' && command !== 'status') {
+    throw new UsageError(`unknown command ${JSON.stringify(command)}; use up or status`);
+  }
+
+  let lockTimeoutMs: number | undefined;
+  const lockTimeout = values['lock-timeout'];
+  if (lockTimeout !== undefined) {
+    if (!/^\d{1,6}$/.test(lockTimeout) || Number(lockTimeout) > MAX_LOCK_TIMEOUT_S) {
+      throw new UsageError(
+        `--lock-timeout ${JSON.stringify(lockTimeout)} is invalid: give whole seconds from 0 to ${MAX_LOCK_TIMEOUT_S}`,
+      );
+    }
+    lockTimeoutMs = Number(lockTimeout) * 1000;
+  }
+
+  const fromEnv = env.MIGRATE_ALLOW_DESTRUCTIVE ?? '';
+  if (!['', '0', '1', 'false', 'true'].includes(fromEnv)) {
+    throw new UsageError(
+      `MIGRATE_ALLOW_DESTRUCTIVE=${JSON.stringify(fromEnv)} is invalid: set it to 1 to allow, or unset it`,
+    );
+  }
+  const allowDestructive = values['allow-destructive'] === true || fromEnv === '1' || fromEnv === 'true';
+  return { command, allowDestructive, lockTimeoutMs, dir: values.dir ?? MIGRATIONS_DIR };
+}
+
+function statusTable(plan: MigrationPlan): string {
+  const rows: string[][] = [['version', 'name', 'state', 'applied at', 'took']];
+  const edited = new Map(plan.edited.map((entry) => [entry.file.version, entry]));
+  for (const migration of plan.applied) {
+    const state = edited.has(migration.version)
+      ? 'EDITED'
+      : plan.unknown.includes(migration)
+        ? 'applied (no file)'
+        : 'applied';
+    rows.push([
+      String(migration.version).padStart(4, '0'),
+      migration.name,
+      state,
+      migration.appliedAt.toISOString(),
+      `${migration.durationMs} ms`,
+    ]);
+  }
+  for (const file of plan.pending) rows.push([String(file.version).padStart(4, '0'), file.name, 'pending', '', '']);
+  const widths = rows[0]?.map((_cell, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+async function status(connectionString: string, dir: string, io: CliIo): Promise<number> {
+  const client = new Client({ connectionString, application_name: 'erp-api-migrate' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const plan = await migrationPlan(client, dir);
+    io.stdout(`${statusTable(plan)}\n`);
+    io.stdout(`${plan.applied.length} applied, ${plan.pending.length} pending\n`);
+    const problems = planProblems(plan);
+    for (const problem of problems) io.stderr(`migrate: ${problem}\n`);
+    return problems.length > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** The migration CLI as a function: parses `argv`, runs, writes to `io` and returns the exit code. */
+export async function runMigrateCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  let invocation: Invocation | 'help';
+  try {
+    invocation = parseInvocation(argv, env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`migrate: ${error.message}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  if (invocation === 'help') {
+    io.stdout(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+
+  let connectionString: string;
+  try {
+    connectionString = loadDatabaseUrl(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) io.stderr(`config error: ${problem}\n`);
+    return EXIT.config;
+  }
+
+  try {
+    if (invocation.command === 'status') return await status(connectionString, invocation.dir, io);
+    const result = await migrate(connectionString, {
+      dir: invocation.dir,
+      allowDestructive: invocation.allowDestructive,
+      ...(invocation.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: invocation.lockTimeoutMs }),
+      progress: (line) => io.stdout(`${line}\n`),
+    });
+    const latest = result.plan.applied.at(-1)?.version ?? 0;
+    const version = Math.max(latest, ...result.applied.map((file) => file.version));
+    io.stdout(`done: ${result.applied.length} applied; database at version ${String(version).padStart(4, '0')}\n`);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof MigrationLockTimeoutError) {
+      io.stderr(`migrate: ${error.message}\n`);
+      return EXIT.lockTimeout;
+    }
+    if (error instanceof MigrationError) {
+      io.stderr(`migrate: ${error.message}\n`);
+      return EXIT.failed;
+    }
+    // Connection refused, bad password and the like: say so without a stack trace.
+    io.stderr(
+      `migrate: could not reach the database: ${(error as Error).message}; check DATABASE_URL and that PostgreSQL is up\n`,
+    );
+    return EXIT.failed;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    // eslint-disable-next-line security/detect-non-literal-fs-filename -- argv[1] is the script Node was started with
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: CliIo = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
+  runMigrateCli(process.argv.slice(2), process.env, io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`migrate: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

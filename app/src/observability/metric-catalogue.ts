@@ -1,0 +1,326 @@
+/**
+ * Every metric erp-api exposes on /metrics, as plain data: the prom-client registry is built from it, and the
+ * monitoring workspace checks its alert and dashboard queries against it. No imports, no side effects.
+ */
+
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDefinition {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labelNames: readonly string[];
+  /** The only values a label takes, for labels with a closed set; queries may match on exactly these. */
+  readonly labelValues?: Readonly<Record<string, readonly string[]>>;
+  /** Histogram bucket upper bounds, in the metric's unit. */
+  readonly buckets?: readonly number[];
+}
+
+/** A metric prom-client's collectDefaultMetrics adds; `linuxOnly` ones read /proc and are absent elsewhere. */
+export interface DefaultMetricDefinition extends MetricDefinition {
+  readonly linuxOnly?: boolean;
+}
+
+/** Seconds; dense around the 500 ms latency SLO so its burn rate is read from a bucket edge, not interpolated. */
+export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5] as const;
+/** Seconds; queries are expected well under the request budget. */
+export const DB_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+export const CACHE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25] as const;
+
+/** `route` of requests no route matched: raw paths would make the label unbounded. */
+export const UNMATCHED_ROUTE = 'unmatched';
+/** `method` of requests whose method is not a standard HTTP method. */
+export const OTHER_METHOD = 'other';
+/** `status` of requests whose client went away before the response was complete (nginx's convention). */
+export const CLIENT_CLOSED_STATUS = '499';
+
+export const LOGIN_RESULTS = ['success', 'failure', 'locked', 'rate_limited'] as const;
+export const TOKEN_VALIDATION_RESULTS = ['valid', 'invalid', 'expired', 'revoked'] as const;
+export const QUERY_RESULTS = ['success', 'error'] as const;
+export const POOL_STATES = ['total', 'idle', 'waiting'] as const;
+export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
+/** `general`: every API request per client IP; `login`: sign-in attempts per account and IP. */
+export const RATE_LIMITERS = ['general', 'login'] as const;
+
+export type LoginResult = (typeof LOGIN_RESULTS)[number];
+export type TokenValidationResult = (typeof TOKEN_VALIDATION_RESULTS)[number];
+export type PoolState = (typeof POOL_STATES)[number];
+export type CacheResult = (typeof CACHE_RESULTS)[number];
+export type RateLimiterName = (typeof RATE_LIMITERS)[number];
+
+/** The service's own metrics, keyed by the name code uses for them. */
+export const APP_METRICS = {
+  httpRequestsTotal: {
+    name: 'http_requests_total',
+    type: 'counter',
+    help: 'HTTP requests answered, by method, matched route pattern and status code.',
+    labelNames: ['method', 'route', 'status'],
+  },
+  httpRequestDurationSeconds: {
+    name: 'http_request_duration_seconds',
+    type: 'histogram',
+    help: 'Time from receiving an HTTP request to the end of its response, in seconds.',
+    labelNames: ['method', 'route', 'status'],
+    buckets: HTTP_DURATION_BUCKETS,
+  },
+  httpRequestsInFlight: {
+    name: 'http_requests_in_flight',
+    type: 'gauge',
+    help: 'HTTP requests being served right now.',
+    labelNames: [],
+  },
+  authLoginAttemptsTotal: {
+    name: 'auth_login_attempts_total',
+    type: 'counter',
+    help: 'Sign-in attempts, by result.',
+    labelNames: ['result'],
+    labelValues: { result: LOGIN_RESULTS },
+  },
+  authLockoutsTotal: {
+    name: 'auth_lockouts_total',
+    type: 'counter',
+    help: 'Accounts locked after too many failed sign-ins.',
+    labelNames: [],
+  },
+  authTokenValidationsTotal: {
+    name: 'auth_token_validations_total',
+    type: 'counter',
+    help: 'Access token checks, by result.',
+    labelNames: ['result'],
+    labelValues: { result: TOKEN_VALIDATION_RESULTS },
+  },
+  dbQueriesTotal: {
+    name: 'db_queries_total',
+    type: 'counter',
+    help: 'Database queries, by operation label and result.',
+    labelNames: ['operation', 'result'],
+    labelValues: { result: QUERY_RESULTS },
+  },
+  dbQueryDurationSeconds: {
+    name: 'db_query_duration_seconds',
+    type: 'histogram',
+    help: 'Time a database query held its connection, in seconds, by operation label.',
+    labelNames: ['operation'],
+    buckets: DB_DURATION_BUCKETS,
+  },
+  dbPoolConnections: {
+    name: 'db_pool_connections',
+    type: 'gauge',
+    help: 'Database pool connections: total open, idle, and callers waiting for one.',
+    labelNames: ['state'],
+    labelValues: { state: POOL_STATES },
+  },
+  dbTransactionRetriesTotal: {
+    name: 'db_transaction_retries_total',
+    type: 'counter',
+    help: 'Transactions run again after a deadlock or serialization failure.',
+    labelNames: [],
+  },
+  dbTransactionRollbacksTotal: {
+    name: 'db_transaction_rollbacks_total',
+    type: 'counter',
+    help: 'Transactions rolled back.',
+    labelNames: [],
+  },
+  cacheOperationsTotal: {
+    name: 'cache_operations_total',
+    type: 'counter',
+    help: 'Cache lookups, by cache and result.',
+    labelNames: ['cache', 'result'],
+    labelValues: { result: CACHE_RESULTS },
+  },
+  cacheOperationDurationSeconds: {
+    name: 'cache_operation_duration_seconds',
+    type: 'histogram',
+    help: 'Time a cache lookup took, in seconds, by cache.',
+    labelNames: ['cache'],
+    buckets: CACHE_DURATION_BUCKETS,
+  },
+  rateLimitBlocksTotal: {
+    name: 'rate_limit_blocks_total',
+    type: 'counter',
+    help: 'Requests refused with 429 by a rate limiter, by limiter.',
+    labelNames: ['limiter'],
+    labelValues: { limiter: RATE_LIMITERS },
+  },
+  usersCreatedTotal: {
+    name: 'users_created_total',
+    type: 'counter',
+    help: 'User accounts created.',
+    labelNames: [],
+  },
+  backupLastSuccessTimestampSeconds: {
+    name: 'backup_last_success_timestamp_seconds',
+    type: 'gauge',
+    help: 'Unix time of the last successful database backup seen by this process; 0 until one is recorded.',
+    labelNames: [],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+export type AppMetricKey = keyof typeof APP_METRICS;
+
+/** What prom-client 15.1.3's collectDefaultMetrics registers (no prefix), as it names and describes them. */
+export const DEFAULT_METRICS: readonly DefaultMetricDefinition[] = [
+  {
+    name: 'process_cpu_user_seconds_total',
+    type: 'counter',
+    help: 'Total user CPU time spent in seconds.',
+    labelNames: [],
+  },
+  {
+    name: 'process_cpu_system_seconds_total',
+    type: 'counter',
+    help: 'Total system CPU time spent in seconds.',
+    labelNames: [],
+  },
+  {
+    name: 'process_cpu_seconds_total',
+    type: 'counter',
+    help: 'Total user and system CPU time spent in seconds.',
+    labelNames: [],
+  },
+  {
+    name: 'process_start_time_seconds',
+    type: 'gauge',
+    help: 'Start time of the process since unix epoch in seconds.',
+    labelNames: [],
+  },
+  { name: 'process_resident_memory_bytes', type: 'gauge', help: 'Resident memory size in bytes.', labelNames: [] },
+  {
+    name: 'process_virtual_memory_bytes',
+    type: 'gauge',
+    help: 'Virtual memory size in bytes.',
+    labelNames: [],
+    linuxOnly: true,
+  },
+  { name: 'process_heap_bytes', type: 'gauge', help: 'Process heap size in bytes.', labelNames: [], linuxOnly: true },
+  {
+    name: 'process_open_fds',
+    type: 'gauge',
+    help: 'Number of open file descriptors.',
+    labelNames: [],
+    linuxOnly: true,
+  },
+  {
+    name: 'process_max_fds',
+    type: 'gauge',
+    help: 'Maximum number of open file descriptors.',
+    labelNames: [],
+    linuxOnly: true,
+  },
+  { name: 'nodejs_eventloop_lag_seconds', type: 'gauge', help: 'Lag of event loop in seconds.', labelNames: [] },
+  {
+    name: 'nodejs_eventloop_lag_min_seconds',
+    type: 'gauge',
+    help: 'The minimum recorded event loop delay.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_eventloop_lag_max_seconds',
+    type: 'gauge',
+    help: 'The maximum recorded event loop delay.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_eventloop_lag_mean_seconds',
+    type: 'gauge',
+    help: 'The mean of the recorded event loop delays.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_eventloop_lag_stddev_seconds',
+    type: 'gauge',
+    help: 'The standard deviation of the recorded event loop delays.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_eventloop_lag_p50_seconds',
+    type: 'gauge',
+    help: 'The 50th percentile of the recorded event loop delays.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_eventloop_lag_p90_seconds',
+    type: 'gauge',
+    help: 'The 90th percentile of the recorded event loop delays.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_eventloop_lag_p99_seconds',
+    type: 'gauge',
+    help: 'The 99th percentile of the recorded event loop delays.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_active_resources',
+    type: 'gauge',
+    help: 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
+    labelNames: ['type'],
+  },
+  { name: 'nodejs_active_resources_total', type: 'gauge', help: 'Total number of active resources.', labelNames: [] },
+  {
+    name: 'nodejs_active_handles',
+    type: 'gauge',
+    help: 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
+    labelNames: ['type'],
+  },
+  { name: 'nodejs_active_handles_total', type: 'gauge', help: 'Total number of active handles.', labelNames: [] },
+  {
+    name: 'nodejs_active_requests',
+    type: 'gauge',
+    help: 'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
+    labelNames: ['type'],
+  },
+  { name: 'nodejs_active_requests_total', type: 'gauge', help: 'Total number of active requests.', labelNames: [] },
+  {
+    name: 'nodejs_heap_size_total_bytes',
+    type: 'gauge',
+    help: 'Process heap size from Node.js in bytes.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_heap_size_used_bytes',
+    type: 'gauge',
+    help: 'Process heap size used from Node.js in bytes.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_external_memory_bytes',
+    type: 'gauge',
+    help: 'Node.js external memory size in bytes.',
+    labelNames: [],
+  },
+  {
+    name: 'nodejs_heap_space_size_total_bytes',
+    type: 'gauge',
+    help: 'Process heap space size total from Node.js in bytes.',
+    labelNames: ['space'],
+  },
+  {
+    name: 'nodejs_heap_space_size_used_bytes',
+    type: 'gauge',
+    help: 'Process heap space size used from Node.js in bytes.',
+    labelNames: ['space'],
+  },
+  {
+    name: 'nodejs_heap_space_size_available_bytes',
+    type: 'gauge',
+    help: 'Process heap space size available from Node.js in bytes.',
+    labelNames: ['space'],
+  },
+  {
+    name: 'nodejs_version_info',
+    type: 'gauge',
+    help: 'Node.js version info.',
+    labelNames: ['version', 'major', 'minor', 'patch'],
+  },
+  {
+    name: 'nodejs_gc_duration_seconds',
+    type: 'histogram',
+    help: 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.',
+    labelNames: ['kind'],
+  },
+];
+
+/** Every metric /metrics may expose: the service's own, then the process defaults. */
+export const METRIC_CATALOGUE: readonly MetricDefinition[] = [...Object.values(APP_METRICS), ...DEFAULT_METRICS];
