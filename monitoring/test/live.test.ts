@@ -1,0 +1,225 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { stringify } from 'yaml';
+
+import { createTestDatabase } from '../../app/test/support/database.js';
+import type { TestDatabase } from '../../app/test/support/database.js';
+import { parseExposition } from '../../app/test/support/prometheus.js';
+import { testServices } from '../../app/test/support/services.js';
+import { freePort } from '../../pipelines/src/platform/ports.js';
+import { silentProgress } from '../../pipelines/src/platform/progress.js';
+import { appService } from '../../pipelines/src/platform/services/app.js';
+import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
+import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
+import { APP_JOB } from '../src/config.js';
+import { DASHBOARDS } from '../src/dashboards/index.js';
+import { metricsIn } from '../src/metric-check.js';
+import { RECORDING_RULES } from '../src/rules.js';
+import { ROUTE_GROUPS } from '../src/slo.js';
+import { GENERATED } from './support/paths.js';
+import { requireTool } from './support/tools.js';
+
+const HOST = '127.0.0.1';
+/** What Grafana substitutes for $__rate_interval at a 1 s scrape interval and a short range. */
+const RATE_INTERVAL = '1m';
+
+interface Query {
+  readonly where: string;
+  readonly expr: string;
+}
+
+/**
+ * Queries allowed to return nothing here, and why. Each reason is checked where it can be: an app metric listed
+ * as absent must really be absent from the app's /metrics, so the list shrinks as the app grows.
+ */
+const ABSENT_HERE: readonly { readonly metrics: readonly string[]; readonly reason: string; readonly app: boolean }[] =
+  [
+    {
+      metrics: ['pg_up', 'redis_up', 'redis_memory_used_bytes', 'redis_memory_max_bytes'],
+      reason: 'postgres_exporter and redis_exporter run in the cluster only',
+      app: false,
+    },
+    {
+      metrics: ['analysis_run_info', 'analysis_run_metric_phase', 'rollout_info'],
+      reason: 'the Argo Rollouts controller runs in the cluster only',
+      app: false,
+    },
+    {
+      metrics: ['kube_cronjob_status_last_successful_time', 'kube_cronjob_created', 'kube_job_failed'],
+      reason: 'kube-state-metrics runs in the cluster only; no backup has run here',
+      app: false,
+    },
+    {
+      metrics: [
+        'db_queries_total',
+        'db_query_duration_seconds_bucket',
+        'db_query_duration_seconds_count',
+        'cache_operations_total',
+        'cache_operation_duration_seconds_bucket',
+      ],
+      reason:
+        'no endpoint of the app issues labelled database queries or cache lookups yet (the series appear on first use)',
+      app: true,
+    },
+  ];
+
+const dashboardQueries: Query[] = DASHBOARDS.flatMap((dashboard) =>
+  dashboard.rows.flatMap((row) =>
+    row.panels.flatMap((panel) =>
+      panel.queries.map((query) => ({
+        where: `${dashboard.uid} / ${panel.title}`,
+        expr: query.expr.replaceAll('$__rate_interval', RATE_INTERVAL),
+      })),
+    ),
+  ),
+);
+const recordingQueries: Query[] = RECORDING_RULES.map((rule) => ({
+  where: `recording rule for ${rule.labels.slo ?? '?'}`,
+  expr: `${rule.record}{slo="${rule.labels.slo ?? ''}"}`,
+}));
+
+describe('live: the real app scraped by a real Prometheus with the generated rules', () => {
+  let dir: string;
+  let database: TestDatabase;
+  let supervisor: Supervisor;
+  let appUrl: string;
+  let prometheusUrl: string;
+
+  beforeAll(async () => {
+    requireTool('prometheus');
+    dir = mkdtempSync(join(tmpdir(), 'slipway-live-'));
+    database = await createTestDatabase('monitoring_live');
+    supervisor = new Supervisor(join(dir, 'state.json'), join(dir, 'logs'), silentProgress);
+    const appPort = await freePort(HOST);
+    appUrl = `http://${HOST}:${appPort}`;
+    await supervisor.start(
+      appService({
+        host: HOST,
+        port: appPort,
+        portEnv: 'none (the test picks a free port)',
+        env: {
+          NODE_ENV: 'production',
+          APP_ENV: 'dev',
+          LOG_LEVEL: 'warn',
+          DATABASE_URL: database.url,
+          REDIS_URL: testServices().redis.url,
+          RATE_LIMIT_PER_MINUTE: '1000000',
+          // Throwaway secrets: the app refuses to start without them, and this process lives for one test.
+          JWT_SECRETS: randomBytes(48).toString('base64'),
+          PASSWORD_PEPPER: randomBytes(32).toString('base64'),
+          SHUTDOWN_DRAIN_MS: '0',
+          SHUTDOWN_TIMEOUT_MS: '2000',
+        },
+      }),
+    );
+
+    const promPort = await freePort(HOST);
+    prometheusUrl = `http://${HOST}:${promPort}`;
+    const config = join(dir, 'prometheus.yml');
+    writeFileSync(
+      config,
+      stringify({
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [join(GENERATED, 'rules.yaml')],
+        scrape_configs: [
+          {
+            job_name: APP_JOB,
+            static_configs: [
+              { targets: [`${HOST}:${appPort}`], labels: { namespace: 'live', rollouts_pod_template_hash: 'stable' } },
+            ],
+          },
+        ],
+      }),
+    );
+    const prometheus: ServiceDefinition = {
+      name: 'prometheus',
+      host: HOST,
+      port: promPort,
+      portEnv: 'none (the test picks a free port)',
+      url: prometheusUrl,
+      command: 'prometheus',
+      args: [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+        `--web.listen-address=${HOST}:${promPort}`,
+      ],
+      readyTimeoutMs: 20_000,
+      probe: async () => {
+        const response = await fetch(`${prometheusUrl}/-/ready`, { signal: AbortSignal.timeout(1_000) });
+        if (!response.ok) throw new Error(`/-/ready answered ${response.status}`);
+      },
+    };
+    await supervisor.start(prometheus);
+
+    // Successes, 404s and readiness checks, so request, status and latency series all exist.
+    const paths = ['/health/live', '/health/ready', '/no-such-route', '/api/v1/orders', '/api/v1/auth/login'];
+    for (let round = 0; round < 60; round += 1)
+      await Promise.all(paths.map((path) => fetch(`${appUrl}${path}`).then((response) => response.arrayBuffer())));
+  }, 120_000);
+
+  afterAll(async () => {
+    await supervisor.stopAll();
+    await database.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  async function instant(expr: string): Promise<number> {
+    const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+    const body = (await response.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+    if (body.status !== 'success') throw new Error(`Prometheus refused ${expr}: ${body.error ?? response.status}`);
+    return body.data?.result.length ?? 0;
+  }
+
+  test('every dashboard query and every recording rule returns data, except the reasoned absent list', async () => {
+    const exposed = new Set(
+      parseExposition(await (await fetch(`${appUrl}/metrics`)).text()).map((sample) => sample.name),
+    );
+    const absentApp = ABSENT_HERE.filter((entry) => entry.app).flatMap((entry) => entry.metrics);
+    const nowPresent = absentApp.filter((metric) => exposed.has(metric));
+    expect(
+      nowPresent,
+      'the app exports these now: drive traffic that fills them and remove them from ABSENT_HERE',
+    ).toEqual([]);
+
+    const absent = new Set(ABSENT_HERE.flatMap((entry) => entry.metrics));
+    const routes = parseExposition(await (await fetch(`${appUrl}/metrics`)).text())
+      .filter((sample) => sample.name === 'http_requests_total')
+      .map((sample) => sample.labels.route ?? '');
+    const groupServed = (group: string): boolean => {
+      const matcher = ROUTE_GROUPS[group as keyof typeof ROUTE_GROUPS].routeMatcher;
+      const pattern = /route=~"(.*)"/.exec(matcher)?.[1];
+      // Anchored at both ends, as Prometheus anchors label regexes.
+      return pattern === undefined || routes.some((route) => new RegExp(`^(?:${pattern})$`).test(route));
+    };
+
+    const expectData = (query: Query): boolean => {
+      if (metricsIn(query.expr).some((metric) => absent.has(metric))) return false;
+      const group = /slo="(\w+)-/.exec(query.expr)?.[1];
+      return group === undefined || groupServed(group);
+    };
+    const queries = [...dashboardQueries, ...recordingQueries];
+    const wanted = queries.filter(expectData);
+    expect(wanted.length).toBeGreaterThan(40);
+
+    // Recording rules need two scrapes and an evaluation after the traffic; poll until all answer or time runs out.
+    const deadline = Date.now() + 30_000;
+    let empty: Query[] = wanted;
+    while (empty.length > 0 && Date.now() < deadline) {
+      const counts = await Promise.all(empty.map((query) => instant(query.expr)));
+      empty = empty.filter((_query, index) => counts[index] === 0);
+      if (empty.length > 0) await sleep(1_000);
+    }
+    expect(
+      empty.map((query) => `${query.where}: ${query.expr}`),
+      'these queries returned no data from the live app',
+    ).toEqual([]);
+
+    // The rest must at least be valid PromQL to this Prometheus.
+    for (const query of queries.filter((q) => !expectData(q))) await instant(query.expr);
+  }, 60_000);
+});
