@@ -100,6 +100,71 @@ function trustProxy(rule: string) {
     });
 }
 
+/** Values published in docs, frameworks and tutorials as defaults or examples: anyone can sign with them. */
+const KNOWN_WEAK_SECRETS = new Set([
+  'secret',
+  'changeme',
+  'change-me',
+  'changeit',
+  'password',
+  'default',
+  'your-256-bit-secret',
+  'your-secret-key',
+  'jwt-secret',
+  'jwt_secret',
+  'jwtsecret',
+  'secretkey',
+  'secret-key',
+  'supersecret',
+  'super-secret',
+  'mysecret',
+  'erpgo-secret-pepper-change-in-production',
+  'erpgo-jwt-secret-change-in-production',
+]);
+// Placeholder wording such values carry, whatever their length: "…-change-in-production", "replace-me".
+const PLACEHOLDER_WORDING =
+  /change.?(me|it|this|in.?prod)|replace.?(me|this)|your.?256.?bit|example|placeholder|insecure|do.?not.?use/i;
+const MIN_DISTINCT_CHARACTERS = 8;
+
+/** Why `value` cannot be a signing secret or pepper (never quoting it), or undefined when it can. */
+export function weakSecretReason(value: string, minBytes: number): string | undefined {
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes < minBytes) return `it is ${bytes} bytes long; at least ${minBytes} are needed`;
+  if (KNOWN_WEAK_SECRETS.has(value.toLowerCase()) || PLACEHOLDER_WORDING.test(value)) {
+    return 'it is a published default or placeholder value';
+  }
+  if (/^(.{1,16})\1+$/su.test(value)) return 'it is one short sequence repeated';
+  if (new Set(value).size < MIN_DISTINCT_CHARACTERS) {
+    return `it has fewer than ${MIN_DISTINCT_CHARACTERS} different characters`;
+  }
+  return undefined;
+}
+
+const MIN_JWT_SECRET_BYTES = 32;
+const MIN_PEPPER_BYTES = 16;
+
+/** A secret variable checked by {@link weakSecretReason}; the issue says which rule failed, never the value. */
+function strongSecret(minBytes: number, options: { readonly emptyAllowed?: boolean } = {}) {
+  return z.string().superRefine((value, ctx) => {
+    if (value === '' && options.emptyAllowed === true) return;
+    const reason = weakSecretReason(value, minBytes);
+    if (reason !== undefined) ctx.addIssue({ code: 'custom', message: reason });
+  });
+}
+
+/** JWT_SECRETS: comma-separated, newest first; each secret must pass {@link weakSecretReason}. */
+function jwtSecretList() {
+  return z.string().superRefine((value, ctx) => {
+    const secrets = commaList(value);
+    secrets.forEach((secret, index) => {
+      const reason = weakSecretReason(secret, MIN_JWT_SECRET_BYTES);
+      if (reason !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `secret ${index + 1} of ${secrets.length}: ${reason}` });
+      }
+    });
+  });
+}
+
 /**
  * The rule each variable must follow, as a person reads it; the same text is the zod error message,
  * so a problem line and the generated docs say the same thing.
@@ -124,6 +189,11 @@ const RULES = {
   OTEL_EXPORTER_OTLP_ENDPOINT:
     'must be empty or an http:// or https:// URL with a host, such as http://otel-collector:4318',
   CONFIG_FILE: 'must be empty or an absolute path to a file',
+  JWT_SECRETS: `must be one or more secrets, comma-separated, newest first, each at least ${MIN_JWT_SECRET_BYTES} bytes, not a published default and not a short repeated pattern; JWT_SECRETS or JWT_SECRET is required, not both`,
+  JWT_SECRET: `must be one secret of at least ${MIN_JWT_SECRET_BYTES} bytes, not a published default and not a short repeated pattern; JWT_SECRETS or JWT_SECRET is required, not both`,
+  JWT_ISSUER: 'must be 1 to 200 printable characters without spaces, such as erp-api',
+  JWT_AUDIENCE: 'must be 1 to 200 printable characters without spaces, such as erp-api',
+  PASSWORD_PEPPER: `must be at least ${MIN_PEPPER_BYTES} bytes, not a published default and not a short repeated pattern`,
 } as const;
 
 /**
@@ -153,6 +223,22 @@ export const configSchema = z
     TRUST_PROXY: trustProxy(RULES.TRUST_PROXY),
     OTEL_EXPORTER_OTLP_ENDPOINT: optional(connectionUrl(['http:', 'https:'], RULES.OTEL_EXPORTER_OTLP_ENDPOINT)),
     CONFIG_FILE: optional(z.string().refine(isAbsolute, { error: RULES.CONFIG_FILE })),
+    JWT_SECRETS: jwtSecretList(),
+    JWT_SECRET: strongSecret(MIN_JWT_SECRET_BYTES, { emptyAllowed: true }),
+    JWT_ISSUER: z.string().regex(/^[\x21-\x7e]{1,200}$/, { error: RULES.JWT_ISSUER }),
+    JWT_AUDIENCE: z.string().regex(/^[\x21-\x7e]{1,200}$/, { error: RULES.JWT_AUDIENCE }),
+    PASSWORD_PEPPER: strongSecret(MIN_PEPPER_BYTES),
+  })
+  // Checked even when other variables are wrong, so one restart fixes every problem.
+  .refine((env) => env.JWT_SECRETS !== '' || env.JWT_SECRET !== '', {
+    error: 'neither JWT_SECRETS nor JWT_SECRET is set',
+    path: ['JWT_SECRETS'],
+    when: () => true,
+  })
+  .refine((env) => env.JWT_SECRETS === '' || env.JWT_SECRET === '', {
+    error: 'JWT_SECRET is set as well; keep only JWT_SECRETS, newest secret first',
+    path: ['JWT_SECRET'],
+    when: () => true,
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -173,6 +259,12 @@ export const configSchema = z
     trustProxy: env.TRUST_PROXY,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
     configFile: env.CONFIG_FILE,
+    /** Newest first: the first signs, every one verifies. Never log these. */
+    jwtSecrets: Object.freeze(env.JWT_SECRETS === '' ? [env.JWT_SECRET] : commaList(env.JWT_SECRETS)),
+    jwtIssuer: env.JWT_ISSUER,
+    jwtAudience: env.JWT_AUDIENCE,
+    /** Keys every password hash (argon2's secret input); never log it. */
+    passwordPepper: env.PASSWORD_PEPPER,
   }));
 
 export type ConfigVariableName = keyof z.input<typeof configSchema>;
@@ -333,6 +425,43 @@ const docs: Record<ConfigVariableName, VariableDocs> = {
     rule: RULES.CONFIG_FILE,
     fix: 'set CONFIG_FILE to the absolute path of the mounted file, such as /etc/erp-api/config.env, or leave it empty',
   },
+  JWT_SECRETS: {
+    description:
+      'Secrets that sign access and refresh tokens (HS256), comma-separated, newest first: the first signs, every one verifies, so a new secret goes first and an old one leaves after the 7-day refresh lifetime. Each token names its secret by a kid derived from a hash, never the secret.',
+    default: '',
+    secret: true,
+    rule: RULES.JWT_SECRETS,
+    fix: 'set JWT_SECRETS to the output of `openssl rand -base64 48` (prepend a new one with a comma to rotate), or set JWT_SECRET instead',
+  },
+  JWT_SECRET: {
+    description:
+      'One token-signing secret, for deployments that do not rotate; JWT_SECRETS with one entry is the same.',
+    default: '',
+    secret: true,
+    rule: RULES.JWT_SECRET,
+    fix: 'set JWT_SECRET to the output of `openssl rand -base64 48`, or unset it and use JWT_SECRETS',
+  },
+  JWT_ISSUER: {
+    description: 'The iss claim this service writes into its tokens and requires in the tokens it accepts.',
+    default: 'erp-api',
+    secret: false,
+    rule: RULES.JWT_ISSUER,
+    fix: 'set JWT_ISSUER to the name of this service, or unset it to use erp-api',
+  },
+  JWT_AUDIENCE: {
+    description: 'The aud claim this service writes into its tokens and requires in the tokens it accepts.',
+    default: 'erp-api',
+    secret: false,
+    rule: RULES.JWT_AUDIENCE,
+    fix: 'set JWT_AUDIENCE to the API the tokens are for, or unset it to use erp-api',
+  },
+  PASSWORD_PEPPER: {
+    description:
+      'Secret key mixed into every password hash (argon2id secret input), kept out of the database so a stolen users table alone cannot be cracked. Changing it invalidates every stored password.',
+    secret: true,
+    rule: RULES.PASSWORD_PEPPER,
+    fix: 'set PASSWORD_PEPPER to the output of `openssl rand -base64 32` and keep it for the life of the stored passwords',
+  },
 };
 
 /** Every variable the service reads, in schema order, as plain data. */
@@ -399,18 +528,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const issue of result.error.issues) {
     const variable = configVariables.find((candidate) => candidate.name === issue.path[0]);
     if (variable === undefined || problems.has(variable.name)) continue;
-    problems.set(variable.name, problemLine(variable, input[variable.name]));
+    const detail = issue.code === 'custom' && issue.message !== variable.rule ? issue.message : undefined;
+    // An empty default (JWT_SECRETS) that is refused reads as missing, not as an invalid "[redacted]".
+    const value = input[variable.name] === '' ? undefined : input[variable.name];
+    problems.set(variable.name, problemLine(variable, value, detail));
   }
-  throw new ConfigError([...problems.values()]);
+  // Schema order, whether the problem came from the variable itself or from a check across variables.
+  throw new ConfigError(configVariables.flatMap((variable) => problems.get(variable.name) ?? []));
 }
 
-/** One line per bad variable: its name, its value (redacted), the rule and the fix. */
-function problemLine(variable: ConfigVariable, value: string | undefined): string {
+/** One line per bad variable: its name, its value (redacted), which check failed, the rule and the fix. */
+function problemLine(variable: ConfigVariable, value: string | undefined, detail?: string): string {
   const what =
     value === undefined
       ? `${variable.name} is not set but is required`
       : `${variable.name}=${JSON.stringify(redactValue(variable.name, value))} is invalid`;
-  return `${what}: ${variable.rule}; ${variable.fix}`;
+  return `${what}${detail === undefined ? '' : ` (${detail})`}: ${variable.rule}; ${variable.fix}`;
 }
 
 /**

@@ -1,8 +1,9 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { Client } from 'pg';
+import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 
 import { ConfigError, loadDatabaseUrl } from './config.js';
 import {
@@ -40,6 +41,9 @@ options:
 
 environment:
   DATABASE_URL           the database to migrate (required)
+  APP_DATABASE_PASSWORD  after migrating, let APP_DATABASE_ROLE log in with this password (optional;
+                         at least 16 printable ASCII characters; sent as a SCRAM-SHA-256 verifier, never logged)
+  APP_DATABASE_ROLE      the app's least-privilege role (default erp_app)
 
 exit codes: 0 done, 1 a migration failed or was refused, 64 usage error, 75 lock wait timed out,
             78 DATABASE_URL missing or invalid`;
@@ -154,6 +158,65 @@ async function status(connectionString: string, dir: string, io: CliIo): Promise
   }
 }
 
+/** The app's least-privilege login: a role to turn into a login, and its password. */
+interface AppLogin {
+  readonly role: string;
+  readonly password: string;
+}
+
+// A plain lower-case identifier: the name is also quoted, but nothing odd should reach ALTER ROLE at all.
+const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+// Printable ASCII is its own SASLprep form, so the verifier computed here is the one PostgreSQL would compute.
+const APP_PASSWORD = /^[\x20-\x7e]{16,1024}$/;
+const DEFAULT_APP_ROLE = 'erp_app';
+const SCRAM_ITERATIONS = 4096;
+
+/** APP_DATABASE_PASSWORD and APP_DATABASE_ROLE, checked; undefined when no password is given. */
+function appLoginFromEnv(env: NodeJS.ProcessEnv): AppLogin | undefined {
+  const password = env.APP_DATABASE_PASSWORD ?? '';
+  if (password.length === 0) return undefined;
+  const role =
+    env.APP_DATABASE_ROLE === undefined || env.APP_DATABASE_ROLE === '' ? DEFAULT_APP_ROLE : env.APP_DATABASE_ROLE;
+  const problems: string[] = [];
+  if (!ROLE_NAME.test(role)) {
+    problems.push(
+      `APP_DATABASE_ROLE=${JSON.stringify(role.slice(0, 80))} is invalid: must match ^[a-z_][a-z0-9_]{0,62}$ (a lower-case PostgreSQL role name); set it to the app's login role, or unset it to use ${DEFAULT_APP_ROLE}`,
+    );
+  }
+  if (!APP_PASSWORD.test(password)) {
+    problems.push(
+      `APP_DATABASE_PASSWORD="[redacted]" is invalid (it is ${password.length} characters long): must be 16 to 1024 printable ASCII characters; set it to the output of \`openssl rand -base64 32\``,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { role, password };
+}
+
+/** The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 7677), as `\\password` in psql sends it. */
+export function scramSha256Verifier(password: string, salt: Buffer = randomBytes(16)): string {
+  const salted = pbkdf2Sync(password, salt, SCRAM_ITERATIONS, 32, 'sha256');
+  const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${SCRAM_ITERATIONS}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/**
+ * ALTER ROLE … LOGIN PASSWORD with a pre-computed verifier, so the plain password never reaches the server, its
+ * statement log or pg_stat_statements.
+ */
+async function setAppLogin(connectionString: string, login: AppLogin): Promise<void> {
+  const client = new Client({ connectionString, application_name: 'erp-api-migrate' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(
+      `ALTER ROLE ${escapeIdentifier(login.role)} LOGIN PASSWORD ${escapeLiteral(scramSha256Verifier(login.password))}`,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** The migration CLI as a function: parses `argv`, runs, writes to `io` and returns the exit code. */
 export async function runMigrateCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
   let invocation: Invocation | 'help';
@@ -170,8 +233,10 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
   }
 
   let connectionString: string;
+  let appLogin: AppLogin | undefined;
   try {
     connectionString = loadDatabaseUrl(env);
+    appLogin = invocation.command === 'up' ? appLoginFromEnv(env) : undefined;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const problem of error.problems) io.stderr(`config error: ${problem}\n`);
@@ -189,6 +254,17 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
     const latest = result.plan.applied.at(-1)?.version ?? 0;
     const version = Math.max(latest, ...result.applied.map((file) => file.version));
     io.stdout(`done: ${result.applied.length} applied; database at version ${String(version).padStart(4, '0')}\n`);
+    if (appLogin !== undefined) {
+      try {
+        await setAppLogin(connectionString, appLogin);
+      } catch (error) {
+        io.stderr(
+          `migrate: could not let role ${appLogin.role} log in: ${(error as Error).message}; the migration user needs CREATEROLE, and the role must exist (erp_app is made by 0001; create any other as a member of erp_app)\n`,
+        );
+        return EXIT.failed;
+      }
+      io.stdout(`role ${appLogin.role} may now log in with APP_DATABASE_PASSWORD\n`);
+    }
     return EXIT.ok;
   } catch (error) {
     if (error instanceof MigrationLockTimeoutError) {

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 
 import { createApp } from './app.js';
+import { createComponents } from './components/index.js';
 import { environmentWithConfigFile, reloadConfiguration, RuntimeSettings } from './config-reload.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Config } from './config.js';
@@ -15,6 +16,7 @@ import type { Database } from './db/pool.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
+import { Metrics } from './observability/metrics.js';
 import { tracing } from './observability/tracing.js';
 
 /** sysexits.h EX_CONFIG: the orchestrator shows a configuration fault, not a crash. */
@@ -125,7 +127,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const redis = createRedis(config, logger);
   const lifecycle = new Lifecycle();
   const settings = new RuntimeSettings(config);
-  const app = createApp({ config, logger, db, redis, lifecycle, settings });
+  const metrics = new Metrics();
+  const { routers } = createComponents({ config, db, redis, metrics, logger });
+  const app = createApp({ config, logger, db, redis, lifecycle, settings, metrics, routers });
 
   const server = createServer(app);
   server.keepAliveTimeout = config.keepAliveTimeoutMs;

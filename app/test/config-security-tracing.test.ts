@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { ConfigError, configVariables, loadConfig } from '../src/config.js';
+import { TEST_SECRETS } from './support/app.js';
 
 const REQUIRED = {
   DATABASE_URL: 'postgres://erp:db-pass-123@db.internal:5432/erp',
   REDIS_URL: 'redis://:redis-pass-456@cache.internal:6379/0',
+  // random per run (test/support/app.ts), so no secret-shaped literal sits in the repository
+  JWT_SECRETS: TEST_SECRETS.JWT_SECRETS,
+  PASSWORD_PEPPER: TEST_SECRETS.PASSWORD_PEPPER,
 };
 
 function problemsFor(env: NodeJS.ProcessEnv): readonly string[] {

@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
 
 import { ConfigError, configVariables, loadConfig, loadDatabaseUrl, redactValue } from '../src/config.js';
+import { TEST_SECRETS } from './support/app.js';
 
 const REQUIRED = {
   DATABASE_URL: 'postgres://erp:db-pass-123@db.internal:5432/erp',
   REDIS_URL: 'redis://:redis-pass-456@cache.internal:6379/0',
+  // random per run (test/support/app.ts), so no secret-shaped literal sits in the repository
+  JWT_SECRETS: TEST_SECRETS.JWT_SECRETS,
+  PASSWORD_PEPPER: TEST_SECRETS.PASSWORD_PEPPER,
 };
 
 function problemsFor(env: NodeJS.ProcessEnv): readonly string[] {
@@ -38,6 +42,10 @@ describe('loadConfig defaults', () => {
       trustProxy: false,
       otlpEndpoint: undefined,
       configFile: undefined,
+      jwtSecrets: [REQUIRED.JWT_SECRETS],
+      jwtIssuer: 'erp-api',
+      jwtAudience: 'erp-api',
+      passwordPepper: REQUIRED.PASSWORD_PEPPER,
     });
   });
 
@@ -125,15 +133,25 @@ describe('loadConfig problems', () => {
 
   it('names each missing required variable', () => {
     const problems = problemsFor({});
-    expect(problems).toHaveLength(2);
+    expect(problems).toHaveLength(4);
     expect(problems[0]).toMatch(/^DATABASE_URL is not set but is required: .*; set DATABASE_URL, for example/);
     expect(problems[1]).toMatch(/^REDIS_URL is not set but is required: .*; set REDIS_URL, for example/);
+    expect(problems[2]).toMatch(
+      /^JWT_SECRETS is not set but is required \(neither JWT_SECRETS nor JWT_SECRET is set\)/,
+    );
+    expect(problems[3]).toMatch(/^PASSWORD_PEPPER is not set but is required: .*; set PASSWORD_PEPPER/);
   });
 
   it('reports every problem at once, in schema order, in the error message too', () => {
     let caught: unknown;
     try {
-      loadConfig({ PORT: 'x', APP_ENV: 'qa', REDIS_URL: REQUIRED.REDIS_URL });
+      loadConfig({
+        PORT: 'x',
+        APP_ENV: 'qa',
+        REDIS_URL: REQUIRED.REDIS_URL,
+        JWT_SECRETS: REQUIRED.JWT_SECRETS,
+        PASSWORD_PEPPER: REQUIRED.PASSWORD_PEPPER,
+      });
     } catch (error) {
       caught = error;
     }
@@ -206,14 +224,19 @@ describe('configVariables', () => {
       'TRUST_PROXY',
       'OTEL_EXPORTER_OTLP_ENDPOINT',
       'CONFIG_FILE',
+      'JWT_SECRETS',
+      'JWT_SECRET',
+      'JWT_ISSUER',
+      'JWT_AUDIENCE',
+      'PASSWORD_PEPPER',
     ]);
   });
 
-  it('marks the connection URLs as required secrets and nothing else', () => {
+  it('marks the connection URLs, token secrets and pepper as secrets; JWT_SECRETS or JWT_SECRET is checked apart', () => {
     const required = configVariables.filter((variable) => variable.required).map((variable) => variable.name);
     const secret = configVariables.filter((variable) => variable.secret).map((variable) => variable.name);
-    expect(required).toEqual(['DATABASE_URL', 'REDIS_URL']);
-    expect(secret).toEqual(['DATABASE_URL', 'REDIS_URL']);
+    expect(required).toEqual(['DATABASE_URL', 'REDIS_URL', 'PASSWORD_PEPPER']);
+    expect(secret).toEqual(['DATABASE_URL', 'REDIS_URL', 'JWT_SECRETS', 'JWT_SECRET', 'PASSWORD_PEPPER']);
   });
 
   it('is plain data: it survives a JSON round trip unchanged', () => {

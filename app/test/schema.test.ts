@@ -49,6 +49,7 @@ describe('tables and constraints', () => {
       'orders',
       'permissions',
       'products',
+      'refresh_tokens',
       'role_permissions',
       'roles',
       'schema_migrations',

@@ -257,6 +257,13 @@ export const CONFIG_KEYS = {
     secret: true,
     schema: z.url({ protocol: /^https$/, error: 'must be an https:// Slack incoming-webhook URL' }),
   }),
+  alertPagerDutyRoutingKey: key({
+    type: 'string',
+    description:
+      'PagerDuty Events API v2 integration (routing) key that critical alerts page; set with pulumi config set --secret.',
+    secret: true,
+    schema: text('must be the 32-character PagerDuty Events API v2 integration key', /^[A-Za-z0-9]{32}$/),
+  }),
   signingIdentity: key({
     type: 'string',
     description: 'Keyless cosign identity (CI workflow) whose signatures Kyverno admits.',

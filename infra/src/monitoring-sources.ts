@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
  * `monitoring/generated/`:
  * - `rules.json`: the Prometheus rule groups (`{ "groups": [...] }`, the same content as the rules YAML);
  * - `dashboards/*.json`: one Grafana dashboard per file;
- * - `alertmanager.yaml`: the Alertmanager config; it reads the Slack webhook from `SLACK_WEBHOOK_FILE`.
- * Any of them missing: the placeholder below is used, and a pending test in infra/test says so.
+ * - `alertmanager.yaml`: the Alertmanager config; it reads the Slack webhook from `SLACK_WEBHOOK_FILE` and the
+ *   PagerDuty routing key from `PAGERDUTY_ROUTING_KEY_FILE`;
+ * - `loki/rules.yaml`: the Loki ruler's LogQL alerts.
+ * Any of them missing: the placeholder below is used (no Loki rules at all), and `pending` names it.
  */
 export interface RuleGroup {
   readonly name: string;
@@ -26,12 +28,32 @@ export interface MonitoringSources {
   readonly dashboards: readonly Dashboard[];
   /** Alertmanager config as YAML text; `undefined` when the placeholder is built in code. */
   readonly alertmanagerConfig: string | undefined;
+  /** The Loki ruler's rule file (Prometheus rule-file format, LogQL expressions) as YAML text. */
+  readonly lokiRules: string | undefined;
   /** Which parts are still placeholders. */
-  readonly pending: readonly ('rules' | 'dashboards' | 'alertmanager')[];
+  readonly pending: readonly ('rules' | 'dashboards' | 'alertmanager' | 'lokiRules')[];
+}
+
+/** A Secret the Prometheus operator mounts into Alertmanager at `/etc/alertmanager/secrets/<name>/<key>`. */
+export interface AlertmanagerSecretFile {
+  readonly secretName: string;
+  readonly key: string;
+}
+
+export const SLACK_WEBHOOK_SECRET: AlertmanagerSecretFile = { secretName: 'alertmanager-slack', key: 'url' };
+export const PAGERDUTY_ROUTING_KEY_SECRET: AlertmanagerSecretFile = {
+  secretName: 'alertmanager-pagerduty',
+  key: 'routing-key',
+};
+
+export function alertmanagerSecretPath(file: AlertmanagerSecretFile): string {
+  return `/etc/alertmanager/secrets/${file.secretName}/${file.key}`;
 }
 
 /** Where the Alertmanager pod finds the Slack webhook URL (mounted from a Secret, never in the config). */
-export const SLACK_WEBHOOK_FILE = '/etc/alertmanager/secrets/alertmanager-slack/url';
+export const SLACK_WEBHOOK_FILE = alertmanagerSecretPath(SLACK_WEBHOOK_SECRET);
+/** Where the Alertmanager pod finds the PagerDuty routing key; monitoring/src/alertmanager.ts reads the same path. */
+export const PAGERDUTY_ROUTING_KEY_FILE = alertmanagerSecretPath(PAGERDUTY_ROUTING_KEY_SECRET);
 
 export const MONITORING_GENERATED_DIR = fileURLToPath(new URL('../../monitoring/generated/', import.meta.url));
 
@@ -100,7 +122,12 @@ export function loadMonitoringSources(dir: string = MONITORING_GENERATED_DIR): M
   if (existsSync(alertmanagerFile)) alertmanagerConfig = readFileSync(alertmanagerFile, 'utf8');
   else pending.push('alertmanager');
 
-  return { ruleGroups, dashboards, alertmanagerConfig, pending };
+  const lokiRulesFile = join(dir, 'loki', 'rules.yaml');
+  let lokiRules: string | undefined;
+  if (existsSync(lokiRulesFile)) lokiRules = readFileSync(lokiRulesFile, 'utf8');
+  else pending.push('lokiRules');
+
+  return { ruleGroups, dashboards, alertmanagerConfig, lokiRules, pending };
 }
 
 /** PENDING (monitoring issue): the placeholder Alertmanager config, one Slack receiver for everything. */

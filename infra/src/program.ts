@@ -1,8 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
 
+import { SLO_ANALYSIS_QUERIES } from '../../monitoring/src/slo.js';
 import {
   PENDING_GATE_SCENARIO,
-  PENDING_SLO_QUERIES,
   RELEASE_PLAN,
   type GateScenario,
   type ReleasePlan,
@@ -30,8 +30,9 @@ export interface ReleaseInputs {
   readonly monitoring: MonitoringSources;
 }
 
+/** The canary judged by monitoring's SLO queries; the k6 gate scenario is still a placeholder (load issue). */
 export function defaultReleaseInputs(monitoring: MonitoringSources): ReleaseInputs {
-  return { plan: RELEASE_PLAN, sloQueries: PENDING_SLO_QUERIES, gateScenario: PENDING_GATE_SCENARIO, monitoring };
+  return { plan: RELEASE_PLAN, sloQueries: SLO_ANALYSIS_QUERIES, gateScenario: PENDING_GATE_SCENARIO, monitoring };
 }
 
 export const APP_NAMESPACE = 'erp';
@@ -103,6 +104,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     sources: inputs.monitoring,
     alertmanagerConfig: inputs.monitoring.alertmanagerConfig ?? placeholderAlertmanagerConfig(config.alertSlackChannel),
     slackWebhookUrl: config.alertSlackWebhookUrl,
+    pagerDutyRoutingKey: config.alertPagerDutyRoutingKey,
     appNamespace: APP_NAMESPACE,
     appLabels: labels,
     prometheusRetention: config.environment === 'prod' ? '30d' : '15d',

@@ -66,6 +66,9 @@ describe.each(ENVIRONMENTS)('Pulumi.%s.yaml', (stack) => {
   test('without its secrets, says which command sets them', () => {
     expect(problemsOf(stack, values)).toEqual([
       expect.stringContaining(`run: pulumi config set --secret ${PROJECT}:alertSlackWebhookUrl <value> -s ${stack}`),
+      expect.stringContaining(
+        `run: pulumi config set --secret ${PROJECT}:alertPagerDutyRoutingKey <value> -s ${stack}`,
+      ),
     ]);
   });
 });
@@ -109,6 +112,15 @@ describe('config validation', () => {
     const problems = problemsOf('prod', { ...prod, 'slipway:alertSlackWebhookUrl': 'http://leaky-value' });
     expect(problems).toEqual([expect.stringContaining('slipway:alertSlackWebhookUrl=[secret] is invalid')]);
     expect(problems.join()).not.toContain('leaky-value');
+  });
+
+  test('refuses a PagerDuty routing key that is not 32 letters and digits, without showing it', () => {
+    const problems = problemsOf('prod', { ...prod, 'slipway:alertPagerDutyRoutingKey': 'leaky-short-key' });
+    expect(problems).toEqual([
+      'slipway:alertPagerDutyRoutingKey=[secret] is invalid: must be the 32-character PagerDuty Events API v2 ' +
+        'integration key; run: pulumi config set --secret slipway:alertPagerDutyRoutingKey <value> -s prod',
+    ]);
+    expect(problems.join()).not.toContain('leaky-short-key');
   });
 
   test('refuses a stack name that is not an environment, and a missing region', () => {

@@ -1,7 +1,7 @@
 /**
  * The two changes the infrastructure issue names as must-fail, made in memory against prod:
  * backup retention cut to 1 day, and storageEncrypted removed from the database. Both must fail a stack check
- * here, and a policy in policies/test/regressions.test.ts.
+ * here, and a policy in policies/test/regressions.test.ts. Then two monitoring drifts, which must fail too.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
 
@@ -10,6 +10,9 @@ import { runStack, type StackRun } from './support/stack.js';
 
 const BACKUPS = 'backups run every 6 h and are kept 7 days (35 in prod), copied to a second region in prod only';
 const ENCRYPTION = 'storage is encrypted: RDS, S3, ElastiCache, EBS and EKS Secrets';
+const SLO_ANALYSIS =
+  "the canary's SLO analysis runs exactly monitoring's queries and thresholds on the canary's series";
+const ALERTMANAGER_FILES = 'Alertmanager mounts a secret Secret key for every endpoint file its config reads';
 
 function check(name: string) {
   const found = CHECKS[name];
@@ -41,5 +44,47 @@ describe('must-fail changes to prod', () => {
     ]);
     // The unchanged run passes, so the failure above comes from the removal alone.
     expect(check(ENCRYPTION)(shortRetention, EXPECTED.prod)).toEqual([]);
+  });
+
+  // Not named by the infrastructure issue: proof that the monitoring checks can fail at all.
+  test('an SLO AnalysisTemplate whose bound drifts from monitoring fails the SLO analysis check', () => {
+    const resources = shortRetention.resources.map((resource) => {
+      const spec = resource.inputs.spec as { metrics?: { name?: string; successCondition?: string }[] } | undefined;
+      if (
+        resource.type !== 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate' ||
+        spec?.metrics?.[0]?.name !== 'slo-latency'
+      )
+        return resource;
+      const metrics = spec.metrics.map((metric) => ({
+        ...metric,
+        successCondition: 'len(result) > 0 && result[0] >= 0.95',
+        failureCondition: 'len(result) > 0 && result[0] < 0.95',
+      }));
+      return { ...resource, inputs: { ...resource.inputs, spec: { ...spec, metrics } } };
+    });
+    const problems = check(SLO_ANALYSIS)({ ...shortRetention, resources }, EXPECTED.prod);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^SLO latency check is .*"threshold":0\.95.*expected .*"threshold":0\.99/);
+    expect(check(SLO_ANALYSIS)(shortRetention, EXPECTED.prod)).toEqual([]);
+  });
+
+  test('Alertmanager without the PagerDuty Secret mounted fails the endpoint file check', () => {
+    const resources = shortRetention.resources.map((resource) => {
+      if (resource.type !== 'kubernetes:helm.sh/v3:Release' || resource.inputs.chart !== 'kube-prometheus-stack')
+        return resource;
+      const values = resource.inputs.values as { alertmanager: { alertmanagerSpec: Record<string, unknown> } };
+      const alertmanagerSpec = { ...values.alertmanager.alertmanagerSpec, secrets: ['alertmanager-slack'] };
+      return {
+        ...resource,
+        inputs: {
+          ...resource.inputs,
+          values: { ...values, alertmanager: { ...values.alertmanager, alertmanagerSpec } },
+        },
+      };
+    });
+    expect(check(ALERTMANAGER_FILES)({ ...shortRetention, resources }, EXPECTED.prod)).toEqual([
+      '/etc/alertmanager/secrets/alertmanager-pagerduty/routing-key: Secret alertmanager-pagerduty is not in alertmanagerSpec.secrets',
+    ]);
+    expect(check(ALERTMANAGER_FILES)(shortRetention, EXPECTED.prod)).toEqual([]);
   });
 });

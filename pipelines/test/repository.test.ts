@@ -72,13 +72,13 @@ describe('code quality gates', () => {
     const { status, output } = run('npm', ['run', '--silent', 'typecheck']);
     expect(output).not.toMatch(/error TS\d+/);
     expect(status).toBe(0);
-  }, 300_000);
+  }, 600_000);
 
   test('npm run lint is clean (eslint, shellcheck, prettier)', () => {
     const { status, output } = run('npm', ['run', '--silent', 'lint']);
     expect(output).not.toMatch(/\d+ problems?|warning|\[warn\]/);
     expect(status).toBe(0);
-  }, 300_000);
+  }, 600_000);
 });
 
 describe('workspaces', () => {

@@ -2,15 +2,18 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
+import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
 import { CHARTS, type ChartName } from '../charts.js';
-import type { MonitoringSources } from '../monitoring-sources.js';
+import { PAGERDUTY_ROUTING_KEY_SECRET, SLACK_WEBHOOK_SECRET, type MonitoringSources } from '../monitoring-sources.js';
 
 export interface ObservabilityArgs {
   readonly provider: k8s.Provider;
   readonly sources: MonitoringSources;
-  /** Alertmanager config (YAML) that reads the webhook from a file, never inline. */
+  /** Alertmanager config (YAML) that reads the Slack webhook and PagerDuty key from files, never inline. */
   readonly alertmanagerConfig: string;
   readonly slackWebhookUrl: pulumi.Input<string>;
+  /** PagerDuty Events API v2 routing key of the on-call service, which critical alerts page. */
+  readonly pagerDutyRoutingKey: pulumi.Input<string>;
   /** The app's namespace and the label selecting its metrics Service. */
   readonly appNamespace: string;
   readonly appLabels: Readonly<Record<string, string>>;
@@ -20,6 +23,13 @@ export interface ObservabilityArgs {
 export const MONITORING_NAMESPACE = 'monitoring';
 /** Service of the Prometheus that kube-prometheus-stack installs; the canary analysis queries it. */
 export const PROMETHEUS_ADDRESS = `http://kube-prometheus-stack-prometheus.${MONITORING_NAMESPACE}.svc:9090`;
+/** Service of the Alertmanager that kube-prometheus-stack installs; the Loki ruler sends its alerts there. */
+export const ALERTMANAGER_ADDRESS = `http://kube-prometheus-stack-alertmanager.${MONITORING_NAMESPACE}.svc:9093`;
+/** Label the Loki chart's rules sidecar watches; ConfigMaps carrying it are copied into the ruler. */
+export const LOKI_RULE_LABEL = 'loki_rule';
+/** The ruler reads `<dir>/<tenant>/*.yaml`; without auth_enabled Loki's only tenant is `fake`. */
+const LOKI_RULES_DIR = '/rules';
+const LOKI_TENANT = 'fake';
 
 const ALLOY_CONFIG = `
 discovery.kubernetes "pods" {
@@ -89,11 +99,20 @@ export class Observability extends pulumi.ComponentResource {
       },
       inNamespace,
     );
+    // The generated Alertmanager config reads both endpoints from files the operator mounts from these Secrets.
     const slack = new k8s.core.v1.Secret(
       `${name}-alertmanager-slack`,
       {
-        metadata: { name: 'alertmanager-slack', namespace: MONITORING_NAMESPACE },
-        stringData: { url: pulumi.secret(args.slackWebhookUrl) },
+        metadata: { name: SLACK_WEBHOOK_SECRET.secretName, namespace: MONITORING_NAMESPACE },
+        stringData: { [SLACK_WEBHOOK_SECRET.key]: pulumi.secret(args.slackWebhookUrl) },
+      },
+      inNamespace,
+    );
+    const pagerDuty = new k8s.core.v1.Secret(
+      `${name}-alertmanager-pagerduty`,
+      {
+        metadata: { name: PAGERDUTY_ROUTING_KEY_SECRET.secretName, namespace: MONITORING_NAMESPACE },
+        stringData: { [PAGERDUTY_ROUTING_KEY_SECRET.key]: pulumi.secret(args.pagerDutyRoutingKey) },
       },
       inNamespace,
     );
@@ -142,7 +161,10 @@ export class Observability extends pulumi.ComponentResource {
           },
         },
         alertmanager: {
-          alertmanagerSpec: { configSecret: 'alertmanager-slipway', secrets: ['alertmanager-slack'] },
+          alertmanagerSpec: {
+            configSecret: 'alertmanager-slipway',
+            secrets: [SLACK_WEBHOOK_SECRET.secretName, PAGERDUTY_ROUTING_KEY_SECRET.secretName],
+          },
         },
         grafana: {
           admin: { existingSecret: 'grafana-admin', userKey: 'admin-user', passwordKey: 'admin-password' },
@@ -152,7 +174,7 @@ export class Observability extends pulumi.ComponentResource {
           ],
         },
       },
-      [grafanaAdmin, slack, alertmanagerConfig],
+      [grafanaAdmin, slack, pagerDuty, alertmanagerConfig],
     );
     const loki = chart(
       'loki',
@@ -173,6 +195,20 @@ export class Observability extends pulumi.ComponentResource {
               },
             ],
           },
+          // 30 days, deleted by the compactor: monitoring/ defines the retention once for every Loki.
+          ...lokiRetentionHelmValues(),
+          // Merged over the chart's own config, so this ruler storage replaces the chart's rather than repeating it.
+          structuredConfig: {
+            ruler: {
+              alertmanager_url: ALERTMANAGER_ADDRESS,
+              enable_api: true,
+              storage: { type: 'local', local: { directory: LOKI_RULES_DIR } },
+              rule_path: '/var/loki/rules-temp',
+            },
+          },
+        },
+        sidecar: {
+          rules: { enabled: true, label: LOKI_RULE_LABEL, folder: `${LOKI_RULES_DIR}/${LOKI_TENANT}` },
         },
         singleBinary: { replicas: 1, persistence: { storageClass: 'gp3-encrypted', size: '50Gi' } },
         backend: { replicas: 0 },
@@ -182,6 +218,20 @@ export class Observability extends pulumi.ComponentResource {
       [],
     );
     chart('alloy', { alloy: { configMap: { content: ALLOY_CONFIG } } }, [loki]);
+
+    if (args.sources.lokiRules !== undefined)
+      new k8s.core.v1.ConfigMap(
+        `${name}-loki-rules`,
+        {
+          metadata: {
+            name: 'loki-rules-erp-api',
+            namespace: MONITORING_NAMESPACE,
+            labels: { [LOKI_RULE_LABEL]: '1', 'app.kubernetes.io/part-of': 'slipway' },
+          },
+          data: { 'erp-api.yaml': args.sources.lokiRules },
+        },
+        inNamespace,
+      );
 
     for (const dashboard of args.sources.dashboards)
       new k8s.core.v1.ConfigMap(

@@ -3,10 +3,27 @@
  * line per problem (empty: all good), so the stack tests assert `[]` and the regression tests assert the
  * exact problem a bad change produces.
  */
-import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { parse as parseYaml } from 'yaml';
+
+import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '../../../monitoring/src/loki.js';
+import { SLO_ANALYSIS_QUERIES } from '../../../monitoring/src/slo.js';
+import { CANARY_SELECTOR, RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
+import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
+import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';
+import { APP_NAMESPACE } from '../../src/program.js';
 import { REQUIRED_TAGS } from '../../src/tags.js';
-import { isSecretWrapper, ofType, plaintextSecretPaths, type RecordedResource, type StackRun } from './stack.js';
+import {
+  isSecretWrapper,
+  ofType,
+  plaintextSecretPaths,
+  unwrapSecrets,
+  type RecordedResource,
+  type StackRun,
+} from './stack.js';
 
 export interface StackExpectations {
   readonly zones: number;
@@ -66,6 +83,23 @@ function expectEqual(problems: string[], what: string, actual: unknown, expected
   if (show(actual) !== show(expected)) problems.push(`${what} is ${show(actual)}, expected ${show(expected)}`);
 }
 
+/** The value with every object's keys sorted: the engine hands inputs back in its own key order. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, inner]) => [key, canonical(inner)]),
+  );
+}
+
+/** Like {@link expectEqual}, for parsed documents whose key order means nothing. */
+function expectSameDocument(problems: string[], what: string, actual: unknown, expected: unknown): void {
+  if (show(canonical(actual)) !== show(canonical(expected)))
+    problems.push(`${what} differs from the generated file: regenerate monitoring/ or fix how infra renders it`);
+}
+
 function only(run: StackRun, type: string, problems: string[]): Props {
   const found = ofType(run, type);
   if (found.length !== 1) problems.push(`expected one ${type}, found ${found.length}`);
@@ -120,6 +154,86 @@ export function stagesFromSteps(steps: readonly unknown[]): ReleaseStage[] {
     }
   }
   return stages;
+}
+
+/** One SLO check of the canary analysis, read back from an AnalysisTemplate's Prometheus metric. */
+export interface SloCheck {
+  readonly slo: string;
+  readonly query: string;
+  readonly comparison: 'atLeast' | 'atMost' | 'unreadable';
+  readonly threshold: number;
+}
+
+/** Reads Argo success/failure conditions back into a comparison and a bound; a mismatched pair is unreadable. */
+function comparisonOf(success: unknown, failure: unknown): Pick<SloCheck, 'comparison' | 'threshold'> {
+  const pattern = /^len\(result\) > 0 && result\[0\] (>=|<=|<|>) (\S+)$/;
+  const pass = pattern.exec(String(success));
+  const fail = pattern.exec(String(failure));
+  const threshold = Number(pass?.[2]);
+  // Passing at or above the bound is only sound when failing is strictly below the same bound (and vice versa).
+  if (pass?.[1] === '>=' && fail?.[1] === '<' && Number(fail[2]) === threshold)
+    return { comparison: 'atLeast', threshold };
+  if (pass?.[1] === '<=' && fail?.[1] === '>' && Number(fail[2]) === threshold)
+    return { comparison: 'atMost', threshold };
+  return { comparison: 'unreadable', threshold: Number.NaN };
+}
+
+/** Every Prometheus SLO check the run's AnalysisTemplates hold, by SLO name. */
+export function sloChecksOf(run: StackRun): Record<string, SloCheck & { address: unknown; args: unknown }> {
+  const checks: Record<string, SloCheck & { address: unknown; args: unknown }> = {};
+  for (const template of ofType(run, 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate')) {
+    const spec = rec(template.inputs.spec);
+    for (const metric of arr(spec.metrics).map(rec)) {
+      const prometheus = rec(rec(metric.provider).prometheus);
+      if (Object.keys(prometheus).length === 0) continue;
+      const slo = String(metric.name).replace(/^slo-/, '');
+      checks[slo] = {
+        slo,
+        query: String(prometheus.query),
+        ...comparisonOf(metric.successCondition, metric.failureCondition),
+        address: prometheus.address,
+        args: arr(spec.args).map((arg) => rec(arg).name),
+      };
+    }
+  }
+  return checks;
+}
+
+/** The label matchers that pick the canary's series out of the app's namespace. */
+const CANARY_MATCHERS = `namespace="${APP_NAMESPACE}",rollouts_pod_template_hash="{{args.canary-hash}}"`;
+
+/** A file of monitoring/generated/, as text. */
+export function generatedFile(path: string): string {
+  return readFileSync(join(MONITORING_GENERATED_DIR, path), 'utf8');
+}
+
+/** `alert` and `record` names of Prometheus rule groups, in order. */
+function ruleNames(groups: unknown): string[] {
+  return arr(groups).flatMap((group) =>
+    arr(rec(group).rules).map((rule) => String(rec(rule).alert ?? rec(rule).record)),
+  );
+}
+
+/** The values of a Helm release of the run, by chart name. */
+export function helmValues(run: StackRun, chart: string): Props {
+  return rec(
+    ofType(run, 'kubernetes:helm.sh/v3:Release').find((release) => release.inputs.chart === chart)?.inputs.values,
+  );
+}
+
+/** Every value of a `*_file` field anywhere in a parsed config: the files Alertmanager reads endpoints from. */
+export function filesReferenced(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(filesReferenced);
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, inner]) =>
+    key.endsWith('_file') && typeof inner === 'string' ? [inner] : filesReferenced(inner),
+  );
+}
+
+function monitoringObjects(run: StackRun, type: string): Props[] {
+  return ofType(run, type)
+    .map((resource) => resource.inputs)
+    .filter((inputs) => rec(inputs.metadata).namespace === MONITORING_NAMESPACE);
 }
 
 type Check = (run: StackRun, expected: StackExpectations) => string[];
@@ -420,4 +534,118 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     ofType(run, 'kubernetes:helm.sh/v3:Release')
       .filter((release) => !/^v?\d+\.\d+\.\d+$/.test(String(release.inputs.version)))
       .map((release) => `${String(release.inputs.chart)} at ${show(release.inputs.version)}`),
+
+  "the canary's SLO analysis runs exactly monitoring's queries and thresholds on the canary's series": (run) => {
+    const problems: string[] = [];
+    const checks = sloChecksOf(run);
+    expectEqual(problems, 'SLOs analysed', Object.keys(checks).sort(), Object.keys(SLO_ANALYSIS_QUERIES).sort());
+    for (const expected of Object.values(SLO_ANALYSIS_QUERIES)) {
+      const actual = checks[expected.slo];
+      if (actual === undefined) continue;
+      expectEqual(
+        problems,
+        `SLO ${expected.slo} check`,
+        { query: actual.query, comparison: actual.comparison, threshold: actual.threshold },
+        {
+          query: expected.query.replaceAll(CANARY_SELECTOR, CANARY_MATCHERS),
+          comparison: expected.comparison,
+          threshold: expected.threshold,
+        },
+      );
+      expectEqual(problems, `SLO ${expected.slo} Prometheus`, actual.address, PROMETHEUS_ADDRESS);
+      expectEqual(problems, `SLO ${expected.slo} template args`, actual.args, ['canary-hash']);
+    }
+    return problems;
+  },
+
+  'the PrometheusRule, dashboards and Alertmanager config are the ones generated in monitoring/generated/': (run) => {
+    const problems: string[] = [];
+    const generatedRules = JSON.parse(generatedFile('rules.json')) as { groups: unknown };
+    const rules = monitoringObjects(run, 'kubernetes:monitoring.coreos.com/v1:PrometheusRule');
+    expectEqual(problems, 'PrometheusRule count', rules.length, 1);
+    const groups = rec(rules[0]?.spec).groups;
+    expectEqual(problems, 'PrometheusRule alerts and records', ruleNames(groups), ruleNames(generatedRules.groups));
+    expectSameDocument(problems, 'PrometheusRule groups', groups, generatedRules.groups);
+
+    const sidecarLabel = rec(rec(rec(helmValues(run, 'kube-prometheus-stack').grafana).sidecar).dashboards).label;
+    const dashboards = Object.fromEntries(
+      monitoringObjects(run, 'kubernetes:core/v1:ConfigMap')
+        .filter((configMap) => rec(rec(configMap.metadata).labels)[String(sidecarLabel)] === '1')
+        .flatMap((configMap) => Object.entries(rec(configMap.data))),
+    );
+    const files = readdirSync(join(MONITORING_GENERATED_DIR, 'dashboards')).filter((file) => file.endsWith('.json'));
+    expectEqual(problems, `dashboards labelled ${String(sidecarLabel)}`, Object.keys(dashboards).sort(), files.sort());
+    for (const file of files) {
+      const json = dashboards[file];
+      expectSameDocument(
+        problems,
+        `dashboard ${file}`,
+        typeof json === 'string' ? (JSON.parse(json) as unknown) : undefined,
+        JSON.parse(generatedFile(`dashboards/${file}`)),
+      );
+    }
+
+    const configSecret = rec(rec(helmValues(run, 'kube-prometheus-stack').alertmanager).alertmanagerSpec).configSecret;
+    const config = monitoringObjects(run, 'kubernetes:core/v1:Secret').find(
+      (secret) => rec(secret.metadata).name === configSecret,
+    );
+    expectSameDocument(
+      problems,
+      `Alertmanager config in Secret ${String(configSecret)}`,
+      parseYaml(String(rec(unwrapSecrets(config?.stringData))['alertmanager.yaml'])),
+      parseYaml(generatedFile('alertmanager.yaml')),
+    );
+    return problems;
+  },
+
+  'Alertmanager mounts a secret Secret key for every endpoint file its config reads': (run) => {
+    const problems: string[] = [];
+    const alertmanagerSpec = rec(rec(helmValues(run, 'kube-prometheus-stack').alertmanager).alertmanagerSpec);
+    const mounted = arr(alertmanagerSpec.secrets).map(String);
+    const secrets = monitoringObjects(run, 'kubernetes:core/v1:Secret');
+    const files = filesReferenced(parseYaml(generatedFile('alertmanager.yaml')));
+    if (files.length === 0) problems.push('the generated Alertmanager config reads no file: the walk is broken');
+    for (const file of new Set(files)) {
+      // The Prometheus operator mounts each listed Secret at /etc/alertmanager/secrets/<name>/<key>.
+      const [name, key] = /^\/etc\/alertmanager\/secrets\/([^/]+)\/([^/]+)$/.exec(file)?.slice(1) ?? [];
+      if (name === undefined || key === undefined) {
+        problems.push(`${file} is not under /etc/alertmanager/secrets/<secret>/<key>`);
+        continue;
+      }
+      if (!mounted.includes(name)) problems.push(`${file}: Secret ${name} is not in alertmanagerSpec.secrets`);
+      const stringData = secrets.find((candidate) => rec(candidate.metadata).name === name)?.stringData;
+      const value = rec(isSecretWrapper(stringData) ? stringData.value : stringData)[key];
+      if (value === undefined) problems.push(`${file}: Secret ${name} has no key ${key}`);
+      else if (!isSecretWrapper(stringData) && !isSecretWrapper(value))
+        problems.push(`${file}: Secret ${name} key ${key} is not a Pulumi secret`);
+    }
+    return problems;
+  },
+
+  'Loki keeps logs 720h, deleted by the compactor, and its ruler loads the generated LogQL alerts': (run) => {
+    const problems: string[] = [];
+    const values = helmValues(run, 'loki');
+    const loki = rec(values.loki);
+    expectEqual(problems, 'Loki retention_period', rec(loki.limits_config).retention_period, '720h');
+    expectEqual(problems, 'Loki retention from monitoring', LOKI_RETENTION, '720h');
+    const compactor = rec(loki.compactor);
+    expectEqual(
+      problems,
+      'Loki compactor retention',
+      [compactor.retention_enabled, compactor.delete_request_store],
+      [true, 'filesystem'],
+    );
+
+    const ruler = rec(rec(loki.structuredConfig).ruler);
+    expectEqual(problems, 'Loki ruler Alertmanager', ruler.alertmanager_url, DEFAULT_LOKI_OPTIONS.alertmanagerUrl);
+    const rulesDir = String(rec(rec(ruler.storage).local).directory);
+    const sidecar = rec(rec(values.sidecar).rules);
+    expectEqual(problems, 'Loki rules sidecar', [sidecar.enabled, sidecar.folder], [true, `${rulesDir}/fake`]);
+    const ruleFiles = monitoringObjects(run, 'kubernetes:core/v1:ConfigMap')
+      .filter((configMap) => rec(rec(configMap.metadata).labels)[String(sidecar.label)] !== undefined)
+      .flatMap((configMap) => Object.values(rec(configMap.data)).map((text) => parseYaml(String(text)) as unknown));
+    expectEqual(problems, 'Loki rule file count', ruleFiles.length, 1);
+    expectSameDocument(problems, 'Loki rule file', ruleFiles[0], parseYaml(generatedFile('loki/rules.yaml')));
+    return problems;
+  },
 };

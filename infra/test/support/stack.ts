@@ -21,6 +21,7 @@ const SECRET_SIG = pulumi.runtime.specialSecretSig;
 /** Test-only stand-ins for the secrets a release engineer sets with `pulumi config set --secret`. */
 export const TEST_SECRETS: Readonly<Record<string, string>> = {
   [`${PROJECT}:alertSlackWebhookUrl`]: 'https://hooks.test.invalid/alerts/stand-in-webhook-for-tests',
+  [`${PROJECT}:alertPagerDutyRoutingKey`]: 'StandInPagerDutyRoutingKey4Tests',
 };
 
 export interface RecordedResource {

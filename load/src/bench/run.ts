@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -255,6 +256,9 @@ async function main(): Promise<number> {
         SHUTDOWN_DRAIN_MS: '0',
         DATABASE_URL: postgres.connectionString(APP_DATABASE),
         REDIS_URL: redis.connectionUrl,
+        // throwaway secrets: the bench scope and its data are removed after the run
+        JWT_SECRETS: randomBytes(48).toString('base64url'),
+        PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
       },
     });
     const bare = bareServerService(await freePort(LOCAL_HOST));

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 
 import { PlatformError } from './errors.js';
 import { scopeDir } from './paths.js';
+import { localSecret } from './secrets.js';
 import { portFromEnv } from './ports.js';
 import { appService } from './services/app.js';
 import { postgresService } from './services/postgres.js';
@@ -69,6 +70,9 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       ...passthrough,
       DATABASE_URL: postgres.connectionString(APP_DATABASE),
       REDIS_URL: redis.connectionUrl,
+      // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
+      JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
+      PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
     },
   });
   return [postgres, redis, app];

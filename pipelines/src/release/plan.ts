@@ -5,7 +5,7 @@
  * and run by the local canary executor (planned) against nginx on loopback. Nothing here knows about either.
  */
 
-/** The service level objectives a canary is judged by (defined for real in `monitoring/`, see below). */
+/** The service level objectives a canary is judged by (defined for real in `monitoring/src/slo.ts`). */
 export type SloName = 'availability' | 'latency';
 
 /** What a gate checks between two traffic steps. */
@@ -48,7 +48,7 @@ export interface SloAnalysisQuery {
   /** `atLeast`: result ≥ threshold passes (ratios); `atMost`: result ≤ threshold passes (latencies). */
   readonly comparison: 'atLeast' | 'atMost';
   readonly threshold: number;
-  /** Where this query comes from; `pending` until the monitoring issue generates it from the SLO definitions. */
+  /** Where this query comes from: `monitoring/` generates it from the SLO definitions (`SLO_ANALYSIS_QUERIES`). */
   readonly source: 'monitoring' | 'pending';
 }
 
@@ -80,32 +80,6 @@ export const SLO_OBJECTIVES: Readonly<Record<SloName, SloObjective>> = {
     name: 'latency',
     description: '99% of requests answer in under 500 ms',
     objective: 0.99,
-  },
-};
-
-/** The latency bound of the latency SLO, in seconds. */
-export const LATENCY_THRESHOLD_SECONDS = 0.5;
-
-/**
- * PENDING (monitoring issue: "SLOs, burn-rate alerts, dashboards"): the real queries are generated from
- * the SLO definitions in `monitoring/`. Until then these use the metric names the app's metric catalogue plans.
- */
-export const PENDING_SLO_QUERIES: Readonly<Record<SloName, SloAnalysisQuery>> = {
-  availability: {
-    slo: 'availability',
-    query:
-      `sum(rate(http_requests_total{${CANARY_SELECTOR},status!~"5.."}[2m]))` +
-      ` / sum(rate(http_requests_total{${CANARY_SELECTOR}}[2m]))`,
-    comparison: 'atLeast',
-    threshold: SLO_OBJECTIVES.availability.objective,
-    source: 'pending',
-  },
-  latency: {
-    slo: 'latency',
-    query: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{${CANARY_SELECTOR}}[2m])))`,
-    comparison: 'atMost',
-    threshold: LATENCY_THRESHOLD_SECONDS,
-    source: 'pending',
   },
 };
 

@@ -1,0 +1,46 @@
+import type { RequestHandler, Router } from 'express';
+import type { Redis } from 'ioredis';
+
+import type { Config } from '../../config.js';
+import type { Database } from '../../db/pool.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { authenticate } from './guard.js';
+import { LoginAttemptLimiter } from './login-protection.js';
+import { PasswordHasher } from './passwords.js';
+import { authRouter } from './routes.js';
+import { AuthService } from './service.js';
+import { TokenService } from './tokens.js';
+
+export { authenticatedClaims } from './guard.js';
+
+export interface AuthComponent {
+  readonly service: AuthService;
+  /** Mount at the root (its paths start with /api/v1/auth). */
+  readonly router: Router;
+  /** The guard for any route that needs a signed-in user; read the user with `requestContext(req).userId`. */
+  readonly authenticate: RequestHandler;
+}
+
+export interface AuthComponentDependencies {
+  readonly config: Pick<Config, 'jwtSecrets' | 'jwtIssuer' | 'jwtAudience' | 'passwordPepper'>;
+  readonly db: Database;
+  readonly redis: Redis;
+  /** The same instance the app serves at /metrics. */
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+/** Wires the authentication component: passwords, tokens, login protection, the service, its routes and guard. */
+export function createAuthComponent({ config, db, redis, metrics, logger }: AuthComponentDependencies): AuthComponent {
+  const service = new AuthService({
+    db,
+    redis,
+    metrics,
+    tokens: new TokenService({ secrets: config.jwtSecrets, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    passwords: new PasswordHasher(config.passwordPepper),
+    attempts: new LoginAttemptLimiter(redis),
+  });
+  const guard = authenticate(service, logger);
+  return { service, router: authRouter(service, guard, logger), authenticate: guard };
+}

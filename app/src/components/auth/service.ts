@@ -1,0 +1,419 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Redis } from 'ioredis';
+
+import { withTransaction } from '../../db/transaction.js';
+import type { Database } from '../../db/pool.js';
+import {
+  AppError,
+  ConflictError,
+  ForbiddenError,
+  LockedError,
+  RateLimitError,
+  UnauthorizedError,
+} from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import {
+  FAILURES_BEFORE_LOCK,
+  LOCK_SECONDS,
+  LOGIN_IP_WINDOW_SECONDS,
+  type LoginAttemptLimiter,
+} from './login-protection.js';
+import type { PasswordHasher } from './passwords.js';
+import {
+  clearLoginFailures,
+  findLoginCandidate,
+  findUserProfile,
+  grantRole,
+  insertRefreshToken,
+  insertUser,
+  isUserActive,
+  queueEmail,
+  recordLoginFailure,
+  revokeRefreshFamily,
+  spendRefreshToken,
+} from './repository.js';
+import type { LoginCandidate, UserProfile } from './repository.js';
+import { ACCESS_TOKEN_TTL_SECONDS, TokenVerificationError } from './tokens.js';
+import type { TokenClaims, TokenService } from './tokens.js';
+
+/** The role every self-registered account starts with. */
+export const DEFAULT_ROLE = 'customer';
+export const LOCKOUT_EMAIL_TEMPLATE = 'account_locked';
+/** One key per revoked access token, kept until the token would have expired anyway. */
+export const REVOKED_ACCESS_KEY_PREFIX = 'erp-api:auth:revoked-access:';
+// The cache metric's name for the revocation list; an `error` there is a check skipped while Redis is away.
+const REVOCATION_CACHE = 'revoked_access_tokens';
+
+export type LoginIdentifier = { readonly email: string } | { readonly username: string };
+
+/** Who is asking, as plain data: the domain never sees Express objects. */
+export interface Caller {
+  readonly ip: string;
+  readonly log: Logger;
+}
+
+export interface TokenPair {
+  readonly tokenType: 'Bearer';
+  readonly accessToken: string;
+  readonly accessTokenExpiresAt: string;
+  /** Seconds until the access token expires, as OAuth 2 clients expect. */
+  readonly expiresIn: number;
+  readonly refreshToken: string;
+  readonly refreshTokenExpiresAt: string;
+}
+
+/** Why a bearer token was refused; the guard turns it into a 401 with a WWW-Authenticate challenge. */
+export class AuthenticationError extends UnauthorizedError {
+  constructor(
+    message: string,
+    readonly challenge: 'invalid_token' | 'invalid_request',
+  ) {
+    super(message);
+  }
+}
+
+export interface AuthServiceDependencies {
+  readonly db: Database;
+  /** Holds the revoked access tokens; the login limiter has its own store. */
+  readonly redis: Redis;
+  readonly tokens: TokenService;
+  readonly passwords: PasswordHasher;
+  readonly attempts: LoginAttemptLimiter;
+  readonly metrics: Metrics;
+}
+
+function describeLogin(login: LoginIdentifier): Record<string, string> {
+  return 'email' in login ? { attemptedEmail: login.email } : { attemptedUsername: login.username };
+}
+
+function invalidCredentials(): UnauthorizedError {
+  return new UnauthorizedError(
+    `the email or username and password do not match an account; check both and try again (after ${FAILURES_BEFORE_LOCK} wrong passwords in a row the account is locked for ${LOCK_SECONDS / 60} minutes)`,
+  );
+}
+
+function lockedError(unlockAt: Date): LockedError {
+  return new LockedError(
+    `this account is locked after ${FAILURES_BEFORE_LOCK} wrong passwords in a row; try again after ${unlockAt.toISOString()}`,
+    unlockAt,
+  );
+}
+
+/** Registration, sign-in with lockout, token refresh with rotation, sign-out, and access-token checks. */
+export class AuthService {
+  readonly #deps: AuthServiceDependencies;
+  #revocationCheckSkipped = false;
+
+  constructor(deps: AuthServiceDependencies) {
+    this.#deps = deps;
+  }
+
+  /** Creates the account with the customer role, in one transaction. */
+  async register(input: { readonly email: string; readonly username: string; readonly password: string }) {
+    const { db, passwords, metrics } = this.#deps;
+    // Hashed before the transaction, so no connection is held during the slow part.
+    const passwordHash = await passwords.hash(input.password);
+    try {
+      const profile = await withTransaction(
+        db,
+        async (tx) => {
+          const user = await insertUser(tx, { email: input.email, username: input.username, passwordHash });
+          if (!(await grantRole(tx, user.id, DEFAULT_ROLE))) {
+            throw new Error(`role ${DEFAULT_ROLE} is missing; the seed migration 0005 has not been applied`);
+          }
+          return { ...user, roles: [DEFAULT_ROLE] };
+        },
+        { name: 'auth.register' },
+      );
+      metrics.userCreated();
+      return profile;
+    } catch (error) {
+      throw duplicateAccount(error, input) ?? error;
+    }
+  }
+
+  /** Signs in: per-IP limit, then lockout, then the password; issues an access and a refresh token. */
+  async login(input: { readonly login: LoginIdentifier; readonly password: string }, caller: Caller) {
+    const { db, passwords, attempts, metrics } = this.#deps;
+    const who = { ip: caller.ip, ...describeLogin(input.login) };
+
+    const decision = await attempts.consume(caller.ip);
+    if (!decision.allowed) {
+      metrics.authLoginAttempt('rate_limited');
+      metrics.rateLimitBlock('login');
+      const unlockAt = new Date(Date.now() + decision.retryAfterSeconds * 1000);
+      caller.log.warn(
+        { ...who, retryAfterSeconds: decision.retryAfterSeconds },
+        'sign-in blocked: too many attempts from this IP',
+      );
+      throw new RateLimitError(
+        `too many sign-in attempts from ${caller.ip}: the limit is ${decision.limit} per ${LOGIN_IP_WINDOW_SECONDS / 60} minutes; retry after ${decision.retryAfterSeconds} s`,
+        decision.retryAfterSeconds,
+        { details: { unlockAt: unlockAt.toISOString() } },
+      );
+    }
+
+    const candidate = await findLoginCandidate(db, input.login);
+    if (candidate === undefined) {
+      await passwords.verifyDummy(input.password);
+      metrics.authLoginAttempt('failure');
+      caller.log.info(who, 'sign-in failed: no such account');
+      throw invalidCredentials();
+    }
+    if (candidate.lockedUntil !== null && candidate.lockedUntil > new Date()) {
+      metrics.authLoginAttempt('locked');
+      caller.log.warn(
+        { ...who, userId: candidate.id, unlockAt: candidate.lockedUntil },
+        'sign-in blocked: account locked',
+      );
+      throw lockedError(candidate.lockedUntil);
+    }
+    if (!(await passwords.verify(candidate.passwordHash, input.password))) {
+      throw await this.#wrongPassword(candidate, caller, who);
+    }
+    if (!candidate.isActive) {
+      metrics.authLoginAttempt('failure');
+      caller.log.info({ ...who, userId: candidate.id }, 'sign-in refused: account deactivated');
+      throw new ForbiddenError('this account is deactivated; contact an administrator to reactivate it');
+    }
+
+    const sessionId = randomUUID();
+    const pair = await this.#issuePair(candidate.id, sessionId);
+    await withTransaction(
+      db,
+      async (tx) => {
+        if (candidate.failedLoginCount > 0 || candidate.lockedUntil !== null)
+          await clearLoginFailures(tx, candidate.id);
+        await insertRefreshToken(tx, {
+          id: pair.refreshJti,
+          userId: candidate.id,
+          familyId: sessionId,
+          expiresAt: pair.refreshExpiresAt,
+        });
+      },
+      { name: 'auth.login' },
+    );
+    metrics.authLoginAttempt('success');
+    caller.log.info({ userId: candidate.id, ip: caller.ip, sessionId }, 'signed in');
+    return pair.tokens;
+  }
+
+  /** Counts the failure; the one that reaches the limit locks the account and queues the notice, atomically. */
+  async #wrongPassword(candidate: LoginCandidate, caller: Caller, who: Record<string, string>): Promise<AppError> {
+    const { db, metrics } = this.#deps;
+    const outcome = await withTransaction(
+      db,
+      async (tx) => {
+        const result = await recordLoginFailure(tx, candidate.id, {
+          maxFailures: FAILURES_BEFORE_LOCK,
+          lockSeconds: LOCK_SECONDS,
+        });
+        if (result?.lockedUntil != null) {
+          await queueEmail(tx, {
+            userId: candidate.id,
+            recipient: candidate.email,
+            template: LOCKOUT_EMAIL_TEMPLATE,
+            payload: {
+              username: candidate.username,
+              unlockAt: result.lockedUntil.toISOString(),
+              failedAttempts: result.failedLoginCount,
+              ip: caller.ip,
+            },
+          });
+        }
+        return result;
+      },
+      { name: 'auth.recordLoginFailure' },
+    );
+    metrics.authLoginAttempt('failure');
+    if (outcome === undefined) {
+      // Another replica locked it between our read and this write.
+      const current = await findLoginCandidate(db, { email: candidate.email });
+      return current?.lockedUntil == null ? invalidCredentials() : lockedError(current.lockedUntil);
+    }
+    if (outcome.lockedUntil === null) {
+      caller.log.info(
+        { ...who, userId: candidate.id, failedLoginCount: outcome.failedLoginCount },
+        'sign-in failed: wrong password',
+      );
+      return invalidCredentials();
+    }
+    metrics.authLockout();
+    caller.log.warn(
+      { ...who, userId: candidate.id, failedLoginCount: outcome.failedLoginCount, unlockAt: outcome.lockedUntil },
+      'account locked after too many wrong passwords; notification queued',
+    );
+    return lockedError(outcome.lockedUntil);
+  }
+
+  /** Spends the refresh token and issues the next pair of the same sign-in; a reused token ends that sign-in. */
+  async refresh(refreshToken: string, caller: Caller): Promise<TokenPair> {
+    const { db, tokens } = this.#deps;
+    let claims: TokenClaims;
+    try {
+      claims = await tokens.verify(refreshToken, 'refresh');
+    } catch (error) {
+      if (!(error instanceof TokenVerificationError)) throw error;
+      throw new UnauthorizedError(`the refresh token is ${error.reason}; sign in again`, { cause: error });
+    }
+    const pair = await this.#issuePair(claims.userId, claims.sessionId);
+    const outcome = await withTransaction(
+      db,
+      async (tx) => {
+        const spent = await spendRefreshToken(tx, {
+          id: claims.jti,
+          userId: claims.userId,
+          familyId: claims.sessionId,
+        });
+        if (spent !== 'spent') return spent;
+        if (!(await isUserActive(tx, claims.userId))) return 'inactive';
+        await insertRefreshToken(tx, {
+          id: pair.refreshJti,
+          userId: claims.userId,
+          familyId: claims.sessionId,
+          expiresAt: pair.refreshExpiresAt,
+        });
+        return 'spent';
+      },
+      { name: 'auth.refresh' },
+    );
+    if (outcome === 'reused') {
+      // A spent token presented again means it was copied: end that whole sign-in (RFC 9700 §4.14.2).
+      const revoked = await revokeRefreshFamily(db, claims.sessionId);
+      caller.log.warn(
+        { userId: claims.userId, sessionId: claims.sessionId, ip: caller.ip, revoked },
+        'refresh token reused; every token of that sign-in revoked',
+      );
+    }
+    if (outcome !== 'spent') {
+      throw new UnauthorizedError('the refresh token was already used, revoked or has expired; sign in again');
+    }
+    return pair.tokens;
+  }
+
+  /** Ends the sign-in of `claims`: its refresh tokens in PostgreSQL, its access token in Redis. */
+  async logout(claims: TokenClaims, caller: Caller): Promise<void> {
+    const { db, redis, metrics } = this.#deps;
+    await revokeRefreshFamily(db, claims.sessionId);
+    const ttlMs = claims.expiresAt.getTime() - Date.now();
+    if (ttlMs <= 0) return;
+    const started = performance.now();
+    try {
+      await redis.set(`${REVOKED_ACCESS_KEY_PREFIX}${claims.jti}`, '1', 'PX', ttlMs);
+    } catch (error) {
+      // Refresh is already revoked; the access token lives on for at most its remaining 15 minutes.
+      metrics.cacheOperation(REVOCATION_CACHE, 'error', (performance.now() - started) / 1000);
+      caller.log.warn(
+        { err: error, userId: claims.userId, remainingSeconds: Math.ceil(ttlMs / 1000) },
+        'signed out, but the access token could not be revoked in Redis; it stays valid until it expires',
+      );
+      return;
+    }
+    caller.log.info({ userId: claims.userId, sessionId: claims.sessionId }, 'signed out');
+  }
+
+  /**
+   * Checks a bearer access token: signature and claims, not revoked, account active.
+   * @throws {AuthenticationError} with the reason counted in `auth_token_validations_total`.
+   */
+  async authenticate(accessToken: string, caller: Caller): Promise<TokenClaims> {
+    const { db, metrics } = this.#deps;
+    let claims: TokenClaims;
+    try {
+      claims = await this.#deps.tokens.verify(accessToken, 'access');
+    } catch (error) {
+      if (!(error instanceof TokenVerificationError)) throw error;
+      metrics.authTokenValidation(error.reason);
+      throw new AuthenticationError(
+        error.reason === 'expired'
+          ? 'the access token has expired; get a new one from POST /api/v1/auth/refresh'
+          : 'the access token is not valid; sign in again',
+        'invalid_token',
+      );
+    }
+    if (await this.#isRevoked(claims.jti, caller)) {
+      metrics.authTokenValidation('revoked');
+      throw new AuthenticationError('the access token was revoked by sign-out; sign in again', 'invalid_token');
+    }
+    if (!(await isUserActive(db, claims.userId))) {
+      metrics.authTokenValidation('revoked');
+      throw new AuthenticationError('the account of this token is deactivated or gone; sign in again', 'invalid_token');
+    }
+    metrics.authTokenValidation('valid');
+    return claims;
+  }
+
+  async profile(userId: string): Promise<UserProfile> {
+    const profile = await findUserProfile(this.#deps.db, userId);
+    if (profile === undefined) throw new UnauthorizedError('the account of this token is gone; sign in again');
+    return profile;
+  }
+
+  /**
+   * Whether sign-out revoked this token. While Redis is unreachable the check is skipped and the token accepted:
+   * availability over revocation, for at most the access token's 15 minutes; each skip is counted.
+   */
+  async #isRevoked(jti: string, caller: Caller): Promise<boolean> {
+    const { redis, metrics } = this.#deps;
+    const started = performance.now();
+    const seconds = (): number => (performance.now() - started) / 1000;
+    try {
+      if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
+      const revoked = (await redis.exists(`${REVOKED_ACCESS_KEY_PREFIX}${jti}`)) === 1;
+      metrics.cacheOperation(REVOCATION_CACHE, revoked ? 'hit' : 'miss', seconds());
+      if (this.#revocationCheckSkipped) {
+        this.#revocationCheckSkipped = false;
+        caller.log.info('access-token revocation checks work again');
+      }
+      return revoked;
+    } catch (error) {
+      metrics.cacheOperation(REVOCATION_CACHE, 'error', seconds());
+      if (!this.#revocationCheckSkipped) {
+        this.#revocationCheckSkipped = true;
+        caller.log.warn({ err: error }, 'Redis unreachable: accepting access tokens without the revocation check');
+      }
+      return false;
+    }
+  }
+
+  async #issuePair(userId: string, sessionId: string) {
+    const { tokens } = this.#deps;
+    const [access, refresh] = await Promise.all([
+      tokens.issue('access', userId, sessionId),
+      tokens.issue('refresh', userId, sessionId),
+    ]);
+    const pair: TokenPair = {
+      tokenType: 'Bearer',
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt.toISOString(),
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS,
+      refreshToken: refresh.token,
+      refreshTokenExpiresAt: refresh.expiresAt.toISOString(),
+    };
+    return { tokens: pair, refreshJti: refresh.jti, refreshExpiresAt: refresh.expiresAt };
+  }
+}
+
+/** A unique violation on email or username, said in the client's terms; undefined for any other error. */
+function duplicateAccount(error: unknown, input: { readonly email: string; readonly username: string }) {
+  if (!(error instanceof ConflictError)) return undefined;
+  const constraint = error.details?.constraint;
+  if (constraint === 'users_email_key') {
+    return new ConflictError(
+      `an account with email ${input.email} already exists; sign in, or register another email`,
+      {
+        cause: error,
+        details: { field: 'email' },
+      },
+    );
+  }
+  if (constraint === 'users_username_key') {
+    return new ConflictError(`the username ${input.username} is taken; choose another`, {
+      cause: error,
+      details: { field: 'username' },
+    });
+  }
+  return undefined;
+}

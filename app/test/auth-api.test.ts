@@ -1,0 +1,332 @@
+import { randomUUID } from 'node:crypto';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { TokenService } from '../src/components/auth/tokens.js';
+import { TEST_SECRETS } from './support/app.js';
+import type { TestApp } from './support/app.js';
+import { call, clientIp, registerAccount, signIn, startAuthApp } from './support/auth.js';
+import { unique } from './support/db.js';
+import { parseExposition, sampleValue, scrape } from './support/prometheus.js';
+
+let app: TestApp;
+
+beforeAll(async () => {
+  app = await startAuthApp();
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+const AUTH = '/api/v1/auth';
+
+describe('POST /api/v1/auth/register', () => {
+  it('creates the account with the customer role and answers 201 without the hash', async () => {
+    const username = unique('ada').replace(/[^A-Za-z0-9._-]/g, '');
+    const email = `${username}@Example.com`;
+    const reply = await call(app.url, 'POST', `${AUTH}/register`, {
+      body: { email, username, password: 'a sufficiently long passphrase' },
+    });
+    expect(reply.status).toBe(201);
+    expect(reply.body.user).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
+      email,
+      username,
+      isActive: true,
+      createdAt: expect.any(String) as unknown,
+      roles: ['customer'],
+    });
+    expect(JSON.stringify(reply.body)).not.toMatch(/hash|argon/i);
+    const samples = await scrape(app.url);
+    expect(sampleValue(samples, 'users_created_total')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a short password, naming the field but never echoing it', async () => {
+    const reply = await call(app.url, 'POST', `${AUTH}/register`, {
+      body: { email: 'short@example.com', username: 'shorty', password: 'tooShort1' },
+    });
+    expect(reply.status).toBe(400);
+    expect(reply.body.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      fields: { 'body.password': ['must be at least 12 characters; choose a longer passphrase'] },
+    });
+    expect(JSON.stringify(reply.body)).not.toContain('tooShort1');
+  });
+
+  it('refuses unknown fields and a second account with the same email, whatever its case', async () => {
+    const account = await registerAccount(app.url);
+    const extra = await call(app.url, 'POST', `${AUTH}/register`, {
+      body: { email: 'x@example.com', username: 'xavier', password: 'long enough passphrase', role: 'admin' },
+    });
+    expect(extra.status).toBe(400);
+    expect(extra.body.error).toMatchObject({ fields: { 'body.role': [expect.stringContaining('not a known field')] } });
+
+    const duplicate = await call(app.url, 'POST', `${AUTH}/register`, {
+      body: {
+        email: account.email.toUpperCase(),
+        username: unique('other').slice(0, 60),
+        password: 'long enough passphrase',
+      },
+    });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.error).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining('already exists; sign in, or register another email') as unknown,
+      details: { field: 'email' },
+    });
+  });
+});
+
+describe('sign-in, /me, refresh and sign-out', () => {
+  it('signs in by email or username and answers /me with roles and permissions from one query', async () => {
+    const account = await registerAccount(app.url);
+    const byUsername = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { username: account.username.toUpperCase(), password: account.password },
+    });
+    expect(byUsername.status).toBe(200);
+    expect(byUsername.body).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 });
+    const tokens = await signIn(app.url, account);
+
+    const requestId = unique('me');
+    const response = await fetch(`${app.url}${AUTH}/me`, {
+      headers: { Authorization: `Bearer ${tokens.accessToken}`, 'X-Request-Id': requestId },
+    });
+    expect(response.status).toBe(200);
+    const { user } = (await response.json()) as { user: Record<string, unknown> };
+    expect(user).toMatchObject({ id: account.id, email: account.email, roles: ['customer'] });
+    expect(user.permissions).toEqual(['orders:cancel_own', 'orders:create', 'orders:read_own', 'products:read']);
+
+    const accessLine = app.logs.lines.find((line) => line.msg === 'request' && line.requestId === requestId);
+    // One query for the guard (is the account active?) and one for the profile with its roles and permissions.
+    expect(accessLine).toMatchObject({ status: 200, queries: 2, userId: account.id });
+  });
+
+  it('refuses sign-in with neither or both identifiers', async () => {
+    const neither = await call(app.url, 'POST', `${AUTH}/login`, { body: { password: 'whatever it is' } });
+    expect(neither.status).toBe(400);
+    expect(neither.body.error).toMatchObject({
+      fields: { 'body.email': [expect.stringContaining('either email or username')] },
+    });
+  });
+
+  it('answers a wrong password and an unknown account alike', async () => {
+    const account = await registerAccount(app.url);
+    const wrong = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: account.email, password: 'not the password' },
+    });
+    const unknown = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: `${unique('nobody')}@example.com`, password: 'not the password' },
+    });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    const message = (reply: typeof wrong): unknown => (reply.body.error as { message: string }).message;
+    expect(message(unknown)).toBe(message(wrong));
+  });
+
+  it('guards /me: no token, a malformed header and a forged token each get 401 with a Bearer challenge', async () => {
+    const none = await call(app.url, 'GET', `${AUTH}/me`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="erp-api"');
+
+    const malformed = await fetch(`${app.url}${AUTH}/me`, { headers: { Authorization: 'Basic abc' } });
+    expect(malformed.status).toBe(401);
+    expect(malformed.headers.get('www-authenticate')).toBe('Bearer realm="erp-api", error="invalid_request"');
+
+    const before = sampleValue(await scrape(app.url), 'auth_token_validations_total', { result: 'invalid' }) ?? 0;
+    const stranger = new TokenService({
+      secrets: ['x'.repeat(8) + 'Qw9!rT5#yU7&iO1@pA3$sD'],
+      issuer: 'erp-api',
+      audience: 'erp-api',
+    });
+    const forged = await stranger.issue('access', randomUUID(), 'session');
+    const reply = await call(app.url, 'GET', `${AUTH}/me`, { token: forged.token });
+    expect(reply.status).toBe(401);
+    expect(reply.headers.get('www-authenticate')).toBe('Bearer realm="erp-api", error="invalid_token"');
+    const after = sampleValue(await scrape(app.url), 'auth_token_validations_total', { result: 'invalid' });
+    expect(after).toBe(before + 1);
+  });
+
+  it('accepts a token signed with an older secret while it is still listed in JWT_SECRETS', async () => {
+    const account = await registerAccount(app.url);
+    const rotatedApp = await startAuthApp({
+      JWT_SECRETS: `${'N'.repeat(4)}ew-secret-9fK2mQ7xL4pR8vT1zW6yB3,${TEST_SECRETS.JWT_SECRETS}`,
+    });
+    try {
+      const tokens = await signIn(app.url, account);
+      const reply = await call(rotatedApp.url, 'GET', `${AUTH}/me`, { token: tokens.accessToken });
+      expect(reply.status).toBe(200);
+      // ...and the rotated app's own tokens are not accepted by the app that never had the new secret.
+      const rotatedTokens = await signIn(rotatedApp.url, account);
+      expect((await call(app.url, 'GET', `${AUTH}/me`, { token: rotatedTokens.accessToken })).status).toBe(401);
+    } finally {
+      await rotatedApp.close();
+    }
+  });
+
+  it('rotates refresh tokens, and a reused one ends that whole sign-in', async () => {
+    const account = await registerAccount(app.url);
+    const first = await signIn(app.url, account);
+    const second = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: first.refreshToken } });
+    expect(second.status).toBe(200);
+    const rotated = second.body as { accessToken: string; refreshToken: string };
+    expect(rotated.refreshToken).not.toBe(first.refreshToken);
+    expect((await call(app.url, 'GET', `${AUTH}/me`, { token: rotated.accessToken })).status).toBe(200);
+
+    const reused = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: first.refreshToken } });
+    expect(reused.status).toBe(401);
+    const afterReuse = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: rotated.refreshToken } });
+    expect(afterReuse.status).toBe(401);
+    expect(app.logs.withMessage('refresh token reused; every token of that sign-in revoked')).toContainEqual(
+      expect.objectContaining({ userId: account.id, revoked: 1 }),
+    );
+    // An access token is not a refresh token.
+    const wrongType = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: rotated.accessToken } });
+    expect(wrongType.status).toBe(401);
+  });
+
+  it('signs out: the access token is revoked at once and the refresh token no longer works', async () => {
+    const account = await registerAccount(app.url);
+    const tokens = await signIn(app.url, account);
+    const out = await call(app.url, 'POST', `${AUTH}/logout`, { token: tokens.accessToken });
+    expect(out.status).toBe(204);
+    const after = await call(app.url, 'GET', `${AUTH}/me`, { token: tokens.accessToken });
+    expect(after.status).toBe(401);
+    expect((after.body.error as { message: string }).message).toContain('revoked by sign-out');
+    const refresh = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: tokens.refreshToken } });
+    expect(refresh.status).toBe(401);
+    expect(
+      sampleValue(await scrape(app.url), 'auth_token_validations_total', { result: 'revoked' }),
+    ).toBeGreaterThanOrEqual(1);
+    // The revocation lives in Redis only until the token would have expired.
+    const keys = await app.redis.keys('erp-api:auth:revoked-access:*');
+    const ttls = await Promise.all(keys.map((key) => app.redis.pttl(key)));
+    for (const ttl of ttls) expect(ttl).toBeGreaterThan(0);
+    for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(15 * 60_000);
+  });
+
+  it('never writes a secret, a password or a token to the log', async () => {
+    const from = app.logs.raw.length;
+    const account = await registerAccount(app.url);
+    await call(app.url, 'POST', `${AUTH}/login`, { body: { email: account.email, password: 'wrong password here' } });
+    const tokens = await signIn(app.url, account);
+    await call(app.url, 'GET', `${AUTH}/me`, { token: tokens.accessToken });
+    const refreshed = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: tokens.refreshToken } });
+    await call(app.url, 'POST', `${AUTH}/logout`, { token: (refreshed.body as { accessToken: string }).accessToken });
+    const written = app.logs.raw.slice(from).join('');
+    expect(written).toContain(account.id);
+    for (const value of [
+      TEST_SECRETS.JWT_SECRETS,
+      TEST_SECRETS.PASSWORD_PEPPER,
+      account.password,
+      'wrong password here',
+      tokens.accessToken,
+      tokens.refreshToken,
+    ]) {
+      expect(written).not.toContain(value);
+    }
+  });
+});
+
+describe('login protection', () => {
+  it('answers the 6th attempt from one IP within 15 minutes with 429, Retry-After and unlockAt', async () => {
+    const ip = clientIp();
+    const account = await registerAccount(app.url);
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      const reply = await call(app.url, 'POST', `${AUTH}/login`, {
+        body: { username: unique('guess').slice(0, 60), password: 'guessing away' },
+        ip,
+      });
+      expect(reply.status).toBe(401);
+    }
+    const sixth = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: account.email, password: account.password },
+      ip,
+    });
+    expect(sixth.status).toBe(429);
+    const retryAfter = Number(sixth.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(14 * 60);
+    expect(retryAfter).toBeLessThanOrEqual(15 * 60);
+    const { details } = sixth.body.error as { details: { unlockAt: string } };
+    expect(Date.parse(details.unlockAt) - Date.now()).toBeGreaterThan(14 * 60_000);
+    const blocked = app.logs.withMessage('sign-in blocked: too many attempts from this IP').at(-1);
+    expect(blocked).toMatchObject({ ip, attemptedEmail: account.email });
+    expect(JSON.stringify(blocked)).not.toContain(account.password);
+    const samples = await scrape(app.url);
+    expect(sampleValue(samples, 'auth_login_attempts_total', { result: 'rate_limited' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(samples, 'rate_limit_blocks_total', { limiter: 'login' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('locks the account after 5 wrong passwords, even for the right one, and queues the notice', async () => {
+    const account = await registerAccount(app.url);
+    const ip = clientIp();
+    const replies = [];
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      replies.push(
+        await call(app.url, 'POST', `${AUTH}/login`, {
+          body: { email: account.email, password: `wrong ${attempt}` },
+          ip,
+        }),
+      );
+    }
+    expect(replies.map((reply) => reply.status)).toEqual([401, 401, 401, 401, 423]);
+
+    const right = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: account.email, password: account.password },
+      ip: clientIp(),
+    });
+    expect(right.status).toBe(423);
+    const error = right.body.error as { code: string; message: string; details: { unlockAt: string } };
+    expect(error.code).toBe('ACCOUNT_LOCKED');
+    const unlockIn = Date.parse(error.details.unlockAt) - Date.now();
+    expect(unlockIn).toBeGreaterThan(14 * 60_000);
+    expect(unlockIn).toBeLessThanOrEqual(15 * 60_000);
+    expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(14 * 60);
+
+    const { rows } = await app.db.query<{ recipient: string; template: string; payload: Record<string, unknown> }>(
+      'test.outbox',
+      'SELECT recipient, template, payload FROM email_outbox WHERE user_id = $1',
+      [account.id],
+    );
+    expect(rows).toEqual([
+      {
+        recipient: account.email,
+        template: 'account_locked',
+        payload: expect.objectContaining({ unlockAt: error.details.unlockAt, ip, failedAttempts: 5 }) as unknown,
+      },
+    ]);
+    expect(app.logs.withMessage('sign-in blocked: account locked').at(-1)).toMatchObject({
+      attemptedEmail: account.email,
+      userId: account.id,
+    });
+    const samples = parseExposition(await (await fetch(`${app.url}/metrics`)).text());
+    expect(sampleValue(samples, 'auth_lockouts_total')).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(samples, 'auth_login_attempts_total', { result: 'locked' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it('shares the IP limit and the lockout between two app instances on the same Redis and database', async () => {
+    const other = await startAuthApp();
+    try {
+      const ip = clientIp();
+      const guesses = [app, other, app, other, app].map((instance) =>
+        call(instance.url, 'POST', `${AUTH}/login`, { body: { username: 'nobody-here', password: 'guessing' }, ip }),
+      );
+      expect((await Promise.all(guesses)).map((reply) => reply.status)).toEqual([401, 401, 401, 401, 401]);
+      expect(
+        (await call(other.url, 'POST', `${AUTH}/login`, { body: { username: 'nobody-here', password: 'x' }, ip }))
+          .status,
+      ).toBe(429);
+
+      const account = await registerAccount(other.url);
+      for (const instance of [app, other, app, other, app]) {
+        await call(instance.url, 'POST', `${AUTH}/login`, { body: { email: account.email, password: 'wrong one' } });
+      }
+      const right = await call(other.url, 'POST', `${AUTH}/login`, {
+        body: { email: account.email, password: account.password },
+      });
+      expect(right.status).toBe(423);
+    } finally {
+      await other.close();
+    }
+  });
+});
