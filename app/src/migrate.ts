@@ -1,6 +1,4 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
@@ -15,6 +13,7 @@ import {
   planProblems,
 } from './db/migrations.js';
 import type { MigrationPlan } from './db/migrations.js';
+import { isEntryPoint } from './entry-point.js';
 
 /** sysexits.h codes, so scripts and the orchestrator can tell a usage mistake from a failed migration. */
 export const EXIT = {
@@ -283,18 +282,7 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
   }
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    // eslint-disable-next-line security/detect-non-literal-fs-filename -- argv[1] is the script Node was started with
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   const io: CliIo = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
   runMigrateCli(process.argv.slice(2), process.env, io).then(
     (code) => {

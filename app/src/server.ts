@@ -1,7 +1,5 @@
-import { realpathSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import { pathToFileURL } from 'node:url';
 
 import { Redis } from 'ioredis';
 
@@ -13,6 +11,7 @@ import type { Config } from './config.js';
 import { assertMigrationsApplied, PendingMigrationsError } from './db/migrations.js';
 import { createDatabase, databaseSettings } from './db/pool.js';
 import type { Database } from './db/pool.js';
+import { isEntryPoint } from './entry-point.js';
 import { Lifecycle } from './lifecycle.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
@@ -277,18 +276,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    // eslint-disable-next-line security/detect-non-literal-fs-filename -- argv[1] is the script Node was started with
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   main().catch((error: unknown) => {
     process.stderr.write(
       `erp-api failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

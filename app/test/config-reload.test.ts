@@ -21,15 +21,9 @@ import { testEnv } from './support/app.js';
 import { migrateSharedDatabase } from './support/database.js';
 import { CapturedLogs } from './support/logs.js';
 import { freePort } from './support/net.js';
-import { TEST_SECRETS } from './support/app.js';
+import { REQUIRED_ENV } from './support/config.js';
 
-const REQUIRED = {
-  DATABASE_URL: 'postgres://erp:db-pass-123@db.internal:5432/erp',
-  REDIS_URL: 'redis://:redis-pass-456@cache.internal:6379/0',
-  // random per run (test/support/app.ts), so no secret-shaped literal sits in the repository
-  JWT_SECRETS: TEST_SECRETS.JWT_SECRETS,
-  PASSWORD_PEPPER: TEST_SECRETS.PASSWORD_PEPPER,
-};
+const REQUIRED = REQUIRED_ENV;
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'erp-api-config-'));
 const children: ChildProcess[] = [];

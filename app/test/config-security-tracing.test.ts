@@ -1,25 +1,9 @@
 import { describe, expect, it } from 'vitest';
 
-import { ConfigError, configVariables, loadConfig } from '../src/config.js';
-import { TEST_SECRETS } from './support/app.js';
+import { configVariables, loadConfig } from '../src/config.js';
+import { problemsFor, REQUIRED_ENV } from './support/config.js';
 
-const REQUIRED = {
-  DATABASE_URL: 'postgres://erp:db-pass-123@db.internal:5432/erp',
-  REDIS_URL: 'redis://:redis-pass-456@cache.internal:6379/0',
-  // random per run (test/support/app.ts), so no secret-shaped literal sits in the repository
-  JWT_SECRETS: TEST_SECRETS.JWT_SECRETS,
-  PASSWORD_PEPPER: TEST_SECRETS.PASSWORD_PEPPER,
-};
-
-function problemsFor(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(Object.keys(env))}`);
-}
+const REQUIRED = REQUIRED_ENV;
 
 describe('security, rate-limit and tracing variables', () => {
   it('default to: no CORS, 100kb bodies, 100 requests a minute, no trusted proxy, no tracing, no config file', () => {
