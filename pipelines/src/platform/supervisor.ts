@@ -179,6 +179,8 @@ export class Supervisor {
       if (!entry.stopping && ready) this.onUnexpectedExit(definition.name, code, sig, log);
     });
 
+    // the readiness budget starts at spawn: prepare() (initdb, migrations) has no bearing on it
+    const spawnedAt = Date.now();
     const timeoutMs = definition.readyTimeoutMs ?? 30_000;
     let lastReason = 'no answer yet';
     let nextNotice = Date.now() + 3_000;
@@ -190,7 +192,7 @@ export class Supervisor {
           `read ${relative(repoRoot, log)}; if the data directory is damaged, run npm stop and remove it`,
         );
       }
-      if (Date.now() - began > timeoutMs) {
+      if (Date.now() - spawnedAt > timeoutMs) {
         await this.stopOne(entry);
         throw new PlatformError(
           `${definition.name} did not answer on ${definition.host}:${definition.port} within ${seconds(timeoutMs)} (${lastReason}); last lines of ${relative(repoRoot, log)}:\n${tail(log, LOG_TAIL_LINES)}`,
