@@ -17,6 +17,19 @@ const OVERRUN_ALLOWANCE_MS = 60_000;
 // Only these reach k6, so a K6_* variable in the caller's shell cannot change what is measured.
 const ENV_PASSTHROUGH = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ'] as const;
 
+/** `k6 run` flags every caller uses. No REST API: it would take port 6565 and make two k6 runs collide. */
+export const K6_RUN_FLAGS = ['run', '--quiet', '--no-color', '--no-usage-report', '--address', ''] as const;
+
+/** The few variables of this process k6 inherits, plus the scenario's own. */
+export function k6Environment(scenarioEnv: Readonly<Record<string, string>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of ENV_PASSTHROUGH) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  return Object.assign(env, scenarioEnv);
+}
+
 export interface K6RunOptions {
   readonly k6: string;
   readonly script?: string;
@@ -32,7 +45,8 @@ export interface K6RunOptions {
   readonly signal?: AbortSignal;
 }
 
-function lastLines(text: string, count: number): string {
+/** The last `count` lines of k6's stderr, for an error a person reads. */
+export function lastLines(text: string, count: number): string {
   const lines = text.trimEnd().split('\n').slice(-count);
   return lines.join('\n') || '(k6 wrote nothing to stderr)';
 }
@@ -41,27 +55,13 @@ function lastLines(text: string, count: number): string {
 export function runK6(options: K6RunOptions): Promise<RunMetrics> {
   const { k6, targetUrl, summaryPath, logFile, signal } = options;
   signal?.throwIfAborted();
-  const env: Record<string, string> = {};
-  for (const key of ENV_PASSTHROUGH) {
-    const value = process.env[key];
-    if (value !== undefined) env[key] = value;
-  }
-  Object.assign(env, {
+  const env = k6Environment({
     TARGET_URL: targetUrl,
     BENCH_VUS: String(options.vus),
     BENCH_DURATION: options.duration,
     SUMMARY_PATH: summaryPath,
   });
-  const args = [
-    'run',
-    '--quiet',
-    '--no-color',
-    '--no-usage-report',
-    // No REST API: it would take port 6565 and make two k6 runs on one machine collide.
-    '--address',
-    '',
-    options.script ?? HTTP_BENCH_SCRIPT,
-  ];
+  const args = [...K6_RUN_FLAGS, options.script ?? HTTP_BENCH_SCRIPT];
 
   // A summary left by an earlier run must not pass for this one's.
   rmSync(summaryPath, { force: true });

@@ -1,0 +1,51 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeErp {
+  readonly url: string;
+  /** GET requests answered so far. */
+  readonly reads: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * Just enough of erp-api for the scenarios' setup and mix, answering at once. With `failEvery`, every n-th GET is
+ * answered 500 (writes never are, so setup always seeds): a canary that fails a share of its reads.
+ */
+export async function startFakeErp(options: { failEvery?: number } = {}): Promise<FakeErp> {
+  let reads = 0;
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (req.method === 'GET') {
+      reads += 1;
+      if (options.failEvery !== undefined && reads % options.failEvery === 0) {
+        send(500, { error: 'internal' });
+        return;
+      }
+      send(200, path.endsWith('s') ? { items: [], page: 1, limit: 20, total: 0 } : { id: 'x' });
+      return;
+    }
+    if (path === '/api/v1/auth/register') send(201, { user: { id: 'u1' } });
+    else if (path === '/api/v1/auth/login') send(200, { accessToken: 'token', refreshToken: 'refresh' });
+    else if (path === '/api/v1/products') send(201, { id: `p${String(Math.random()).slice(2, 8)}` });
+    else if (path === '/api/v1/orders') send(201, { id: `o${String(Math.random()).slice(2, 8)}` });
+    else send(404, { error: 'not found' });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    reads: () => reads,
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
