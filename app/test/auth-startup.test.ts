@@ -8,9 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, runMigrateCli, scramSha256Verifier } from '../src/migrate.js';
 import { EXIT_CONFIG_ERROR } from '../src/server.js';
 import { testEnv } from './support/app.js';
-import { createMigratedDatabase } from './support/database.js';
+import { asAdmin, createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
-import { testServices } from './support/services.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -37,16 +36,6 @@ describe('the server entry point with a weak JWT_SECRET', () => {
 describe('migrate with APP_DATABASE_PASSWORD', () => {
   let database: TestDatabase;
   const role = `erp_app_login_${randomBytes(4).toString('hex')}`;
-
-  async function asAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
-    const client = new Client({ connectionString: testServices().postgres.adminUrl });
-    await client.connect();
-    try {
-      return await work(client);
-    } finally {
-      await client.end();
-    }
-  }
 
   beforeAll(async () => {
     database = await createMigratedDatabase();

@@ -14,7 +14,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function asAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
+/** Runs work on a superuser connection to the maintenance database (create/drop databases and roles). */
+export async function asAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: testServices().postgres.adminUrl });
   await client.connect();
   try {
