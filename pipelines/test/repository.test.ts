@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import ts from 'typescript';
 import { describe, expect, test } from 'vitest';
 
 import { repoRoot } from '../src/platform/paths.js';
@@ -11,6 +12,15 @@ import { toolPath } from '../src/platform/tools.js';
 function run(command: string, args: readonly string[]): { status: number | null; output: string } {
   const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8' });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/** A tsconfig as TypeScript reads it (comments and trailing commas allowed). */
+function readTsconfig(path: string): unknown {
+  const result: { config?: unknown; error?: ts.Diagnostic } = ts.readConfigFile(path, (file) =>
+    readFileSync(file, 'utf8'),
+  );
+  if (result.error) throw new Error(`${path}: ${ts.flattenDiagnosticMessageText(result.error.messageText, '\n')}`);
+  return result.config;
 }
 
 function scratch(prefix: string): string {
@@ -92,7 +102,7 @@ describe('workspaces', () => {
     };
     expect(pkg.name).toBe(`@slipway/${name}`);
     expect(pkg.scripts.test).toContain(`--project ${name}`);
-    const tsconfig = JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')) as { extends: string };
+    const tsconfig = readTsconfig(join(dir, 'tsconfig.json')) as { extends: string };
     expect(tsconfig.extends).toBe('../tsconfig.base.json');
     expect(existsSync(join(dir, 'README.md'))).toBe(true);
   });
@@ -109,7 +119,7 @@ describe('workspaces', () => {
   });
 
   test('the strict base keeps strict, noUncheckedIndexedAccess and noImplicitOverride on', () => {
-    const base = JSON.parse(readFileSync(join(repoRoot, 'tsconfig.base.json'), 'utf8')) as {
+    const base = readTsconfig(join(repoRoot, 'tsconfig.base.json')) as {
       compilerOptions: Record<string, unknown>;
     };
     expect(base.compilerOptions).toMatchObject({
