@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { freePort } from '../../pipelines/src/platform/ports.js';
 import { silentProgress } from '../../pipelines/src/platform/progress.js';
 import { appService } from '../../pipelines/src/platform/services/app.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
+import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
 import { runGate } from '../src/gate.js';
 
 const HOST = '127.0.0.1';
@@ -26,20 +26,7 @@ beforeAll(async () => {
     host: HOST,
     port,
     portEnv: 'none (the test picks a free port)',
-    env: {
-      NODE_ENV: 'production',
-      APP_ENV: 'dev',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: database.url,
-      REDIS_URL: testServices().redis.url,
-      // every k6 request comes from 127.0.0.1
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      // Throwaway secrets: the app refuses to start without them, and this process lives for this file.
-      JWT_SECRETS: randomBytes(48).toString('base64'),
-      PASSWORD_PEPPER: randomBytes(32).toString('base64'),
-      SHUTDOWN_DRAIN_MS: '0',
-      SHUTDOWN_TIMEOUT_MS: '2000',
-    },
+    env: appUnderTestEnv({ databaseUrl: database.url, redisUrl: testServices().redis.url }),
   });
   await supervisor.start(app);
   appUrl = app.url;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { silentProgress } from '../../pipelines/src/platform/progress.js';
 import { appService } from '../../pipelines/src/platform/services/app.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
 import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
+import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
 import { APP_JOB } from '../src/config.js';
 import { DASHBOARDS } from '../src/dashboards/index.js';
 import { metricsIn } from '../src/metric-check.js';
@@ -102,19 +102,7 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
         host: HOST,
         port: appPort,
         portEnv: 'none (the test picks a free port)',
-        env: {
-          NODE_ENV: 'production',
-          APP_ENV: 'dev',
-          LOG_LEVEL: 'warn',
-          DATABASE_URL: database.url,
-          REDIS_URL: testServices().redis.url,
-          RATE_LIMIT_PER_MINUTE: '1000000',
-          // Throwaway secrets: the app refuses to start without them, and this process lives for one test.
-          JWT_SECRETS: randomBytes(48).toString('base64'),
-          PASSWORD_PEPPER: randomBytes(32).toString('base64'),
-          SHUTDOWN_DRAIN_MS: '0',
-          SHUTDOWN_TIMEOUT_MS: '2000',
-        },
+        env: appUnderTestEnv({ databaseUrl: database.url, redisUrl: testServices().redis.url }),
       }),
     );
 
