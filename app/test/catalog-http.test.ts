@@ -12,7 +12,7 @@ import { startTestApp } from './support/app.js';
 import type { TestApp } from './support/app.js';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
-import { testDb } from './support/db.js';
+import { insertUser, testDb } from './support/db.js';
 
 // TEST DOUBLE ONLY: trusts a header for the caller's id. The real authenticate guard replaces it when wired.
 const TEST_USER_HEADER = 'x-test-user-id';
@@ -68,14 +68,8 @@ async function call<T = Record<string, unknown>>(
 }
 
 let counter = 0;
-async function newUser(): Promise<string> {
-  counter += 1;
-  const { rows } = await db.query<{ id: string }>(
-    'test.createUser',
-    "INSERT INTO users (email, username, password_hash) VALUES ($1, $1, 'x') RETURNING id",
-    [`http-${counter}-${randomUUID()}@example.com`],
-  );
-  return (rows[0] as { id: string }).id;
+function newUser(): Promise<string> {
+  return insertUser(db, 'http');
 }
 
 interface ProductJson {

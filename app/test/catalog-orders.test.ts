@@ -13,7 +13,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../src/errors.js'
 import { createMigratedDatabase } from './support/database.js';
 import type { CapturedLogs } from './support/logs.js';
 import type { TestDatabase } from './support/database.js';
-import { testDb } from './support/db.js';
+import { insertUser, testDb } from './support/db.js';
 
 let database: TestDatabase;
 let db: Database;
@@ -36,14 +36,8 @@ afterAll(async () => {
 
 const RETRY_MESSAGE = 'transaction conflict (deadlock or serialization failure); retrying';
 let counter = 0;
-async function newUser(): Promise<string> {
-  counter += 1;
-  const { rows } = await db.query<{ id: string }>(
-    'test.createUser',
-    "INSERT INTO users (email, username, password_hash) VALUES ($1, $1, 'x') RETURNING id",
-    [`buyer-${counter}-${randomUUID()}@example.com`],
-  );
-  return (rows[0] as { id: string }).id;
+function newUser(): Promise<string> {
+  return insertUser(db, 'buyer');
 }
 
 async function newProduct(stock: number, priceCents = 250): Promise<Product> {

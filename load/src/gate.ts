@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import { toolPath } from '../../pipelines/src/platform/tools.js';
 import { K6_RUN_FLAGS, K6_THRESHOLDS_FAILED, k6Environment, lastLines } from './bench/k6.js';
+import type { ScenarioSummary } from './scenarios/erp-api.ts';
 
 /** The scenarios in load/src/scenarios, by the name a caller passes. */
 export const SCENARIOS = {
@@ -13,20 +14,8 @@ export const SCENARIOS = {
 } as const;
 export type ScenarioName = keyof typeof SCENARIOS;
 
-/** What handleSummary writes to SUMMARY_PATH (load/src/scenarios/erp-api.ts, `ScenarioSummary`). */
-export interface GateSummary {
-  readonly scenario: string;
-  readonly targetUrl: string;
-  readonly durationMs: number;
-  readonly requests: number;
-  readonly rps: number;
-  readonly p50Ms: number;
-  readonly p95Ms: number;
-  readonly p99Ms: number;
-  readonly errorRate: number;
-  readonly droppedIterations: number;
-  readonly thresholds: Readonly<Record<string, { readonly passed: boolean; readonly rules: Record<string, boolean> }>>;
-}
+/** What handleSummary writes to SUMMARY_PATH: the scenarios' own summary type, read back here. */
+export type GateSummary = ScenarioSummary;
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 

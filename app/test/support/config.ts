@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { TEST_SECRETS } from './app.js';
 
@@ -18,4 +20,14 @@ export function problemsFor(env: NodeJS.ProcessEnv): readonly string[] {
     throw error;
   }
   throw new Error(`expected a ConfigError for ${JSON.stringify(Object.keys(env))}`);
+}
+
+/** Asserts that name=value alone is refused with one line naming it, its value, the rule and a fix. */
+export function expectOneProblemLine(name: string, value: string, rule: string): void {
+  const problems = problemsFor({ ...REQUIRED_ENV, [name]: value });
+  expect(problems).toHaveLength(1);
+  const [line] = problems;
+  expect(line).toContain(`${name}=${JSON.stringify(value)} is invalid`);
+  expect(line).toContain(rule);
+  expect(line).toContain(`; set ${name}`);
 }

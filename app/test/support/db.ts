@@ -23,3 +23,13 @@ export function unique(prefix: string): string {
   counter += 1;
   return `${prefix}-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** Inserts a bare user row (no password, no roles) for tests that only need an owner id. */
+export async function insertUser(db: Database, prefix: string): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
+    'test.createUser',
+    "INSERT INTO users (email, username, password_hash) VALUES ($1, $1, 'x') RETURNING id",
+    [`${unique(prefix)}@example.com`],
+  );
+  return (rows[0] as { id: string }).id;
+}

@@ -210,7 +210,7 @@ export interface SummaryData {
   readonly state: { readonly testRunDurationMs: number };
 }
 
-/** What the gate and a reviewer read: the same shape as load/src/gate.ts's GateSummary. */
+/** What the gate (load/src/gate.ts) and a reviewer read. */
 export interface ScenarioSummary {
   readonly scenario: string;
   readonly targetUrl: string;
