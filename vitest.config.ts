@@ -22,5 +22,30 @@ export default defineConfig({
     reporters: ['default', here('./pipelines/src/testing/summary-reporter.ts')],
     passWithNoTests: true,
     teardownTimeout: 60_000,
+    // Off unless asked for: `npm run test:coverage -w app`. Server processes the fault tests spawn are not measured.
+    coverage: {
+      provider: 'v8',
+      include: ['app/src/**/*.ts'],
+      reporter: ['text', 'text-summary', 'json-summary'],
+      reportsDirectory: here('./app/coverage'),
+      // The numbers are still worth reading when a test failed.
+      reportOnFailure: true,
+      // The release bar: 80% of lines in each module that guards input, identity, money and the audit trail.
+      thresholds: Object.fromEntries(
+        [
+          'app/src/config*.ts',
+          'app/src/components/auth/**',
+          'app/src/http/validate.ts',
+          'app/src/http/pagination.ts',
+          'app/src/errors.ts',
+          'app/src/http/errors.ts',
+          'app/src/db/transaction.ts',
+          'app/src/http/security.ts',
+          'app/src/components/auth/login-protection.ts',
+          'app/src/components/access/**',
+          'app/src/components/audit/**',
+        ].map((glob) => [glob, { lines: 80 }]),
+      ),
+    },
   },
 });

@@ -7,9 +7,13 @@ import type { Config } from './config.js';
 import type { Database } from './db/pool.js';
 import { postgresCheck, redisCheck } from './health.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
+import { requireJsonBodies } from './http/content-type.js';
+import { describeOperationalRoutes, docsRouter } from './http/docs-routes.js';
 import { healthRouter } from './http/health-routes.js';
+import { apiDocsOf, buildOpenApiDocument } from './http/openapi.js';
 import { requestContextMiddleware } from './http/request-context.js';
-import { corsPolicy, generalRateLimit, jsonBody, securityHeaders } from './http/security.js';
+import { methodNotAllowedHandler } from './http/route-table.js';
+import { DOCS_PATH, corsPolicy, generalRateLimit, jsonBody, securityHeaders } from './http/security.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import { httpMetricsMiddleware, metricsHandler } from './observability/http-metrics.js';
@@ -21,7 +25,10 @@ export interface AppDependencies {
   readonly db: Database;
   readonly redis: Redis;
   readonly lifecycle: Lifecycle;
-  /** Business components' routers, mounted at the root after the health endpoints. */
+  /**
+   * Business components' routers, mounted at the root after the health endpoints; the API reference at /api/docs
+   * documents each one that carries its description (`withApiDocs`).
+   */
   readonly routers?: readonly Router[];
   /** This app's metrics, served at /metrics; a fresh registry when absent, so each app counts alone. */
   readonly metrics?: Metrics;
@@ -76,8 +83,12 @@ export function createApp({
   if (cors !== undefined) app.use(cors);
   app.use(generalRateLimit({ store: rateLimitStore, settings, metrics, logger }));
   app.use(jsonBody(config.jsonBodyLimitBytes));
+  app.use(requireJsonBodies());
+  const apiDocs = buildOpenApiDocument([describeOperationalRoutes, ...routers.flatMap((r) => apiDocsOf(r) ?? [])]);
+  app.use(DOCS_PATH, docsRouter(apiDocs));
   for (const router of routers) app.use(router);
 
+  app.use(methodNotAllowedHandler(app));
   app.use(notFoundHandler());
   app.use(errorHandler(logger));
   return app;

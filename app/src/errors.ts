@@ -136,7 +136,7 @@ export class RateLimitError extends AppError {
   }
 }
 
-/** The account is locked until `unlockAt`; the body carries it in `details.unlockAt` and `Retry-After` the wait. */
+/** The account is locked until `unlockAt`; the body carries it in `details.unlock_at` and `Retry-After` the wait. */
 export class LockedError extends AppError {
   override readonly name = 'LockedError';
 
@@ -145,7 +145,7 @@ export class LockedError extends AppError {
     readonly unlockAt: Date,
     options?: Omit<AppErrorOptions, 'details'>,
   ) {
-    super('ACCOUNT_LOCKED', message, { ...options, details: { unlockAt: unlockAt.toISOString() } });
+    super('ACCOUNT_LOCKED', message, { ...options, details: { unlock_at: unlockAt.toISOString() } });
   }
 
   override get retryAfterSeconds(): number {

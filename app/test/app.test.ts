@@ -65,10 +65,10 @@ describe('health endpoints on real PostgreSQL and Redis', () => {
     const body = (await response.json()) as ReadinessBody;
     expect(response.status).toBe(200);
     expect(body.status).toBe('ready');
-    expect(body.shuttingDown).toBe(false);
+    expect(body.shutting_down).toBe(false);
     expect(body.checks.postgres).toMatchObject({ status: 'up' });
     expect(body.checks.redis).toMatchObject({ status: 'up' });
-    expect(typeof body.checks.postgres?.durationMs).toBe('number');
+    expect(typeof body.checks.postgres?.duration_ms).toBe('number');
   });
 
   it('answers without an X-Powered-By header', async () => {
@@ -87,7 +87,7 @@ describe('readiness when a dependency is away', () => {
     const body = (await response.json()) as ReadinessBody;
     expect(response.status).toBe(503);
     expect(elapsed).toBeLessThan(1_500);
-    expect(body).toMatchObject({ status: 'not_ready', shuttingDown: false });
+    expect(body).toMatchObject({ status: 'not_ready', shutting_down: false });
     expect(body.checks.postgres).toMatchObject({ status: 'down' });
     expect(body.checks.postgres?.error).toMatch(/ECONNREFUSED/);
     expect(body.checks.redis).toMatchObject({ status: 'up' });
@@ -127,7 +127,7 @@ describe('readiness when a dependency is away', () => {
     const response = await fetch(`${app.url}/health/ready`);
     const body = (await response.json()) as ReadinessBody;
     expect(response.status).toBe(503);
-    expect(body).toMatchObject({ status: 'not_ready', shuttingDown: true });
+    expect(body).toMatchObject({ status: 'not_ready', shutting_down: true });
     expect(body.checks.postgres?.status).toBe('up');
     expect(response.headers.get('connection')).toBe('close');
     expect((await fetch(`${app.url}/health/live`)).status).toBe(200);

@@ -33,8 +33,8 @@ describe('POST /api/v1/auth/register', () => {
       id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
       email,
       username,
-      isActive: true,
-      createdAt: expect.any(String) as unknown,
+      is_active: true,
+      created_at: expect.any(String) as unknown,
       roles: ['customer'],
     });
     expect(JSON.stringify(reply.body)).not.toMatch(/hash|argon/i);
@@ -85,7 +85,16 @@ describe('sign-in, /me, refresh and sign-out', () => {
       body: { username: account.username.toUpperCase(), password: account.password },
     });
     expect(byUsername.status).toBe(200);
-    expect(byUsername.body).toMatchObject({ tokenType: 'Bearer', expiresIn: 900 });
+    // OAuth 2's snake_case token response (RFC 6749 §5.1), like every other JSON field of the API.
+    expect(Object.keys(byUsername.body).toSorted()).toEqual([
+      'access_token',
+      'access_token_expires_at',
+      'expires_in',
+      'refresh_token',
+      'refresh_token_expires_at',
+      'token_type',
+    ]);
+    expect(byUsername.body).toMatchObject({ token_type: 'Bearer', expires_in: 900 });
     const tokens = await signIn(app.url, account);
 
     const requestId = unique('me');
@@ -167,21 +176,23 @@ describe('sign-in, /me, refresh and sign-out', () => {
   it('rotates refresh tokens, and a reused one ends that whole sign-in', async () => {
     const account = await registerAccount(app.url);
     const first = await signIn(app.url, account);
-    const second = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: first.refreshToken } });
+    const second = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refresh_token: first.refreshToken } });
     expect(second.status).toBe(200);
-    const rotated = second.body as { accessToken: string; refreshToken: string };
-    expect(rotated.refreshToken).not.toBe(first.refreshToken);
-    expect((await call(app.url, 'GET', `${AUTH}/me`, { token: rotated.accessToken })).status).toBe(200);
+    const rotated = second.body as { access_token: string; refresh_token: string };
+    expect(rotated.refresh_token).not.toBe(first.refreshToken);
+    expect((await call(app.url, 'GET', `${AUTH}/me`, { token: rotated.access_token })).status).toBe(200);
 
-    const reused = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: first.refreshToken } });
+    const reused = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refresh_token: first.refreshToken } });
     expect(reused.status).toBe(401);
-    const afterReuse = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: rotated.refreshToken } });
+    const afterReuse = await call(app.url, 'POST', `${AUTH}/refresh`, {
+      body: { refresh_token: rotated.refresh_token },
+    });
     expect(afterReuse.status).toBe(401);
     expect(app.logs.withMessage('refresh token reused; every token of that sign-in revoked')).toContainEqual(
       expect.objectContaining({ userId: account.id, revoked: 1 }),
     );
     // An access token is not a refresh token.
-    const wrongType = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: rotated.accessToken } });
+    const wrongType = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refresh_token: rotated.access_token } });
     expect(wrongType.status).toBe(401);
   });
 
@@ -193,7 +204,7 @@ describe('sign-in, /me, refresh and sign-out', () => {
     const after = await call(app.url, 'GET', `${AUTH}/me`, { token: tokens.accessToken });
     expect(after.status).toBe(401);
     expect((after.body.error as { message: string }).message).toContain('revoked by sign-out');
-    const refresh = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: tokens.refreshToken } });
+    const refresh = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refresh_token: tokens.refreshToken } });
     expect(refresh.status).toBe(401);
     expect(
       sampleValue(await scrape(app.url), 'auth_token_validations_total', { result: 'revoked' }),
@@ -211,8 +222,8 @@ describe('sign-in, /me, refresh and sign-out', () => {
     await call(app.url, 'POST', `${AUTH}/login`, { body: { email: account.email, password: 'wrong password here' } });
     const tokens = await signIn(app.url, account);
     await call(app.url, 'GET', `${AUTH}/me`, { token: tokens.accessToken });
-    const refreshed = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refreshToken: tokens.refreshToken } });
-    await call(app.url, 'POST', `${AUTH}/logout`, { token: (refreshed.body as { accessToken: string }).accessToken });
+    const refreshed = await call(app.url, 'POST', `${AUTH}/refresh`, { body: { refresh_token: tokens.refreshToken } });
+    await call(app.url, 'POST', `${AUTH}/logout`, { token: (refreshed.body as { access_token: string }).access_token });
     const written = app.logs.raw.slice(from).join('');
     expect(written).toContain(account.id);
     for (const value of [
@@ -229,7 +240,7 @@ describe('sign-in, /me, refresh and sign-out', () => {
 });
 
 describe('login protection', () => {
-  it('answers the 6th attempt from one IP within 15 minutes with 429, Retry-After and unlockAt', async () => {
+  it('answers the 6th attempt from one IP within 15 minutes with 429, Retry-After and unlock_at', async () => {
     const ip = clientIp();
     const account = await registerAccount(app.url);
     for (let attempt = 1; attempt <= 5; attempt += 1) {
@@ -247,8 +258,8 @@ describe('login protection', () => {
     const retryAfter = Number(sixth.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(14 * 60);
     expect(retryAfter).toBeLessThanOrEqual(15 * 60);
-    const { details } = sixth.body.error as { details: { unlockAt: string } };
-    expect(Date.parse(details.unlockAt) - Date.now()).toBeGreaterThan(14 * 60_000);
+    const { details } = sixth.body.error as { details: { unlock_at: string } };
+    expect(Date.parse(details.unlock_at) - Date.now()).toBeGreaterThan(14 * 60_000);
     const blocked = app.logs.withMessage('sign-in blocked: too many attempts from this IP').at(-1);
     expect(blocked).toMatchObject({ ip, attemptedEmail: account.email });
     expect(JSON.stringify(blocked)).not.toContain(account.password);
@@ -276,9 +287,9 @@ describe('login protection', () => {
       ip: clientIp(),
     });
     expect(right.status).toBe(423);
-    const error = right.body.error as { code: string; message: string; details: { unlockAt: string } };
+    const error = right.body.error as { code: string; message: string; details: { unlock_at: string } };
     expect(error.code).toBe('ACCOUNT_LOCKED');
-    const unlockIn = Date.parse(error.details.unlockAt) - Date.now();
+    const unlockIn = Date.parse(error.details.unlock_at) - Date.now();
     expect(unlockIn).toBeGreaterThan(14 * 60_000);
     expect(unlockIn).toBeLessThanOrEqual(15 * 60_000);
     expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(14 * 60);
@@ -292,7 +303,7 @@ describe('login protection', () => {
       {
         recipient: account.email,
         template: 'account_locked',
-        payload: expect.objectContaining({ unlockAt: error.details.unlockAt, ip, failedAttempts: 5 }) as unknown,
+        payload: expect.objectContaining({ unlockAt: error.details.unlock_at, ip, failedAttempts: 5 }) as unknown,
       },
     ]);
     expect(app.logs.withMessage('sign-in blocked: account locked').at(-1)).toMatchObject({

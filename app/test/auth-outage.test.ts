@@ -69,7 +69,9 @@ describe('with Redis gone', () => {
     const again = await signIn(app.url, account);
     const out = await call(app.url, 'POST', '/api/v1/auth/logout', { token: again.accessToken });
     expect(out.status).toBe(204);
-    const refresh = await call(app.url, 'POST', '/api/v1/auth/refresh', { body: { refreshToken: again.refreshToken } });
+    const refresh = await call(app.url, 'POST', '/api/v1/auth/refresh', {
+      body: { refresh_token: again.refreshToken },
+    });
     expect(refresh.status).toBe(401);
   });
 });

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
+import { createAccessComponent } from '../src/components/access/index.js';
 import { createCatalogRouter } from '../src/components/catalog/routes.js';
 import type { Database } from '../src/db/pool.js';
 import { UnauthorizedError } from '../src/errors.js';
@@ -12,6 +13,7 @@ import { startTestApp } from './support/app.js';
 import type { TestApp } from './support/app.js';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
+import { grantAccountRole } from './support/auth.js';
 import { insertUser, testDb } from './support/db.js';
 
 // TEST DOUBLE ONLY: trusts a header for the caller's id. The real authenticate guard replaces it when wired.
@@ -35,7 +37,11 @@ beforeAll(async () => {
   ({ db } = testDb(database.url));
   app = await startTestApp({
     env: { DATABASE_URL: database.url },
-    routers: [createCatalogRouter({ db, authenticate: headerAuthenticate })],
+    // The real permission guard behind the header double: every test user is an admin (see newUser).
+    routers: (deps) => {
+      const access = createAccessComponent({ ...deps, authenticate: headerAuthenticate });
+      return [createCatalogRouter({ db, authenticate: headerAuthenticate, ...access })];
+    },
   });
 });
 
@@ -68,8 +74,10 @@ async function call<T = Record<string, unknown>>(
 }
 
 let counter = 0;
-function newUser(): Promise<string> {
-  return insertUser(db, 'http');
+async function newUser(role: Parameters<typeof grantAccountRole>[2] = 'admin'): Promise<string> {
+  const userId = await insertUser(db, 'http');
+  await grantAccountRole(db, userId, role);
+  return userId;
 }
 
 interface ProductJson {
@@ -219,7 +227,8 @@ describe('orders over HTTP', () => {
   let buyer: string;
   let stranger: string;
   beforeAll(async () => {
-    [buyer, stranger] = await Promise.all([newUser(), newUser()]);
+    // a customer: an administrator holds orders:read and would see every order
+    [buyer, stranger] = await Promise.all([newUser(), newUser('customer')]);
   });
 
   it('places an order (201), reads it in one query, lists and cancels it', async () => {

@@ -197,7 +197,11 @@ describe('SIGHUP on the real entry point', () => {
     writeScratch(path, 'RATE_LIMIT_PER_MINUTE=3\nLOG_LEVEL=warn\n');
     child.kill('SIGHUP');
     await waitForLog('configuration reloaded');
-    expect(await get()).toBe(429);
+    // Four requests trip a limit of 3 even if the window restarted meanwhile (a loaded machine can delay the reload,
+    // or Redis can time out and hand the count to the in-memory insurance limiter); at 1000 none would.
+    const after: number[] = [];
+    for (let i = 0; i < 4; i += 1) after.push(await get());
+    expect(after).toContain(429);
     // At warn, the access log (info) is gone: the new level is in force too.
     const before = stdout.split('"msg":"request"').length;
     await get();

@@ -140,7 +140,7 @@ describe('app/Dockerfile essentials', () => {
     expect(inFinal.slice(lastUserIndex).some((instruction) => instruction.keyword === 'RUN')).toBe(false);
   });
 
-  it('takes server (default), migrate or backup as its command, starting tracing before the server', () => {
+  it('takes server (default), migrate, audit, admin or backup as its command, starting tracing before the server', () => {
     const entrypoint = inFinal.find((instruction) => instruction.keyword === 'ENTRYPOINT');
     expect(JSON.parse(entrypoint?.args ?? 'null')).toEqual(['/usr/local/bin/erp-api']);
     expect(JSON.parse(inFinal.find((instruction) => instruction.keyword === 'CMD')?.args ?? 'null')).toEqual([
@@ -152,6 +152,8 @@ describe('app/Dockerfile essentials', () => {
     expect(body).toMatch(/^#!\/bin\/sh\n/);
     expect(body).toContain('exec node --import ./dist/instrument.js dist/server.js');
     expect(body).toContain('exec node dist/migrate.js');
+    expect(body).toContain('exec node dist/audit.js');
+    expect(body).toContain('exec node dist/admin.js');
     expect(body).toMatch(/backup\)[\s\S]*not implemented yet[\s\S]*exit 69/);
   });
 

@@ -76,7 +76,7 @@ describe('Retry-After', () => {
     const error = new LockedError('account locked after 5 failed sign-ins', unlockAt);
     expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(90);
     expect(error.retryAfterSeconds).toBeLessThanOrEqual(91);
-    expect(error.details).toEqual({ unlockAt: unlockAt.toISOString() });
+    expect(error.details).toEqual({ unlock_at: unlockAt.toISOString() });
   });
 
   it('is absent unless an error has one', () => {

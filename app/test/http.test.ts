@@ -108,7 +108,7 @@ describe('error responses', () => {
     expect(response.status).toBe(423);
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThanOrEqual(119);
     expect(body.error.code).toBe('ACCOUNT_LOCKED');
-    expect(Date.parse(String(body.error.details?.unlockAt))).toBeGreaterThan(Date.now());
+    expect(Date.parse(String(body.error.details?.unlock_at))).toBeGreaterThan(Date.now());
   });
 
   it('shows a 503 its safe message and the support reference, and logs the user, path and cause chain', async () => {

@@ -278,3 +278,34 @@ describe('JSON body limit', () => {
     expect(response.status).toBe(200);
   });
 });
+
+describe('text a JSON body may carry', () => {
+  const post = (app: TestApp, body: string | Buffer) =>
+    fetch(`${app.url}/echo`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+
+  it('refuses bytes that are not UTF-8 with 400 VALIDATION_ERROR instead of storing U+FFFD', async () => {
+    const app = await start({ routers: [echoRoutes()] });
+    const bytes = Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]);
+    const response = await post(app, bytes);
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; fields: Record<string, string[]> } };
+    expect(error.code).toBe('VALIDATION_ERROR');
+    expect(error.fields).toEqual({ body: ['is not valid UTF-8'] });
+  });
+
+  it('refuses an unpaired surrogate escape, naming each path, in values and keys', async () => {
+    const app = await start({ routers: [echoRoutes()] });
+    const response = await post(app, '{"name":"a\\ud800b","lines":[{"sku":"ok"},{"sku":"\\udfff"}],"\\ud83d":1}');
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; fields: Record<string, string[]> } };
+    expect(error.code).toBe('VALIDATION_ERROR');
+    expect(Object.keys(error.fields).sort()).toEqual(['body (a key)', 'body.lines.1.sku', 'body.name']);
+  });
+
+  it('accepts well-formed text outside the BMP, escaped or not', async () => {
+    const app = await start({ routers: [echoRoutes()] });
+    const response = await post(app, '{"a":"\\ud83d\\ude80","b":"🚀 ünïcödé"}');
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ received: { a: '🚀', b: '🚀 ünïcödé' } });
+  });
+});

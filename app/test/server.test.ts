@@ -110,7 +110,7 @@ describe('server process', () => {
     // Still serving during the drain: liveness answers and readiness says why it is not ready.
     const ready = await fetch(`${url}/health/ready`);
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ status: 'not_ready', shuttingDown: true });
+    expect(await ready.json()).toMatchObject({ status: 'not_ready', shutting_down: true });
     expect((await fetch(`${url}/health/live`)).status).toBe(200);
 
     server.child.kill('SIGINT');

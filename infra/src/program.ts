@@ -2,7 +2,7 @@ import * as pulumi from '@pulumi/pulumi';
 
 import { SLO_ANALYSIS_QUERIES } from '../../monitoring/src/slo.js';
 import {
-  PENDING_GATE_SCENARIO,
+  GATE_SCENARIO,
   RELEASE_PLAN,
   type GateScenario,
   type ReleasePlan,
@@ -30,9 +30,9 @@ export interface ReleaseInputs {
   readonly monitoring: MonitoringSources;
 }
 
-/** The canary judged by monitoring's SLO queries; the k6 gate scenario is still a placeholder (load issue). */
+/** The canary judged by monitoring's SLO queries and load's k6 gate scenario (canary-gate.ts). */
 export function defaultReleaseInputs(monitoring: MonitoringSources): ReleaseInputs {
-  return { plan: RELEASE_PLAN, sloQueries: SLO_ANALYSIS_QUERIES, gateScenario: PENDING_GATE_SCENARIO, monitoring };
+  return { plan: RELEASE_PLAN, sloQueries: SLO_ANALYSIS_QUERIES, gateScenario: GATE_SCENARIO, monitoring };
 }
 
 export const APP_NAMESPACE = 'erp';

@@ -1,9 +1,16 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { describe, expect, test } from 'vitest';
+
+import { K6_THRESHOLDS_FAILED } from '../../load/src/bench/k6.js';
 
 import { LATENCY_THRESHOLD_SECONDS, SLO_ANALYSIS_QUERIES, SLOS } from '../../monitoring/src/slo.js';
 import {
   CANARY_SELECTOR,
-  PENDING_GATE_SCENARIO,
+  GATE_IMAGE_SCENARIO_DIR,
+  GATE_SCENARIO,
   planProblems,
   RELEASE_PLAN,
   SLO_OBJECTIVES,
@@ -104,14 +111,42 @@ describe('monitoring/ feeds the release and the cluster', () => {
   });
 });
 
-describe('placeholders waiting for other issues', () => {
-  // Each todo names the issue that replaces the placeholder; it turns into a real test when that lands.
-  test.todo(
-    'load issue ("k6 scenarios, thresholds from the SLOs, canary gate"): the k6 gate scenario comes from load/',
-  );
+describe('the k6 gate scenario', () => {
+  const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+  const scenarioDir = dirname(join(repoRoot, GATE_SCENARIO.repositoryPath));
 
-  test('only the k6 gate scenario is still marked pending, so the todo above stays honest', () => {
-    expect(PENDING_GATE_SCENARIO.source).toBe('pending');
-    expect(defaultReleaseInputs(loadMonitoringSources()).gateScenario).toBe(PENDING_GATE_SCENARIO);
+  test('is load/src/scenarios/canary-gate.ts, which exists, at the same name inside the gate image', () => {
+    expect(defaultReleaseInputs(loadMonitoringSources()).gateScenario).toBe(GATE_SCENARIO);
+    expect(GATE_SCENARIO).toMatchObject({
+      source: 'load',
+      repositoryPath: 'load/src/scenarios/canary-gate.ts',
+      script: `${GATE_IMAGE_SCENARIO_DIR}/canary-gate.ts`,
+      targetUrlVariable: 'TARGET_URL',
+      exitCodes: { passed: 0, thresholdsFailed: K6_THRESHOLDS_FAILED },
+    });
+    expect(existsSync(join(repoRoot, GATE_SCENARIO.repositoryPath))).toBe(true);
+    expect(basename(GATE_SCENARIO.script)).toBe(basename(GATE_SCENARIO.repositoryPath));
+  });
+
+  test('needs only files beside it, so copying load/src/scenarios into the image is enough', () => {
+    // k6 resolves ./erp-api.ts and open('./thresholds.json') relative to the script; nothing may reach outside.
+    const referenced = new Set<string>();
+    for (const file of ['canary-gate.ts', 'erp-api.ts']) {
+      const source = readFileSync(join(scenarioDir, file), 'utf8');
+      for (const match of source.matchAll(/(?:from|open\()\s*'(\.[^']+)'/g)) referenced.add(match[1] ?? '');
+    }
+    expect([...referenced].sort()).toEqual(['./erp-api.ts', './thresholds.json']);
+    for (const path of referenced) expect(existsSync(join(scenarioDir, path))).toBe(true);
+  });
+
+  test(`reads the canary's URL from the variable the runner sets`, () => {
+    const shared = readFileSync(join(scenarioDir, 'erp-api.ts'), 'utf8');
+    expect(shared).toContain(`__ENV.${GATE_SCENARIO.targetUrlVariable}`);
+  });
+
+  test('finishes its default run (30 s, 5 s graceful stop) well inside the timeout', () => {
+    const gate = readFileSync(join(repoRoot, GATE_SCENARIO.repositoryPath), 'utf8');
+    expect(gate).toContain("duration: duration('GATE_DURATION', '30s')");
+    expect(GATE_SCENARIO.timeoutSeconds).toBeGreaterThanOrEqual(120);
   });
 });

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { startTestApp } from '../../app/test/support/app.js';
 import { PlatformError } from '../../pipelines/src/platform/errors.js';
 import { freePort } from '../../pipelines/src/platform/ports.js';
 import { silentProgress } from '../../pipelines/src/platform/progress.js';
@@ -18,13 +17,22 @@ const scratch = mkdtempSync(join(tmpdir(), 'slipway-load-k6-'));
 const supervisor = new Supervisor(join(scratch, 'state.json'), join(scratch, 'logs'), silentProgress);
 let bareUrl = '';
 let k6 = '';
+/** What the bare server answers, as the runner captures it from the app's cached product read. */
+const RESPONSE = { contentType: 'application/json; charset=utf-8', body: '{"id":"p1","sku":"bench-1","stock":5}' };
+/** The benchmark's closed model, briefly: 4 VUs for 2 s. */
+const CLOSED = {
+  BENCH_SCENARIO: 'closed',
+  BENCH_VUS: '4',
+  BENCH_DURATION: '2s',
+  BENCH_PRODUCT_ID: 'p1',
+  BENCH_TOKEN: 't',
+};
 
 function options(overrides: Partial<K6RunOptions> & Pick<K6RunOptions, 'summaryPath'>): K6RunOptions {
   return {
     k6,
-    targetUrl: `${bareUrl}/health/live`,
-    vus: 4,
-    duration: '2s',
+    targetUrl: bareUrl,
+    env: CLOSED,
     durationMs: 2_000,
     logFile: join(scratch, 'k6.log'),
     ...overrides,
@@ -40,7 +48,9 @@ function script(name: string, source: string): string {
 
 beforeAll(async () => {
   k6 = toolPath('k6');
-  const bare = bareServerService(await freePort());
+  const responseFile = join(scratch, 'response.json');
+  writeFileSync(responseFile, JSON.stringify(RESPONSE));
+  const bare = bareServerService(await freePort(), responseFile);
   await supervisor.start(bare);
   bareUrl = bare.url;
 });
@@ -50,21 +60,13 @@ afterAll(async () => {
 });
 
 describe('bare server', () => {
-  test("answers any GET with the real app's /health/live body and content-type", async () => {
-    // The app as its own tests run it, on the harness's PostgreSQL and Redis: a change there shows here.
-    const app = await startTestApp();
-    try {
-      const live = await fetch(`${app.url}/health/live`);
-      const expected = { type: live.headers.get('content-type'), body: await live.text() };
-      expect(live.status).toBe(200);
-      for (const path of ['/health/live', '/anything']) {
-        const response = await fetch(`${bareUrl}${path}`);
-        expect(response.status).toBe(200);
-        expect({ type: response.headers.get('content-type'), body: await response.text() }).toEqual(expected);
-      }
-    } finally {
-      await app.close();
+  test('answers any GET with the captured body and content-type, and refuses other methods', async () => {
+    for (const path of ['/', '/api/v1/products/p1']) {
+      const response = await fetch(`${bareUrl}${path}`);
+      expect(response.status).toBe(200);
+      expect({ contentType: response.headers.get('content-type'), body: await response.text() }).toEqual(RESPONSE);
     }
+    expect((await fetch(bareUrl, { method: 'POST' })).status).toBe(405);
   });
 });
 
@@ -85,6 +87,7 @@ describe('a real k6 run of the benchmark scenario', () => {
     expect(metrics.p50Ms).toBeGreaterThan(0);
     expect(metrics.p50Ms).toBeLessThanOrEqual(metrics.p99Ms);
     expect(metrics.p99Ms).toBeLessThanOrEqual(metrics.maxMs);
+    expect(metrics.droppedIterations).toBe(0);
   });
 
   test('parsing names the value that a changed summary lacks', () => {
@@ -106,8 +109,8 @@ describe('k6 exit codes', () => {
   test('a refused connection counts every request as failed, not as a broken run', async () => {
     const metrics = await runK6(
       options({
-        targetUrl: `http://127.0.0.1:${await freePort()}/`,
-        vus: 1,
+        targetUrl: `http://127.0.0.1:${await freePort()}`,
+        env: { ...CLOSED, BENCH_VUS: '1' },
         summaryPath: join(scratch, 'refused.json'),
       }),
     );
@@ -126,6 +129,21 @@ describe('k6 exit codes', () => {
     await expect(runK6(options({ script: failing, summaryPath: join(scratch, 't.json') }))).rejects.toThrow(
       /exited 99 \(thresholds failed\), but the benchmark sets no thresholds/,
     );
+  });
+
+  test('with thresholdsAreMeasurements (soak in the bench), exit 99 still yields the numbers', async () => {
+    const soakLike = script(
+      'measured-threshold.ts',
+      `import http from 'k6/http';
+       import { check } from 'k6';
+       export const options = { iterations: 3, thresholds: { http_req_duration: ['max<0'] }, summaryTrendStats: ['med', 'p(99)', 'max'] };
+       export default function () { check(http.get(__ENV.TARGET_URL), { ok: (r) => r.status === 200 }); }
+       export function handleSummary(data) { return { [__ENV.SUMMARY_PATH]: JSON.stringify(data) }; }`,
+    );
+    const metrics = await runK6(
+      options({ script: soakLike, summaryPath: join(scratch, 'm99.json'), thresholdsAreMeasurements: true }),
+    );
+    expect(metrics).toMatchObject({ requests: 3, failed: 0 });
   });
 
   test('any other exit is a broken run reported with the tail of k6 stderr', async () => {

@@ -1,11 +1,28 @@
 import { describe, expect, test } from 'vitest';
 
 import type { RunMetrics } from '../src/bench/k6-summary.js';
-import { appToBare, formatRatio, formatTable, summarise, type RunRecord } from '../src/bench/report.js';
-import { parseVmRssKb, readRssKb } from '../src/bench/rss.js';
+import {
+  appToBare,
+  formatMisses,
+  formatRatio,
+  formatTable,
+  judge,
+  summarise,
+  type BenchRow,
+  type RowSummary,
+  type RunRecord,
+} from '../src/bench/report.js';
+import { parseVmRssKb, readRssKb, rssGrowth } from '../src/bench/rss.js';
 
-function metrics(rps: number, p50Ms: number, p99Ms: number, failed = 0): RunMetrics {
-  const requests = rps * 10;
+function metrics(
+  rps: number,
+  p50Ms: number,
+  p99Ms: number,
+  failed = 0,
+  droppedIterations = 0,
+  seconds = 60,
+): RunMetrics {
+  const requests = rps * seconds;
   return {
     requests,
     rps,
@@ -15,51 +32,120 @@ function metrics(rps: number, p50Ms: number, p99Ms: number, failed = 0): RunMetr
     checked: requests,
     failed,
     errorRate: failed / requests,
-    testRunDurationMs: 10_000,
+    testRunDurationMs: seconds * 1000,
+    droppedIterations,
   };
 }
 
+function record(row: BenchRow, run: number, m: RunMetrics, maxRssMb?: number): RunRecord {
+  return { row, run, startedAt: 't', metrics: m, maxRssMb };
+}
+
 const records: RunRecord[] = [
-  { target: 'app', run: 1, startedAt: 't', metrics: metrics(900, 2, 9, 9), maxRssMb: 80 },
-  { target: 'bare', run: 1, startedAt: 't', metrics: metrics(3000, 0.5, 3), maxRssMb: 50 },
-  { target: 'app', run: 2, startedAt: 't', metrics: metrics(1000, 1.8, 8), maxRssMb: 95.5 },
-  { target: 'bare', run: 2, startedAt: 't', metrics: metrics(3100, 0.4, 4), maxRssMb: 51 },
-  { target: 'app', run: 3, startedAt: 't', metrics: metrics(1100, 1.6, 10), maxRssMb: 90 },
-  { target: 'bare', run: 3, startedAt: 't', metrics: metrics(2900, 0.6, 5), maxRssMb: 52 },
+  record('closed-app', 1, metrics(900, 2, 9, 9), 80),
+  record('closed-bare', 1, metrics(3000, 0.5, 3), 50),
+  record('closed-app', 2, metrics(1000, 1.8, 8), 95.5),
+  record('closed-bare', 2, metrics(3100, 0.4, 4), 51),
+  record('closed-app', 3, metrics(1100, 1.6, 10), 90),
+  record('closed-bare', 3, metrics(2900, 0.6, 5), 52),
 ];
 
+function summary(row: BenchRow, rows: readonly RunRecord[]): RowSummary {
+  const result = summarise(row, rows);
+  if (result === undefined) throw new Error(`no ${row} runs`);
+  return result;
+}
+
 describe('summarise', () => {
-  test('takes medians per target, errors over all its requests and the largest RSS', () => {
-    expect(summarise('app', records)).toEqual({
-      target: 'app',
+  test('takes medians per row, errors and drops over all its requests and the largest RSS', () => {
+    expect(summary('closed-app', records)).toEqual({
+      row: 'closed-app',
       runs: 3,
       medianRps: 1000,
       medianP50Ms: 1.8,
       medianP99Ms: 9,
-      errorRate: 9 / 30_000,
+      errorRate: 9 / 180_000,
+      failed: 9,
+      droppedIterations: 0,
+      seconds: 60,
       maxRssMb: 95.5,
+      rssGrowth: undefined,
     });
+    expect(summarise('orders', records)).toBeUndefined();
   });
 
   test('the app/bare ratio divides the medians', () => {
-    const ratio = appToBare(summarise('app', records), summarise('bare', records));
+    const ratio = appToBare(summary('closed-app', records), summary('closed-bare', records));
     expect(ratio.rps).toBeCloseTo(1000 / 3000);
     expect(ratio.p99).toBeCloseTo(9 / 4);
-    expect(formatRatio(ratio)).toBe('app/bare: median RPS 0.33x, median p99 2.25x');
+    expect(formatRatio(ratio)).toBe('app/bare (closed model, cached read): median RPS 0.33x, median p99 2.25x');
+  });
+});
+
+describe('judge against the targets', () => {
+  test('a cached read that holds 1000/s for 60 s, fast, without drops or errors, in 200 MB passes', () => {
+    const read = summary('cached-read', [record('cached-read', 1, metrics(995, 2, 30), 200)]);
+    expect(judge(read)).toMatchObject({ pass: true });
+  });
+
+  test('each missed condition of the cached read is named with the measured value', () => {
+    const read = summary('cached-read', [record('cached-read', 1, metrics(900, 2, 61, 50, 12, 10), 300)]);
+    const judgement = judge(read);
+    expect(judgement?.pass).toBe(false);
+    expect(formatMisses(judgement === undefined ? [] : [judgement])).toEqual([
+      'cached-read: ≥ 1000/s missed (900/s)',
+      'cached-read: for 60 s missed (10 s)',
+      'cached-read: p99 < 50 ms missed (61.0 ms)',
+      'cached-read: 0 dropped missed (12 dropped)',
+      'cached-read: errors < 0.10 % missed (0.56 %)',
+      'cached-read: RSS < 250 MB missed (300 MB)',
+    ]);
+  });
+
+  test('orders fail on a single error; logins on p99; the app on less than 40 % of bare', () => {
+    expect(judge(summary('orders', [record('orders', 1, metrics(200, 5, 100, 1))]))?.pass).toBe(false);
+    expect(judge(summary('orders', [record('orders', 1, metrics(200, 5, 100))]))?.pass).toBe(true);
+    expect(judge(summary('logins', [record('logins', 1, metrics(50, 80, 301))]))?.pass).toBe(false);
+    const bare = summary('closed-bare', records);
+    expect(judge(summary('closed-app', records), bare)?.pass).toBe(false);
+    const fastApp = summary('closed-app', [record('closed-app', 1, metrics(1300, 1, 5))]);
+    expect(judge(fastApp, bare)?.pass).toBe(true);
+    expect(judge(bare)).toBeUndefined();
+  });
+
+  test('a soak passes with RSS growth up to 5 %', () => {
+    const soak = (growth: number): RowSummary =>
+      summary('soak', [{ ...record('soak', 1, metrics(100, 2, 9), 150), rssGrowth: growth }]);
+    expect(judge(soak(0.05))?.pass).toBe(true);
+    expect(judge(soak(0.051))?.pass).toBe(false);
   });
 });
 
 describe('formatTable', () => {
-  test('aligns the columns and shows RSS for the app only', () => {
-    const table = formatTable([summarise('app', records), summarise('bare', records)]);
-    expect(table).toBe(
+  test('aligns the columns, with the target and pass or MISS beside the numbers', () => {
+    const bare = summary('closed-bare', records);
+    const rows = [summary('closed-app', records), bare].map((s) => ({ summary: s, judgement: judge(s, bare) }));
+    expect(formatTable(rows)).toBe(
       [
-        'target  runs  median RPS  median p50 ms  median p99 ms  error rate  max app RSS MB',
-        '------  ----  ----------  -------------  -------------  ----------  --------------',
-        'app        3        1000           1.80           9.00      0.03 %            95.5',
-        'bare       3        3000           0.50           4.00      0.00 %               -',
+        'scenario     runs   RPS  p50 ms  p99 ms  errors  dropped  RSS MB  target              result',
+        '-----------  ----  ----  ------  ------  ------  -------  ------  ------------------  ------',
+        'closed-app      3  1000    1.80    9.00  0.01 %        0    95.5  ≥ 40 % of bare RPS  MISS',
+        'closed-bare     3  3000    0.50    4.00  0.00 %        0    52.0  -                   -',
       ].join('\n'),
     );
+  });
+});
+
+describe('rssGrowth', () => {
+  const series = (values: number[]): { atMs: number; mb: number }[] => values.map((mb, i) => ({ atMs: i * 1000, mb }));
+
+  test('compares the median of the last fifth with that of the first', () => {
+    expect(rssGrowth(series([100, 100, 102, 104, 104, 104, 104, 104, 110, 110]))).toBeCloseTo(0.1);
+    expect(rssGrowth(series([100, 100, 100, 100, 100, 100, 100, 100, 100, 100]))).toBe(0);
+  });
+
+  test('needs at least 10 samples', () => {
+    expect(rssGrowth(series([100, 200]))).toBeUndefined();
   });
 });
 

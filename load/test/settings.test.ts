@@ -3,17 +3,41 @@ import { describe, expect, test } from 'vitest';
 import { BenchInputError, benchSettings, parseDuration } from '../src/bench/settings.js';
 
 describe('benchSettings', () => {
-  test('defaults to 3 runs of 50 VUs for 20s; an empty variable counts as unset', () => {
-    expect(benchSettings({})).toEqual({ runs: 3, vus: 50, duration: '20s', durationMs: 20_000 });
-    expect(benchSettings({ BENCH_RUNS: '', BENCH_VUS: '', BENCH_DURATION: '' })).toEqual(benchSettings({}));
+  test('defaults to the issue targets: 3 runs of every scenario, 60 s open-model runs; empty counts as unset', () => {
+    expect(benchSettings({})).toEqual({
+      runs: 3,
+      scenarios: ['cached-read', 'orders', 'logins', 'bare', 'soak'],
+      duration: { text: '60s', ms: 60_000 },
+      rates: { cachedRead: 1000, orders: 200, logins: 50, soak: 100 },
+      vus: 50,
+      closedDuration: { text: '20s', ms: 20_000 },
+      soakDuration: { text: '5m', ms: 300_000 },
+    });
+    const empty = ['RUNS', 'SCENARIOS', 'DURATION', 'READ_RATE', 'VUS', 'CLOSED_DURATION', 'SOAK_DURATION'];
+    expect(benchSettings(Object.fromEntries(empty.map((name) => [`BENCH_${name}`, ''])))).toEqual(benchSettings({}));
   });
 
-  test('takes valid values as given', () => {
-    expect(benchSettings({ BENCH_RUNS: '5', BENCH_VUS: '200', BENCH_DURATION: '1m30s' })).toEqual({
+  test('takes valid values as given, scenarios in the order of the table whatever the order typed', () => {
+    const settings = benchSettings({
+      BENCH_RUNS: '5',
+      BENCH_SCENARIOS: 'soak, bare,cached-read',
+      BENCH_DURATION: '1m30s',
+      BENCH_READ_RATE: '10',
+      BENCH_ORDER_RATE: '2',
+      BENCH_LOGIN_RATE: '1',
+      BENCH_SOAK_RATE: '3',
+      BENCH_VUS: '200',
+      BENCH_CLOSED_DURATION: '2s',
+      BENCH_SOAK_DURATION: '2h',
+    });
+    expect(settings).toEqual({
       runs: 5,
+      scenarios: ['cached-read', 'bare', 'soak'],
+      duration: { text: '1m30s', ms: 90_000 },
+      rates: { cachedRead: 10, orders: 2, logins: 1, soak: 3 },
       vus: 200,
-      duration: '1m30s',
-      durationMs: 90_000,
+      closedDuration: { text: '2s', ms: 2_000 },
+      soakDuration: { text: '2h', ms: 7_200_000 },
     });
   });
 
@@ -23,11 +47,13 @@ describe('benchSettings', () => {
     ['BENCH_RUNS', '101', 'a whole number from 1 to 100'],
     ['BENCH_VUS', 'fifty', 'a whole number from 1 to 10000'],
     ['BENCH_VUS', '-1', 'a whole number from 1 to 10000'],
-    ['BENCH_VUS', '1e3', 'a whole number from 1 to 10000'],
+    ['BENCH_READ_RATE', '1e3', 'a whole number from 1 to 100000'],
+    ['BENCH_SCENARIOS', 'cached-read,writes', 'a comma-separated subset of cached-read,orders,logins,bare,soak'],
     ['BENCH_DURATION', '20', 'a k6 duration from 1s to 1h'],
     ['BENCH_DURATION', '0s', 'a k6 duration from 1s to 1h'],
     ['BENCH_DURATION', '2h', 'a k6 duration from 1s to 1h'],
-    ['BENCH_DURATION', ' 20s', 'a k6 duration from 1s to 1h'],
+    ['BENCH_CLOSED_DURATION', ' 20s', 'a k6 duration from 1s to 1h'],
+    ['BENCH_SOAK_DURATION', '25h', 'a k6 duration from 1s to 24h'],
   ])('%s=%j is refused in one line naming the variable, the value and the accepted form', (name, value, accepted) => {
     let caught: unknown;
     try {

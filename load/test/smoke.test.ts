@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,13 +11,18 @@ import { silentProgress } from '../../pipelines/src/platform/progress.js';
 import { appService } from '../../pipelines/src/platform/services/app.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
 import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
-import { runGate } from '../src/gate.js';
+import { bareServerService } from '../src/bench/services.js';
+import { registerSeedAccount, seedCachedRead, type SeedAccount } from '../src/bench/seed-account.js';
+import { runGate, type GateResult } from '../src/gate.js';
 
 const HOST = '127.0.0.1';
 const scratch = mkdtempSync(join(tmpdir(), 'slipway-load-smoke-'));
 const supervisor = new Supervisor(join(scratch, 'state.json'), join(scratch, 'logs'), silentProgress);
 let database: TestDatabase;
 let appUrl = '';
+/** Granted admin by the harness (a self-registered account may not create products); k6 signs in with it. */
+let account: SeedAccount;
+let seedEnv: Record<string, string> = {};
 
 beforeAll(async () => {
   database = await createTestDatabase('load_smoke');
@@ -26,10 +31,13 @@ beforeAll(async () => {
     host: HOST,
     port,
     portEnv: 'none (the test picks a free port)',
-    env: appUnderTestEnv({ databaseUrl: database.url, redisUrl: testServices().redis.url }),
+    // TRUST_PROXY: the scenarios sign in from a different X-Forwarded-For each time (a benchmark setting)
+    env: { ...appUnderTestEnv({ databaseUrl: database.url, redisUrl: testServices().redis.url }), TRUST_PROXY: '1' },
   });
   await supervisor.start(app);
   appUrl = app.url;
+  account = await registerSeedAccount(appUrl, database.url);
+  seedEnv = { SEED_EMAIL: account.email, SEED_PASSWORD: account.password };
 });
 afterAll(async () => {
   await supervisor.stopAll();
@@ -42,7 +50,7 @@ describe('the scenarios against the real app', () => {
     const result = await runGate({
       scenario: 'smoke',
       targetUrl: appUrl,
-      env: { SMOKE_VUS: '2', SMOKE_DURATION: '3s' },
+      env: { ...seedEnv, SMOKE_VUS: '2', SMOKE_DURATION: '3s' },
       summaryDir: scratch,
     });
     expect(result.reason).toBe(`every threshold held against ${appUrl}`);
@@ -55,12 +63,135 @@ describe('the scenarios against the real app', () => {
     const result = await runGate({
       scenario: 'canary-gate',
       targetUrl: appUrl,
-      env: { GATE_RATE: '20', GATE_DURATION: '4s' },
+      env: { ...seedEnv, GATE_RATE: '20', GATE_DURATION: '4s' },
       summaryDir: scratch,
     });
     expect(result.reason).toBe(`every threshold held against ${appUrl}`);
     expect(result).toMatchObject({ verdict: 'pass', exitCode: 0 });
     expect(result.summary?.droppedIterations).toBe(0);
     expect(result.summary?.requests).toBeGreaterThanOrEqual(60);
+  });
+
+  test('without an admin account the gate reads the catalog it finds, as against a production canary', async () => {
+    const result = await runGate({
+      scenario: 'canary-gate',
+      targetUrl: appUrl,
+      env: { GATE_RATE: '10', GATE_DURATION: '2s' },
+      summaryDir: mkdtempSync(join(scratch, 'customer-')),
+    });
+    expect(result.verdict, result.reason).not.toBe('inconclusive');
+    expect(result.summary?.errorRate).toBe(0);
+  });
+
+  test('without an admin account and with an empty catalog, setup says to set SEED_EMAIL and SEED_PASSWORD', async () => {
+    const empty = await createTestDatabase('load_empty_catalog');
+    const own = new Supervisor(join(scratch, 'empty-state.json'), join(scratch, 'empty-logs'), silentProgress);
+    const emptyApp = appService({
+      host: HOST,
+      port: await freePort(HOST),
+      portEnv: 'none (the test picks a free port)',
+      env: { ...appUnderTestEnv({ databaseUrl: empty.url, redisUrl: testServices().redis.url }), TRUST_PROXY: '1' },
+    });
+    try {
+      await own.start(emptyApp);
+      const result = await runGate({
+        scenario: 'canary-gate',
+        targetUrl: emptyApp.url,
+        env: { GATE_RATE: '5', GATE_DURATION: '1s' },
+        summaryDir: mkdtempSync(join(scratch, 'empty-')),
+      });
+      expect(result).toMatchObject({ verdict: 'inconclusive', exitCode: 107 });
+      expect(result.reason).toContain('POST /api/v1/products answered 403');
+      expect(result.reason).toContain('set SEED_EMAIL and SEED_PASSWORD to an account with role admin');
+    } finally {
+      await own.stopAll();
+      await empty.drop();
+    }
+  });
+});
+
+describe('the other scenarios, a few seconds each at low rates (no timing is judged)', () => {
+  const runs: Partial<Record<string, GateResult>> = {};
+  const scenarios: Record<string, Record<string, string>> = {
+    baseline: { BASELINE_RATE: '5', BASELINE_DURATION: '3s', BASELINE_PRODUCTS: '2', LOGIN_RATE: '2' },
+    peak: { PEAK_RATE: '8', PEAK_DURATION: '3s', PEAK_PRODUCTS: '2', LOGIN_RATE: '2' },
+    soak: { SOAK_RATE: '5', SOAK_DURATION: '3s', SOAK_PRODUCTS: '2', LOGIN_RATE: '2' },
+    stress: {
+      STRESS_START_RATE: '4',
+      STRESS_STEP_RATE: '4',
+      STRESS_STEPS: '2',
+      STRESS_STEP_DURATION: '2s',
+      STRESS_PRODUCTS: '2',
+    },
+    spike: {
+      SPIKE_BASE_RATE: '4',
+      SPIKE_PEAK_RATE: '12',
+      SPIKE_WARM: '2s',
+      SPIKE_RAMP: '1s',
+      SPIKE_HOLD: '1s',
+      SPIKE_RECOVERY: '4s',
+      SPIKE_WINDOW: '2s',
+      SPIKE_PRODUCTS: '2',
+    },
+  };
+
+  beforeAll(async () => {
+    await Promise.all(
+      Object.entries(scenarios).map(async ([name, env]) => {
+        runs[name] = await runGate({
+          scenario: join(import.meta.dirname, `../src/scenarios/${name}.ts`),
+          targetUrl: appUrl,
+          env: { ...seedEnv, ...env },
+          summaryDir: mkdtempSync(join(scratch, `${name}-`)),
+        });
+      }),
+    );
+  });
+
+  test.each(['baseline', 'peak', 'soak'])(
+    '%s runs its mix and bounded sign-ins to the end, every request answered',
+    (name) => {
+      const result = runs[name];
+      // pass or fail is the SLO thresholds' call on this busy machine; inconclusive would be a broken scenario
+      expect(result?.verdict, result?.reason).not.toBe('inconclusive');
+      expect(result?.summary?.errorRate).toBe(0);
+      expect(result?.summary?.requests).toBeGreaterThan(10);
+      expect(Object.keys(result?.summary?.thresholds ?? {})).toContain(`http_req_failed{scenario:${name}}`);
+    },
+  );
+
+  test('stress measures each step and reports where it broke, if it did', () => {
+    const findings = runs.stress?.summary?.findings as
+      { steps: { step: number; targetRate: number }[]; breakingRate: number | null } | undefined;
+    expect(runs.stress?.exitCode, runs.stress?.reason).not.toBe(107);
+    expect(findings?.steps.map((step) => [step.step, step.targetRate])).toEqual([
+      [0, 4],
+      [1, 8],
+    ]);
+    expect(findings === undefined ? 'missing' : typeof findings.breakingRate).toMatch(/^(number|object)$/);
+  });
+
+  test('spike compares each recovery window with the warm-up p99', () => {
+    const findings = runs.spike?.summary?.findings as
+      { baselineP99Ms: number; recoveryWindows: unknown[]; windowSeconds: number } | undefined;
+    expect(runs.spike?.exitCode, runs.spike?.reason).toBe(0);
+    expect(findings?.baselineP99Ms).toBeGreaterThan(0);
+    expect(findings?.windowSeconds).toBe(2);
+    expect(findings?.recoveryWindows).toHaveLength(2);
+  });
+});
+
+describe('the benchmark seeding against the real app', () => {
+  test('the bare server answers exactly what the app answers for the cached product read', async () => {
+    const seeded = await seedCachedRead(appUrl, database.url);
+    expect(JSON.parse(seeded.response.body)).toMatchObject({ id: seeded.productId });
+    const responseFile = join(scratch, 'bare-response.json');
+    writeFileSync(responseFile, JSON.stringify(seeded.response));
+    const bare = bareServerService(await freePort(HOST), responseFile);
+    await supervisor.start(bare);
+    const answer = await fetch(`${bare.url}/api/v1/products/${seeded.productId}`);
+    expect({ contentType: answer.headers.get('content-type') ?? '', body: await answer.text() }).toEqual(
+      seeded.response,
+    );
   });
 });

@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, describe, expect, test } from 'vitest';
 
 import { removeDirectory } from '../src/platform/accounts.js';
-import { localPaths, RUNNING_FOOTER } from '../src/platform/local.js';
+import { adminPasswordFile, LOCAL_ADMIN_EMAIL, localPaths, RUNNING_FOOTER } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
 import { freePort, isPortFree } from '../src/platform/ports.js';
 import { isAlive } from '../src/platform/processes.js';
@@ -83,6 +83,21 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(output()).not.toMatch(/postgresql:\/\/slipway:/); // no password printed
     expect((await fetch(`${appUrl}/health/live`)).status).toBe(200);
     expect((await fetch(`${appUrl}/health/ready`)).status).toBe(200);
+
+    // the administrator it made can sign in and use an admin-only route; the docs it points at are served
+    expect(output()).toContain(`${appUrl}/api/docs`);
+    const password = readFileSync(adminPasswordFile(env.SLIPWAY_SCOPE), 'utf8').trim();
+    expect(output()).not.toContain(password);
+    const login = await fetch(`${appUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: LOCAL_ADMIN_EMAIL, password }),
+    });
+    expect(login.status).toBe(200);
+    const { access_token: token } = (await login.json()) as { access_token: string };
+    const users = await fetch(`${appUrl}/api/v1/users`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(users.status).toBe(200);
+    expect((await fetch(`${appUrl}/api/docs/openapi.json`)).status).toBe(200);
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];

@@ -63,6 +63,14 @@ export function toAppError(error: unknown): AppError {
     }
     return new BadRequestError(FRAMEWORK_CODES[error.status] ?? 'BAD_REQUEST', error.message, { cause: error });
   }
+  // The router's "Failed to decode param": a URIError marked 400 but not `expose`d, from a malformed URL.
+  if (error instanceof URIError && (error as { status?: unknown }).status === 400) {
+    return new BadRequestError(
+      'BAD_REQUEST',
+      'the URL holds a malformed percent-encoding (% without two hex digits, or bytes that are not UTF-8); percent-encode each path segment as UTF-8',
+      { cause: error },
+    );
+  }
   // A pg error that did not go through the Database wrapper still deserves its proper status.
   if (sqlState(error) !== undefined) return classifyDatabaseError(error);
   return new InternalError({ cause: error });

@@ -1,13 +1,24 @@
 import { Router } from 'express';
 
 import { allUp, runChecks } from '../health.js';
-import type { CheckResults, HealthCheck } from '../health.js';
+import type { CheckResult, CheckResults, HealthCheck } from '../health.js';
 import type { Lifecycle } from '../lifecycle.js';
+
+/** One check as the wire shows it (snake_case, as every JSON body of the API). */
+export interface ReadinessCheck {
+  readonly status: CheckResult['status'];
+  readonly duration_ms: number;
+  readonly error?: string;
+}
 
 export interface ReadinessBody {
   readonly status: 'ready' | 'not_ready';
-  readonly shuttingDown: boolean;
-  readonly checks: CheckResults;
+  readonly shutting_down: boolean;
+  readonly checks: Readonly<Record<string, ReadinessCheck>>;
+}
+
+function checkJson({ status, durationMs, error }: CheckResult): ReadinessCheck {
+  return error === undefined ? { status, duration_ms: durationMs } : { status, duration_ms: durationMs, error };
 }
 
 export interface HealthRoutesOptions {
@@ -41,7 +52,11 @@ export function healthRouter({ checks, timeoutMs, lifecycle }: HealthRoutesOptio
     const results = await checksInFlight;
     const shuttingDown = lifecycle.shuttingDown;
     const ready = !shuttingDown && allUp(results);
-    const body: ReadinessBody = { status: ready ? 'ready' : 'not_ready', shuttingDown, checks: results };
+    const body: ReadinessBody = {
+      status: ready ? 'ready' : 'not_ready',
+      shutting_down: shuttingDown,
+      checks: Object.fromEntries(Object.entries(results).map(([name, result]) => [name, checkJson(result)])),
+    };
     res.status(ready ? 200 : 503).json(body);
   });
 

@@ -25,8 +25,33 @@ export interface RequestContext {
 /** The mutable state behind a RequestContext; it is also the request's query scope. */
 interface RequestState extends QueryScope {
   readonly requestId: string;
-  log: Logger;
-  userId: string | undefined;
+  readonly log: Logger;
+  readonly userId: string | undefined;
+  setUser(userId: string): void;
+}
+
+/**
+ * The request's logger is made when first used, with every id known by then: one pino child per request instead of
+ * one per id (each child runs the redaction set-up, a measurable share of a cached read).
+ */
+function requestState(logger: Logger, requestId: string): RequestState {
+  let log: Logger | undefined;
+  let userId: string | undefined;
+  return {
+    requestId,
+    queryCount: 0,
+    get log(): Logger {
+      log ??= logger.child(userId === undefined ? { requestId } : { requestId, userId });
+      return log;
+    },
+    get userId(): string | undefined {
+      return userId;
+    },
+    setUser(id: string): void {
+      userId = id;
+      log = undefined;
+    },
+  };
 }
 
 const contexts = new WeakMap<Request, RequestState>();
@@ -38,10 +63,7 @@ export function requestContext(req: Request): RequestContext | undefined {
 
 /** Records who is calling: later log lines, the access log and error logs carry `userId`. */
 export function setRequestUser(req: Request, userId: string): void {
-  const state = contexts.get(req);
-  if (state === undefined) return;
-  state.userId = userId;
-  state.log = state.log.child({ userId });
+  contexts.get(req)?.setUser(userId);
 }
 
 /** The caller's id when it is well-formed, otherwise a fresh UUID. */
@@ -61,7 +83,7 @@ function isProbe(path: string): boolean {
 export function requestContextMiddleware(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const requestId = acceptRequestId(req.get(REQUEST_ID_HEADER));
-    const state: RequestState = { requestId, log: logger.child({ requestId }), userId: undefined, queryCount: 0 };
+    const state = requestState(logger, requestId);
     contexts.set(req, state);
     res.setHeader(REQUEST_ID_HEADER, requestId);
 

@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 import cors from 'cors';
 import express from 'express';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
@@ -6,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 import type { RuntimeSettings } from '../config-reload.js';
-import { BadRequestError, RateLimitError } from '../errors.js';
+import { BadRequestError, RateLimitError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -73,7 +75,7 @@ function isBodyTooLarge(error: unknown): error is BodyTooLarge {
 }
 
 /** JSON body parsing with the configured limit; a bigger body is a 413 PAYLOAD_TOO_LARGE that says both sizes. */
-export function jsonBody(limitBytes: number): [RequestHandler, ErrorRequestHandler] {
+export function jsonBody(limitBytes: number): [RequestHandler, ErrorRequestHandler, RequestHandler] {
   const tooLarge: ErrorRequestHandler = (error: unknown, _req, _res, next) => {
     if (!isBodyTooLarge(error)) {
       next(error);
@@ -88,7 +90,61 @@ export function jsonBody(limitBytes: number): [RequestHandler, ErrorRequestHandl
       ),
     );
   };
-  return [express.json({ limit: limitBytes }), tooLarge];
+  // Invalid UTF-8 would otherwise be decoded to U+FFFD and stored as if the client had sent it.
+  const verify = (_req: unknown, _res: unknown, buffer: Buffer): void => {
+    if (!isUtf8(buffer)) {
+      throw new ValidationError('the request body is not valid UTF-8; send JSON encoded as UTF-8', {
+        body: ['is not valid UTF-8'],
+      });
+    }
+  };
+  return [express.json({ limit: limitBytes, verify }), tooLarge, wellFormedText()];
+}
+
+/** At most this many offending paths are named; one is enough to fix the client. */
+const MAX_MALFORMED_PATHS = 10;
+// With the u flag a valid surrogate pair is one code point, so only an unpaired surrogate is category Cs.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * The paths of keys and strings in a parsed body that are not well-formed Unicode: a `\ud800` escape decodes to a
+ * lone surrogate, which PostgreSQL would silently replace. Iterative, so a deeply nested body cannot overflow the stack.
+ */
+export function malformedTextPaths(body: unknown): string[] {
+  const found: string[] = [];
+  const pending: [unknown, string][] = [[body, 'body']];
+  for (let next = pending.pop(); next !== undefined && found.length < MAX_MALFORMED_PATHS; next = pending.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) found.push(path);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => pending.push([item, `${path}.${index}`]));
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) {
+        if (LONE_SURROGATE.test(key)) found.push(`${path} (a key)`);
+        else pending.push([item, `${path}.${key}`]);
+      }
+    }
+  }
+  return found;
+}
+
+/** 400 VALIDATION_ERROR naming every text of the body that is not well-formed Unicode. */
+function wellFormedText(): RequestHandler {
+  return (req, _res, next) => {
+    const paths = malformedTextPaths(req.body);
+    if (paths.length === 0) {
+      next();
+      return;
+    }
+    const fields = Object.fromEntries(paths.map((path) => [path, ['must be well-formed Unicode text']]));
+    next(
+      new ValidationError(
+        'the request body holds text that is not well-formed Unicode (an unpaired surrogate)',
+        fields,
+      ),
+    );
+  };
 }
 
 export interface GeneralRateLimitOptions {

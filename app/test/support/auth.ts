@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
 
 import { createAuthComponent } from '../../src/components/auth/index.js';
+import { grantRole } from '../../src/components/auth/repository.js';
+import type { Queryable } from '../../src/db/pool.js';
 import { startTestApp } from './app.js';
 import type { TestApp } from './app.js';
 import { unique } from './db.js';
@@ -79,5 +81,23 @@ export async function signIn(baseUrl: string, account: Account, ip = clientIp())
     ip,
   });
   if (reply.status !== 200) throw new Error(`login answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-  return reply.body as unknown as Tokens;
+  // The wire is snake_case (OAuth 2 style); tests keep the camelCase names.
+  const { access_token: accessToken, refresh_token: refreshToken } = reply.body;
+  if (typeof accessToken !== 'string' || typeof refreshToken !== 'string') {
+    throw new Error(`login answered 200 without access_token and refresh_token: ${JSON.stringify(reply.body)}`);
+  }
+  return { accessToken, refreshToken };
+}
+
+/**
+ * Gives an account one of the seeded roles straight in the database, as `npm run admin -- grant-role` would, for
+ * tests that need staff (product writes need a manager or admin). Call it before the account's first request:
+ * it does not drop permissions the service has already cached.
+ */
+export async function grantAccountRole(
+  db: Queryable,
+  userId: string,
+  role: 'admin' | 'manager' | 'customer',
+): Promise<void> {
+  if (!(await grantRole(db, userId, role))) throw new Error(`role ${role} is missing: is the database migrated?`);
 }

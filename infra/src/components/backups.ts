@@ -29,6 +29,8 @@ export interface BackupsArgs {
 /** Every 6 hours, in cron for Kubernetes and for AWS Backup. */
 export const BACKUP_SCHEDULE = '15 */6 * * *';
 export const AWS_BACKUP_SCHEDULE = 'cron(0 */6 * * ? *)';
+/** Hourly at :45: re-checks the audit log's hash chain; a break logs event="audit.integrity_failed" (Loki alert). */
+export const AUDIT_VERIFY_SCHEDULE = '45 * * * *';
 /** Sundays at 04:30 UTC, after the night's backups. */
 export const RESTORE_DRILL_SCHEDULE = '30 4 * * 0';
 /** Object prefixes the backup entry point writes to, and how long each keeps a dump: 7 daily, 4 weekly, 12 monthly. */
@@ -296,6 +298,8 @@ export class Backups extends pulumi.ComponentResource {
       ['backup', '--restore-drill'],
       [{ name: 'RESTORE_DRILL_DATABASE', value: 'erp_restore_drill' }],
     );
+    // `audit verify` walks the audit log's hash chain (read-only); exit 1 and the log line mean tampering.
+    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], []);
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
       {

@@ -381,6 +381,14 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       ['backup'],
     );
     expectEqual(problems, 'restore drill schedule (weekly)', drill?.schedule, '30 4 * * 0');
+    const audit = cronJobs['audit-verify'];
+    expectEqual(problems, 'audit chain check schedule (hourly)', audit?.schedule, '45 * * * *');
+    expectEqual(
+      problems,
+      'audit chain check entry point',
+      rec(arr(rec(rec(rec(rec(audit?.jobTemplate).spec).template).spec).containers)[0]).args,
+      ['audit', 'verify'],
+    );
     return problems;
   },
 

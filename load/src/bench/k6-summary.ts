@@ -14,6 +14,8 @@ export interface RunMetrics {
   /** failed / checked requests, 0 to 1. */
   readonly errorRate: number;
   readonly testRunDurationMs: number;
+  /** Iterations an open model could not start on time (k6 dropped_iterations; 0 when k6 reports none). */
+  readonly droppedIterations: number;
 }
 
 /** A summary that lacks what the benchmark reads: a changed scenario or another k6 summary format. */
@@ -37,6 +39,14 @@ function metricValue(summary: Record<string, unknown>, source: string, metric: s
     );
   }
   return value;
+}
+
+function optionalCount(summary: Record<string, unknown>, metric: string): number {
+  const metrics = summary.metrics;
+  const entry = isRecord(metrics) ? metrics[metric] : undefined;
+  const values = isRecord(entry) ? entry.values : undefined;
+  const count = isRecord(values) ? values.count : undefined;
+  return typeof count === 'number' ? count : 0;
 }
 
 /**
@@ -67,5 +77,7 @@ export function parseK6Summary(summary: unknown, source: string): RunMetrics {
     failed: fails,
     errorRate: passes + fails === 0 ? 0 : fails / (passes + fails),
     testRunDurationMs: duration,
+    // k6 leaves the metric out of the summary when nothing was dropped
+    droppedIterations: optionalCount(summary, 'dropped_iterations'),
   };
 }

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { PlatformError } from '../../../pipelines/src/platform/errors.js';
 import { parseK6Summary, SummaryFormatError, type RunMetrics } from './k6-summary.js';
 
-/** The closed-model scenario every benchmark run executes. */
-export const HTTP_BENCH_SCRIPT = fileURLToPath(new URL('../scenarios/http-bench.ts', import.meta.url));
+/** The benchmark's k6 script; BENCH_SCENARIO picks the measurement (cached-read, orders, logins, closed). */
+export const BENCH_SCRIPT = fileURLToPath(new URL('../scenarios/bench.ts', import.meta.url));
 
 /** k6 exits with this when a threshold fails (k6 errext/exitcodes). */
 export const K6_THRESHOLDS_FAILED = 99;
@@ -34,13 +34,21 @@ export interface K6RunOptions {
   readonly k6: string;
   readonly script?: string;
   readonly targetUrl: string;
-  readonly vus: number;
-  readonly duration: string;
+  /** The scenario's settings (BENCH_SCENARIO, BENCH_RATE, BENCH_DURATION…); TARGET_URL and SUMMARY_PATH are added. */
+  readonly env: Readonly<Record<string, string>>;
+  /** How long the scenario runs (setup and teardown aside), for the watchdog. */
   readonly durationMs: number;
-  /** Where handleSummary writes its JSON. */
+  /** Where handleSummary writes its JSON (SUMMARY_PATH). */
   readonly summaryPath: string;
+  /** Where k6's raw summary data lands, if not at summaryPath (erp-api scenarios write it to SUMMARY_RAW_PATH). */
+  readonly rawSummaryPath?: string | undefined;
   /** k6's own stdout and stderr, kept for reading after a broken run. */
   readonly logFile: string;
+  /**
+   * The script carries SLO thresholds (e.g. soak.ts) whose crossing is a measurement, not a broken run: exit 99
+   * resolves with the numbers like exit 0.
+   */
+  readonly thresholdsAreMeasurements?: boolean;
   /** Aborting kills k6 and rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }
@@ -55,19 +63,19 @@ export function lastLines(text: string, count: number): string {
 export function runK6(options: K6RunOptions): Promise<RunMetrics> {
   const { k6, targetUrl, summaryPath, logFile, signal } = options;
   signal?.throwIfAborted();
-  const env = k6Environment({
-    TARGET_URL: targetUrl,
-    BENCH_VUS: String(options.vus),
-    BENCH_DURATION: options.duration,
-    SUMMARY_PATH: summaryPath,
-  });
-  const args = [...K6_RUN_FLAGS, options.script ?? HTTP_BENCH_SCRIPT];
+  const script = options.script ?? BENCH_SCRIPT;
+  const env = k6Environment({ ...options.env, TARGET_URL: targetUrl, SUMMARY_PATH: summaryPath });
+  const args = [...K6_RUN_FLAGS, script];
 
+  const rawSummaryPath = options.rawSummaryPath ?? summaryPath;
   // A summary left by an earlier run must not pass for this one's.
   rmSync(summaryPath, { force: true });
+  rmSync(rawSummaryPath, { force: true });
   return new Promise<RunMetrics>((resolve, reject) => {
     const log = createWriteStream(logFile, { flags: 'a' });
-    log.write(`\n--- ${new Date().toISOString()} ${k6} ${args.join(' ')} (TARGET_URL=${targetUrl})\n`);
+    log.write(
+      `\n--- ${new Date().toISOString()} ${k6} ${args.join(' ')} (TARGET_URL=${targetUrl} ${options.env.BENCH_SCENARIO ?? ''})\n`,
+    );
     // Its own process group, so Ctrl-C reaches the orchestrator alone and k6 is stopped by it, in order.
     const child = spawn(k6, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -96,7 +104,7 @@ export function runK6(options: K6RunOptions): Promise<RunMetrics> {
     const timeoutMs = options.durationMs + OVERRUN_ALLOWANCE_MS;
     const watchdog = setTimeout(() => {
       failure = new PlatformError(
-        `k6 against ${targetUrl} still ran ${Math.round(timeoutMs / 1000)} s after it started, for a ${options.duration} run; killed it`,
+        `k6 against ${targetUrl} still ran ${Math.round(timeoutMs / 1000)} s after it started, for a ${Math.round(options.durationMs / 1000)} s run; killed it`,
         `read ${logFile} for where it hung`,
       );
       kill();
@@ -117,32 +125,32 @@ export function runK6(options: K6RunOptions): Promise<RunMetrics> {
         reject(failure);
         return;
       }
-      if (code === K6_THRESHOLDS_FAILED) {
+      if (code === K6_THRESHOLDS_FAILED && options.thresholdsAreMeasurements !== true) {
         reject(
           new PlatformError(
             `k6 against ${targetUrl} exited 99 (thresholds failed), but the benchmark sets no thresholds; last lines of its stderr:\n${lastLines(stderr, STDERR_TAIL_LINES)}`,
-            `remove the thresholds from ${options.script ?? HTTP_BENCH_SCRIPT}, or read ${logFile}`,
+            `remove the thresholds from ${script}, or read ${logFile}`,
           ),
         );
         return;
       }
-      if (code !== 0) {
+      if (code !== 0 && code !== K6_THRESHOLDS_FAILED) {
         reject(
           new PlatformError(
             `k6 against ${targetUrl} broke (exit code ${String(code)}, signal ${String(exitSignal)}); last lines of its stderr:\n${lastLines(stderr, STDERR_TAIL_LINES)}`,
-            `read ${logFile}; run the scenario by hand with: TARGET_URL=${targetUrl} ${k6} run ${options.script ?? HTTP_BENCH_SCRIPT}`,
+            `read ${logFile}; run the scenario by hand with: TARGET_URL=${targetUrl} ${k6} run ${script}`,
           ),
         );
         return;
       }
       try {
-        resolve(parseK6Summary(JSON.parse(readFileSync(summaryPath, 'utf8')) as unknown, summaryPath));
+        resolve(parseK6Summary(JSON.parse(readFileSync(rawSummaryPath, 'utf8')) as unknown, rawSummaryPath));
       } catch (error) {
         reject(
           error instanceof SummaryFormatError
             ? error
             : new PlatformError(
-                `k6 against ${targetUrl} exited 0 but left no readable summary at ${summaryPath}: ${error instanceof Error ? error.message : String(error)}`,
+                `k6 against ${targetUrl} exited 0 but left no readable summary at ${rawSummaryPath}: ${error instanceof Error ? error.message : String(error)}`,
                 `check that the scenario's handleSummary writes to SUMMARY_PATH; read ${logFile}`,
                 { cause: error },
               ),

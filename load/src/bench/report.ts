@@ -1,80 +1,214 @@
 import type { RunMetrics } from './k6-summary.js';
 import { median } from './stats.js';
 
-export type TargetName = 'app' | 'bare';
+/** A row of the benchmark table: one measurement, the closed model once per target. */
+export const BENCH_ROWS = ['cached-read', 'orders', 'logins', 'closed-app', 'closed-bare', 'soak'] as const;
+export type BenchRow = (typeof BENCH_ROWS)[number];
 
-/** One k6 run against one target, with the target's largest RSS while it ran. */
+/** One k6 run of one row, with the app's largest RSS while it ran (the bare server's for closed-bare). */
 export interface RunRecord {
-  readonly target: TargetName;
-  /** 1-based, in the order the runs of this target happened. */
+  readonly row: BenchRow;
+  /** 1-based, in the order the runs of this row happened. */
   readonly run: number;
   readonly startedAt: string;
   readonly metrics: RunMetrics;
   readonly maxRssMb: number | undefined;
+  /** Soak only: RSS growth from its first fifth to its last (see rss.ts rssGrowth), 0.05 is 5 %. */
+  readonly rssGrowth?: number | undefined;
 }
 
-/** What the table shows for one target: medians over its runs, errors over all of them. */
-export interface TargetSummary {
-  readonly target: TargetName;
+/** What the table shows for one row: medians over its runs, errors and drops over all of them. */
+export interface RowSummary {
+  readonly row: BenchRow;
   readonly runs: number;
   readonly medianRps: number;
   readonly medianP50Ms: number;
   readonly medianP99Ms: number;
   /** Failed requests / all checked requests, summed over the runs. */
   readonly errorRate: number;
+  readonly failed: number;
+  readonly droppedIterations: number;
+  /** Median of the runs' shortest length, in seconds (k6's test run duration). */
+  readonly seconds: number;
   readonly maxRssMb: number | undefined;
+  readonly rssGrowth: number | undefined;
 }
 
-export function summarise(target: TargetName, records: readonly RunRecord[]): TargetSummary {
-  const own = records.filter((record) => record.target === target);
+export function summarise(row: BenchRow, records: readonly RunRecord[]): RowSummary | undefined {
+  const own = records.filter((record) => record.row === row);
+  if (own.length === 0) return undefined;
   const metrics = own.map((record) => record.metrics);
   const failed = metrics.reduce((sum, m) => sum + m.failed, 0);
   const checked = metrics.reduce((sum, m) => sum + m.checked, 0);
   const rss = own.flatMap((record) => (record.maxRssMb === undefined ? [] : [record.maxRssMb]));
+  const growth = own.flatMap((record) => (record.rssGrowth === undefined ? [] : [record.rssGrowth]));
   return {
-    target,
+    row,
     runs: own.length,
     medianRps: median(metrics.map((m) => m.rps)),
     medianP50Ms: median(metrics.map((m) => m.p50Ms)),
     medianP99Ms: median(metrics.map((m) => m.p99Ms)),
     errorRate: checked === 0 ? 0 : failed / checked,
+    failed,
+    droppedIterations: metrics.reduce((sum, m) => sum + m.droppedIterations, 0),
+    seconds: median(metrics.map((m) => m.testRunDurationMs / 1000)),
     maxRssMb: rss.length === 0 ? undefined : Math.max(...rss),
+    rssGrowth: growth.length === 0 ? undefined : Math.max(...growth),
   };
 }
 
-/** How far the app is from the bare server: below 1 for throughput and above 1 for latency mean slower. */
+/** One condition of a target: a name a person reads and whether the measured value meets it. */
+export interface Condition {
+  readonly name: string;
+  readonly met: boolean;
+  /** The measured value, as shown in a miss. */
+  readonly measured: string;
+}
+
+export interface Judgement {
+  readonly row: BenchRow;
+  readonly target: string;
+  readonly conditions: readonly Condition[];
+  readonly pass: boolean;
+}
+
+/** The issue's targets: rates, run lengths and limits each row is judged by. */
+export const TARGETS = {
+  cachedRead: { rps: 1000, seconds: 60, p99Ms: 50, errorRate: 0.001, rssMb: 250 },
+  orders: { rps: 200, p99Ms: 150 },
+  logins: { rps: 50, p99Ms: 300 },
+  /** The app's closed-model throughput on the cached read, as a share of the bare server's. */
+  appToBareRps: 0.4,
+  soakRssGrowth: 0.05,
+} as const;
+/** An open model's achieved rate trails its target by its first second of ramp-up and the last iterations' drain. */
+const RATE_SLACK = 0.98;
+
+const ms = (value: number): string => `${value.toFixed(1)} ms`;
+const percent = (value: number): string => `${(value * 100).toFixed(2)} %`;
+const perSecond = (value: number): string => `${value.toFixed(0)}/s`;
+
+function heldRate(summary: RowSummary, rps: number): Condition {
+  return { name: `≥ ${rps}/s`, met: summary.medianRps >= rps * RATE_SLACK, measured: perSecond(summary.medianRps) };
+}
+
+function judgement(row: BenchRow, conditions: Condition[]): Judgement {
+  return {
+    row,
+    target: conditions.map((condition) => condition.name).join(', '),
+    conditions,
+    pass: conditions.every((condition) => condition.met),
+  };
+}
+
+/** The row's target with each condition met or missed; undefined for rows with no target of their own. */
+export function judge(summary: RowSummary, bare?: RowSummary): Judgement | undefined {
+  switch (summary.row) {
+    case 'cached-read': {
+      const t = TARGETS.cachedRead;
+      return judgement(summary.row, [
+        heldRate(summary, t.rps),
+        { name: `for ${t.seconds} s`, met: summary.seconds >= t.seconds, measured: `${summary.seconds.toFixed(0)} s` },
+        { name: `p99 < ${t.p99Ms} ms`, met: summary.medianP99Ms < t.p99Ms, measured: ms(summary.medianP99Ms) },
+        { name: '0 dropped', met: summary.droppedIterations === 0, measured: `${summary.droppedIterations} dropped` },
+        {
+          name: `errors < ${percent(t.errorRate)}`,
+          met: summary.errorRate < t.errorRate,
+          measured: percent(summary.errorRate),
+        },
+        {
+          name: `RSS < ${t.rssMb} MB`,
+          met: summary.maxRssMb !== undefined && summary.maxRssMb < t.rssMb,
+          measured: summary.maxRssMb === undefined ? 'not sampled' : `${summary.maxRssMb.toFixed(0)} MB`,
+        },
+      ]);
+    }
+    case 'orders':
+      return judgement(summary.row, [
+        heldRate(summary, TARGETS.orders.rps),
+        {
+          name: `p99 < ${TARGETS.orders.p99Ms} ms`,
+          met: summary.medianP99Ms < TARGETS.orders.p99Ms,
+          measured: ms(summary.medianP99Ms),
+        },
+        { name: '0 errors', met: summary.failed === 0, measured: `${summary.failed} failed` },
+      ]);
+    case 'logins':
+      return judgement(summary.row, [
+        heldRate(summary, TARGETS.logins.rps),
+        {
+          name: `p99 < ${TARGETS.logins.p99Ms} ms`,
+          met: summary.medianP99Ms < TARGETS.logins.p99Ms,
+          measured: ms(summary.medianP99Ms),
+        },
+      ]);
+    case 'closed-app': {
+      if (bare === undefined) return undefined;
+      const share = summary.medianRps / bare.medianRps;
+      return judgement(summary.row, [
+        {
+          name: `≥ ${TARGETS.appToBareRps * 100} % of bare RPS`,
+          met: share >= TARGETS.appToBareRps,
+          measured: `${(share * 100).toFixed(1)} % of bare`,
+        },
+      ]);
+    }
+    case 'soak':
+      return judgement(summary.row, [
+        {
+          name: `RSS growth ≤ ${TARGETS.soakRssGrowth * 100} %`,
+          met: summary.rssGrowth !== undefined && summary.rssGrowth <= TARGETS.soakRssGrowth,
+          measured: summary.rssGrowth === undefined ? 'too few samples' : percent(summary.rssGrowth),
+        },
+      ]);
+    case 'closed-bare':
+      return undefined;
+  }
+}
+
+/** How far the app is from the bare server on the closed cached read: below 1 for throughput means slower. */
 export interface Ratio {
   readonly rps: number;
   readonly p99: number;
 }
 
-export function appToBare(app: TargetSummary, bare: TargetSummary): Ratio {
+export function appToBare(app: RowSummary, bare: RowSummary): Ratio {
   return { rps: app.medianRps / bare.medianRps, p99: app.medianP99Ms / bare.medianP99Ms };
 }
 
-const COLUMNS = ['target', 'runs', 'median RPS', 'median p50 ms', 'median p99 ms', 'error rate', 'max app RSS MB'];
+const COLUMNS = ['scenario', 'runs', 'RPS', 'p50 ms', 'p99 ms', 'errors', 'dropped', 'RSS MB', 'target', 'result'];
 
-/** The comparison table: target left-aligned, numbers right-aligned, two spaces between columns. */
-export function formatTable(summaries: readonly TargetSummary[]): string {
-  const rows = summaries.map((s) => [
-    s.target,
+/** The benchmark table: text left-aligned, numbers right-aligned, two spaces between columns. */
+export function formatTable(rows: readonly { summary: RowSummary; judgement: Judgement | undefined }[]): string {
+  const cells = rows.map(({ summary: s, judgement: j }) => [
+    s.row,
     String(s.runs),
     s.medianRps.toFixed(0),
     s.medianP50Ms.toFixed(2),
     s.medianP99Ms.toFixed(2),
     `${(s.errorRate * 100).toFixed(2)} %`,
-    // only the app's memory is sampled for the table; the bare server is the throughput reference
-    s.target === 'app' && s.maxRssMb !== undefined ? s.maxRssMb.toFixed(1) : '-',
+    String(s.droppedIterations),
+    s.maxRssMb === undefined ? '-' : s.maxRssMb.toFixed(1),
+    j?.target ?? '-',
+    j === undefined ? '-' : j.pass ? 'pass' : 'MISS',
   ]);
-  const widths = COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+  const leftAligned = new Set([0, 8, 9]);
+  const widths = COLUMNS.map((title, i) => Math.max(title.length, ...cells.map((row) => (row[i] ?? '').length)));
+  const line = (values: readonly string[]): string =>
+    values
+      .map((cell, i) => (leftAligned.has(i) ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
-  return [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+  return [line(COLUMNS), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+/** One line per missed condition, e.g. "cached-read: p99 < 50 ms missed (61.2 ms)". */
+export function formatMisses(judgements: readonly Judgement[]): string[] {
+  return judgements.flatMap((j) =>
+    j.conditions.filter((c) => !c.met).map((c) => `${j.row}: ${c.name} missed (${c.measured})`),
+  );
 }
 
 export function formatRatio(ratio: Ratio): string {
-  return `app/bare: median RPS ${ratio.rps.toFixed(2)}x, median p99 ${ratio.p99.toFixed(2)}x`;
+  return `app/bare (closed model, cached read): median RPS ${ratio.rps.toFixed(2)}x, median p99 ${ratio.p99.toFixed(2)}x`;
 }

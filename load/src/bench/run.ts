@@ -15,23 +15,29 @@ import { postgresService } from '../../../pipelines/src/platform/services/postgr
 import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import { AlreadyRunning, claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
 import { toolPath } from '../../../pipelines/src/platform/tools.js';
-import { k6Version, runK6 } from './k6.js';
+import { RESULTS_DIR } from './check.js';
+import { BENCH_SCRIPT, k6Version, runK6 } from './k6.js';
 import type { RunMetrics } from './k6-summary.js';
 import {
   appToBare,
+  BENCH_ROWS,
+  formatMisses,
   formatRatio,
   formatTable,
+  judge,
   summarise,
+  TARGETS,
+  type BenchRow,
+  type RowSummary,
   type RunRecord,
-  type TargetName,
-  type TargetSummary,
 } from './report.js';
-import { sampleMaxRss } from './rss.js';
+import { rssGrowth, sampleMaxRss } from './rss.js';
+import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
 import { bareServerService, builtAppService } from './services.js';
 import { BenchInputError, benchSettings, type BenchSettings } from './settings.js';
 
 const SCOPE = 'bench';
-const RESULTS_DIR = fileURLToPath(new URL('../../results/', import.meta.url));
+const SOAK_SCRIPT = fileURLToPath(new URL('../scenarios/soak.ts', import.meta.url));
 const EXIT_USAGE = 64;
 const EXIT_INTERRUPTED = 130;
 const BUILD_OUTPUT_TAIL_LINES = 30;
@@ -97,13 +103,6 @@ function buildApp(signal: AbortSignal): Promise<void> {
   });
 }
 
-interface Target {
-  readonly name: TargetName;
-  readonly url: string;
-  readonly pid: number;
-  readonly description: string;
-}
-
 function machine(k6: string): Record<string, unknown> {
   const cpus = os.cpus();
   return {
@@ -125,55 +124,219 @@ function fileStamp(date: Date): string {
     .replace(/[-:]/g, '');
 }
 
+/** load/results, or BENCH_RESULTS_DIR (a test's temporary folder). */
 function writeResults(content: Record<string, unknown>, startedAt: Date): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = join(RESULTS_DIR, `${fileStamp(startedAt)}.json`);
+  const requested = process.env.BENCH_RESULTS_DIR;
+  const dir = requested === undefined || requested === '' ? RESULTS_DIR : requested;
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${fileStamp(startedAt)}.json`);
   writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
   return file;
 }
 
-async function measure(
-  settings: BenchSettings,
-  targets: readonly Target[],
+/** One k6 run the benchmark makes: which row it feeds, against which process, with which settings. */
+interface Measurement {
+  readonly row: BenchRow;
+  readonly description: string;
+  readonly url: string;
+  /** The process whose RSS is sampled: the app, or the bare server for closed-bare. */
+  readonly pid: number;
+  readonly script: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly durationMs: number;
+  /** Sign in afresh before the run (access tokens live 15 minutes; a whole benchmark is longer). */
+  readonly needsToken: boolean;
+}
+
+interface Stack {
+  readonly appUrl: string;
+  readonly appPid: number;
+  readonly bareUrl: string | undefined;
+  readonly barePid: number | undefined;
+  readonly account: SeedAccount;
+  readonly productId: string;
+}
+
+/** The k6 runs of one round, in the order of the table; soak is separate (it runs once). */
+function roundOf(settings: BenchSettings, stack: Stack): Measurement[] {
+  const { appUrl, appPid, account, productId } = stack;
+  const open = (row: BenchRow, scenario: string, rate: number, description: string): Measurement => ({
+    row,
+    description,
+    url: appUrl,
+    pid: appPid,
+    script: BENCH_SCRIPT,
+    env: {
+      BENCH_SCENARIO: scenario,
+      BENCH_RATE: String(rate),
+      BENCH_DURATION: settings.duration.text,
+      BENCH_PRODUCT_ID: productId,
+      BENCH_EMAIL: account.email,
+      BENCH_PASSWORD: account.password,
+      BENCH_ADDRESS_BASE: String(Math.floor(Math.random() * 2 ** 23)),
+    },
+    durationMs: settings.duration.ms,
+    needsToken: true,
+  });
+  const closed = (row: BenchRow, url: string, pid: number, description: string): Measurement => ({
+    row,
+    description,
+    url,
+    pid,
+    script: BENCH_SCRIPT,
+    env: {
+      BENCH_SCENARIO: 'closed',
+      BENCH_VUS: String(settings.vus),
+      BENCH_DURATION: settings.closedDuration.text,
+      BENCH_PRODUCT_ID: productId,
+    },
+    durationMs: settings.closedDuration.ms,
+    needsToken: true,
+  });
+  const round: Measurement[] = [];
+  for (const scenario of settings.scenarios) {
+    if (scenario === 'cached-read') {
+      round.push(
+        open('cached-read', 'cached-read', settings.rates.cachedRead, 'open model: GET /api/v1/products/:id, cached'),
+      );
+    } else if (scenario === 'orders') {
+      round.push(open('orders', 'orders', settings.rates.orders, 'open model: POST /api/v1/orders of one item'));
+    } else if (scenario === 'logins') {
+      round.push(
+        open('logins', 'logins', settings.rates.logins, 'open model: POST /api/v1/auth/login, one address each'),
+      );
+    } else if (scenario === 'bare' && stack.bareUrl !== undefined && stack.barePid !== undefined) {
+      // Alternating targets within a round spreads slow drift of the machine (heat, neighbours) over both.
+      round.push(
+        closed('closed-app', appUrl, appPid, `closed model, ${settings.vus} VUs: the app's cached product read`),
+        closed(
+          'closed-bare',
+          stack.bareUrl,
+          stack.barePid,
+          `closed model, ${settings.vus} VUs: bare node:http with the same body (load/src/bench/bare-server.ts)`,
+        ),
+      );
+    }
+  }
+  return round;
+}
+
+function soakOf(settings: BenchSettings, stack: Stack): Measurement {
+  return {
+    row: 'soak',
+    description: `the production-like mix (load/src/scenarios/soak.ts) at ${settings.rates.soak}/s`,
+    url: stack.appUrl,
+    pid: stack.appPid,
+    script: SOAK_SCRIPT,
+    env: {
+      SOAK_RATE: String(settings.rates.soak),
+      SOAK_DURATION: settings.soakDuration.text,
+      SEED_EMAIL: stack.account.email,
+      SEED_PASSWORD: stack.account.password,
+    },
+    durationMs: settings.soakDuration.ms,
+    needsToken: false,
+  };
+}
+
+let signIns = 0;
+
+async function measureOne(
+  measurement: Measurement,
+  label: string,
+  stack: Stack,
   k6: string,
   k6Dir: string,
   logFile: string,
   signal: AbortSignal,
-): Promise<RunRecord[]> {
+): Promise<RunRecord> {
+  signal.throwIfAborted();
+  const env = { ...measurement.env };
+  if (measurement.needsToken) {
+    signIns += 1;
+    env.BENCH_TOKEN = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+  }
+  const what =
+    env.BENCH_RATE !== undefined
+      ? `${env.BENCH_RATE}/s`
+      : env.BENCH_VUS !== undefined
+        ? `${env.BENCH_VUS} VUs`
+        : `${env.SOAK_RATE ?? ''}/s`;
+  progress.step(`${label}: ${what} for ${Math.round(measurement.durationMs / 1000)} s against ${measurement.url}`);
+  const startedAt = new Date().toISOString();
+  // the soak's growth needs enough samples in each fifth: about 100 over the run, at most one a second
+  const intervalMs = measurement.row === 'soak' ? Math.min(1_000, Math.max(50, measurement.durationMs / 100)) : 200;
+  const sampler = sampleMaxRss(measurement.pid, intervalMs);
+  const summaryPath = join(k6Dir, `${label.replace(/[^a-z0-9-]+/gi, '-')}.json`);
+  let metrics: RunMetrics;
+  let maxRssMb: number | undefined;
+  try {
+    metrics = await runK6({
+      k6,
+      script: measurement.script,
+      targetUrl: measurement.url,
+      // the soak scenario writes its own summary to SUMMARY_PATH; k6's raw data is what the benchmark reads
+      env: measurement.row === 'soak' ? { ...env, SUMMARY_RAW_PATH: summaryPath } : env,
+      durationMs: measurement.durationMs,
+      summaryPath: measurement.row === 'soak' ? `${summaryPath}.scenario.json` : summaryPath,
+      rawSummaryPath: measurement.row === 'soak' ? summaryPath : undefined,
+      // soak.ts keeps its SLO thresholds for runs by hand; here the table judges it
+      thresholdsAreMeasurements: measurement.row === 'soak',
+      logFile,
+      signal,
+    });
+  } finally {
+    maxRssMb = sampler.stop();
+  }
+  const growth = measurement.row === 'soak' ? rssGrowth(sampler.samples()) : undefined;
+  progress.ok(
+    `${label}: ${metrics.rps.toFixed(0)} req/s, p50 ${metrics.p50Ms.toFixed(2)} ms, p99 ${metrics.p99Ms.toFixed(2)} ms, ` +
+      `${metrics.failed} of ${metrics.requests} failed, ${metrics.droppedIterations} dropped` +
+      (maxRssMb === undefined ? '' : `, max RSS ${maxRssMb.toFixed(1)} MB`) +
+      (growth === undefined ? '' : `, RSS growth ${(growth * 100).toFixed(2)} %`),
+  );
+  return {
+    row: measurement.row,
+    run: 0,
+    startedAt,
+    metrics,
+    maxRssMb,
+    ...(growth === undefined ? {} : { rssGrowth: growth }),
+  };
+}
+
+async function measure(
+  settings: BenchSettings,
+  stack: Stack,
+  k6: string,
+  k6Dir: string,
+  logFile: string,
+  signal: AbortSignal,
+): Promise<{ records: RunRecord[]; descriptions: Map<BenchRow, string> }> {
   const records: RunRecord[] = [];
-  for (let run = 1; run <= settings.runs; run++) {
-    // Alternating targets spreads slow drift of the machine (heat, neighbours) over both.
-    for (const target of targets) {
-      signal.throwIfAborted();
-      const label = `${target.name} run ${run}/${settings.runs}`;
-      progress.step(`${label}: ${settings.vus} VUs for ${settings.duration} against ${target.url}`);
-      const startedAt = new Date().toISOString();
-      const sampler = sampleMaxRss(target.pid);
-      let metrics: RunMetrics;
-      let maxRssMb: number | undefined;
-      try {
-        metrics = await runK6({
-          k6,
-          targetUrl: target.url,
-          vus: settings.vus,
-          duration: settings.duration,
-          durationMs: settings.durationMs,
-          summaryPath: join(k6Dir, `${target.name}-${run}.json`),
-          logFile,
-          signal,
-        });
-      } finally {
-        maxRssMb = sampler.stop();
-      }
-      records.push({ target: target.name, run, startedAt, metrics, maxRssMb });
-      progress.ok(
-        `${label}: ${metrics.rps.toFixed(0)} req/s, p50 ${metrics.p50Ms.toFixed(2)} ms, p99 ${metrics.p99Ms.toFixed(2)} ms, ` +
-          `${metrics.failed} of ${metrics.requests} failed` +
-          (maxRssMb === undefined ? '' : `, max RSS ${maxRssMb.toFixed(1)} MB`),
+  const descriptions = new Map<BenchRow, string>();
+  const round = roundOf(settings, stack);
+  for (let run = 1; run <= settings.runs && round.length > 0; run++) {
+    for (const measurement of round) {
+      descriptions.set(measurement.row, measurement.description);
+      const record = await measureOne(
+        measurement,
+        `${measurement.row} run ${run}/${settings.runs}`,
+        stack,
+        k6,
+        k6Dir,
+        logFile,
+        signal,
       );
+      records.push({ ...record, run });
     }
   }
-  return records;
+  if (settings.scenarios.includes('soak')) {
+    const soak = soakOf(settings, stack);
+    descriptions.set('soak', soak.description);
+    records.push({ ...(await measureOne(soak, 'soak (one run)', stack, k6, k6Dir, logFile, signal)), run: 1 });
+  }
+  return { records, descriptions };
 }
 
 async function main(): Promise<number> {
@@ -246,6 +409,7 @@ async function main(): Promise<number> {
       disposable: true,
       fresh: true,
     });
+    const databaseUrl = postgres.connectionString(APP_DATABASE);
     const app = builtAppService({
       host: LOCAL_HOST,
       port: await freePort(LOCAL_HOST),
@@ -254,81 +418,96 @@ async function main(): Promise<number> {
         APP_ENV: 'prod',
         LOG_LEVEL: 'warn',
         SHUTDOWN_DRAIN_MS: '0',
-        DATABASE_URL: postgres.connectionString(APP_DATABASE),
+        DATABASE_URL: databaseUrl,
         REDIS_URL: redis.connectionUrl,
+        // Benchmark settings, never production's: no general limit in the way of one load generator, and the
+        // client address taken from X-Forwarded-For so each sign-in comes from its own address.
+        RATE_LIMIT_PER_MINUTE: '1000000',
+        TRUST_PROXY: '1',
         // throwaway secrets: the bench scope and its data are removed after the run
         JWT_SECRETS: randomBytes(48).toString('base64url'),
         PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
       },
     });
-    const bare = bareServerService(await freePort(LOCAL_HOST));
-    for (const definition of [postgres, redis, app, bare]) {
+    for (const definition of [postgres, redis, app]) {
       signal.throwIfAborted();
       await supervisor.start(definition);
     }
-    signal.throwIfAborted();
-
     const pidOf = (name: string): number => {
       const pid = supervisor.services.find((service) => service.name === name)?.pid;
       if (pid === undefined) throw new Error(`${name} is not among the started services`);
       return pid;
     };
-    const targets: Target[] = [
-      {
-        name: 'app',
-        url: `${app.url}/health/live`,
-        pid: pidOf('app'),
-        description: 'erp-api production build (node app/dist/server.js), GET /health/live',
-      },
-      {
-        name: 'bare',
-        url: `${bare.url}/health/live`,
-        pid: pidOf('bare'),
-        description: 'bare node:http server with the same body and content-type (load/src/bench/bare-server.ts)',
-      },
-    ];
-    const records = await measure(settings, targets, k6, k6Dir, join(logDir, 'k6.log'), signal);
 
-    const summaries: TargetSummary[] = targets.map((target) => summarise(target.name, records));
-    const [appSummary, bareSummary] = summaries;
-    if (appSummary === undefined || bareSummary === undefined) throw new Error('a target has no summary');
-    const ratio = appToBare(appSummary, bareSummary);
+    progress.step('seeding: an admin account, one product, its cached read');
+    const seeded = await seedCachedRead(app.url, databaseUrl);
+    progress.ok(`seeded product ${seeded.productId} (${Buffer.byteLength(seeded.response.body)} bytes cached read)`);
+    let bareUrl: string | undefined;
+    if (settings.scenarios.includes('bare')) {
+      const responseFile = join(dir, 'bare-response.json');
+      writeFileSync(responseFile, JSON.stringify(seeded.response));
+      const bare = bareServerService(await freePort(LOCAL_HOST), responseFile);
+      await supervisor.start(bare);
+      bareUrl = bare.url;
+    }
+    signal.throwIfAborted();
+    const stack: Stack = {
+      appUrl: app.url,
+      appPid: pidOf('app'),
+      bareUrl,
+      barePid: bareUrl === undefined ? undefined : pidOf('bare'),
+      account: seeded.account,
+      productId: seeded.productId,
+    };
+    const { records, descriptions } = await measure(settings, stack, k6, k6Dir, join(logDir, 'k6.log'), signal);
+
+    const summaries = new Map<BenchRow, RowSummary>();
+    for (const row of BENCH_ROWS) {
+      const summary = summarise(row, records);
+      if (summary !== undefined) summaries.set(row, summary);
+    }
+    const bareSummary = summaries.get('closed-bare');
+    const appClosed = summaries.get('closed-app');
+    const rows = [...summaries.values()].map((summary) => ({ summary, judgement: judge(summary, bareSummary) }));
+    const judgements = rows.flatMap((row) => (row.judgement === undefined ? [] : [row.judgement]));
+    const ratio = appClosed !== undefined && bareSummary !== undefined ? appToBare(appClosed, bareSummary) : undefined;
     const finishedAt = new Date();
     const file = writeResults(
       {
+        format: 'slipway-bench/1',
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
         command: 'npm run bench',
-        settings: {
-          runs: settings.runs,
-          vus: settings.vus,
-          duration: settings.duration,
-          model: 'closed: k6 constant-vus, keep-alive connections, one request per iteration',
-        },
+        settings,
+        targets: TARGETS,
         machine: machine(version),
-        targets: Object.fromEntries(
-          targets.map((target, i) => [
-            target.name,
+        scenarios: Object.fromEntries(
+          rows.map(({ summary, judgement }) => [
+            summary.row,
             {
-              description: target.description,
-              summary: summaries[i],
-              runs: records.filter((record) => record.target === target.name),
+              description: descriptions.get(summary.row) ?? '',
+              summary,
+              judgement: judgement ?? null,
+              runs: records.filter((record) => record.row === summary.row),
             },
           ]),
         ),
-        ratioAppToBare: ratio,
+        ratioAppToBare: ratio ?? null,
       },
       startedAt,
     );
-
+    const misses = formatMisses(judgements);
     report = [
-      `${settings.runs} runs per target, ${settings.vus} VUs, ${settings.duration} each; medians over runs`,
+      `${settings.runs} runs per scenario (soak: one), medians over runs; ${settings.scenarios.join(', ')}`,
       '',
-      formatTable(summaries),
+      formatTable(rows),
       '',
-      formatRatio(ratio),
+      ...(ratio === undefined ? [] : [formatRatio(ratio)]),
+      misses.length === 0
+        ? `every target met (${judgements.length} judged)`
+        : `targets missed:\n  ${misses.join('\n  ')}`,
       `k6 shares this machine's ${os.cpus().length} CPUs with the targets: compare the rows, not the absolute numbers`,
-      `results: ${shown(file)}`,
+      `results: ${shown(file)}; compare with the baseline: npm run bench:check`,
     ].join('\n');
   } catch (error) {
     // A failure's logs explain it; an interrupted run's explain nothing.

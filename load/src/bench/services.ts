@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 import { repoRoot } from '../../../pipelines/src/platform/paths.js';
 import type { Progress } from '../../../pipelines/src/platform/progress.js';
@@ -25,6 +25,15 @@ export interface BuiltAppOptions {
   readonly env: Readonly<Record<string, string>>;
 }
 
+/**
+ * Node flags that write a CPU profile of the app when BENCH_CPU_PROF names a folder (opt-in, for finding where a
+ * request's time goes; the profile is written when the app stops): `--cpu-prof --cpu-prof-dir <folder>`.
+ */
+export function cpuProfileArgs(env: NodeJS.ProcessEnv): string[] {
+  const dir = env.BENCH_CPU_PROF;
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(dir)];
+}
+
 /** erp-api as production runs it: the tsc build under plain node, no tsx and no source-map support. */
 export function builtAppService({ host, port, env }: BuiltAppOptions): ServiceDefinition {
   const base = `http://${host}:${port}`;
@@ -35,7 +44,7 @@ export function builtAppService({ host, port, env }: BuiltAppOptions): ServiceDe
     portEnv: PORT_ENV,
     url: base,
     command: process.execPath,
-    args: [BUILT_APP_ENTRY],
+    args: [...cpuProfileArgs(process.env), BUILT_APP_ENTRY],
     env: { ...env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',
     // the app's in-flight wait (SHUTDOWN_TIMEOUT_MS, 30 s by default) plus slack; the drain is 0 here
@@ -49,8 +58,11 @@ export function builtAppService({ host, port, env }: BuiltAppOptions): ServiceDe
   };
 }
 
-/** The bare node:http reference server (bare-server.ts, loopback only), run with tsx as the platform runs TypeScript. */
-export function bareServerService(port: number): ServiceDefinition {
+/**
+ * The bare node:http reference server (bare-server.ts, loopback only), run with tsx as the platform runs TypeScript.
+ * @param responseFile JSON { contentType, body } it answers every GET with (see bare-response.ts).
+ */
+export function bareServerService(port: number, responseFile: string): ServiceDefinition {
   const host = '127.0.0.1';
   const base = `http://${host}:${port}`;
   return {
@@ -60,10 +72,10 @@ export function bareServerService(port: number): ServiceDefinition {
     portEnv: PORT_ENV,
     url: base,
     command: process.execPath,
-    args: ['--import', 'tsx', BARE_SERVER_SCRIPT, String(port)],
+    args: ['--import', 'tsx', BARE_SERVER_SCRIPT, String(port), responseFile],
     stopSignal: 'SIGTERM',
     stopTimeoutMs: 5_000,
     readyTimeoutMs: 15_000,
-    probe: () => expectOk(`${base}/health/live`),
+    probe: () => expectOk(`${base}/`),
   };
 }

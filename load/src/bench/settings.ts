@@ -1,19 +1,49 @@
-/** What one `npm run bench` measures, read once from the environment. */
-export interface BenchSettings {
-  /** k6 runs per target; the table shows medians over them. */
-  readonly runs: number;
-  /** Virtual users of the closed model: each sends its next request when the last one is answered. */
-  readonly vus: number;
-  /** One run's length in k6's notation, e.g. 20s or 1m30s. */
-  readonly duration: string;
-  readonly durationMs: number;
+/** The measurements `npm run bench` can take, in the order it takes them. */
+export const BENCH_SCENARIOS = ['cached-read', 'orders', 'logins', 'bare', 'soak'] as const;
+export type BenchScenario = (typeof BENCH_SCENARIOS)[number];
+
+/** A k6 duration and its length. */
+export interface Duration {
+  readonly text: string;
+  readonly ms: number;
 }
 
-export const DEFAULT_SETTINGS = { runs: 3, vus: 50, duration: '20s' } as const;
+/** What one `npm run bench` measures, read once from the environment. */
+export interface BenchSettings {
+  /** Runs of each scenario but soak; the table shows medians over them. */
+  readonly runs: number;
+  readonly scenarios: readonly BenchScenario[];
+  /** Length of each open-model run (cached-read, orders, logins). */
+  readonly duration: Duration;
+  /** Arrivals per second of the open-model runs. */
+  readonly rates: {
+    readonly cachedRead: number;
+    readonly orders: number;
+    readonly logins: number;
+    readonly soak: number;
+  };
+  /** Virtual users of the closed model (bare): each sends its next request when the last one is answered. */
+  readonly vus: number;
+  /** Length of each closed-model run, against the app and against the bare server. */
+  readonly closedDuration: Duration;
+  /** Length of the one soak run. */
+  readonly soakDuration: Duration;
+}
+
+export const DEFAULT_SETTINGS = {
+  runs: 3,
+  scenarios: BENCH_SCENARIOS,
+  duration: '60s',
+  rates: { cachedRead: 1000, orders: 200, logins: 50, soak: 100 },
+  vus: 50,
+  closedDuration: '20s',
+  soakDuration: '5m',
+} as const;
 
 const MAX_RUNS = 100;
 const MAX_VUS = 10_000;
-const MAX_DURATION_MS = 60 * 60 * 1000;
+const MAX_RATE = 100_000;
+const HOUR_MS = 60 * 60 * 1000;
 
 /** A benchmark variable holds a value it cannot take; the message is the one line a person reads. */
 export class BenchInputError extends Error {
@@ -48,30 +78,52 @@ export function parseDuration(text: string): number | undefined {
   return Number(hours) * UNIT_MS.h + Number(minutes) * UNIT_MS.m + Number(secs) * UNIT_MS.s;
 }
 
-function duration(env: NodeJS.ProcessEnv): { duration: string; durationMs: number } {
-  const raw = env.BENCH_DURATION;
-  if (raw === undefined || raw === '') {
-    return { duration: DEFAULT_SETTINGS.duration, durationMs: parseDuration(DEFAULT_SETTINGS.duration) ?? 0 };
-  }
+function durationOf(env: NodeJS.ProcessEnv, variable: string, fallback: string, maxHours: number): Duration {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return { text: fallback, ms: parseDuration(fallback) ?? 0 };
   const ms = parseDuration(raw);
-  if (ms === undefined || ms < 1_000 || ms > MAX_DURATION_MS) {
+  if (ms === undefined || ms < 1_000 || ms > maxHours * HOUR_MS) {
     throw new BenchInputError(
-      'BENCH_DURATION',
+      variable,
       raw,
-      `a k6 duration from 1s to 1h in hours, minutes and seconds, such as 20s, 90s or 1m30s (default ${DEFAULT_SETTINGS.duration})`,
+      `a k6 duration from 1s to ${maxHours}h in hours, minutes and seconds, such as 20s, 90s or 1m30s (default ${fallback})`,
     );
   }
-  return { duration: raw, durationMs: ms };
+  return { text: raw, ms };
+}
+
+function scenarios(env: NodeJS.ProcessEnv): BenchScenario[] {
+  const raw = env.BENCH_SCENARIOS;
+  if (raw === undefined || raw.trim() === '') return [...BENCH_SCENARIOS];
+  const names = raw.split(',').map((name) => name.trim());
+  const accepted = `a comma-separated subset of ${BENCH_SCENARIOS.join(',')} (default all)`;
+  if (names.some((name) => !(BENCH_SCENARIOS as readonly string[]).includes(name))) {
+    throw new BenchInputError('BENCH_SCENARIOS', raw, accepted);
+  }
+  // the order of the table, whatever the order given
+  return BENCH_SCENARIOS.filter((name) => names.includes(name));
 }
 
 /**
- * Reads BENCH_RUNS, BENCH_VUS and BENCH_DURATION (an empty one counts as unset).
+ * Reads BENCH_RUNS, BENCH_SCENARIOS, BENCH_DURATION, BENCH_READ_RATE, BENCH_ORDER_RATE, BENCH_LOGIN_RATE, BENCH_VUS,
+ * BENCH_CLOSED_DURATION, BENCH_SOAK_RATE and BENCH_SOAK_DURATION (an empty one counts as unset).
  * @throws {BenchInputError} for the first variable with a value it cannot take.
  */
 export function benchSettings(env: NodeJS.ProcessEnv): BenchSettings {
+  const rates = DEFAULT_SETTINGS.rates;
   return {
     runs: wholeNumber(env, 'BENCH_RUNS', DEFAULT_SETTINGS.runs, MAX_RUNS),
+    scenarios: scenarios(env),
+    duration: durationOf(env, 'BENCH_DURATION', DEFAULT_SETTINGS.duration, 1),
+    rates: {
+      cachedRead: wholeNumber(env, 'BENCH_READ_RATE', rates.cachedRead, MAX_RATE),
+      orders: wholeNumber(env, 'BENCH_ORDER_RATE', rates.orders, MAX_RATE),
+      logins: wholeNumber(env, 'BENCH_LOGIN_RATE', rates.logins, MAX_RATE),
+      soak: wholeNumber(env, 'BENCH_SOAK_RATE', rates.soak, MAX_RATE),
+    },
     vus: wholeNumber(env, 'BENCH_VUS', DEFAULT_SETTINGS.vus, MAX_VUS),
-    ...duration(env),
+    closedDuration: durationOf(env, 'BENCH_CLOSED_DURATION', DEFAULT_SETTINGS.closedDuration, 1),
+    // the long soak is 2h; allow a day
+    soakDuration: durationOf(env, 'BENCH_SOAK_DURATION', DEFAULT_SETTINGS.soakDuration, 24),
   };
 }

@@ -3,8 +3,9 @@
  * realistic mix, and the summary files. Runs inside k6 (imported by the scenarios as ./erp-api.ts).
  */
 import { check, fail } from 'k6';
+import exec from 'k6/execution';
 import http, { type RefinedResponse, type ResponseType } from 'k6/http';
-import type { Threshold } from 'k6/options';
+import type { ConstantArrivalRateScenario, Threshold } from 'k6/options';
 
 /** Generated from monitoring's K6_THRESHOLDS by load/src/thresholds.ts; a test fails when they differ. */
 const SLO_THRESHOLDS = JSON.parse(open('./thresholds.json')) as Record<string, string[]>;
@@ -44,6 +45,13 @@ export function duration(name: string, fallback: string): string {
   return raw;
 }
 
+/** Seconds of a duration accepted by {@link duration} (1h2m3s → 3723). */
+export function seconds(text: string): number {
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  const [, h = '0', m = '0', s = '0'] = match ?? [];
+  return Number(h) * 3600 + Number(m) * 60 + Number(s);
+}
+
 export interface ThresholdOptions {
   /** The scenario whose requests get their own copy of each SLO threshold (tag scenario:<name>). */
   readonly scenario: string;
@@ -65,12 +73,21 @@ export function sloThresholds({ scenario, abortAfter }: ThresholdOptions): Recor
   return thresholds;
 }
 
-/** What setup() hands every iteration: one signed-in account, shared (sign-in is limited to 5 per IP per 15 min). */
+/**
+ * What setup() hands every iteration: one signed-in account, shared (sign-in is limited per IP), and its credentials
+ * for scenarios that measure sign-in itself.
+ */
 export interface Seed {
   readonly baseUrl: string;
   readonly token: string;
+  readonly email: string;
+  readonly password: string;
   readonly productIds: readonly string[];
   readonly orderId: string;
+  /** Start of this run's block of client addresses (see {@link clientAddress}), so runs do not share a budget. */
+  readonly addressBase: number;
+  /** When setup signed in (ms since the epoch): access tokens live 15 minutes, a soak much longer. */
+  readonly signedInAt: number;
 }
 
 type Response = RefinedResponse<ResponseType | undefined>;
@@ -89,10 +106,10 @@ function json(response: Response, what: string): Record<string, unknown> {
   }
 }
 
-function expectStatus(response: Response, status: number, what: string): Record<string, unknown> {
+function expectStatus(response: Response, status: number, what: string, hint = ''): Record<string, unknown> {
   if (response.status !== status) {
     fail(
-      `${what} answered ${response.status} (expected ${status}): ${bodyText(response).slice(0, 300)}${response.error ? ` ${response.error}` : ''}`,
+      `${what} answered ${response.status} (expected ${status}): ${bodyText(response).slice(0, 300)}${response.error ? ` ${response.error}` : ''}${hint}`,
     );
   }
   return json(response, what);
@@ -113,38 +130,138 @@ function runId(): string {
   return `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
 }
 
-/** Registers a fresh account, signs in once, creates `products` products with ample stock and one order. */
-export function seed(products: number): Seed {
-  const baseUrl = targetUrl();
-  const id = runId();
+const ADDRESS_SPACE = 2 ** 24;
+
+/**
+ * The n-th client address of a run, in 10.0.0.0/8, sent as X-Forwarded-For on sign-ins. The app limits sign-ins
+ * per client IP; it reads this header only with TRUST_PROXY set, a benchmark setting (see load/README.md).
+ * Elsewhere the header is ignored and every sign-in counts against the runner's own address.
+ */
+export function clientAddress(seeded: Pick<Seed, 'addressBase'>, n: number): string {
+  const index = (seeded.addressBase + n) % ADDRESS_SPACE;
+  return `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+}
+
+/** POST /api/v1/auth/login with the seeded credentials from client `address`; returns the response. */
+export function login(
+  seeded: Pick<Seed, 'baseUrl' | 'email' | 'password'>,
+  address: string,
+  tags: Record<string, string> = {},
+): Response {
+  return http.post(
+    `${seeded.baseUrl}/api/v1/auth/login`,
+    JSON.stringify({ email: seeded.email, password: seeded.password }),
+    {
+      headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': address },
+      tags: { endpoint: 'login', ...tags },
+    },
+  );
+}
+
+/**
+ * The seeding account: SEED_EMAIL and SEED_PASSWORD when set (an account granted admin, which creating products
+ * needs), else a fresh self-registered one (enough for a target that lets any account create products).
+ */
+function seedAccount(baseUrl: string, id: string): { email: string; password: string; given: boolean } {
+  const email = __ENV.SEED_EMAIL;
+  const password = __ENV.SEED_PASSWORD;
+  if (email && password) return { email, password, given: true };
+  if (email || password) {
+    throw new Error('set both SEED_EMAIL and SEED_PASSWORD (an account with role admin), or neither');
+  }
   const username = `k6-${id}`;
-  const email = `${username}@example.com`;
-  const password = `k6-password-${id}`;
-  const jsonHeaders = { 'Content-Type': 'application/json' };
+  const fresh = { email: `${username}@example.com`, password: `k6-password-${id}` };
   expectStatus(
-    http.post(`${baseUrl}/api/v1/auth/register`, JSON.stringify({ email, username, password }), {
-      headers: jsonHeaders,
+    http.post(`${baseUrl}/api/v1/auth/register`, JSON.stringify({ ...fresh, username }), {
+      headers: { 'Content-Type': 'application/json' },
       tags: { endpoint: 'register' },
     }),
     201,
     `POST ${baseUrl}/api/v1/auth/register`,
   );
-  const login = expectStatus(
-    http.post(`${baseUrl}/api/v1/auth/login`, JSON.stringify({ email, password }), {
-      headers: jsonHeaders,
-      tags: { endpoint: 'login' },
-    }),
+  return { ...fresh, given: false };
+}
+
+/**
+ * Products already in the catalog, for a self-registered (customer) account that may read products but not create
+ * them, as against a production canary; empty when the catalog is, or when the account may create its own.
+ */
+function catalogProducts(session: Pick<Seed, 'baseUrl' | 'token'>, count: number): string[] {
+  const response = http.get(`${session.baseUrl}/api/v1/products?limit=${Math.min(count, 100)}`, {
+    headers: { Authorization: `Bearer ${session.token}` },
+    tags: { endpoint: 'list-products' },
+  });
+  const probe = http.post(`${session.baseUrl}/api/v1/products`, '{}', {
+    headers: headers(session.token),
+    tags: { endpoint: 'create-product' },
+  });
+  // 400 (the empty body) means this account may create products: seed its own, as the scenarios expect
+  if (probe.status !== 403 || response.status !== 200) return [];
+  const items = json(response, 'GET /api/v1/products').items;
+  return Array.isArray(items)
+    ? items.flatMap((item: unknown) =>
+        typeof item === 'object' && item !== null && typeof (item as { id?: unknown }).id === 'string'
+          ? [(item as { id: string }).id]
+          : [],
+      )
+    : [];
+}
+
+/** Signs in the seeding account once, creates `products` products with ample stock and one order. */
+export function seed(products: number): Seed {
+  const baseUrl = targetUrl();
+  const id = runId();
+  const account = seedAccount(baseUrl, id);
+  const addressBase = Math.floor(Math.random() * ADDRESS_SPACE);
+  const signedIn = expectStatus(
+    login({ baseUrl, ...account }, clientAddress({ addressBase }, ADDRESS_SPACE - 1)),
     200,
     'POST /api/v1/auth/login',
+    account.given ? ` (SEED_EMAIL=${account.email})` : '',
   );
-  const token = login.accessToken;
-  if (typeof token !== 'string') fail('POST /api/v1/auth/login answered 200 without an accessToken');
-  const productIds: string[] = [];
-  for (let i = 0; i < products; i++) {
-    productIds.push(createProduct({ baseUrl, token: token }, `${id}-${i}`, true));
-  }
-  const seeded = { baseUrl, token: token, productIds, orderId: '' };
+  const token = signedIn.access_token;
+  if (typeof token !== 'string') fail('POST /api/v1/auth/login answered 200 without an access_token');
+  const session = { baseUrl, token };
+  const existing = account.given ? [] : catalogProducts(session, products);
+  const productIds =
+    existing.length > 0
+      ? existing
+      : Array.from({ length: products }, (_, i) => createProduct(session, `${id}-${i}`, true));
+  const seeded: Seed = {
+    ...session,
+    email: account.email,
+    password: account.password,
+    productIds,
+    orderId: '',
+    addressBase,
+    signedInAt: Date.now(),
+  };
   return { ...seeded, orderId: createOrder(seeded, true) };
+}
+
+/** Renew well before the app's 15-minute access token expires. */
+const SESSION_RENEW_MS = 10 * 60 * 1000;
+// Each VU has its own copy of this module: a VU that outlives the setup token signs in for itself.
+let renewed: { token: string; at: number; count: number } | undefined;
+
+/**
+ * The access token to send: setup's while it is young, else this VU's own, from a sign-in at an address of the
+ * run's block that no iteration uses (half the block away from {@link signIn}'s).
+ */
+export function accessToken(seeded: Seed): string {
+  const now = Date.now();
+  const current = renewed ?? { token: seeded.token, at: seeded.signedInAt, count: 0 };
+  if (now - current.at < SESSION_RENEW_MS) return current.token;
+  const address = clientAddress(seeded, ADDRESS_SPACE / 2 + exec.vu.idInTest * 64 + (current.count % 64));
+  const response = login(seeded, address, { endpoint: 'renew-login' });
+  const token = response.status === 200 ? json(response, 'POST /api/v1/auth/login').access_token : '';
+  check(response, { 'session renewed (200)': () => typeof token === 'string' && token !== '' });
+  // on failure keep the old token and retry on the next request; its 401s show in the checks
+  renewed =
+    typeof token === 'string' && token !== ''
+      ? { token, at: now, count: current.count + 1 }
+      : { ...current, count: current.count + 1 };
+  return renewed.token;
 }
 
 function pick<T>(items: readonly T[]): T {
@@ -160,7 +277,13 @@ export function createProduct(seeded: Pick<Seed, 'baseUrl' | 'token'>, sku: stri
     JSON.stringify({ sku: `k6-${sku}`, name: `k6 product ${sku}`, price_cents: 1999, stock: 1_000_000 }),
     { headers: headers(seeded.token), tags: { endpoint: 'create-product' } },
   );
-  if (required) return idOf(expectStatus(response, 201, 'POST /api/v1/products'), 'POST /api/v1/products');
+  if (required) {
+    const hint =
+      response.status === 403
+        ? '; the seeding account may not create products: set SEED_EMAIL and SEED_PASSWORD to an account with role admin (load/README.md)'
+        : '';
+    return idOf(expectStatus(response, 201, 'POST /api/v1/products', hint), 'POST /api/v1/products');
+  }
   check(response, { 'product created (201)': (r) => r.status === 201 });
   return response.status === 201 ? idOf(json(response, 'POST /api/v1/products'), 'POST /api/v1/products') : '';
 }
@@ -170,7 +293,7 @@ export function createOrder(seeded: Seed, required = false): string {
   const response = http.post(
     `${seeded.baseUrl}/api/v1/orders`,
     JSON.stringify({ items: [{ product_id: pick(seeded.productIds), quantity: 1 }] }),
-    { headers: headers(seeded.token), tags: { endpoint: 'create-order' } },
+    { headers: headers(required ? seeded.token : accessToken(seeded)), tags: { endpoint: 'create-order' } },
   );
   if (required) return idOf(expectStatus(response, 201, 'POST /api/v1/orders'), 'POST /api/v1/orders');
   check(response, { 'order created (201)': (r) => r.status === 201 });
@@ -180,7 +303,7 @@ export function createOrder(seeded: Seed, required = false): string {
 /** A GET whose URL carries an id is tagged by its route, so the summary has one row per route, not per id. */
 export function read(seeded: Seed, path: string, endpoint: string): void {
   const response = http.get(`${seeded.baseUrl}${path}`, {
-    headers: { Authorization: `Bearer ${seeded.token}` },
+    headers: { Authorization: `Bearer ${accessToken(seeded)}` },
     tags: { endpoint, name: endpoint },
   });
   check(response, { [`${endpoint} answered 200`]: (r) => r.status === 200 });
@@ -194,6 +317,45 @@ export function mixedRequest(seeded: Seed): void {
   else if (roll < 0.85) read(seeded, `/api/v1/orders/${seeded.orderId}`, 'get-order');
   else if (roll < 0.9) read(seeded, '/api/v1/orders?limit=20', 'list-orders');
   else createOrder(seeded);
+}
+
+/** One sign-in of the seeded account from a client address no other iteration of this run uses. */
+export function signIn(seeded: Seed): void {
+  const response = login(seeded, clientAddress(seeded, exec.scenario.iterationInTest));
+  check(response, { 'login answered 200': (r) => r.status === 200 });
+}
+
+/** Settings of an open-model scenario, each overridable by `<PREFIX>_<NAME>` in the environment. */
+export interface ArrivalRateDefaults {
+  readonly rate: number;
+  readonly duration: string;
+}
+
+/**
+ * A constant-arrival-rate scenario of `<PREFIX>_RATE` iterations per second for `<PREFIX>_DURATION`, with VUs
+ * preallocated for one second of arrivals at 10 ms each and room to grow (`<PREFIX>_MAX_VUS`).
+ */
+export function arrivalRate(prefix: string, defaults: ArrivalRateDefaults, exec?: string): ConstantArrivalRateScenario {
+  const rate = wholeNumber(`${prefix}_RATE`, defaults.rate);
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- @types/k6 types scenarios as an abstract class; k6 reads plain objects
+  const scenario: ConstantArrivalRateScenario = {
+    executor: 'constant-arrival-rate',
+    rate,
+    timeUnit: '1s',
+    duration: duration(`${prefix}_DURATION`, defaults.duration),
+    preAllocatedVUs: wholeNumber(`${prefix}_PREALLOCATED_VUS`, Math.max(2, Math.ceil(rate / 10))),
+    maxVUs: wholeNumber(`${prefix}_MAX_VUS`, Math.max(10, rate)),
+    gracefulStop: '5s',
+  };
+  return exec === undefined ? scenario : Object.assign(scenario, { exec });
+}
+
+/**
+ * Sign-ins at a bounded rate beside the mix (`LOGIN_RATE`, default 1/s): sign-in is deliberately slow (password
+ * hashing) and limited, so real traffic holds few of them. Runs the scenario file's exported `signIn`.
+ */
+export function boundedLogins(duration: string): ConstantArrivalRateScenario {
+  return arrivalRate('LOGIN', { rate: 1, duration }, 'signIn');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -225,6 +387,19 @@ export interface ScenarioSummary {
   readonly droppedIterations: number;
   /** Per metric (with its tags), each threshold expression and whether it held. */
   readonly thresholds: Record<string, { readonly passed: boolean; readonly rules: Record<string, boolean> }>;
+  /** What a scenario found beyond the numbers, e.g. stress's breaking point or spike's recovery time. */
+  readonly findings?: Readonly<Record<string, unknown>>;
+}
+
+/** A scenario's own conclusion: the values for the JSON summary and one line for a person. */
+export interface Findings {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly line: string;
+}
+
+/** One statistic of a metric, or of its submetric with tags, e.g. metricValue(data, 'http_req_duration{step:1}', 'p(99)'). */
+export function metricValue(data: SummaryData, metric: string, stat: string): number | undefined {
+  return data.metrics[metric]?.values[stat];
 }
 
 export function scenarioSummary(scenario: string, data: SummaryData): ScenarioSummary {
@@ -270,15 +445,20 @@ export function summaryMarkdown(summary: ScenarioSummary): string {
 }
 
 /** handleSummary of every scenario: JSON to SUMMARY_PATH, Markdown to SUMMARY_MARKDOWN_PATH, one line to stdout. */
-export function summaryOutputs(scenario: string, data: SummaryData): Record<string, string> {
-  const summary = scenarioSummary(scenario, data);
+export function summaryOutputs(scenario: string, data: SummaryData, findings?: Findings): Record<string, string> {
+  const summary: ScenarioSummary = {
+    ...scenarioSummary(scenario, data),
+    ...(findings === undefined ? {} : { findings: findings.values }),
+  };
   const failed = Object.entries(summary.thresholds)
     .filter(([, result]) => !result.passed)
     .map(([metric]) => metric);
   const outputs: Record<string, string> = {
-    stdout: `${scenario}: ${summary.requests} requests, ${summary.rps.toFixed(1)} req/s, p99 ${summary.p99Ms.toFixed(2)} ms, ${(summary.errorRate * 100).toFixed(3)} % failed, ${summary.droppedIterations} dropped; thresholds ${failed.length === 0 ? 'passed' : `FAILED: ${failed.join(', ')}`}\n`,
+    stdout: `${scenario}: ${summary.requests} requests, ${summary.rps.toFixed(1)} req/s, p99 ${summary.p99Ms.toFixed(2)} ms, ${(summary.errorRate * 100).toFixed(3)} % failed, ${summary.droppedIterations} dropped; thresholds ${failed.length === 0 ? 'passed' : `FAILED: ${failed.join(', ')}`}\n${findings === undefined ? '' : `${scenario}: ${findings.line}\n`}`,
   };
   if (__ENV.SUMMARY_PATH) outputs[__ENV.SUMMARY_PATH] = `${JSON.stringify(summary, null, 2)}\n`;
   if (__ENV.SUMMARY_MARKDOWN_PATH) outputs[__ENV.SUMMARY_MARKDOWN_PATH] = summaryMarkdown(summary);
+  // k6's own summary data, as the benchmark reads it (load/src/bench/k6-summary.ts)
+  if (__ENV.SUMMARY_RAW_PATH) outputs[__ENV.SUMMARY_RAW_PATH] = JSON.stringify(data);
   return outputs;
 }

@@ -1,7 +1,14 @@
 import { relative } from 'node:path';
 
 import { PlatformError } from './errors.js';
-import { localPaths, localPlatform, platformScope, RUNNING_FOOTER } from './local.js';
+import {
+  adminPasswordFile,
+  LOCAL_ADMIN_EMAIL,
+  localPaths,
+  localPlatform,
+  platformScope,
+  RUNNING_FOOTER,
+} from './local.js';
 import { repoRoot } from './paths.js';
 import { isAlive, runsCommand, waitForExit } from './processes.js';
 import { consoleProgress, seconds } from './progress.js';
@@ -12,6 +19,20 @@ const USAGE = 'usage: platform <start|stop|status>  (npm start, npm stop, npm ru
 function serviceTable(services: readonly ServiceRecord[]): string {
   const width = Math.max(...services.map((s) => s.name.length));
   return services.map((s) => `  ${s.name.padEnd(width)}  ${s.url}  (log: ${relative(repoRoot, s.log)})\n`).join('');
+}
+
+/** How to try the API: where its docs are and how the local administrator signs in (the password stays in its file). */
+function tryIt(services: readonly ServiceRecord[], scope: string): string {
+  const app = services.find((s) => s.name === 'app');
+  if (app === undefined) return '';
+  const passwordFile = relative(repoRoot, adminPasswordFile(scope));
+  return (
+    `Try it:\n` +
+    `  API docs (Swagger UI)  ${app.url}/api/docs\n` +
+    `  administrator          ${LOCAL_ADMIN_EMAIL}, password in ${passwordFile}\n` +
+    `  sign in                curl -s ${app.url}/api/v1/auth/login -H 'Content-Type: application/json' \\\n` +
+    `                           -d "{\\"email\\":\\"${LOCAL_ADMIN_EMAIL}\\",\\"password\\":\\"$(cat ${passwordFile})\\"}"\n\n`
+  );
 }
 
 async function start(): Promise<number> {
@@ -65,7 +86,7 @@ async function start(): Promise<number> {
     // one write, so whoever watches the output sees the whole table at once
     const elapsed = seconds(Date.now() - began);
     process.stdout.write(
-      `\nSlipway is running (${elapsed}):\n${serviceTable(supervisor.services)}\n${RUNNING_FOOTER}\n`,
+      `\nSlipway is running (${elapsed}):\n${serviceTable(supervisor.services)}\n${tryIt(supervisor.services, scope)}${RUNNING_FOOTER}\n`,
     );
   }
   return finished;

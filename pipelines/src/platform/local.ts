@@ -27,6 +27,14 @@ export function platformScope(env: NodeJS.ProcessEnv): string {
   return scope;
 }
 
+/** The account `npm start` makes and grants the admin role; its password is in {@link adminPasswordFile}. */
+export const LOCAL_ADMIN_EMAIL = 'admin@slipway.local';
+
+/** The local administrator's password file (mode 0600), made on the first start. */
+export function adminPasswordFile(scope: string): string {
+  return join(localPaths(scope).dir, 'secrets', 'admin-password');
+}
+
 /** Where a platform instance keeps data, logs and its state file. */
 export function localPaths(scope: string): { dir: string; stateFile: string; logDir: string } {
   const dir = scopeDir(scope);
@@ -73,6 +81,11 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
       JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
       PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
+    },
+    administrator: {
+      email: LOCAL_ADMIN_EMAIL,
+      username: 'admin',
+      password: localSecret(adminPasswordFile(scope), 24),
     },
   });
   return [postgres, redis, app];

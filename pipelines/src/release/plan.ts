@@ -57,14 +57,16 @@ export interface GateScenario {
   readonly name: string;
   /** Path of the bundled k6 script inside the gate image (or relative to the repository when run locally). */
   readonly script: string;
+  /** The same script in this repository, from its root: what the image bundles and the local executor runs. */
+  readonly repositoryPath: string;
   /** Longest the scenario may run, in seconds; a runner kills it after that and counts the stage inconclusive. */
   readonly timeoutSeconds: number;
   /** k6's own exit codes: 99 when a threshold failed (the canary is worse), any other non-zero is not a verdict. */
   readonly exitCodes: { readonly passed: 0; readonly thresholdsFailed: 99 };
   /** Environment variable through which the runner passes the canary's base URL. */
   readonly targetUrlVariable: string;
-  /** Where this scenario comes from; `pending` until the load issue provides it. */
-  readonly source: 'load' | 'pending';
+  /** Where this scenario comes from: `load/`. */
+  readonly source: 'load';
 }
 
 /** Stands for the canary's label matchers inside {@link SloAnalysisQuery.query}. */
@@ -83,14 +85,22 @@ export const SLO_OBJECTIVES: Readonly<Record<SloName, SloObjective>> = {
   },
 };
 
-/** PENDING (load issue: "k6 scenarios, thresholds from the SLOs, canary gate"): the real gate scenario. */
-export const PENDING_GATE_SCENARIO: GateScenario = {
+/** Where the gate image (a k6 image) holds the scenario and its siblings (erp-api.ts, thresholds.json); k6 runs .ts. */
+export const GATE_IMAGE_SCENARIO_DIR = '/scenarios';
+
+/**
+ * The k6 gate of every canary stage: load/src/scenarios/canary-gate.ts, copied with the rest of
+ * load/src/scenarios into {@link GATE_IMAGE_SCENARIO_DIR} of the gate image. Its defaults (20 arrivals/s for 30 s,
+ * thresholds that abort after 10 s) finish well inside the timeout.
+ */
+export const GATE_SCENARIO: GateScenario = {
   name: 'gate',
-  script: '/scenarios/gate.js',
+  script: `${GATE_IMAGE_SCENARIO_DIR}/canary-gate.ts`,
+  repositoryPath: 'load/src/scenarios/canary-gate.ts',
   timeoutSeconds: 300,
   exitCodes: { passed: 0, thresholdsFailed: 99 },
   targetUrlVariable: 'TARGET_URL',
-  source: 'pending',
+  source: 'load',
 };
 
 const allGates: readonly AnalysisGate[] = [

@@ -20,6 +20,9 @@ async function sweepDeadRuns(root: string): Promise<void> {
   const runs = existsSync(root) ? readdirSync(root).filter((name) => name.startsWith('run-')) : [];
   for (const run of runs) {
     const dir = join(root, run);
+    // run-<pid>[-<what>]: a folder whose maker still lives may be one it is filling right now, before its state file
+    const owner = Number(/^run-(\d+)/.exec(run)?.[1]);
+    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
     const state = readState(join(dir, 'state.json'));
     if (state && isAlive(state.supervisorPid)) continue;
     await stopRecorded(join(dir, 'state.json'), consoleProgress);

@@ -11,9 +11,13 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
 const verified = new WeakMap<Request, TokenClaims>();
 
-/** The caller of `req` as the domain sees it: IP and the request's logger. */
+/** The caller of `req` as the domain sees it: IP, user agent and the request's logger. */
 export function callerOf(req: Request, fallback: Logger): Caller {
-  return { ip: req.ip ?? req.socket.remoteAddress ?? 'unknown', log: requestContext(req)?.log ?? fallback };
+  return {
+    ip: req.ip ?? req.socket.remoteAddress ?? 'unknown',
+    userAgent: req.get('User-Agent'),
+    log: requestContext(req)?.log ?? fallback,
+  };
 }
 
 /**

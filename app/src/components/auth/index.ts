@@ -5,11 +5,13 @@ import type { Config } from '../../config.js';
 import type { Database } from '../../db/pool.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { AuditLog } from '../audit/log.js';
 import { authenticate } from './guard.js';
 import { LoginAttemptLimiter } from './login-protection.js';
 import { PasswordHasher } from './passwords.js';
 import { authRouter } from './routes.js';
 import { AuthService } from './service.js';
+import type { AccountStatusReader } from './service.js';
 import { TokenService } from './tokens.js';
 
 export { authenticatedClaims } from './guard.js';
@@ -29,10 +31,22 @@ export interface AuthComponentDependencies {
   /** The same instance the app serves at /metrics. */
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Where security events go; the audit log is stateless, so one is made when none is given. */
+  readonly audit?: AuditLog | undefined;
+  /** The cached account status (access's PermissionCache); without it every request queries the database. */
+  readonly accounts?: AccountStatusReader | undefined;
 }
 
 /** Wires the authentication component: passwords, tokens, login protection, the service, its routes and guard. */
-export function createAuthComponent({ config, db, redis, metrics, logger }: AuthComponentDependencies): AuthComponent {
+export function createAuthComponent({
+  config,
+  db,
+  redis,
+  metrics,
+  logger,
+  audit = new AuditLog(),
+  accounts,
+}: AuthComponentDependencies): AuthComponent {
   const service = new AuthService({
     db,
     redis,
@@ -40,6 +54,8 @@ export function createAuthComponent({ config, db, redis, metrics, logger }: Auth
     tokens: new TokenService({ secrets: config.jwtSecrets, issuer: config.jwtIssuer, audience: config.jwtAudience }),
     passwords: new PasswordHasher(config.passwordPepper),
     attempts: new LoginAttemptLimiter(redis),
+    audit,
+    accounts,
   });
   const guard = authenticate(service, logger);
   return { service, router: authRouter(service, guard, logger), authenticate: guard };

@@ -2,11 +2,14 @@ import { Router } from 'express';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
 
+import { describeRoute, withApiDocs } from '../../http/openapi.js';
+import type { OpenAPIRegistry } from '../../http/openapi.js';
 import { validate } from '../../http/validate.js';
 import type { Logger } from '../../logger.js';
 import { authenticatedClaims, callerOf } from './guard.js';
 import { PASSWORD_MAX_LENGTH, newPasswordSchema } from './passwords.js';
-import type { AuthService } from './service.js';
+import type { UserProfile, UserView } from './repository.js';
+import type { AuthService, TokenPair } from './service.js';
 
 export const AUTH_PATH = '/api/v1/auth';
 
@@ -17,21 +20,75 @@ const usernameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/, {
 // Sign-in accepts any stored password's length; the upper bound keeps hashing cost bounded.
 const givenPassword = z.string().min(1, { error: 'is required' }).max(PASSWORD_MAX_LENGTH);
 
-const register = validate({
+// Each route's request schemas, shared by its validator and its entry in the API reference.
+const registerRequest = {
   body: z.strictObject({ email: emailSchema, username: usernameSchema, password: newPasswordSchema }),
-});
-const login = validate({
+};
+const loginRequest = {
   body: z
     .strictObject({ email: emailSchema.optional(), username: usernameSchema.optional(), password: givenPassword })
     .refine((body) => (body.email === undefined) !== (body.username === undefined), {
       error: 'give either email or username (not both) with the password',
       path: ['email'],
     }),
-});
-const refresh = validate({ body: z.strictObject({ refreshToken: z.string().min(1).max(4096) }) });
+};
+const refreshRequest = { body: z.strictObject({ refresh_token: z.string().min(1).max(4096) }) };
 // No body is expected; an empty JSON object is accepted too.
-const logout = validate({ body: z.strictObject({}).optional() });
-const me = validate({ query: z.strictObject({}) });
+const logoutRequest = { body: z.strictObject({}).optional() };
+const meRequest = { query: z.strictObject({}) };
+
+const register = validate(registerRequest);
+const login = validate(loginRequest);
+const refresh = validate(refreshRequest);
+const logout = validate(logoutRequest);
+const me = validate(meRequest);
+
+// The wire format is snake_case, like the catalog's and OAuth 2's token responses (RFC 6749 §5.1).
+const userResponse = z.strictObject({
+  id: z.uuid(),
+  email: z.email(),
+  username: z.string(),
+  is_active: z.boolean(),
+  created_at: z.iso.datetime(),
+  roles: z.array(z.string()).meta({ description: 'Role names, e.g. `customer`.' }),
+});
+const profileResponse = userResponse.extend({
+  permissions: z.array(z.string()).meta({ description: 'Every permission the roles grant, e.g. `orders:create`.' }),
+});
+const tokenPairResponse = z.strictObject({
+  token_type: z.literal('Bearer'),
+  access_token: z.string().meta({ description: 'Send as `Authorization: Bearer <access_token>`.' }),
+  access_token_expires_at: z.iso.datetime(),
+  expires_in: z.int().meta({ description: 'Seconds until the access token expires.' }),
+  refresh_token: z.string().meta({ description: 'Spend once at POST /api/v1/auth/refresh for the next pair.' }),
+  refresh_token_expires_at: z.iso.datetime(),
+});
+
+function userJson(user: UserView & { readonly roles: readonly string[] }): z.input<typeof userResponse> {
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    is_active: user.isActive,
+    created_at: user.createdAt.toISOString(),
+    roles: [...user.roles],
+  };
+}
+
+function profileJson(profile: UserProfile): z.input<typeof profileResponse> {
+  return { ...userJson(profile), permissions: [...profile.permissions] };
+}
+
+function tokenPairJson(pair: TokenPair): z.input<typeof tokenPairResponse> {
+  return {
+    token_type: pair.tokenType,
+    access_token: pair.accessToken,
+    access_token_expires_at: pair.accessTokenExpiresAt,
+    expires_in: pair.expiresIn,
+    refresh_token: pair.refreshToken,
+    refresh_token_expires_at: pair.refreshTokenExpiresAt,
+  };
+}
 
 /** The /api/v1/auth endpoints; `guard` is the authenticate middleware of the same service. */
 export function authRouter(service: AuthService, guard: RequestHandler, logger: Logger): Router {
@@ -40,18 +97,18 @@ export function authRouter(service: AuthService, guard: RequestHandler, logger: 
   router.post(`${AUTH_PATH}/register`, register, async (req, res) => {
     const { body } = register.input(req);
     const user = await service.register(body);
-    res.status(201).json({ user });
+    res.status(201).json({ user: userJson(user) });
   });
 
   router.post(`${AUTH_PATH}/login`, login, async (req, res) => {
     const { body } = login.input(req);
     const identifier = body.email === undefined ? { username: body.username ?? '' } : { email: body.email };
-    res.json(await service.login({ login: identifier, password: body.password }, callerOf(req, logger)));
+    res.json(tokenPairJson(await service.login({ login: identifier, password: body.password }, callerOf(req, logger))));
   });
 
   router.post(`${AUTH_PATH}/refresh`, refresh, async (req, res) => {
     const { body } = refresh.input(req);
-    res.json(await service.refresh(body.refreshToken, callerOf(req, logger)));
+    res.json(tokenPairJson(await service.refresh(body.refresh_token, callerOf(req, logger))));
   });
 
   router.post(`${AUTH_PATH}/logout`, logout, guard, async (req, res) => {
@@ -60,8 +117,65 @@ export function authRouter(service: AuthService, guard: RequestHandler, logger: 
   });
 
   router.get(`${AUTH_PATH}/me`, me, guard, async (req, res) => {
-    res.json({ user: await service.profile(authenticatedClaims(req).userId) });
+    res.json({ user: profileJson(await service.profile(authenticatedClaims(req).userId)) });
   });
 
-  return router;
+  return withApiDocs(router, describeAuthRoutes);
+}
+
+const TAGS = ['auth'];
+
+/** The /api/v1/auth routes in the API reference. */
+export function describeAuthRoutes(registry: OpenAPIRegistry): void {
+  describeRoute(registry, {
+    method: 'post',
+    path: `${AUTH_PATH}/register`,
+    summary: 'Create an account (role customer)',
+    tags: TAGS,
+    auth: 'none',
+    request: registerRequest,
+    responses: { 201: { description: 'Created.', schema: z.strictObject({ user: userResponse }) } },
+    errors: ['CONFLICT', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    method: 'post',
+    path: `${AUTH_PATH}/login`,
+    summary: 'Sign in with email or username and password',
+    description:
+      'Limited per client IP (429 with `details.unlock_at`); wrong passwords in a row lock the account (423).',
+    tags: TAGS,
+    auth: 'none',
+    request: loginRequest,
+    responses: { 200: { description: 'Signed in: an access and a refresh token.', schema: tokenPairResponse } },
+    errors: ['UNAUTHORIZED', 'FORBIDDEN', 'ACCOUNT_LOCKED', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    method: 'post',
+    path: `${AUTH_PATH}/refresh`,
+    summary: 'Spend a refresh token for the next token pair',
+    description: 'A refresh token works once; presenting a spent one again ends that whole sign-in.',
+    tags: TAGS,
+    auth: 'none',
+    request: refreshRequest,
+    responses: { 200: { description: 'The next token pair.', schema: tokenPairResponse } },
+    errors: ['UNAUTHORIZED', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    method: 'post',
+    path: `${AUTH_PATH}/logout`,
+    summary: "Sign out: revoke this sign-in's refresh tokens and the access token",
+    tags: TAGS,
+    auth: 'bearer',
+    request: logoutRequest,
+    responses: { 204: { description: 'Signed out.' } },
+  });
+  describeRoute(registry, {
+    method: 'get',
+    path: `${AUTH_PATH}/me`,
+    summary: 'The signed-in user with roles and permissions',
+    tags: TAGS,
+    auth: 'bearer',
+    request: meRequest,
+    responses: { 200: { description: 'The caller.', schema: z.strictObject({ user: profileResponse }) } },
+  });
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 import { withTransaction } from '../../db/transaction.js';
-import type { Database } from '../../db/pool.js';
+import type { Database, Queryable } from '../../db/pool.js';
 import {
   AppError,
   ConflictError,
@@ -14,6 +14,9 @@ import {
 } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import { AUDIT_EVENT } from '../audit/events.js';
+import type { AuditEvent } from '../audit/events.js';
+import type { AuditLog } from '../audit/log.js';
 import {
   FAILURES_BEFORE_LOCK,
   LOCK_SECONDS,
@@ -51,6 +54,8 @@ export type LoginIdentifier = { readonly email: string } | { readonly username: 
 /** Who is asking, as plain data: the domain never sees Express objects. */
 export interface Caller {
   readonly ip: string;
+  /** The User-Agent header, for the audit log; absent when the client sent none. */
+  readonly userAgent?: string | undefined;
   readonly log: Logger;
 }
 
@@ -82,6 +87,24 @@ export interface AuthServiceDependencies {
   readonly passwords: PasswordHasher;
   readonly attempts: LoginAttemptLimiter;
   readonly metrics: Metrics;
+  /** Where sign-ins, failures, lockouts, sign-outs and refresh-token reuse are recorded. */
+  readonly audit: AuditLog;
+  /**
+   * The cached account status (the access component's PermissionCache): each authenticated request then reads
+   * the active flag and the revocation marker in one Redis round trip, and no database. Without it, one Redis
+   * read and one database query per request.
+   */
+  readonly accounts?: AccountStatusReader | undefined;
+}
+
+/** Whether an account is active, read through a cache together with one more key in the same round trip. */
+export interface AccountStatusReader {
+  /** `alongside` is the value of `alongsideKey` (null when absent), or undefined when Redis did not answer. */
+  accountStatus(
+    userId: string,
+    alongsideKey: string,
+    log: Logger,
+  ): Promise<{ readonly active: boolean; readonly alongside: string | null | undefined }>;
 }
 
 function describeLogin(login: LoginIdentifier): Record<string, string> {
@@ -101,7 +124,20 @@ function lockedError(unlockAt: Date): LockedError {
   );
 }
 
-/** Registration, sign-in with lockout, token refresh with rotation, sign-out, and access-token checks. */
+/** The attempted email or username, as the audit log keeps it (snake_case, like the API). */
+function auditedLogin(login: LoginIdentifier): Record<string, string> {
+  return 'email' in login ? { attempted_email: login.email } : { attempted_username: login.username };
+}
+
+/**
+ * Registration, sign-in with lockout, token refresh with rotation, sign-out, and access-token checks.
+ *
+ * Audit: a security event that changes state (a successful sign-in, a counted wrong password, a lockout, a
+ * sign-out, a reused refresh token ending its sign-in) is recorded in the same transaction as the change, so
+ * neither exists without the other and a failing audit write fails the request. Failures that change nothing
+ * (unknown account, account already locked, deactivated account) are recorded best-effort in their own
+ * transaction: a failed write is logged at error and the caller still gets the real answer.
+ */
 export class AuthService {
   readonly #deps: AuthServiceDependencies;
   #revocationCheckSkipped = false;
@@ -151,7 +187,7 @@ export class AuthService {
       throw new RateLimitError(
         `too many sign-in attempts from ${caller.ip}: the limit is ${decision.limit} per ${LOGIN_IP_WINDOW_SECONDS / 60} minutes; retry after ${decision.retryAfterSeconds} s`,
         decision.retryAfterSeconds,
-        { details: { unlockAt: unlockAt.toISOString() } },
+        { details: { unlock_at: unlockAt.toISOString() } },
       );
     }
 
@@ -160,6 +196,10 @@ export class AuthService {
       await passwords.verifyDummy(input.password);
       metrics.authLoginAttempt('failure');
       caller.log.info(who, 'sign-in failed: no such account');
+      await this.#auditBestEffort(caller, {
+        type: AUDIT_EVENT.loginFailed,
+        metadata: { ...auditedLogin(input.login), reason: 'unknown_account' },
+      });
       throw invalidCredentials();
     }
     if (candidate.lockedUntil !== null && candidate.lockedUntil > new Date()) {
@@ -168,14 +208,28 @@ export class AuthService {
         { ...who, userId: candidate.id, unlockAt: candidate.lockedUntil },
         'sign-in blocked: account locked',
       );
+      await this.#auditBestEffort(caller, {
+        type: AUDIT_EVENT.loginFailed,
+        actorUserId: candidate.id,
+        resourceType: 'user',
+        resourceId: candidate.id,
+        metadata: { ...auditedLogin(input.login), reason: 'account_locked' },
+      });
       throw lockedError(candidate.lockedUntil);
     }
     if (!(await passwords.verify(candidate.passwordHash, input.password))) {
-      throw await this.#wrongPassword(candidate, caller, who);
+      throw await this.#wrongPassword(candidate, caller, who, input.login);
     }
     if (!candidate.isActive) {
       metrics.authLoginAttempt('failure');
       caller.log.info({ ...who, userId: candidate.id }, 'sign-in refused: account deactivated');
+      await this.#auditBestEffort(caller, {
+        type: AUDIT_EVENT.loginFailed,
+        actorUserId: candidate.id,
+        resourceType: 'user',
+        resourceId: candidate.id,
+        metadata: { ...auditedLogin(input.login), reason: 'account_deactivated' },
+      });
       throw new ForbiddenError('this account is deactivated; contact an administrator to reactivate it');
     }
 
@@ -192,6 +246,13 @@ export class AuthService {
           familyId: sessionId,
           expiresAt: pair.refreshExpiresAt,
         });
+        await this.#audit(tx, caller, {
+          type: AUDIT_EVENT.loginSucceeded,
+          actorUserId: candidate.id,
+          resourceType: 'user',
+          resourceId: candidate.id,
+          metadata: { ...auditedLogin(input.login), session_id: sessionId },
+        });
       },
       { name: 'auth.login' },
     );
@@ -201,7 +262,12 @@ export class AuthService {
   }
 
   /** Counts the failure; the one that reaches the limit locks the account and queues the notice, atomically. */
-  async #wrongPassword(candidate: LoginCandidate, caller: Caller, who: Record<string, string>): Promise<AppError> {
+  async #wrongPassword(
+    candidate: LoginCandidate,
+    caller: Caller,
+    who: Record<string, string>,
+    login: LoginIdentifier,
+  ): Promise<AppError> {
     const { db, metrics } = this.#deps;
     const outcome = await withTransaction(
       db,
@@ -222,6 +288,22 @@ export class AuthService {
               ip: caller.ip,
             },
           });
+        }
+        if (result !== undefined) {
+          const user = { actorUserId: candidate.id, resourceType: 'user', resourceId: candidate.id };
+          await this.#audit(tx, caller, {
+            type: AUDIT_EVENT.loginFailed,
+            ...user,
+            metadata: { ...auditedLogin(login), reason: 'wrong_password', failed_login_count: result.failedLoginCount },
+          });
+          if (result.lockedUntil !== null) {
+            await this.#audit(tx, caller, {
+              type: AUDIT_EVENT.accountLocked,
+              ...user,
+              after: { locked_until: result.lockedUntil.toISOString() },
+              metadata: { failed_login_count: result.failedLoginCount },
+            });
+          }
         }
         return result;
       },
@@ -281,7 +363,21 @@ export class AuthService {
     );
     if (outcome === 'reused') {
       // A spent token presented again means it was copied: end that whole sign-in (RFC 9700 §4.14.2).
-      const revoked = await revokeRefreshFamily(db, claims.sessionId);
+      const revoked = await withTransaction(
+        db,
+        async (tx) => {
+          const count = await revokeRefreshFamily(tx, claims.sessionId);
+          await this.#audit(tx, caller, {
+            type: AUDIT_EVENT.refreshReused,
+            actorUserId: claims.userId,
+            resourceType: 'session',
+            resourceId: claims.sessionId,
+            metadata: { revoked_tokens: count },
+          });
+          return count;
+        },
+        { name: 'auth.revokeReusedRefresh' },
+      );
       caller.log.warn(
         { userId: claims.userId, sessionId: claims.sessionId, ip: caller.ip, revoked },
         'refresh token reused; every token of that sign-in revoked',
@@ -296,7 +392,20 @@ export class AuthService {
   /** Ends the sign-in of `claims`: its refresh tokens in PostgreSQL, its access token in Redis. */
   async logout(claims: TokenClaims, caller: Caller): Promise<void> {
     const { db, redis, metrics } = this.#deps;
-    await revokeRefreshFamily(db, claims.sessionId);
+    await withTransaction(
+      db,
+      async (tx) => {
+        const revoked = await revokeRefreshFamily(tx, claims.sessionId);
+        await this.#audit(tx, caller, {
+          type: AUDIT_EVENT.logout,
+          actorUserId: claims.userId,
+          resourceType: 'session',
+          resourceId: claims.sessionId,
+          metadata: { revoked_tokens: revoked },
+        });
+      },
+      { name: 'auth.logout' },
+    );
     const ttlMs = claims.expiresAt.getTime() - Date.now();
     if (ttlMs <= 0) return;
     const started = performance.now();
@@ -319,7 +428,7 @@ export class AuthService {
    * @throws {AuthenticationError} with the reason counted in `auth_token_validations_total`.
    */
   async authenticate(accessToken: string, caller: Caller): Promise<TokenClaims> {
-    const { db, metrics } = this.#deps;
+    const { metrics } = this.#deps;
     let claims: TokenClaims;
     try {
       claims = await this.#deps.tokens.verify(accessToken, 'access');
@@ -333,11 +442,12 @@ export class AuthService {
         'invalid_token',
       );
     }
-    if (await this.#isRevoked(claims.jti, caller)) {
+    const { revoked, active } = await this.#accountState(claims, caller);
+    if (revoked) {
       metrics.authTokenValidation('revoked');
       throw new AuthenticationError('the access token was revoked by sign-out; sign in again', 'invalid_token');
     }
-    if (!(await isUserActive(db, claims.userId))) {
+    if (!active) {
       metrics.authTokenValidation('revoked');
       throw new AuthenticationError('the account of this token is deactivated or gone; sign in again', 'invalid_token');
     }
@@ -349,6 +459,41 @@ export class AuthService {
     const profile = await findUserProfile(this.#deps.db, userId);
     if (profile === undefined) throw new UnauthorizedError('the account of this token is gone; sign in again');
     return profile;
+  }
+
+  /** Whether sign-out revoked the token and whether its account is active: cached when `accounts` is given. */
+  async #accountState(claims: TokenClaims, caller: Caller): Promise<{ revoked: boolean; active: boolean }> {
+    const { accounts, db, metrics } = this.#deps;
+    if (accounts === undefined) {
+      const revoked = await this.#isRevoked(claims.jti, caller);
+      return { revoked, active: revoked ? false : await isUserActive(db, claims.userId) };
+    }
+    const started = performance.now();
+    const key = `${REVOKED_ACCESS_KEY_PREFIX}${claims.jti}`;
+    const { active, alongside } = await accounts.accountStatus(claims.userId, key, caller.log);
+    const seconds = (performance.now() - started) / 1000;
+    if (alongside === undefined) {
+      // the account cache read the database; only the revocation check is skipped (see #isRevoked)
+      this.#revocationSkipped(caller, new Error('redis did not answer the account status read'), seconds);
+      return { revoked: false, active };
+    }
+    const revoked = alongside !== null;
+    metrics.cacheOperation(REVOCATION_CACHE, revoked ? 'hit' : 'miss', seconds);
+    this.#revocationChecked(caller);
+    return { revoked, active };
+  }
+
+  #revocationChecked(caller: Caller): void {
+    if (!this.#revocationCheckSkipped) return;
+    this.#revocationCheckSkipped = false;
+    caller.log.info('access-token revocation checks work again');
+  }
+
+  #revocationSkipped(caller: Caller, error: unknown, seconds: number): void {
+    this.#deps.metrics.cacheOperation(REVOCATION_CACHE, 'error', seconds);
+    if (this.#revocationCheckSkipped) return;
+    this.#revocationCheckSkipped = true;
+    caller.log.warn({ err: error }, 'Redis unreachable: accepting access tokens without the revocation check');
   }
 
   /**
@@ -363,19 +508,30 @@ export class AuthService {
       if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`);
       const revoked = (await redis.exists(`${REVOKED_ACCESS_KEY_PREFIX}${jti}`)) === 1;
       metrics.cacheOperation(REVOCATION_CACHE, revoked ? 'hit' : 'miss', seconds());
-      if (this.#revocationCheckSkipped) {
-        this.#revocationCheckSkipped = false;
-        caller.log.info('access-token revocation checks work again');
-      }
+      this.#revocationChecked(caller);
       return revoked;
     } catch (error) {
-      metrics.cacheOperation(REVOCATION_CACHE, 'error', seconds());
-      if (!this.#revocationCheckSkipped) {
-        this.#revocationCheckSkipped = true;
-        caller.log.warn({ err: error }, 'Redis unreachable: accepting access tokens without the revocation check');
-      }
+      this.#revocationSkipped(caller, error, seconds());
       return false;
     }
+  }
+
+  /** The audit event of `caller`, with its address and user agent. */
+  #event(caller: Caller, event: Omit<AuditEvent, 'ip' | 'userAgent'>): AuditEvent {
+    return { ...event, ip: caller.ip, userAgent: caller.userAgent };
+  }
+
+  /** Records `event` in its own transaction; a failure is logged, never thrown (see the class comment). */
+  async #auditBestEffort(caller: Caller, event: Omit<AuditEvent, 'ip' | 'userAgent'>): Promise<void> {
+    try {
+      await this.#deps.audit.record(this.#deps.db, this.#event(caller, event));
+    } catch (error) {
+      caller.log.error({ err: error, auditEvent: event.type }, 'audit event could not be recorded; continuing');
+    }
+  }
+
+  async #audit(q: Queryable, caller: Caller, event: Omit<AuditEvent, 'ip' | 'userAgent'>): Promise<void> {
+    await this.#deps.audit.record(q, this.#event(caller, event));
   }
 
   async #issuePair(userId: string, sessionId: string) {

@@ -1,15 +1,21 @@
 import { Router } from 'express';
 import type { Request, RequestHandler } from 'express';
+import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
 import { UnauthorizedError } from '../../errors.js';
 import { requestSignal } from '../../http/abort.js';
+import { describeRoute, withApiDocs } from '../../http/openapi.js';
+import type { OpenAPIRegistry } from '../../http/openapi.js';
 import { requestContext } from '../../http/request-context.js';
 import { validate } from '../../http/validate.js';
+import type { Authorize, Holds } from '../access/index.js';
 import type { Order, OrderSummary } from './orders/service.js';
-import { createOrderService } from './orders/service.js';
-import { createOrderBody, listOrdersQuery, orderIdParams } from './orders/schemas.js';
+import { ANY_OWNER, createOrderService } from './orders/service.js';
+import type { OrderOwner } from './orders/service.js';
+import { ORDER_STATUSES, createOrderBody, listOrdersQuery, orderIdParams } from './orders/schemas.js';
 import type { Page } from './page.js';
+import type { ProductCache } from './products/cache.js';
 import type { Product } from './products/service.js';
 import { createProductService } from './products/service.js';
 import { createProductBody, listProductsQuery, productIdParams, updateProductBody } from './products/schemas.js';
@@ -18,10 +24,56 @@ export interface CatalogRouterDependencies {
   readonly db: Database;
   /** Sets the caller's user id on the request context, or fails the request with 401. */
   readonly authenticate: RequestHandler;
+  /** The access component's permission guard; mounted after `authenticate` on every route. */
+  readonly authorize: Authorize;
+  /** Whether the caller holds a permission: holders of orders:read see every user's orders. */
+  readonly holds: Holds;
+  /** Product reads by id through Redis, invalidated by every product write; without it reads query the database. */
+  readonly productCache?: ProductCache | undefined;
 }
 
 // The wire format is snake_case, the same names the sort and filter parameters use.
-function productJson(product: Product) {
+const productResponse = z.strictObject({
+  id: z.uuid(),
+  sku: z.string(),
+  name: z.string(),
+  description: z.string(),
+  price_cents: z.int(),
+  stock: z.int(),
+  is_active: z.boolean(),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+});
+const orderSummaryResponse = z.strictObject({
+  id: z.uuid(),
+  user_id: z.uuid(),
+  status: z.enum(ORDER_STATUSES),
+  total_cents: z.int(),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+});
+const orderResponse = orderSummaryResponse.extend({
+  items: z.array(
+    z.strictObject({
+      product_id: z.uuid(),
+      sku: z.string(),
+      name: z.string(),
+      quantity: z.int(),
+      unit_price_cents: z.int(),
+    }),
+  ),
+});
+
+function pageResponse<T extends z.ZodType>(item: T) {
+  return z.strictObject({
+    items: z.array(item),
+    page: z.int(),
+    limit: z.int(),
+    total: z.int().meta({ description: 'Matching items on every page.' }),
+  });
+}
+
+function productJson(product: Product): z.input<typeof productResponse> {
   return {
     id: product.id,
     sku: product.sku,
@@ -35,7 +87,7 @@ function productJson(product: Product) {
   };
 }
 
-function orderSummaryJson(order: Omit<OrderSummary, 'itemCount'>) {
+function orderSummaryJson(order: Omit<OrderSummary, 'itemCount'>): z.input<typeof orderSummaryResponse> {
   return {
     id: order.id,
     user_id: order.userId,
@@ -46,7 +98,7 @@ function orderSummaryJson(order: Omit<OrderSummary, 'itemCount'>) {
   };
 }
 
-function orderJson(order: Order) {
+function orderJson(order: Order): z.input<typeof orderResponse> {
   return {
     ...orderSummaryJson(order),
     items: order.items.map((item) => ({
@@ -71,13 +123,22 @@ function callerId(req: Request): string {
 }
 
 /** Products and orders under /api/v1; every route needs an authenticated caller. */
-export function createCatalogRouter({ db, authenticate }: CatalogRouterDependencies): Router {
-  const products = createProductService(db);
-  const orders = createOrderService(db);
+export function createCatalogRouter({
+  db,
+  authenticate,
+  authorize,
+  holds,
+  productCache,
+}: CatalogRouterDependencies): Router {
+  const products = createProductService(db, productCache);
+  const orders = createOrderService(db, productCache);
   const router = Router();
+  // orders:read (managers) sees every user's orders; orders:read_own only the caller's.
+  const readableOrders = async (req: Request): Promise<OrderOwner> =>
+    (await holds(req, 'orders:read')) ? ANY_OWNER : callerId(req);
 
   const listProducts = validate({ query: listProductsQuery });
-  router.get('/api/v1/products', authenticate, listProducts, async (req, res) => {
+  router.get('/api/v1/products', authenticate, authorize('products:read'), listProducts, async (req, res) => {
     const { query } = listProducts.input(req);
     const page = await products.list({
       page: query.page,
@@ -89,14 +150,13 @@ export function createCatalogRouter({ db, authenticate }: CatalogRouterDependenc
   });
 
   const getProduct = validate({ params: productIdParams });
-  router.get('/api/v1/products/:id', authenticate, getProduct, async (req, res) => {
+  router.get('/api/v1/products/:id', authenticate, authorize('products:read'), getProduct, async (req, res) => {
     const { params } = getProduct.input(req);
     res.json(productJson(await products.get(params.id)));
   });
 
   const createProduct = validate({ body: createProductBody });
-  // RBAC: authorize('products:write') goes between authenticate and the validator once roles are enforced.
-  router.post('/api/v1/products', authenticate, createProduct, async (req, res) => {
+  router.post('/api/v1/products', authenticate, authorize('products:create'), createProduct, async (req, res) => {
     const { body } = createProduct.input(req);
     const product = await products.create({
       sku: body.sku,
@@ -109,8 +169,7 @@ export function createCatalogRouter({ db, authenticate }: CatalogRouterDependenc
   });
 
   const updateProduct = validate({ params: productIdParams, body: updateProductBody });
-  // RBAC: authorize('products:write') goes between authenticate and the validator once roles are enforced.
-  router.patch('/api/v1/products/:id', authenticate, updateProduct, async (req, res) => {
+  router.patch('/api/v1/products/:id', authenticate, authorize('products:update'), updateProduct, async (req, res) => {
     const { params, body } = updateProduct.input(req);
     const product = await products.update(params.id, {
       sku: body.sku,
@@ -123,7 +182,7 @@ export function createCatalogRouter({ db, authenticate }: CatalogRouterDependenc
   });
 
   const createOrder = validate({ body: createOrderBody });
-  router.post('/api/v1/orders', authenticate, createOrder, async (req, res) => {
+  router.post('/api/v1/orders', authenticate, authorize('orders:create'), createOrder, async (req, res) => {
     const { body } = createOrder.input(req);
     const order = await orders.createOrder(
       callerId(req),
@@ -134,24 +193,135 @@ export function createCatalogRouter({ db, authenticate }: CatalogRouterDependenc
   });
 
   const listOrders = validate({ query: listOrdersQuery });
-  router.get('/api/v1/orders', authenticate, listOrders, async (req, res) => {
-    const { query } = listOrders.input(req);
-    const page = await orders.listOrders(callerId(req), query);
-    res.json(pageJson(page, (order) => ({ ...orderSummaryJson(order), item_count: order.itemCount })));
-  });
+  router.get(
+    '/api/v1/orders',
+    authenticate,
+    authorize('orders:read_own', 'orders:read'),
+    listOrders,
+    async (req, res) => {
+      const { query } = listOrders.input(req);
+      const page = await orders.listOrders(await readableOrders(req), query);
+      res.json(pageJson(page, (order) => ({ ...orderSummaryJson(order), item_count: order.itemCount })));
+    },
+  );
 
   const getOrder = validate({ params: orderIdParams });
-  router.get('/api/v1/orders/:id', authenticate, getOrder, async (req, res) => {
-    const { params } = getOrder.input(req);
-    res.json(orderJson(await orders.getOrder(callerId(req), params.id)));
-  });
+  router.get(
+    '/api/v1/orders/:id',
+    authenticate,
+    authorize('orders:read_own', 'orders:read'),
+    getOrder,
+    async (req, res) => {
+      const { params } = getOrder.input(req);
+      res.json(orderJson(await orders.getOrder(await readableOrders(req), params.id)));
+    },
+  );
 
   const cancelOrder = validate({ params: orderIdParams });
-  router.post('/api/v1/orders/:id/cancel', authenticate, cancelOrder, async (req, res) => {
-    const { params } = cancelOrder.input(req);
-    const order = await orders.cancelOrder(callerId(req), params.id, { signal: requestSignal(req) });
-    res.json(orderJson(order));
-  });
+  router.post(
+    '/api/v1/orders/:id/cancel',
+    authenticate,
+    authorize('orders:cancel_own'),
+    cancelOrder,
+    async (req, res) => {
+      const { params } = cancelOrder.input(req);
+      const order = await orders.cancelOrder(callerId(req), params.id, { signal: requestSignal(req) });
+      res.json(orderJson(order));
+    },
+  );
 
-  return router;
+  return withApiDocs(router, describeCatalogRoutes);
+}
+
+/** The catalog routes in the API reference. */
+export function describeCatalogRoutes(registry: OpenAPIRegistry): void {
+  const product = { tags: ['products'], auth: 'bearer' } as const;
+  const order = { tags: ['orders'], auth: 'bearer' } as const;
+  describeRoute(registry, {
+    ...product,
+    method: 'get',
+    path: '/api/v1/products',
+    summary: 'List products, filtered, sorted and paginated',
+    permission: 'products:read',
+    request: { query: listProductsQuery },
+    responses: { 200: { description: 'One page of products.', schema: pageResponse(productResponse) } },
+  });
+  describeRoute(registry, {
+    ...product,
+    method: 'get',
+    path: '/api/v1/products/:id',
+    summary: 'One product',
+    permission: 'products:read',
+    request: { params: productIdParams },
+    responses: { 200: { description: 'The product.', schema: productResponse } },
+    errors: ['NOT_FOUND'],
+  });
+  describeRoute(registry, {
+    ...product,
+    method: 'post',
+    path: '/api/v1/products',
+    summary: 'Create a product',
+    permission: 'products:create',
+    request: { body: createProductBody },
+    responses: {
+      201: { description: 'Created.', schema: productResponse, headers: { Location: 'The new product.' } },
+    },
+    errors: ['CONFLICT', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    ...product,
+    method: 'patch',
+    path: '/api/v1/products/:id',
+    summary: 'Change a product; stock moves by stock_delta',
+    permission: 'products:update',
+    request: { params: productIdParams, body: updateProductBody },
+    responses: { 200: { description: 'The changed product.', schema: productResponse } },
+    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    ...order,
+    method: 'post',
+    path: '/api/v1/orders',
+    summary: 'Place an order for the caller; takes the stock or fails whole',
+    permission: 'orders:create',
+    request: { body: createOrderBody },
+    responses: { 201: { description: 'Created.', schema: orderResponse, headers: { Location: 'The new order.' } } },
+    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    ...order,
+    method: 'get',
+    path: '/api/v1/orders',
+    summary: "The caller's orders (every user's with orders:read), sorted and paginated",
+    permission: 'orders:read_own',
+    description: "Holders of `orders:read` (managers, administrators) see every user's orders; others only their own.",
+    request: { query: listOrdersQuery },
+    responses: {
+      200: {
+        description: 'One page of order summaries.',
+        schema: pageResponse(orderSummaryResponse.extend({ item_count: z.int() })),
+      },
+    },
+  });
+  describeRoute(registry, {
+    ...order,
+    method: 'get',
+    path: '/api/v1/orders/:id',
+    summary: 'One order with its lines',
+    permission: 'orders:read_own',
+    description: "Someone else's order answers 404, unless the caller holds `orders:read`.",
+    request: { params: orderIdParams },
+    responses: { 200: { description: 'The order.', schema: orderResponse } },
+    errors: ['NOT_FOUND'],
+  });
+  describeRoute(registry, {
+    ...order,
+    method: 'post',
+    path: '/api/v1/orders/:id/cancel',
+    summary: 'Cancel an order of the caller that has not shipped',
+    permission: 'orders:cancel_own',
+    request: { params: orderIdParams },
+    responses: { 200: { description: 'The cancelled order.', schema: orderResponse } },
+    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+  });
 }

@@ -12,6 +12,15 @@ export interface AppOptions {
   readonly portEnv: string;
   /** Variables the app's config schema reads (app/src/config.ts); secrets included, never printed. */
   readonly env: Readonly<Record<string, string>>;
+  /** An account made (if missing) and granted the admin role once the app answers, so people can try every route. */
+  readonly administrator?: Administrator;
+}
+
+/** The local platform's administrator: its password lives in a 0600 file under .local/, never printed. */
+export interface Administrator {
+  readonly email: string;
+  readonly username: string;
+  readonly password: string;
 }
 
 /**
@@ -29,6 +38,42 @@ export function migrateDatabase(databaseUrl: string, migrateArgs: readonly strin
     throw new PlatformError(
       `database migrations failed (exit ${String(result.status)}):\n${`${result.stdout}${result.stderr}`.trim()}`,
       'fix the migration named above; npm run migrate -w app -- status shows the state',
+    );
+  }
+}
+
+/**
+ * Registers `admin` through the public API (an existing account is kept) and grants it the admin role with the
+ * app's own `admin` command, as an operator bootstraps the first administrator of a new environment.
+ */
+export async function ensureAdministrator(
+  baseUrl: string,
+  admin: Administrator,
+  appEnv: Readonly<Record<string, string>>,
+  adminArgs: readonly string[],
+): Promise<void> {
+  const response = await fetch(`${baseUrl}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: admin.email, username: admin.username, password: admin.password }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  // 409: registered on an earlier start; the grant below is idempotent
+  if (response.status !== 201 && response.status !== 409) {
+    throw new PlatformError(
+      `registering the local administrator ${admin.email} answered ${response.status}: ${await response.text()}`,
+      'read the app log named above; npm stop && npm start retries',
+    );
+  }
+  const result = spawnSync(process.execPath, [...adminArgs, 'grant-role', '--email', admin.email, '--role', 'admin'], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: appEnv.DATABASE_URL ?? '', REDIS_URL: appEnv.REDIS_URL ?? '' },
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) {
+    throw new PlatformError(
+      `granting the admin role to ${admin.email} failed (exit ${String(result.status)}):\n${`${result.stdout}${result.stderr}`.trim()}`,
+      'npm run admin -w app -- --help shows the command; fix what it says and start again',
     );
   }
 }
@@ -60,6 +105,14 @@ export function appService(options: AppOptions): ServiceDefinition {
     async probe(): Promise<void> {
       const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2_000) });
       if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
+    },
+
+    async afterReady(): Promise<void> {
+      if (options.administrator === undefined) return;
+      await ensureAdministrator(base, options.administrator, options.env, [
+        ...tsx,
+        join(repoRoot, 'app', 'src', 'admin.ts'),
+      ]);
     },
   };
 }

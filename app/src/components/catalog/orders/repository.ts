@@ -148,8 +148,12 @@ export async function insertOrder(
   return toOrder(order, []);
 }
 
-/** The order with its lines in one query, only when `userId` owns it. */
-export async function findOrderForUser(db: Queryable, userId: string, orderId: string): Promise<Order | undefined> {
+/** The order with its lines in one query, only when `userId` owns it; `userId` null reads any owner's (orders:read). */
+export async function findOrderForUser(
+  db: Queryable,
+  userId: string | null,
+  orderId: string,
+): Promise<Order | undefined> {
   const { rows } = await db.query<OrderRow & { items: OrderItem[] }>(
     'orders.get',
     `SELECT ${ORDER_COLUMNS},
@@ -165,7 +169,7 @@ export async function findOrderForUser(db: Queryable, userId: string, orderId: s
      FROM orders o
      LEFT JOIN order_items i ON i.order_id = o.id
      LEFT JOIN products p ON p.id = i.product_id
-     WHERE o.id = $1 AND o.user_id = $2
+     WHERE o.id = $1 AND ($2::uuid IS NULL OR o.user_id = $2)
      GROUP BY o.id`,
     [orderId, userId],
   );
@@ -210,7 +214,7 @@ export async function setOrderStatus(tx: Queryable, orderId: string, status: Ord
 
 export async function listOrdersForUser(
   db: Queryable,
-  userId: string,
+  userId: string | null,
   query: OrderListQuery,
 ): Promise<Page<OrderSummary>> {
   const { limit, offset } = pageWindow(query);
@@ -218,7 +222,7 @@ export async function listOrdersForUser(
   // The count rides along with the page so an empty page still reports it; one query per listing.
   const { rows } = await db.query<Omit<OrderRow, 'id'> & { id: string | null; total: number; item_count: number }>(
     'orders.list',
-    `WITH mine AS (SELECT * FROM orders WHERE user_id = $1)
+    `WITH mine AS (SELECT * FROM orders WHERE $1::uuid IS NULL OR user_id = $1)
      SELECT total.n AS total, o.*
      FROM (SELECT count(*) AS n FROM mine) total
      LEFT JOIN LATERAL (

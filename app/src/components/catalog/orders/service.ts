@@ -2,6 +2,7 @@ import type { Database } from '../../../db/pool.js';
 import { withTransaction } from '../../../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../../errors.js';
 import type { Page } from '../page.js';
+import type { ProductCache } from '../products/cache.js';
 import {
   findOrderForUser,
   insertOrder,
@@ -29,6 +30,11 @@ export interface OrderCallOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** Reads across every user's orders (the orders:read permission) rather than the caller's own. */
+export const ANY_OWNER = null;
+/** Whose orders a read may see: one user's id, or {@link ANY_OWNER}. */
+export type OrderOwner = string | typeof ANY_OWNER;
+
 export interface OrderService {
   /**
    * Places a pending order for `userId`, taking the stock of every line in one transaction: all lines or none.
@@ -38,9 +44,13 @@ export interface OrderService {
    * @throws {ConflictError} naming the sku of a product without enough stock or no longer sold
    */
   createOrder(userId: string, items: readonly OrderLineRequest[], options?: OrderCallOptions): Promise<Order>;
-  /** The order with its lines, in one query. @throws {NotFoundError} also when another user owns it. */
-  getOrder(userId: string, orderId: string): Promise<Order>;
-  listOrders(userId: string, query: OrderListQuery): Promise<Page<OrderSummary>>;
+  /**
+   * The order with its lines, in one query. `owner` is the caller's user id, or {@link ANY_OWNER} for a caller
+   * allowed to read every order (orders:read). @throws {NotFoundError} also when another user owns it.
+   */
+  getOrder(owner: OrderOwner, orderId: string): Promise<Order>;
+  /** The orders of `owner`, or of everyone for {@link ANY_OWNER}. */
+  listOrders(owner: OrderOwner, query: OrderListQuery): Promise<Page<OrderSummary>>;
   /**
    * Cancels a pending order of `userId` and puts its stock back, in one transaction.
    * @throws {NotFoundError} also when another user owns it; {ConflictError} when it is not pending.
@@ -116,9 +126,13 @@ function priceLines(items: readonly OrderLineRequest[], products: readonly Locke
   return lines;
 }
 
-export function createOrderService(db: Database): OrderService {
-  const getOrder = async (userId: string, orderId: string): Promise<Order> => {
-    const order = await findOrderForUser(db, userId, orderId);
+/**
+ * Orders. With `productCache`, the products whose stock an order takes or gives back are invalidated after its
+ * transaction ends, so the next product read shows the new stock.
+ */
+export function createOrderService(db: Database, productCache?: ProductCache): OrderService {
+  const getOrder = async (owner: OrderOwner, orderId: string): Promise<Order> => {
+    const order = await findOrderForUser(db, owner, orderId);
     if (order === undefined) throw orderNotFound(orderId);
     return order;
   };
@@ -126,43 +140,56 @@ export function createOrderService(db: Database): OrderService {
   return {
     createOrder: async (userId, items, options = {}) => {
       checkCart(items);
-      return withTransaction(
-        db,
-        async (tx) => {
-          const products = await lockProducts(
-            tx,
-            items.map((line) => line.productId),
-          );
-          const lines = priceLines(items, products);
-          const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-          await moveStock(tx, lines, -1);
-          const order = await insertOrder(tx, userId, totalCents, lines);
-          return { ...order, items: lines };
-        },
-        { name: 'orders.create', signal: options.signal },
-      );
+      try {
+        return await withTransaction(
+          db,
+          async (tx) => {
+            const products = await lockProducts(
+              tx,
+              items.map((line) => line.productId),
+            );
+            const lines = priceLines(items, products);
+            const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+            await moveStock(tx, lines, -1);
+            const order = await insertOrder(tx, userId, totalCents, lines);
+            return { ...order, items: lines };
+          },
+          { name: 'orders.create', signal: options.signal },
+        );
+      } finally {
+        // after the commit (or a rollback, when the extra miss is harmless)
+        await productCache?.invalidate(items.map((line) => line.productId));
+      }
     },
 
     getOrder,
 
-    listOrders: (userId, query) => listOrdersForUser(db, userId, query),
+    listOrders: (owner, query) => listOrdersForUser(db, owner, query),
 
     cancelOrder: async (userId, orderId, options = {}) => {
-      await withTransaction(
-        db,
-        async (tx) => {
-          const order = await lockOrderForUser(tx, userId, orderId);
-          if (order === undefined) throw orderNotFound(orderId);
-          if (order.status !== 'pending') {
-            throw new ConflictError(`order ${orderId} is ${order.status}; only pending orders can be cancelled`, {
-              details: { orderId, status: order.status },
-            });
-          }
-          await moveStock(tx, await lockOrderLines(tx, orderId), 1);
-          await setOrderStatus(tx, orderId, 'cancelled');
-        },
-        { name: 'orders.cancel', signal: options.signal },
-      );
+      const restocked = new Set<string>();
+      try {
+        await withTransaction(
+          db,
+          async (tx) => {
+            const order = await lockOrderForUser(tx, userId, orderId);
+            if (order === undefined) throw orderNotFound(orderId);
+            if (order.status !== 'pending') {
+              throw new ConflictError(`order ${orderId} is ${order.status}; only pending orders can be cancelled`, {
+                details: { orderId, status: order.status },
+              });
+            }
+            const lines = await lockOrderLines(tx, orderId);
+            for (const line of lines) restocked.add(line.productId);
+            await moveStock(tx, lines, 1);
+            await setOrderStatus(tx, orderId, 'cancelled');
+          },
+          { name: 'orders.cancel', signal: options.signal },
+        );
+      } finally {
+        // after the commit (or a rollback, when the extra miss is harmless)
+        await productCache?.invalidate([...restocked]);
+      }
       return getOrder(userId, orderId);
     },
   };

@@ -1,6 +1,7 @@
 import type { Database } from '../../../db/pool.js';
 import { AppError, ConflictError, NotFoundError } from '../../../errors.js';
 import type { Page } from '../page.js';
+import type { ProductCache } from './cache.js';
 import { findProductById, insertProduct, listProducts, updateProduct } from './repository.js';
 import type { NewProduct, Product, ProductChanges, ProductListQuery } from './repository.js';
 
@@ -41,17 +42,26 @@ function catalogueError(error: unknown, id: string | undefined, changes: Product
   return error;
 }
 
-export function createProductService(db: Database): ProductService {
+/**
+ * The catalogue's products. With `cache`, reads by id go through Redis and every update invalidates the product
+ * after it commits (see ProductCache for how stale a read can be); without it every read queries the database.
+ */
+export function createProductService(db: Database, cache?: ProductCache): ProductService {
   const update = async (id: string, changes: ProductChanges): Promise<Product> => {
     let product: Product | undefined;
     try {
       product = await updateProduct(db, id, changes);
     } catch (error) {
       throw catalogueError(error, id, changes);
+    } finally {
+      // one autocommitted statement: committed (or not) by now; a failed one changed nothing, and a miss is harmless
+      await cache?.invalidate([id]);
     }
     if (product === undefined) throw productNotFound(id);
     return product;
   };
+  const find = (id: string): Promise<Product | undefined> =>
+    cache === undefined ? findProductById(db, id) : cache.read(id, () => findProductById(db, id));
 
   return {
     create: async (product) => {
@@ -62,7 +72,7 @@ export function createProductService(db: Database): ProductService {
       }
     },
     get: async (id) => {
-      const product = await findProductById(db, id);
+      const product = await find(id);
       if (product === undefined) throw productNotFound(id);
       return product;
     },

@@ -1,0 +1,233 @@
+import { parseArgs } from 'node:util';
+
+import { Redis } from 'ioredis';
+
+import { PermissionCache } from './components/access/cache.js';
+import { ROLE_NAME_PATTERN } from './components/access/schemas.js';
+import { AccessService } from './components/access/service.js';
+import type { PermissionInvalidator } from './components/access/service.js';
+import { findUserIdByEmail } from './components/access/repository.js';
+import { AuditLog } from './components/audit/log.js';
+import { ConfigError, loadDatabaseUrl } from './config.js';
+import { createDatabase } from './db/pool.js';
+import { isEntryPoint } from './entry-point.js';
+import { AppError, ServiceUnavailableError } from './errors.js';
+import { createLogger } from './logger.js';
+import type { Logger } from './logger.js';
+import { Metrics } from './observability/metrics.js';
+
+/** sysexits.h codes, as the migration CLI uses them. */
+export const EXIT = { ok: 0, failed: 1, usage: 64, config: 78 } as const;
+
+export const USAGE = `usage: npm run admin -w app -- <command> --email <email> --role <role>
+
+commands:
+  grant-role             give the account the role (e.g. the first administrator: --role admin)
+  revoke-role            take the role from the account
+
+options:
+  --email <email>        the account, by its email (case-insensitive); it must have registered
+  --role <role>          a role name: admin, manager, customer (GET /api/v1/roles lists them)
+  -h, --help             show this help
+
+environment:
+  DATABASE_URL           the service's database (required)
+  REDIS_URL              the service's Redis (optional): when set, the account's cached permissions are
+                         dropped so the change applies to its next request; otherwise within 5 minutes
+
+exit codes: 0 done (also when nothing had to change), 1 failed (unknown account or role, database error),
+            64 usage error, 78 DATABASE_URL or REDIS_URL missing or invalid`;
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+interface Invocation {
+  readonly command: 'grant-role' | 'revoke-role';
+  readonly email: string;
+  readonly role: string;
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
+// Long enough to connect and send one MULTI; a Redis that does not answer by then is reported, not waited for.
+const REDIS_CONNECT_TIMEOUT_MS = 2_000;
+
+function parseInvocation(argv: readonly string[]): Invocation | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { email: { type: 'string' }, role: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return 'help';
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `expected one command (grant-role or revoke-role), got ${positionals.length === 0 ? 'none' : positionals.map((p) => JSON.stringify(p)).join(' ')}`,
+    );
+  }
+  const command = positionals[0];
+  if (command !== 'grant-role' && command !== 'revoke-role') {
+    throw new UsageError(`unknown command ${JSON.stringify(command)}; use grant-role or revoke-role`);
+  }
+  const { email, role } = values;
+  if (email === undefined || !EMAIL.test(email)) {
+    throw new UsageError(
+      `--email ${email === undefined ? 'is missing' : `${JSON.stringify(email.slice(0, 80))} is not an email address`}; give the account's email, e.g. --email ada@example.com`,
+    );
+  }
+  if (role === undefined || !ROLE_NAME_PATTERN.test(role)) {
+    throw new UsageError(
+      `--role ${role === undefined ? 'is missing' : `${JSON.stringify(role.slice(0, 80))} is not a role name`}; give a role such as --role admin`,
+    );
+  }
+  return { command, email, role };
+}
+
+/** REDIS_URL when set; a value that is not a redis:// or rediss:// URL is a config error. */
+function redisUrlFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.REDIS_URL ?? '';
+  if (value === '') return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(value).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new ConfigError([
+      'REDIS_URL is invalid: must be a redis:// or rediss:// URL such as redis://localhost:6379; fix it or unset it to skip cache invalidation',
+    ]);
+  }
+  return value;
+}
+
+/** Drops cached permissions through Redis; the CLI's only use of Redis, so it connects lazily and briefly. */
+async function connectInvalidator(
+  url: string,
+  logger: Logger,
+): Promise<{ cache: PermissionInvalidator; close: () => void }> {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    lazyConnect: true,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectionName: 'erp-api-admin',
+  });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  const cache = new PermissionCache({
+    db: { query: () => Promise.reject(new Error('the admin CLI reads no permissions')) },
+    redis,
+    metrics: new Metrics({ defaultMetrics: false }),
+    logger,
+    redisTimeoutMs: REDIS_CONNECT_TIMEOUT_MS / 4,
+  });
+  return { cache, close: () => redis.disconnect() };
+}
+
+/** The admin CLI as a function: parses `argv`, runs, writes to `io` and returns the exit code. */
+export async function runAdminCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
+  let invocation: Invocation | 'help';
+  try {
+    invocation = parseInvocation(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr(`admin: ${error.message}\n\n${USAGE}\n`);
+    return EXIT.usage;
+  }
+  if (invocation === 'help') {
+    io.stdout(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+
+  let connectionString: string;
+  let redisUrl: string | undefined;
+  try {
+    connectionString = loadDatabaseUrl(env);
+    redisUrl = redisUrlFromEnv(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) io.stderr(`config error: ${problem}\n`);
+    return EXIT.config;
+  }
+
+  // Warnings and errors (a failed invalidation) go to stderr as JSON lines, like the service's.
+  const logger = createLogger({ logLevel: 'warn', appEnv: 'dev' }, { write: (line: string) => io.stderr(line) });
+  const db = createDatabase({ connectionString, slowQueryMs: 60_000, applicationName: 'erp-api-admin' }, logger);
+  let invalidator: { cache: PermissionInvalidator; close: () => void } | undefined;
+  try {
+    const userId = await findUserIdByEmail(db, invocation.email);
+    if (userId === undefined) {
+      io.stderr(
+        `admin: no account has the email ${invocation.email}; register it first (POST /api/v1/auth/register)\n`,
+      );
+      return EXIT.failed;
+    }
+    if (redisUrl !== undefined) {
+      try {
+        invalidator = await connectInvalidator(redisUrl, logger);
+      } catch (error) {
+        io.stderr(
+          `admin: could not reach Redis (${(error as Error).message}); the change applies once cached permissions expire (at most 5 minutes)\n`,
+        );
+      }
+    }
+    const service = new AccessService({
+      db,
+      cache: invalidator?.cache ?? { invalidateUsers: () => Promise.resolve() },
+      audit: new AuditLog(),
+    });
+    const actor = { source: 'admin-cli', log: logger };
+    if (invocation.command === 'grant-role') {
+      const { granted } = await service.grantRole(userId, invocation.role, actor);
+      io.stdout(
+        granted
+          ? `granted role ${invocation.role} to ${invocation.email} (user ${userId})\n`
+          : `${invocation.email} (user ${userId}) already has role ${invocation.role}; nothing changed\n`,
+      );
+    } else {
+      await service.revokeRole(userId, invocation.role, actor);
+      io.stdout(`${invocation.email} (user ${userId}) no longer has role ${invocation.role}\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof AppError && !(error instanceof ServiceUnavailableError)) {
+      io.stderr(`admin: ${error.message}\n`);
+      return EXIT.failed;
+    }
+    // Connection refused, bad password and the like: say so without a stack trace.
+    const cause = error instanceof Error && error.cause instanceof Error ? ` (${error.cause.message})` : '';
+    io.stderr(
+      `admin: could not reach the database: ${(error as Error).message}${cause}; check DATABASE_URL and that PostgreSQL is up\n`,
+    );
+    return EXIT.failed;
+  } finally {
+    invalidator?.close();
+    await db.end().catch(() => undefined);
+  }
+}
+
+if (isEntryPoint(import.meta.url)) {
+  const io: CliIo = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
+  runAdminCli(process.argv.slice(2), process.env, io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`admin: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

@@ -1,0 +1,77 @@
+import type { Queryable } from '../../db/pool.js';
+import { AUDIT_ROW_COLUMNS, auditRowHash } from './chain.js';
+import type { AuditRow } from './repository.js';
+
+// ORDER BY audit_logs.id: a bare `id` would sort by the text alias of the SELECT list.
+/** Rows read per query: the verifier holds one batch in memory, never the whole log. */
+export const VERIFY_BATCH_SIZE = 1000;
+
+export interface VerifyAuditChainOptions {
+  /** Called after each batch with the rows checked so far and the last id checked. */
+  readonly onProgress?: (progress: { readonly checked: number; readonly lastId: string }) => void;
+  readonly batchSize?: number;
+}
+
+/** What {@link verifyAuditChain} found. */
+export interface AuditChainVerification {
+  /** Rows checked, up to and including the first broken one. */
+  readonly checked: number;
+  /** The id of the first row whose hash or link does not hold; absent when the chain is intact. */
+  readonly firstBrokenId?: string;
+  /** One line a person can act on: why the chain is intact, or what is wrong with `firstBrokenId`. */
+  readonly reason: string;
+}
+
+/**
+ * Walks `audit_logs` in id order, in batches, recomputing each row's hash and checking that its `prev_hash` is the
+ * hash of the row before it (null for the first). An edited row fails its hash; a removed or re-linked row breaks
+ * the link of the row after it. Removing rows from the end leaves no trace in the chain itself: compare `checked`
+ * and the last hash with an earlier run (or an external copy) to catch that.
+ */
+export async function verifyAuditChain(
+  db: Queryable,
+  options: VerifyAuditChainOptions = {},
+): Promise<AuditChainVerification> {
+  const batchSize = options.batchSize ?? VERIFY_BATCH_SIZE;
+  let checked = 0;
+  let lastId = '0';
+  let previousHash: string | null = null;
+  for (;;) {
+    const { rows } = await db.query<AuditRow>(
+      'audit.verifyBatch',
+      `SELECT ${AUDIT_ROW_COLUMNS} FROM audit_logs WHERE audit_logs.id > $1::bigint ORDER BY audit_logs.id LIMIT $2`,
+      [lastId, batchSize],
+    );
+    for (const { id, hash, ...content } of rows) {
+      checked += 1;
+      if (content.prev_hash !== previousHash) {
+        const expected = previousHash ?? 'null (the first row)';
+        return {
+          checked,
+          firstBrokenId: id,
+          reason: `row ${id}: prev_hash ${String(content.prev_hash)} does not match the previous row's hash ${expected}; a row before it was removed, or its prev_hash was edited`,
+        };
+      }
+      const recomputed = auditRowHash(content);
+      // eslint-disable-next-line security/detect-possible-timing-attacks -- public hashes, nothing secret to leak
+      if (recomputed !== hash) {
+        return {
+          checked,
+          firstBrokenId: id,
+          reason: `row ${id}: stored hash ${hash} does not match its content (recomputed ${recomputed}); the row was edited after it was written`,
+        };
+      }
+      previousHash = hash;
+      lastId = id;
+    }
+    if (rows.length > 0) options.onProgress?.({ checked, lastId });
+    if (rows.length < batchSize) break;
+  }
+  return {
+    checked,
+    reason:
+      checked === 0
+        ? 'the audit log is empty'
+        : `all ${checked} rows intact; last id ${lastId}, last hash ${String(previousHash)}`,
+  };
+}

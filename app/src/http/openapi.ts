@@ -1,0 +1,293 @@
+/**
+ * The API reference, generated from the same zod schemas the routes validate with. Each component describes its
+ * routes beside them (`describeAuthRoutes`, `describeCatalogRoutes`…) with {@link describeRoute}; the app builds
+ * one OpenAPI 3.1 document from every description ({@link buildOpenApiDocument}) and serves it at /api/docs.
+ * A test walks the Express router and fails when a route and the document disagree.
+ */
+import { readFileSync } from 'node:fs';
+
+import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi } from '@asteasolutions/zod-to-openapi';
+import type { ResponseConfig, RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+import { ERROR_CODES, ERROR_STATUS } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+import type { RequestSchemas } from './validate.js';
+
+// registry.register() names component schemas through zod's `.openapi()`, which this adds once for the process.
+extendZodWithOpenApi(z);
+
+export type { OpenAPIRegistry };
+/** The generated document, as served at /api/docs/openapi.json. */
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+/** Adds a component's routes to the registry; every component exports one beside its router. */
+export type RouteDescriber = (registry: OpenAPIRegistry) => void;
+
+export const BEARER_AUTH = 'bearerAuth';
+export const OPENAPI_VERSION = '3.1.0';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** One success response: its description and, unless it has no body, the schema of its JSON body. */
+export interface SuccessResponse {
+  readonly description: string;
+  readonly schema?: z.ZodType;
+  /** Media type of the body; `application/json` when absent. */
+  readonly contentType?: string;
+  /** Response headers worth knowing, e.g. `{ Location: 'the new product' }`. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** What a route is, as its handler's neighbour knows it. */
+export interface RouteDescription {
+  readonly method: HttpMethod;
+  /** The Express path exactly as the router registers it, e.g. `/api/v1/products/:id`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly tags: readonly string[];
+  /** `bearer` when the route sits behind `authenticate`; `none` for public routes. */
+  readonly auth: 'bearer' | 'none';
+  /** The permission `authorize()` requires, if any: named in the description and adds 403 FORBIDDEN. */
+  readonly permission?: string;
+  /** The very schemas given to `validate()` for this route. */
+  readonly request?: RequestSchemas;
+  /** Success responses by status. */
+  readonly responses: Readonly<Record<number, SuccessResponse>>;
+  /**
+   * Error codes this route answers beyond the ones every route of its kind can. Added for you: UNAUTHORIZED
+   * (bearer), FORBIDDEN (permission), INTERNAL, and for routes behind the API middleware RATE_LIMITED,
+   * SERVICE_UNAVAILABLE and the body parser's VALIDATION_ERROR, BAD_REQUEST, PAYLOAD_TOO_LARGE and
+   * UNSUPPORTED_MEDIA_TYPE (any request may carry a body).
+   */
+  readonly errors?: readonly ErrorCode[];
+  /** True for probes and /metrics, mounted before the rate limiter and the body parser. */
+  readonly operational?: boolean;
+}
+
+// What the rate limiter, the JSON body parser and validation can answer on any route behind them.
+const API_MIDDLEWARE_CODES: readonly ErrorCode[] = [
+  'BAD_REQUEST',
+  'VALIDATION_ERROR',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
+];
+
+/** What each error status means to a client, shown once per response in the reference. */
+const STATUS_MEANING: Readonly<Record<number, string>> = {
+  400: 'The request is malformed or breaks a rule; `error.fields` says which field and why.',
+  401: 'No valid bearer access token; sign in (POST /api/v1/auth/login) or refresh it.',
+  403: 'The caller is signed in but not allowed to do this.',
+  404: 'Nothing exists at this address.',
+  405: 'The path exists but not with this method.',
+  409: 'The request clashes with the current state; nothing was changed.',
+  413: 'The body is larger than the configured limit.',
+  415: 'The body is not JSON (Content-Type: application/json) in UTF-8.',
+  423: 'The account is locked; `error.details.unlock_at` says until when.',
+  429: 'Too many requests; wait `Retry-After` seconds.',
+  500: 'A fault on our side; quote `error.requestId` to support.',
+  503: 'A dependency is down or too slow; retry after a while.',
+};
+
+// One description of every error field, so each error response's schema differs only in its `code` enum.
+const errorFields = {
+  message: z.string().meta({ description: 'What was wrong and what to do; safe to show to a person.' }),
+  fields: z.record(z.string(), z.array(z.string())).optional().meta({
+    description: 'Per-field problems of a VALIDATION_ERROR, keyed by path such as `body.email` or `query.limit`.',
+  }),
+  details: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .meta({ description: 'Structured, client-safe facts of a 4xx, e.g. `unlock_at` of ACCOUNT_LOCKED.' }),
+  requestId: z.string().meta({ description: 'The X-Request-Id of the request: the reference to quote to support.' }),
+};
+
+/** The body of every error response (app/src/http/errors.ts), with `code` limited to `codes`. */
+export function errorBodySchema(codes: readonly ErrorCode[] = ERROR_CODES) {
+  const [first, ...rest] = codes;
+  if (first === undefined) throw new TypeError('errorBodySchema(): give at least one error code');
+  return z.strictObject({
+    error: z.strictObject({
+      code: z.enum([first, ...rest]).meta({ description: 'Stable: what clients branch on.' }),
+      ...errorFields,
+    }),
+  });
+}
+
+/** The app's name and version from app/package.json (src/ and dist/ both sit one level below it). */
+function packageInfo(): { readonly name: string; readonly version: string } {
+  const packageJson = new URL('../../package.json', import.meta.url);
+  // eslint-disable-next-line security/detect-non-literal-fs-filename -- the app's own package.json, at a fixed place
+  const { name, version } = JSON.parse(readFileSync(packageJson, 'utf8')) as { name?: unknown; version?: unknown };
+  return {
+    name: typeof name === 'string' ? name : 'erp-api',
+    version: typeof version === 'string' ? version : '0.0.0',
+  };
+}
+
+/** `/api/v1/products/:id` as OpenAPI writes it: `/api/v1/products/{id}`. */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+}
+
+/** Every error code the route can answer, in ERROR_CODES order. */
+export function errorCodesOf(route: RouteDescription): ErrorCode[] {
+  const codes = new Set<ErrorCode>(route.errors ?? []);
+  if (route.auth === 'bearer') codes.add('UNAUTHORIZED');
+  if (route.permission !== undefined) codes.add('FORBIDDEN');
+  if (route.operational !== true) {
+    for (const code of API_MIDDLEWARE_CODES) codes.add(code);
+  }
+  codes.add('INTERNAL');
+  return ERROR_CODES.filter((code) => codes.has(code));
+}
+
+function headersObject(headers: Readonly<Record<string, string>>) {
+  return Object.fromEntries(
+    Object.entries(headers).map(([name, description]) => [name, { description, schema: { type: 'string' as const } }]),
+  );
+}
+
+function errorResponses(codes: readonly ErrorCode[]): Record<number, ResponseConfig> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = ERROR_STATUS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const responses: Record<number, ResponseConfig> = {};
+  for (const [status, statusCodes] of byStatus) {
+    const headers: Record<string, string> = {};
+    if (status === 401) headers['WWW-Authenticate'] = 'The RFC 6750 Bearer challenge.';
+    if (status === 429 || status === 423 || status === 503) headers['Retry-After'] = 'Seconds to wait before retrying.';
+    responses[status] = {
+      description: `${statusCodes.join(' or ')}. ${STATUS_MEANING[status] ?? ''}`.trim(),
+      ...(Object.keys(headers).length > 0 ? { headers: headersObject(headers) } : {}),
+      content: { 'application/json': { schema: errorBodySchema(statusCodes) } },
+    };
+  }
+  return responses;
+}
+
+function parameterSchema(part: 'params' | 'query', schema: z.ZodType | undefined, route: RouteDescription) {
+  if (schema === undefined) return undefined;
+  if (!(schema instanceof z.ZodObject)) {
+    throw new TypeError(
+      `describeRoute(): the ${part} schema of ${route.method.toUpperCase()} ${route.path} must be a z.strictObject`,
+    );
+  }
+  return schema;
+}
+
+/**
+ * Adds one route to the registry: its request schemas, success responses, security and every error code it can
+ * answer, each error status with the error body whose `code` enum lists exactly those codes.
+ */
+export function describeRoute(registry: OpenAPIRegistry, route: RouteDescription): void {
+  const permission =
+    route.permission === undefined ? '' : `Requires the permission \`${route.permission}\` (403 FORBIDDEN without).`;
+  const description = [route.description, permission].filter((part) => part !== undefined && part !== '').join('\n\n');
+  const responses: Record<number, ResponseConfig> = {};
+  for (const [status, response] of Object.entries(route.responses)) {
+    responses[Number(status)] = {
+      description: response.description,
+      ...(response.headers === undefined ? {} : { headers: headersObject(response.headers) }),
+      ...(response.schema === undefined
+        ? {}
+        : { content: { [response.contentType ?? 'application/json']: { schema: response.schema } } }),
+    };
+  }
+  const { request } = route;
+  const config: RouteConfig = {
+    method: route.method,
+    path: openApiPath(route.path),
+    operationId: operationId(route),
+    summary: route.summary,
+    ...(description === '' ? {} : { description }),
+    tags: [...route.tags],
+    security: route.auth === 'bearer' ? [{ [BEARER_AUTH]: [] }] : [],
+    request: {
+      params: parameterSchema('params', request?.params, route),
+      query: parameterSchema('query', request?.query, route),
+      ...(request?.body === undefined
+        ? {}
+        : {
+            body: {
+              required: !request.body.safeParse(undefined).success,
+              content: { 'application/json': { schema: request.body } },
+            },
+          }),
+    },
+    responses: { ...responses, ...errorResponses(errorCodesOf(route)) },
+  };
+  registry.registerPath(config);
+}
+
+/** `get /api/v1/products/:id` → `getApiV1ProductsById`: stable and unique per method and path. */
+function operationId(route: RouteDescription): string {
+  const words = route.path
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map((segment) => (segment.startsWith(':') ? `by-${segment.slice(1)}` : segment))
+    .flatMap((segment) => segment.split(/[^A-Za-z0-9]+/))
+    .filter((word) => word !== '');
+  return [route.method, ...words.map((word) => `${word.slice(0, 1).toUpperCase()}${word.slice(1)}`)].join('');
+}
+
+const describers = new WeakMap<object, RouteDescriber>();
+
+/**
+ * Attaches the description of a router's routes to the router, so `createApp` documents exactly what it mounts:
+ * `return withApiDocs(router, describeCatalogRoutes);`.
+ */
+export function withApiDocs<R extends object>(router: R, describe: RouteDescriber): R {
+  describers.set(router, describe);
+  return router;
+}
+
+/** The describer {@link withApiDocs} attached to `router`; undefined for an undocumented router. */
+export function apiDocsOf(router: object): RouteDescriber | undefined {
+  return describers.get(router);
+}
+
+/** Builds the OpenAPI 3.1 document from every component's describer. */
+export function buildOpenApiDocument(describers: readonly RouteDescriber[]): OpenApiDocument {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', BEARER_AUTH, {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'The access_token from POST /api/v1/auth/login or /refresh, valid 15 minutes.',
+  });
+  registry.register('ErrorBody', errorBodySchema());
+  for (const describe of describers) describe(registry);
+  const { name, version } = packageInfo();
+  const generator = new OpenApiGeneratorV31(registry.definitions, { sortComponents: 'alphabetically' });
+  try {
+    return generate(generator, name, version);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new TypeError(
+      'buildOpenApiDocument(): a described schema is recursive (z.json(), z.lazy()), which zod-to-openapi cannot ' +
+        'follow; describe such values with z.unknown() and a .meta({ description })',
+      { cause: error },
+    );
+  }
+}
+
+function generate(generator: OpenApiGeneratorV31, name: string, version: string): OpenApiDocument {
+  return generator.generateDocument({
+    openapi: OPENAPI_VERSION,
+    info: {
+      title: name,
+      version,
+      description:
+        'The ERP API. JSON field names are snake_case. Every error answers `{ "error": { "code", "message", ' +
+        '"fields"?, "details"?, "requestId" } }`; branch on `code`, show `message`, quote `requestId` to support. ' +
+        'A path no route serves answers 404 NOT_FOUND; a served path asked with another method answers ' +
+        '405 METHOD_NOT_ALLOWED with an `Allow` header.',
+    },
+  });
+}

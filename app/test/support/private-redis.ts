@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+
+import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
+import { freePort } from '../../../pipelines/src/platform/ports.js';
+import { silentProgress } from '../../../pipelines/src/platform/progress.js';
+import { redisService } from '../../../pipelines/src/platform/services/redis.js';
+import type { RedisService } from '../../../pipelines/src/platform/services/redis.js';
+import { Supervisor } from '../../../pipelines/src/platform/supervisor.js';
+import { claimRunFolder } from './run-folder.js';
+
+const HOST = '127.0.0.1';
+
+/** A Redis server of one test file's own, which the test may stop and start again. */
+export interface PrivateRedis {
+  /** URL with the password; never print it. */
+  readonly url: string;
+  readonly port: number;
+  /** SIGTERM, then waits until the process has exited. */
+  stop(): Promise<void>;
+  /** Starts it again, empty, on the same port and password; resolves once it answers PING. */
+  start(): Promise<void>;
+  /** Stops it if it runs and removes its data; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a private redis-server under `dir` on a free loopback port, as auth-outage.test.ts does. Name `dir`
+ * `run-<pid>-…` under scopeDir('test'), so the harness's sweep stops it if the worker dies before `close()`.
+ */
+export async function startPrivateRedis(dir: string): Promise<PrivateRedis> {
+  const port = await freePort(HOST);
+  const stateFile = join(dir, 'state.json');
+  const supervisor = new Supervisor(stateFile, join(dir, 'logs'), silentProgress);
+  claimRunFolder(stateFile);
+  const definition = (): RedisService =>
+    redisService({
+      dir: join(dir, 'redis'),
+      host: HOST,
+      port,
+      portEnv: 'none (this test picks a free port)',
+      disposable: true,
+      fresh: true,
+    });
+  const first = definition();
+  const close = async (): Promise<void> => {
+    await supervisor.stopAll();
+    removeDirectory(join(dir, 'redis', 'data'));
+  };
+  try {
+    await supervisor.start(first);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    url: first.connectionUrl,
+    port,
+    stop: async () => {
+      await supervisor.stopAll();
+      claimRunFolder(stateFile);
+    },
+    start: () => supervisor.start(definition()),
+    close,
+  };
+}
