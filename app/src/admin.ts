@@ -10,7 +10,8 @@ import { findUserIdByEmail } from './components/access/repository.js';
 import { AuditLog } from './components/audit/log.js';
 import { ConfigError, loadDatabaseUrl } from './config.js';
 import { createDatabase } from './db/pool.js';
-import { isEntryPoint } from './entry-point.js';
+import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import type { CliIo } from './cli.js';
 import { AppError, ServiceUnavailableError } from './errors.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
@@ -38,19 +39,12 @@ environment:
 exit codes: 0 done (also when nothing had to change), 1 failed (unknown account or role, database error),
             64 usage error, 78 DATABASE_URL or REDIS_URL missing or invalid`;
 
-export interface CliIo {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-}
+export type { CliIo } from './cli.js';
 
 interface Invocation {
   readonly command: 'grant-role' | 'revoke-role';
   readonly email: string;
   readonly role: string;
-}
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
 }
 
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
@@ -139,29 +133,12 @@ async function connectInvalidator(
 
 /** The admin CLI as a function: parses `argv`, runs, writes to `io` and returns the exit code. */
 export async function runAdminCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let invocation: Invocation | 'help';
-  try {
-    invocation = parseInvocation(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr(`admin: ${error.message}\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
-  if (invocation === 'help') {
-    io.stdout(`${USAGE}\n`);
-    return EXIT.ok;
-  }
-
-  let connectionString: string;
-  let redisUrl: string | undefined;
-  try {
-    connectionString = loadDatabaseUrl(env);
-    redisUrl = redisUrlFromEnv(env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) io.stderr(`config error: ${problem}\n`);
-    return EXIT.config;
-  }
+  const parsed = parseCommandLine('admin', USAGE, io, () => parseInvocation(argv));
+  if (!parsed.ok) return parsed.exitCode;
+  const invocation = parsed.value;
+  const config = readCliConfig(io, () => ({ connectionString: loadDatabaseUrl(env), redisUrl: redisUrlFromEnv(env) }));
+  if (!config.ok) return config.exitCode;
+  const { connectionString, redisUrl } = config.value;
 
   // Warnings and errors (a failed invalidation) go to stderr as JSON lines, like the service's.
   const logger = createLogger({ logLevel: 'warn', appEnv: 'dev' }, { write: (line: string) => io.stderr(line) });
@@ -219,15 +196,4 @@ export async function runAdminCli(argv: readonly string[], env: NodeJS.ProcessEn
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  const io: CliIo = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
-  runAdminCli(process.argv.slice(2), process.env, io).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`admin: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = EXIT.failed;
-    },
-  );
-}
+runWhenEntryPoint(import.meta.url, 'admin', runAdminCli, EXIT.failed);

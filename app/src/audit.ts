@@ -6,7 +6,8 @@ import { verifyAuditChain } from './components/audit/verify.js';
 import { APP_ENVS, ConfigError, LOG_LEVELS, loadDatabaseUrl } from './config.js';
 import type { AppEnv, LogLevel } from './config.js';
 import { createDatabase } from './db/pool.js';
-import { isEntryPoint } from './entry-point.js';
+import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import type { CliIo } from './cli.js';
 import { createLogger } from './logger.js';
 
 /**
@@ -45,15 +46,7 @@ environment:
 exit codes: 0 chain intact, 1 chain broken, 64 usage error, 69 database unreachable or unreadable,
             78 DATABASE_URL, LOG_LEVEL or APP_ENV invalid`;
 
-export interface CliIo {
-  /** Log lines (pino JSON), one per call. */
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-}
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+export type { CliIo } from './cli.js';
 
 function parseInvocation(argv: readonly string[]): 'verify' | 'help' {
   let parsed;
@@ -90,31 +83,16 @@ function oneOf<T extends string>(name: string, allowed: readonly T[], value: str
 
 /** The audit CLI as a function: parses `argv`, runs, writes to `io` and returns the exit code. */
 export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let command: 'verify' | 'help';
-  try {
-    command = parseInvocation(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr(`audit: ${error.message}\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
-  if (command === 'help') {
-    io.stdout(`${USAGE}\n`);
-    return EXIT.ok;
-  }
-
-  let connectionString: string;
-  let logLevel: LogLevel;
-  let appEnv: AppEnv;
-  try {
-    connectionString = loadDatabaseUrl(env);
-    logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, env.LOG_LEVEL, 'info');
-    appEnv = oneOf('APP_ENV', APP_ENVS, env.APP_ENV, 'dev');
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) io.stderr(`config error: ${problem}\n`);
-    return EXIT.config;
-  }
+  // io.stdout takes the log lines (pino JSON), one per call
+  const parsed = parseCommandLine('audit', USAGE, io, () => parseInvocation(argv));
+  if (!parsed.ok) return parsed.exitCode;
+  const config = readCliConfig(io, () => ({
+    connectionString: loadDatabaseUrl(env),
+    logLevel: oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, env.LOG_LEVEL, 'info'),
+    appEnv: oneOf<AppEnv>('APP_ENV', APP_ENVS, env.APP_ENV, 'dev'),
+  }));
+  if (!config.ok) return config.exitCode;
+  const { connectionString, logLevel, appEnv } = config.value;
 
   const destination: DestinationStream = { write: (line: string) => io.stdout(line) };
   const logger = createLogger({ logLevel, appEnv }, destination).child({ command: 'audit.verify' });
@@ -162,15 +140,4 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  const io: CliIo = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
-  runAuditCli(process.argv.slice(2), process.env, io).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`audit: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = EXIT.unavailable;
-    },
-  );
-}
+runWhenEntryPoint(import.meta.url, 'audit', runAuditCli, EXIT.unavailable);

@@ -13,7 +13,8 @@ import {
   planProblems,
 } from './db/migrations.js';
 import type { MigrationPlan } from './db/migrations.js';
-import { isEntryPoint } from './entry-point.js';
+import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import type { CliIo } from './cli.js';
 
 /** sysexits.h codes, so scripts and the orchestrator can tell a usage mistake from a failed migration. */
 export const EXIT = {
@@ -47,20 +48,13 @@ environment:
 exit codes: 0 done, 1 a migration failed or was refused, 64 usage error, 75 lock wait timed out,
             78 DATABASE_URL missing or invalid`;
 
-export interface CliIo {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
-}
+export type { CliIo } from './cli.js';
 
 interface Invocation {
   readonly command: 'up' | 'status';
   readonly allowDestructive: boolean;
   readonly lockTimeoutMs: number | undefined;
   readonly dir: string;
-}
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
 }
 
 const MAX_LOCK_TIMEOUT_S = 86_400;
@@ -218,29 +212,15 @@ async function setAppLogin(connectionString: string, login: AppLogin): Promise<v
 
 /** The migration CLI as a function: parses `argv`, runs, writes to `io` and returns the exit code. */
 export async function runMigrateCli(argv: readonly string[], env: NodeJS.ProcessEnv, io: CliIo): Promise<number> {
-  let invocation: Invocation | 'help';
-  try {
-    invocation = parseInvocation(argv, env);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    io.stderr(`migrate: ${error.message}\n\n${USAGE}\n`);
-    return EXIT.usage;
-  }
-  if (invocation === 'help') {
-    io.stdout(`${USAGE}\n`);
-    return EXIT.ok;
-  }
-
-  let connectionString: string;
-  let appLogin: AppLogin | undefined;
-  try {
-    connectionString = loadDatabaseUrl(env);
-    appLogin = invocation.command === 'up' ? appLoginFromEnv(env) : undefined;
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) io.stderr(`config error: ${problem}\n`);
-    return EXIT.config;
-  }
+  const parsed = parseCommandLine('migrate', USAGE, io, () => parseInvocation(argv, env));
+  if (!parsed.ok) return parsed.exitCode;
+  const invocation = parsed.value;
+  const config = readCliConfig(io, () => ({
+    connectionString: loadDatabaseUrl(env),
+    appLogin: invocation.command === 'up' ? appLoginFromEnv(env) : undefined,
+  }));
+  if (!config.ok) return config.exitCode;
+  const { connectionString, appLogin } = config.value;
 
   try {
     if (invocation.command === 'status') return await status(connectionString, invocation.dir, io);
@@ -282,15 +262,4 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  const io: CliIo = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
-  runMigrateCli(process.argv.slice(2), process.env, io).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`migrate: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = EXIT.failed;
-    },
-  );
-}
+runWhenEntryPoint(import.meta.url, 'migrate', runMigrateCli, EXIT.failed);

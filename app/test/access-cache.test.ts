@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -17,44 +15,29 @@ import { call, grantAccountRole, registerAccount, signIn } from './support/auth.
 import { migrateSharedDatabase } from './support/database.js';
 import { insertUser, testDb } from './support/db.js';
 import { CapturedLogs } from './support/logs.js';
-import { blackhole, freePort } from './support/net.js';
+import { blackhole } from './support/net.js';
 import type { Listening } from './support/net.js';
 import { parseExposition, sampleValue } from './support/prometheus.js';
+import { RedisClients } from './support/redis-clients.js';
 import { testServices } from './support/services.js';
 
 const CUSTOMER_PERMISSIONS = ['orders:cancel_own', 'orders:create', 'orders:read_own', 'products:read'];
 
 let db: Database;
 let redis: Redis;
-const clients: Redis[] = [];
+const clients = new RedisClients();
 
 beforeAll(async () => {
   await migrateSharedDatabase();
   ({ db } = testDb(testServices().postgres.url));
-  redis = await readyRedis(testServices().redis.url);
+  redis = await clients.ready(testServices().redis.url);
 });
 
 afterAll(async () => {
-  for (const client of clients) client.disconnect();
+  clients.disconnectAll();
   redis.disconnect();
   await db.end();
 });
-
-/** A client configured like the service's: no offline queue, so a Redis that is away fails commands at once. */
-async function readyRedis(url: string, options: { readyCheck?: boolean } = {}): Promise<Redis> {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    enableReadyCheck: options.readyCheck ?? true,
-    // CLIENT SETINFO would wait for an answer before 'ready'; a Redis that never answers must still look ready.
-    disableClientInfo: options.readyCheck === false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => 200,
-  });
-  client.on('error', () => undefined);
-  clients.push(client);
-  await once(client, 'ready', { signal: AbortSignal.timeout(5_000) });
-  return client;
-}
 
 /** A customer in the shared database, with no cached permissions yet. */
 async function newCustomer(): Promise<string> {
@@ -200,12 +183,7 @@ describe('PermissionCache without a working Redis', () => {
   });
 
   it('reads the database when Redis refuses connections, counting an error', async () => {
-    const down = new Redis(`redis://127.0.0.1:${await freePort()}`, {
-      enableOfflineQueue: false,
-      retryStrategy: () => 200,
-    });
-    down.on('error', () => undefined);
-    clients.push(down);
+    const down = await clients.refused();
     const { cache, count, logs } = cacheUnder({ redis: down });
     const userId = await newCustomer();
     expect([...(await cache.permissionsOf(userId))].sort()).toEqual(CUSTOMER_PERMISSIONS);
@@ -220,7 +198,7 @@ describe('PermissionCache without a working Redis', () => {
 
   it('gives up on a Redis that accepts and never answers within the timeout, and reads the database', async () => {
     // No ready check: the client believes it is connected and sends commands that never get an answer.
-    const stalled = await readyRedis(`redis://127.0.0.1:${hung.port}`, { readyCheck: false });
+    const stalled = await clients.ready(`redis://127.0.0.1:${hung.port}`, { readyCheck: false });
     const { cache, count } = cacheUnder({ redis: stalled, redisTimeoutMs: 75 });
     const userId = await newCustomer();
     const started = performance.now();
@@ -263,13 +241,8 @@ describe('authorized requests when the permission cache Redis is away', () => {
   }
 
   it('serves a customer from the database while the cache Redis refuses connections, and still refuses a write', async () => {
-    const port = await freePort();
-    const app = await serviceWithCacheOn(() => {
-      const down = new Redis(`redis://127.0.0.1:${port}`, { enableOfflineQueue: false, retryStrategy: () => 200 });
-      down.on('error', () => undefined);
-      clients.push(down);
-      return down;
-    });
+    const down = await clients.refused();
+    const app = await serviceWithCacheOn(() => down);
     const token = await customerToken(app);
     for (let i = 0; i < 3; i += 1) {
       expect((await call(app.url, 'GET', '/api/v1/products', { token })).status).toBe(200);
@@ -284,20 +257,8 @@ describe('authorized requests when the permission cache Redis is away', () => {
   });
 
   it('answers within bounded time while the cache Redis accepts and never answers', async () => {
-    let stalled: Redis | undefined;
-    const app = await serviceWithCacheOn(() => {
-      stalled = new Redis(`redis://127.0.0.1:${hung.port}`, {
-        enableOfflineQueue: false,
-        enableReadyCheck: false,
-        disableClientInfo: true,
-        retryStrategy: () => 200,
-      });
-      stalled.on('error', () => undefined);
-      clients.push(stalled);
-      return stalled;
-    });
-    if (stalled === undefined) throw new Error('the routers were not built');
-    if (stalled.status !== 'ready') await once(stalled, 'ready', { signal: AbortSignal.timeout(5_000) });
+    const stalled = await clients.ready(`redis://127.0.0.1:${hung.port}`, { readyCheck: false });
+    const app = await serviceWithCacheOn(() => stalled);
     const token = await customerToken(app);
     const started = performance.now();
     const reply = await call(app.url, 'GET', '/api/v1/products', { token });

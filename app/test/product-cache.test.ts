@@ -1,5 +1,3 @@
-import { once } from 'node:events';
-
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
@@ -20,41 +18,27 @@ import { call, grantAccountRole, registerAccount, signIn } from './support/auth.
 import { migrateSharedDatabase } from './support/database.js';
 import { insertUser, testDb, unique } from './support/db.js';
 import { CapturedLogs } from './support/logs.js';
-import { blackhole, freePort } from './support/net.js';
+import { blackhole } from './support/net.js';
 import type { Listening } from './support/net.js';
 import { parseExposition, sampleValue } from './support/prometheus.js';
+import { RedisClients } from './support/redis-clients.js';
 import { testServices } from './support/services.js';
 
 let db: Database;
 let redis: Redis;
-const clients: Redis[] = [];
+const clients = new RedisClients();
 
 beforeAll(async () => {
   await migrateSharedDatabase();
   ({ db } = testDb(testServices().postgres.url));
-  redis = await readyRedis(testServices().redis.url);
+  redis = await clients.ready(testServices().redis.url);
 });
 
 afterAll(async () => {
-  for (const client of clients) client.disconnect();
+  clients.disconnectAll();
   redis.disconnect();
   await db.end();
 });
-
-/** A client configured like the service's: no offline queue, so a Redis that is away fails commands at once. */
-async function readyRedis(url: string, options: { readyCheck?: boolean } = {}): Promise<Redis> {
-  const client = new Redis(url, {
-    enableOfflineQueue: false,
-    enableReadyCheck: options.readyCheck ?? true,
-    disableClientInfo: options.readyCheck === false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => 200,
-  });
-  client.on('error', () => undefined);
-  clients.push(client);
-  await once(client, 'ready', { signal: AbortSignal.timeout(5_000) });
-  return client;
-}
 
 /** The product and order services on one product cache, with its metrics and logs. */
 function catalogueUnder(options: Partial<ProductCacheOptions> = {}) {
@@ -224,12 +208,7 @@ describe('ProductCache when Redis is away', () => {
   });
 
   it('reads the database when Redis refuses connections, counting errors, warning once, never failing a write', async () => {
-    const down = new Redis(`redis://127.0.0.1:${await freePort()}`, {
-      enableOfflineQueue: false,
-      retryStrategy: () => 200,
-    });
-    down.on('error', () => undefined);
-    clients.push(down);
+    const down = await clients.refused();
     const { products, orders, count, logs } = catalogueUnder({ redis: down });
     const product = await newProduct(3);
 
@@ -251,7 +230,7 @@ describe('ProductCache when Redis is away', () => {
   });
 
   it('gives up on a Redis that never answers within the timeout and reads the database', async () => {
-    const stalled = await readyRedis(`redis://127.0.0.1:${hung.port}`, { readyCheck: false });
+    const stalled = await clients.ready(`redis://127.0.0.1:${hung.port}`, { readyCheck: false });
     const { products, count } = catalogueUnder({ redis: stalled, redisTimeoutMs: 75 });
     const product = await newProduct();
     const started = performance.now();
@@ -313,12 +292,7 @@ describe('the account status authentication reads from the permission cache', ()
   });
 
   it('reads the database, and says the companion key is unknown, when Redis refuses connections', async () => {
-    const down = new Redis(`redis://127.0.0.1:${await freePort()}`, {
-      enableOfflineQueue: false,
-      retryStrategy: () => 200,
-    });
-    down.on('error', () => undefined);
-    clients.push(down);
+    const down = await clients.refused();
     const { cache, count } = cacheUnder(down);
     const userId = await insertUser(db, 'status');
     expect(await cache.accountStatus(userId, `${REVOKED_ACCESS_KEY_PREFIX}x`)).toEqual({

@@ -29,6 +29,8 @@ const SHORT: Record<string, string> = {
   BENCH_SOAK_RATE: '5',
   BENCH_SOAK_DURATION: '3s',
   BENCH_RESULTS_DIR: resultsDir,
+  // its own .local/ folder: a developer's `npm run bench` may be running beside the tests
+  SLIPWAY_SCOPE: `bench-test-${process.pid}`,
 };
 
 beforeAll(async () => {

@@ -76,7 +76,8 @@ const CONNECTION_ERROR_CODES = new Set([
 const CONNECTION_ERROR_MESSAGE =
   /timeout exceeded when trying to connect|Connection terminated|connection error|not queryable|Connection timeout/i;
 
-function isConnectionError(error: unknown): boolean {
+/** Whether `error` is the driver failing to reach or keep a connection (no SQLSTATE: the server never answered). */
+export function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;

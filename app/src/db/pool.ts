@@ -3,7 +3,8 @@ import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
 
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { classifyDatabaseError, sqlState } from './errors.js';
+import { ServiceUnavailableError } from '../errors.js';
+import { classifyDatabaseError, isConnectionError, sqlState } from './errors.js';
 import { currentQueryScope } from './query-scope.js';
 
 export type { QueryResult, QueryResultRow } from 'pg';
@@ -176,7 +177,8 @@ export function createDatabase(
 
   const acquire = async (operation: string): Promise<{ client: PoolClient; waitMs: number }> => {
     const started = performance.now();
-    if (pool.idleCount === 0 && pool.totalCount >= options.maxConnections) {
+    const saturated = pool.idleCount === 0 && pool.totalCount >= options.maxConnections;
+    if (saturated) {
       const now = Date.now();
       if (now - lastExhaustedWarning >= EXHAUSTED_WARNING_INTERVAL_MS) {
         lastExhaustedWarning = now;
@@ -191,6 +193,13 @@ export function createDatabase(
       return { client, waitMs: Math.round(performance.now() - started) };
     } catch (error) {
       emit({ operation, durationMs: 0, ok: false });
+      // pg-pool says "timeout exceeded when trying to connect" for a full pool too: that is load, not an outage
+      if (saturated && isConnectionError(error)) {
+        throw new ServiceUnavailableError(
+          `the database is busy: no connection became free within ${options.connectionTimeoutMs} ms; retry shortly`,
+          { cause: error, retryAfterSeconds: 1 },
+        );
+      }
       throw classifyDatabaseError(error, { operation });
     }
   };

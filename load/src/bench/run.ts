@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
 import { PlatformError } from '../../../pipelines/src/platform/errors.js';
-import { APP_DATABASE, LOCAL_HOST, localPaths } from '../../../pipelines/src/platform/local.js';
+import { APP_DATABASE, LOCAL_HOST, localPaths, platformScope } from '../../../pipelines/src/platform/local.js';
 import { repoRoot } from '../../../pipelines/src/platform/paths.js';
 import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { consoleProgress, seconds } from '../../../pipelines/src/platform/progress.js';
@@ -36,7 +36,8 @@ import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-
 import { bareServerService, builtAppService } from './services.js';
 import { BenchInputError, benchSettings, type BenchSettings } from './settings.js';
 
-const SCOPE = 'bench';
+// SLIPWAY_SCOPE moves the run to .local/<scope>, so a test's run never meets a developer's `npm run bench`.
+const SCOPE = process.env.SLIPWAY_SCOPE === undefined ? 'bench' : platformScope(process.env);
 const SOAK_SCRIPT = fileURLToPath(new URL('../scenarios/soak.ts', import.meta.url));
 const EXIT_USAGE = 64;
 const EXIT_INTERRUPTED = 130;
@@ -155,11 +156,12 @@ interface Stack {
   readonly barePid: number | undefined;
   readonly account: SeedAccount;
   readonly productId: string;
+  readonly orderProductIds: readonly string[];
 }
 
 /** The k6 runs of one round, in the order of the table; soak is separate (it runs once). */
 function roundOf(settings: BenchSettings, stack: Stack): Measurement[] {
-  const { appUrl, appPid, account, productId } = stack;
+  const { appUrl, appPid, account, productId, orderProductIds } = stack;
   const open = (row: BenchRow, scenario: string, rate: number, description: string): Measurement => ({
     row,
     description,
@@ -171,6 +173,7 @@ function roundOf(settings: BenchSettings, stack: Stack): Measurement[] {
       BENCH_RATE: String(rate),
       BENCH_DURATION: settings.duration.text,
       BENCH_PRODUCT_ID: productId,
+      BENCH_ORDER_PRODUCT_IDS: orderProductIds.join(','),
       BENCH_EMAIL: account.email,
       BENCH_PASSWORD: account.password,
       BENCH_ADDRESS_BASE: String(Math.floor(Math.random() * 2 ** 23)),
@@ -439,9 +442,11 @@ async function main(): Promise<number> {
       return pid;
     };
 
-    progress.step('seeding: an admin account, one product, its cached read');
+    progress.step('seeding: an admin account, the products to read and to order, the cached read');
     const seeded = await seedCachedRead(app.url, databaseUrl);
-    progress.ok(`seeded product ${seeded.productId} (${Buffer.byteLength(seeded.response.body)} bytes cached read)`);
+    progress.ok(
+      `seeded product ${seeded.productId} (${Buffer.byteLength(seeded.response.body)} bytes cached read) and ${seeded.orderProductIds.length} products to order`,
+    );
     let bareUrl: string | undefined;
     if (settings.scenarios.includes('bare')) {
       const responseFile = join(dir, 'bare-response.json');
@@ -458,6 +463,7 @@ async function main(): Promise<number> {
       barePid: bareUrl === undefined ? undefined : pidOf('bare'),
       account: seeded.account,
       productId: seeded.productId,
+      orderProductIds: seeded.orderProductIds,
     };
     const { records, descriptions } = await measure(settings, stack, k6, k6Dir, join(logDir, 'k6.log'), signal);
 

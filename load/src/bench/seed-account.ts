@@ -79,19 +79,29 @@ export function clientAddress(n: number): string {
   return `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
 }
 
+/** Products the order rows spread over, so no single row lock serialises the orders. */
+export const ORDER_PRODUCTS = 100;
+
 /** What the benchmark reads: the seeding account, its product, and the app's cached answer for it. */
 export interface SeededRead {
   readonly account: SeedAccount;
   readonly productId: string;
+  /** {@link ORDER_PRODUCTS} products with ample stock for the order rows. */
+  readonly orderProductIds: readonly string[];
   /** GET /api/v1/products/:id as the app answers it once cached; the bare server sends the same. */
   readonly response: { readonly contentType: string; readonly body: string };
 }
 
-/** Registers and grants the seeding account, creates one product and reads it twice, so the second is cached. */
+/**
+ * Registers and grants the seeding account, creates the order catalogue and one product to read, and reads that
+ * twice, so the second answer is the cached one.
+ */
 export async function seedCachedRead(appUrl: string, databaseUrl: string): Promise<SeededRead> {
   const account = await registerSeedAccount(appUrl, databaseUrl);
   const token = await signIn(appUrl, account, clientAddress(2 ** 23));
   const productId = await createProduct(appUrl, token);
+  const orderProductIds: string[] = [];
+  for (let i = 0; i < ORDER_PRODUCTS; i++) orderProductIds.push(await createProduct(appUrl, token));
   let response = { contentType: '', body: '' };
   for (let read = 0; read < 2; read++) {
     const answer = await fetch(`${appUrl}/api/v1/products/${productId}`, {
@@ -104,5 +114,5 @@ export async function seedCachedRead(appUrl: string, databaseUrl: string): Promi
     }
     response = { contentType: answer.headers.get('content-type') ?? '', body };
   }
-  return { account, productId, response };
+  return { account, productId, orderProductIds, response };
 }

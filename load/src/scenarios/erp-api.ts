@@ -5,7 +5,7 @@
 import { check, fail } from 'k6';
 import exec from 'k6/execution';
 import http, { type RefinedResponse, type ResponseType } from 'k6/http';
-import type { ConstantArrivalRateScenario, Threshold } from 'k6/options';
+import type { ConstantArrivalRateScenario, Options, Threshold } from 'k6/options';
 
 /** Generated from monitoring's K6_THRESHOLDS by load/src/thresholds.ts; a test fails when they differ. */
 const SLO_THRESHOLDS = JSON.parse(open('./thresholds.json')) as Record<string, string[]>;
@@ -461,4 +461,44 @@ export function summaryOutputs(scenario: string, data: SummaryData, findings?: F
   // k6's own summary data, as the benchmark reads it (load/src/bench/k6-summary.ts)
   if (__ENV.SUMMARY_RAW_PATH) outputs[__ENV.SUMMARY_RAW_PATH] = JSON.stringify(data);
   return outputs;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Steady mixes (baseline, peak, soak)
+
+export interface SteadyMixDefaults {
+  /** The scenario's name, its tag and its summary's. */
+  readonly scenario: string;
+  /** Prefix of its variables: <PREFIX>_RATE, <PREFIX>_DURATION, <PREFIX>_PRODUCTS. */
+  readonly prefix: string;
+  readonly rate: number;
+  readonly duration: string;
+}
+
+/** What a steady-mix script exports, each under the name k6 looks for. */
+export interface SteadyMix {
+  readonly options: Options;
+  readonly setup: () => Seed;
+  readonly run: (seeded: Seed) => void;
+  readonly signIn: (seeded: Seed) => void;
+  readonly handleSummary: (data: SummaryData) => Record<string, string>;
+}
+
+/**
+ * The production-like mix at a constant arrival rate, plus sign-ins at LOGIN_RATE, judged by the SLO thresholds:
+ * the body of baseline.ts, peak.ts and soak.ts, which differ only in name and defaults.
+ */
+export function steadyMix({ scenario, prefix, rate, duration: fallback }: SteadyMixDefaults): SteadyMix {
+  const length = duration(`${prefix}_DURATION`, fallback);
+  return {
+    options: {
+      scenarios: { [scenario]: arrivalRate(prefix, { rate, duration: length }), logins: boundedLogins(length) },
+      thresholds: sloThresholds({ scenario }),
+      summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
+    },
+    setup: () => seed(wholeNumber(`${prefix}_PRODUCTS`, 20)),
+    run: mixedRequest,
+    signIn,
+    handleSummary: (data) => summaryOutputs(scenario, data),
+  };
 }

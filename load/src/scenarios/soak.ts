@@ -4,43 +4,12 @@
  * through `npm run bench` (BENCH_SCENARIOS=soak) to have the app's RSS growth measured as well.
  *   TARGET_URL=http://127.0.0.1:8080 SEED_EMAIL=… SEED_PASSWORD=… .tools/bin/k6 run load/src/scenarios/soak.ts
  */
-import type { Options } from 'k6/options';
+import { steadyMix } from './erp-api.ts';
 
-import {
-  arrivalRate,
-  boundedLogins,
-  duration,
-  mixedRequest,
-  seed,
-  signIn as signInOnce,
-  sloThresholds,
-  summaryOutputs,
-  wholeNumber,
-  type Seed,
-  type SummaryData,
-} from './erp-api.ts';
+const mix = steadyMix({ scenario: 'soak', prefix: 'SOAK', rate: 50, duration: '2m' });
 
-const SCENARIO = 'soak';
-const length = duration('SOAK_DURATION', '2m');
-
-export const options: Options = {
-  scenarios: { [SCENARIO]: arrivalRate('SOAK', { rate: 50, duration: length }), logins: boundedLogins(length) },
-  thresholds: sloThresholds({ scenario: SCENARIO }),
-  summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max'],
-};
-
-export function setup(): Seed {
-  return seed(wholeNumber('SOAK_PRODUCTS', 20));
-}
-
-export default function (seeded: Seed): void {
-  mixedRequest(seeded);
-}
-
-export function signIn(seeded: Seed): void {
-  signInOnce(seeded);
-}
-
-export function handleSummary(data: SummaryData): Record<string, string> {
-  return summaryOutputs(SCENARIO, data);
-}
+export const options = mix.options;
+export const setup = mix.setup;
+export const signIn = mix.signIn;
+export const handleSummary = mix.handleSummary;
+export default mix.run;
