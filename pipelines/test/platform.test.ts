@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 
 import { removeDirectory } from '../src/platform/accounts.js';
-import { adminPasswordFile, LOCAL_ADMIN_EMAIL, localPaths, RUNNING_FOOTER } from '../src/platform/local.js';
+import {
+  adminPasswordFile,
+  LOCAL_ADMIN_EMAIL,
+  localPaths,
+  localPlatform,
+  RUNNING_FOOTER,
+} from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
 import { freePort, isPortFree } from '../src/platform/ports.js';
 import { isAlive } from '../src/platform/processes.js';
@@ -143,5 +149,26 @@ describe('npm start / npm stop (the local platform)', () => {
     const result = npm(['start'], env);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('SLIPWAY_REDIS_PORT="six-thousand" is not a TCP port');
+  });
+});
+
+describe('the app settings of the local platform', () => {
+  test('hands through the rate-limit settings a local load run lifts, and nothing else of the caller', async () => {
+    const base = await platformEnv();
+    const env = {
+      ...base,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      TRUST_PROXY: '1',
+      DATABASE_URL: 'postgresql://elsewhere.invalid/erp',
+    };
+    const app = localPlatform(env, env.SLIPWAY_SCOPE).find((service) => service.name === 'app');
+    expect(app?.env).toMatchObject({ RATE_LIMIT_PER_MINUTE: '1000000', TRUST_PROXY: '1' });
+    // the platform's own database, not the caller's
+    expect(app?.env?.DATABASE_URL).toContain(`127.0.0.1:${base.SLIPWAY_POSTGRES_PORT ?? '?'}/erp`);
+    const plain = localPlatform(
+      { ...env, RATE_LIMIT_PER_MINUTE: undefined, TRUST_PROXY: undefined },
+      env.SLIPWAY_SCOPE,
+    );
+    expect(plain.find((service) => service.name === 'app')?.env).not.toHaveProperty('RATE_LIMIT_PER_MINUTE');
   });
 });

@@ -42,7 +42,14 @@ export function localPaths(scope: string): { dir: string; stateFile: string; log
 }
 
 /** Variables of the caller's environment handed through to the app (its own config schema validates them). */
-const APP_ENV_PASSTHROUGH = ['LOG_LEVEL', 'SHUTDOWN_DRAIN_MS', 'SHUTDOWN_TIMEOUT_MS'] as const;
+// RATE_LIMIT_PER_MINUTE and TRUST_PROXY let a local load run (load/README.md) lift the per-IP limits.
+const APP_ENV_PASSTHROUGH = [
+  'LOG_LEVEL',
+  'SHUTDOWN_DRAIN_MS',
+  'SHUTDOWN_TIMEOUT_MS',
+  'RATE_LIMIT_PER_MINUTE',
+  'TRUST_PROXY',
+] as const;
 
 /**
  * The services of the embedded default platform, in start order. Later work adds Prometheus,
