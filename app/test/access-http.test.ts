@@ -7,7 +7,7 @@ import { createComponents } from '../src/components/index.js';
 import type { ErrorBody } from '../src/http/errors.js';
 import { startTestApp } from './support/app.js';
 import type { TestApp } from './support/app.js';
-import { clientIp, grantAccountRole, registerAccount, signIn } from './support/auth.js';
+import { call, grantAccountRole, registerAccount, signIn } from './support/auth.js';
 import type { Account, Reply } from './support/auth.js';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
@@ -50,22 +50,10 @@ async function request(
   options: { token?: string; body?: unknown; userAgent?: string } = {},
 ): Promise<Reply & { readonly requestId: string }> {
   const requestId = unique('rq').replace(/[^A-Za-z0-9._-]/g, '');
-  const headers: Record<string, string> = { 'X-Forwarded-For': clientIp(), 'X-Request-Id': requestId };
-  if (options.token !== undefined) headers.Authorization = `Bearer ${options.token}`;
-  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  const headers: Record<string, string> = { 'X-Request-Id': requestId };
   if (options.userAgent !== undefined) headers['User-Agent'] = options.userAgent;
-  const response = await fetch(`${service.url}${path}`, {
-    method,
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    headers: response.headers,
-    body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
-    requestId,
-  };
+  const { token, body } = options;
+  return { ...(await call(service.url, method, path, { token, body, headers })), requestId };
 }
 
 function errorOf(reply: Reply): ErrorBody['error'] {

@@ -130,3 +130,27 @@ export function listQuerySchema<Field extends string, const Extra extends z.ZodR
 ) {
   return z.strictObject({ ...paginationShape, sort: sort.schema, ...filters });
 }
+
+/** One page of a listing, with the number of rows that match across all pages. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly page: number;
+  readonly limit: number;
+  /** Rows matching the filters on every page together. */
+  readonly total: number;
+}
+
+/** A page as the API sends it, each item rendered by `render`. */
+export function pageJson<T, J>(page: Page<T>, render: (item: T) => J) {
+  return { items: page.items.map(render), page: page.page, limit: page.limit, total: page.total };
+}
+
+/** The response schema of a page of `item`; `what` names the rows in the description of `total`. */
+export function pageResponse<T extends z.ZodType>(item: T, what = 'items') {
+  return z.strictObject({
+    items: z.array(item),
+    page: z.int(),
+    limit: z.int(),
+    total: z.int().meta({ description: `Matching ${what} on every page.` }),
+  });
+}

@@ -30,11 +30,13 @@ export interface CallOptions {
   readonly body?: unknown;
   readonly token?: string;
   readonly ip?: string;
+  /** More request headers, e.g. X-Request-Id or User-Agent. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** One JSON request to a test app. */
 export async function call(baseUrl: string, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
-  const headers: Record<string, string> = { 'X-Forwarded-For': options.ip ?? clientIp() };
+  const headers: Record<string, string> = { 'X-Forwarded-For': options.ip ?? clientIp(), ...options.headers };
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   if (options.token !== undefined) headers.Authorization = `Bearer ${options.token}`;
   const response = await fetch(`${baseUrl}${path}`, {

@@ -3,7 +3,7 @@ import { pageWindow } from '../../http/pagination.js';
 import type { PageRequest, SortKey } from '../../http/pagination.js';
 import { findUserProfile } from '../auth/repository.js';
 import type { UserProfile } from '../auth/repository.js';
-import type { Page } from '../catalog/page.js';
+import type { Page } from '../../http/pagination.js';
 import { userSort } from './schemas.js';
 import type { UserSortField } from './schemas.js';
 

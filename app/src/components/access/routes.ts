@@ -7,7 +7,7 @@ import { describeRoute, withApiDocs } from '../../http/openapi.js';
 import type { OpenAPIRegistry } from '../../http/openapi.js';
 import { requestContext } from '../../http/request-context.js';
 import { validate } from '../../http/validate.js';
-import type { Page } from '../catalog/page.js';
+import { pageJson, pageResponse } from '../../http/pagination.js';
 import type { Authorize } from './guard.js';
 import { PERMISSIONS } from './permissions.js';
 import {
@@ -51,12 +51,7 @@ const roleResponse = z.strictObject({
   description: z.string(),
   permissions: z.array(z.enum(PERMISSIONS)),
 });
-const userPageResponse = z.strictObject({
-  items: z.array(userSummaryResponse),
-  page: z.int(),
-  limit: z.int(),
-  total: z.int().meta({ description: 'Matching users on every page.' }),
-});
+const userPageResponse = pageResponse(userSummaryResponse, 'users');
 
 function userSummaryJson(user: UserSummary): z.input<typeof userSummaryResponse> {
   return {
@@ -84,10 +79,6 @@ function userJson(user: UserProfile): z.input<typeof userResponse> {
 
 function roleJson(role: Role) {
   return { name: role.name, description: role.description, permissions: role.permissions };
-}
-
-function pageJson<T, J>(page: Page<T>, render: (item: T) => J) {
-  return { items: page.items.map(render), page: page.page, limit: page.limit, total: page.total };
 }
 
 /** The authenticated caller as the audit log records them. */

@@ -3,7 +3,7 @@ import { withTransaction } from '../../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { AuditEvent } from '../audit/events.js';
-import type { Page } from '../catalog/page.js';
+import type { Page } from '../../http/pagination.js';
 import type { PermissionCache } from './cache.js';
 import { ADMIN_ROLE } from './permissions.js';
 import type { Permission } from './permissions.js';
@@ -78,6 +78,19 @@ function roleNotFound(role: string): NotFoundError {
 }
 
 /**
+ * Locks the user and the role a grant or revocation changes, in that order, and reads the user as it was.
+ * @throws {NotFoundError} naming the user or the role that does not exist
+ */
+async function lockGrant(tx: Queryable, userId: string, role: string) {
+  if ((await lockUser(tx, userId)) === undefined) throw userNotFound(userId);
+  const before = await findUserDetail(tx, userId);
+  if (before === undefined) throw userNotFound(userId);
+  const locked = await lockRole(tx, role);
+  if (locked === undefined) throw roleNotFound(role);
+  return { before, locked };
+}
+
+/**
  * User and role administration. Every change runs in one transaction that also writes its audit event, and
  * after the commit drops the cached permissions of every user it affects, so the change applies to their next
  * request. Granting a role a user already has, or revoking one they do not hold, changes nothing and records
@@ -147,11 +160,7 @@ export class AccessService {
     const granted = await withTransaction(
       this.#db,
       async (tx) => {
-        if ((await lockUser(tx, userId)) === undefined) throw userNotFound(userId);
-        const before = await findUserDetail(tx, userId);
-        if (before === undefined) throw userNotFound(userId);
-        const locked = await lockRole(tx, role);
-        if (locked === undefined) throw roleNotFound(role);
+        const { before, locked } = await lockGrant(tx, userId, role);
         if (!(await insertUserRole(tx, userId, locked.id))) return false;
         await this.#record(tx, actor, {
           type: ACCESS_AUDIT_EVENTS.roleGranted,
@@ -177,11 +186,7 @@ export class AccessService {
     const revoked = await withTransaction(
       this.#db,
       async (tx) => {
-        if ((await lockUser(tx, userId)) === undefined) throw userNotFound(userId);
-        const before = await findUserDetail(tx, userId);
-        if (before === undefined) throw userNotFound(userId);
-        const locked = await lockRole(tx, role);
-        if (locked === undefined) throw roleNotFound(role);
+        const { before, locked } = await lockGrant(tx, userId, role);
         if (role === ADMIN_ROLE && before.isActive && before.roles.includes(ADMIN_ROLE)) {
           await this.#refuseLastAdministrator(tx, userId, 'revoke the admin role from');
         }

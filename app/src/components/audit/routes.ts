@@ -8,6 +8,7 @@ import { UnauthorizedError } from '../../errors.js';
 import { requestSignal } from '../../http/abort.js';
 import { describeRoute, withApiDocs } from '../../http/openapi.js';
 import type { OpenAPIRegistry } from '../../http/openapi.js';
+import { pageResponse } from '../../http/pagination.js';
 import { requestContext } from '../../http/request-context.js';
 import { validate } from '../../http/validate.js';
 import { AUDIT_EVENT } from './events.js';
@@ -121,12 +122,7 @@ export function describeAuditRoutes(registry: OpenAPIRegistry): void {
     responses: {
       200: {
         description: 'One page of audit rows.',
-        schema: z.strictObject({
-          items: z.array(auditRowResponse),
-          page: z.int(),
-          limit: z.int(),
-          total: z.int().meta({ description: 'Matching rows on every page.' }),
-        }),
+        schema: pageResponse(auditRowResponse, 'rows'),
       },
     },
     errors: ['TRANSACTION_CONFLICT'],

@@ -14,7 +14,7 @@ import type { Order, OrderSummary } from './orders/service.js';
 import { ANY_OWNER, createOrderService } from './orders/service.js';
 import type { OrderOwner } from './orders/service.js';
 import { ORDER_STATUSES, createOrderBody, listOrdersQuery, orderIdParams } from './orders/schemas.js';
-import type { Page } from './page.js';
+import { pageJson, pageResponse } from '../../http/pagination.js';
 import type { ProductCache } from './products/cache.js';
 import type { Product } from './products/service.js';
 import { createProductService } from './products/service.js';
@@ -64,15 +64,6 @@ const orderResponse = orderSummaryResponse.extend({
   ),
 });
 
-function pageResponse<T extends z.ZodType>(item: T) {
-  return z.strictObject({
-    items: z.array(item),
-    page: z.int(),
-    limit: z.int(),
-    total: z.int().meta({ description: 'Matching items on every page.' }),
-  });
-}
-
 function productJson(product: Product): z.input<typeof productResponse> {
   return {
     id: product.id,
@@ -109,10 +100,6 @@ function orderJson(order: Order): z.input<typeof orderResponse> {
       unit_price_cents: item.unitPriceCents,
     })),
   };
-}
-
-function pageJson<T, J>(page: Page<T>, render: (item: T) => J) {
-  return { items: page.items.map(render), page: page.page, limit: page.limit, total: page.total };
 }
 
 /** The caller's user id, which `authenticate` put on the request context. */

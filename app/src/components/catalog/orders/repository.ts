@@ -1,7 +1,7 @@
 import type { Queryable } from '../../../db/pool.js';
 import { pageWindow } from '../../../http/pagination.js';
 import type { PageRequest, SortKey } from '../../../http/pagination.js';
-import type { Page } from '../page.js';
+import type { Page } from '../../../http/pagination.js';
 import { orderSort } from './schemas.js';
 import type { OrderSortField, OrderStatus } from './schemas.js';
 

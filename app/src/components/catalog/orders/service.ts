@@ -1,7 +1,7 @@
 import type { Database } from '../../../db/pool.js';
 import { withTransaction } from '../../../db/transaction.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../../errors.js';
-import type { Page } from '../page.js';
+import type { Page } from '../../../http/pagination.js';
 import type { ProductCache } from '../products/cache.js';
 import {
   findOrderForUser,

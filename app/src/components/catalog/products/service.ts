@@ -1,6 +1,6 @@
 import type { Database } from '../../../db/pool.js';
 import { AppError, ConflictError, NotFoundError } from '../../../errors.js';
-import type { Page } from '../page.js';
+import type { Page } from '../../../http/pagination.js';
 import type { ProductCache } from './cache.js';
 import { findProductById, insertProduct, listProducts, updateProduct } from './repository.js';
 import type { NewProduct, Product, ProductChanges, ProductListQuery } from './repository.js';
