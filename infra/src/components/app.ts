@@ -1,11 +1,12 @@
 import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
+import * as random from '@pulumi/random';
 
 import type { GateScenario, ReleasePlan, SloAnalysisQuery, SloName } from '../../../pipelines/src/release/plan.js';
 import type { Environment } from '../config.js';
 import { APP_ROLE } from './database.js';
-import { INGRESS_NAMESPACE } from './delivery.js';
+import { INGRESS_NAMESPACE, INGRESS_PROXY_HOPS } from './delivery.js';
 import { MONITORING_NAMESPACE } from './observability.js';
 import {
   ANALYSIS_COUNT,
@@ -18,6 +19,7 @@ import {
   type CanaryStep,
 } from '../rollout.js';
 import { serviceAccountTrustPolicy } from './cluster.js';
+import { podEnvironment } from '../pod-environment.js';
 import { named, type Tags } from '../tags.js';
 import { APP_RESOURCES, CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
 
@@ -53,6 +55,12 @@ export interface AppArgs {
 
 export const APP_NAME = 'erp-api';
 export const APP_PORT = 8080;
+// Known names, not the Services' outputs: reading an output would make the Rollout wait for the Service,
+// whose endpoints only the Rollout's own pods can provide.
+export const STABLE_SERVICE = `${APP_NAME}-stable`;
+export const CANARY_SERVICE = `${APP_NAME}-canary`;
+export const METRICS_SERVICE = `${APP_NAME}-metrics`;
+export const INGRESS_NAME = APP_NAME;
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 const PRE_STOP_SECONDS = 5;
 
@@ -105,30 +113,40 @@ export class App extends pulumi.ComponentResource {
       scoped,
     );
 
+    // Alphanumeric only: JWT_SECRETS is comma-separated, and the app refuses short or repetitive secrets.
+    const jwtSecret = new random.RandomPassword(`${name}-jwt-secret`, { length: 48, special: false }, { parent: this });
+    // Every stored password hash depends on the pepper: it must outlive any single release.
+    const passwordPepper = new random.RandomPassword(
+      `${name}-password-pepper`,
+      { length: 32, special: false },
+      { parent: this, protect: args.environment === 'prod' },
+    );
+    // Derived from the app's config schema: a variable the app requires and infra leaves out fails the program.
+    const environment = podEnvironment({
+      NODE_ENV: 'production',
+      APP_ENV: args.environment,
+      HOST: '0.0.0.0',
+      PORT: String(APP_PORT),
+      LOG_LEVEL: args.logLevel,
+      SHUTDOWN_DRAIN_MS: String(args.shutdownDrainMs),
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HEALTH_CHECK_TIMEOUT_MS: '1000',
+      // Clients reach the pods through ingress-nginx only, which writes the client address into X-Forwarded-For.
+      TRUST_PROXY: String(INGRESS_PROXY_HOPS),
+      DATABASE_URL: pulumi.secret(args.databaseUrl),
+      REDIS_URL: pulumi.secret(args.redisUrl),
+      JWT_SECRETS: pulumi.secret(jwtSecret.result),
+      PASSWORD_PEPPER: pulumi.secret(passwordPepper.result),
+    });
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
-      {
-        metadata: { name: APP_NAME, namespace: ns, labels },
-        data: {
-          NODE_ENV: 'production',
-          APP_ENV: args.environment,
-          HOST: '0.0.0.0',
-          PORT: String(APP_PORT),
-          LOG_LEVEL: args.logLevel,
-          SHUTDOWN_DRAIN_MS: String(args.shutdownDrainMs),
-          SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-          KEEP_ALIVE_TIMEOUT_MS: '65000',
-          HEALTH_CHECK_TIMEOUT_MS: '1000',
-        },
-      },
+      { metadata: { name: APP_NAME, namespace: ns, labels }, data: environment.config },
       scoped,
     );
     const runtimeSecret = new k8s.core.v1.Secret(
       `${name}-runtime`,
-      {
-        metadata: { name: `${APP_NAME}-runtime`, namespace: ns, labels },
-        stringData: { DATABASE_URL: pulumi.secret(args.databaseUrl), REDIS_URL: pulumi.secret(args.redisUrl) },
-      },
+      { metadata: { name: `${APP_NAME}-runtime`, namespace: ns, labels }, stringData: environment.secret },
       scoped,
     );
     this.adminSecretName = `${APP_NAME}-admin`;
@@ -186,25 +204,31 @@ export class App extends pulumi.ComponentResource {
       { ...scoped, deleteBeforeReplace: true },
     );
 
-    const service = (suffix: string, extraLabels: Record<string, string> = {}) =>
+    const service = (serviceName: string, extraLabels: Record<string, string> = {}) =>
       new k8s.core.v1.Service(
-        `${name}-${suffix}`,
+        `${name}-${serviceName.slice(APP_NAME.length + 1)}`,
         {
-          metadata: { name: `${APP_NAME}-${suffix}`, namespace: ns, labels: { ...labels, ...extraLabels } },
+          metadata: {
+            name: serviceName,
+            namespace: ns,
+            labels: { ...labels, ...extraLabels },
+            // Endpoints come from the Rollout's pods, whose readiness the Rollout's own wait covers.
+            annotations: { 'pulumi.com/skipAwait': 'true' },
+          },
           spec: { selector: podLabels, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
         },
         // Argo Rollouts adds the pod-template-hash selector to stable and canary.
         { ...scoped, ignoreChanges: ['spec.selector'] },
       );
-    const stable = service('stable');
-    const canary = service('canary');
-    service('metrics', { 'slipway.dev/metrics': 'true' });
+    service(STABLE_SERVICE);
+    service(CANARY_SERVICE);
+    service(METRICS_SERVICE, { 'slipway.dev/metrics': 'true' });
 
-    const ingress = new k8s.networking.v1.Ingress(
+    new k8s.networking.v1.Ingress(
       `${name}-ingress`,
       {
         metadata: {
-          name: APP_NAME,
+          name: INGRESS_NAME,
           namespace: ns,
           labels,
           annotations: {
@@ -224,7 +248,7 @@ export class App extends pulumi.ComponentResource {
                   {
                     path: '/',
                     pathType: 'Prefix',
-                    backend: { service: { name: stable.metadata.name, port: { name: 'http' } } },
+                    backend: { service: { name: STABLE_SERVICE, port: { name: 'http' } } },
                   },
                 ],
               },
@@ -235,7 +259,7 @@ export class App extends pulumi.ComponentResource {
       scoped,
     );
 
-    const canaryUrl = `http://${APP_NAME}-canary.${ns}.svc`;
+    const canaryUrl = `http://${CANARY_SERVICE}.${ns}.svc`;
     const analysisLabels = { ...labels, 'app.kubernetes.io/component': 'canary-gate' };
     const gate = args.gateScenario;
     const k6Template = new k8s.apiextensions.CustomResource(
@@ -401,9 +425,9 @@ export class App extends pulumi.ComponentResource {
           template: { metadata: { labels: podLabels }, spec: podSpec },
           strategy: {
             canary: {
-              stableService: stable.metadata.name,
-              canaryService: canary.metadata.name,
-              trafficRouting: { nginx: { stableIngress: ingress.metadata.name } },
+              stableService: STABLE_SERVICE,
+              canaryService: CANARY_SERVICE,
+              trafficRouting: { nginx: { stableIngress: INGRESS_NAME } },
               abortScaleDownDelaySeconds: 30,
               steps: this.canarySteps,
             },

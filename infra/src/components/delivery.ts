@@ -17,6 +17,11 @@ export interface DeliveryArgs {
 
 export const CLUSTER_ISSUER = 'letsencrypt';
 export const INGRESS_NAMESPACE = 'ingress-nginx';
+/**
+ * Proxies between a client and the app that write X-Forwarded-For: ingress-nginx alone. The NLB in front is layer 4
+ * and keeps the client address (externalTrafficPolicy Local), and nginx replaces any X-Forwarded-For a client sends.
+ */
+export const INGRESS_PROXY_HOPS = 1;
 
 function release(
   parent: pulumi.ComponentResource,
@@ -84,9 +89,13 @@ export class Delivery extends pulumi.ComponentResource {
     const ingress = release(this, provider, 'ingressNginx', INGRESS_NAMESPACE, {
       controller: {
         replicaCount: 2,
-        service: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
+        service: {
+          annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' },
+          // Without it the NLB's traffic is SNATed to a node address and every client looks the same.
+          externalTrafficPolicy: 'Local',
+        },
         metrics: { enabled: true, serviceMonitor: { enabled: false } },
-        config: { 'ssl-redirect': 'true', hsts: 'true' },
+        config: { 'ssl-redirect': 'true', hsts: 'true', 'use-forwarded-headers': 'false' },
       },
     });
     const certManager = release(this, provider, 'certManager', 'cert-manager', { crds: { enabled: true } });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 
 import type { Environment } from '../../src/config.js';
 import { CHECKS, EXPECTED } from './checks.js';
+import { CLUSTER_CHECKS } from './contracts.js';
 import { countsByType, runStack, type StackRun } from './stack.js';
 
 /** The tests every stack runs: each named check over the resources its program registers under mocks. */
@@ -12,8 +13,9 @@ export function describeStack(stack: Environment): void {
       run = await runStack(stack);
     });
 
-    test.each(Object.keys(CHECKS))('%s', (name) => {
-      const check = CHECKS[name];
+    const checks = { ...CHECKS, ...CLUSTER_CHECKS };
+    test.each(Object.keys(checks))('%s', (name) => {
+      const check = checks[name];
       if (check === undefined) throw new Error(`no check named ${name}`);
       expect(check(run, EXPECTED[stack])).toEqual([]);
     });

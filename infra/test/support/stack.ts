@@ -3,6 +3,7 @@
  * registers (type, name, inputs as sent, protect), so tests assert over the real list, not over text.
  * Mocks are module-global: call {@link runStack} once per test file.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +32,9 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
   readonly custom: boolean;
   readonly protect: boolean;
+  /** The URN the engine gave it, and the URNs it waits for (explicit `dependsOn` and outputs it reads). */
+  readonly urn: string;
+  readonly dependencies: readonly string[];
 }
 
 export interface StackRun {
@@ -93,6 +97,17 @@ export function plaintextSecretPaths(value: unknown, secrets: readonly string[],
 
 const ACCOUNT = '123456789012';
 
+/** A random password of the requested length, as the provider would make it, but the same on every run. */
+function standInPassword(name: string, length: number): string {
+  let value = '';
+  for (let round = 0; value.length < length; round += 1)
+    value += createHash('sha256')
+      .update(`${name}:${round}`)
+      .digest('base64')
+      .replace(/[^A-Za-z0-9]/g, '');
+  return value.slice(0, length);
+}
+
 /** Output properties the provider would compute; inputs are echoed back as state. */
 function computedState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
   const arn = `arn:aws:${type.split(':')[1]?.split('/')[0] ?? 'x'}:eu-west-1:${ACCOUNT}:${name}`;
@@ -115,7 +130,7 @@ function computedState(type: string, name: string, inputs: Record<string, unknow
     case 'aws:ec2/launchTemplate:LaunchTemplate':
       return { ...state, latestVersion: 1 };
     case 'random:index/randomPassword:RandomPassword':
-      return { ...state, result: `stand-in-secret-${name}` };
+      return { ...state, result: standInPassword(name, typeof inputs.length === 'number' ? inputs.length : 32) };
     default:
       return state;
   }
@@ -132,18 +147,22 @@ export async function runStack(
 ): Promise<StackRun> {
   const resources: RecordedResource[] = [];
   const protectedNames = new Set<string>();
+  const registrations = new Map<string, { urn: string; dependencies: string[] }>();
   const secretValues = new Set<string>(Object.values(TEST_SECRETS));
 
   await pulumi.runtime.setMocks(
     {
       newResource: ({ type, name, inputs, custom }) => {
         const recorded = inputs as Record<string, unknown>;
+        const registration = registrations.get(`${type}::${name}`);
         resources.push({
           type,
           name,
           inputs: recorded,
           custom: custom ?? false,
           protect: protectedNames.has(`${type}::${name}`),
+          urn: registration?.urn ?? '',
+          dependencies: registration?.dependencies ?? [],
         });
         const state = computedState(type, name, recorded);
         if (type === 'random:index/randomPassword:RandomPassword') secretValues.add(String(state.result));
@@ -161,10 +180,16 @@ export async function runStack(
   // The mock API does not pass resource options; read `protect` from the request before the mock sees it.
   const monitor = pulumi.runtime.getMonitor() as unknown as {
     registerResource: (request: RegisterRequest, callback: unknown) => unknown;
+    newUrn: (parent: string, type: string, name: string) => string;
   };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (request, callback) => {
-    if (request.getProtect() === true) protectedNames.add(`${request.getType()}::${request.getName()}`);
+    const key = `${request.getType()}::${request.getName()}`;
+    if (request.getProtect() === true) protectedNames.add(key);
+    registrations.set(key, {
+      urn: monitor.newUrn(request.getParent(), request.getType(), request.getName()),
+      dependencies: request.getDependenciesList(),
+    });
     return register(request, callback);
   };
 
@@ -187,6 +212,8 @@ export async function runStack(
 
 interface RegisterRequest {
   getProtect(): boolean | undefined;
+  getParent(): string;
+  getDependenciesList(): string[];
   getType(): string;
   getName(): string;
 }

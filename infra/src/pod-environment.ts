@@ -1,0 +1,36 @@
+import type * as pulumi from '@pulumi/pulumi';
+
+import { configVariables, type ConfigVariableName } from '../../app/src/config.js';
+
+/** The server pod's environment, split the way the app's config schema marks each variable. */
+export interface PodEnvironment {
+  /** Plain variables, for the ConfigMap. */
+  readonly config: Readonly<Record<string, string>>;
+  /** Variables the app marks secret, for the Secret. */
+  readonly secret: Readonly<Record<string, pulumi.Input<string>>>;
+}
+
+/** Values infra sets; a name the app does not read fails to compile, and a secret must come as an Input. */
+export type PodValues = Partial<Record<ConfigVariableName, pulumi.Input<string>>>;
+
+/**
+ * Splits `values` by the app's own config schema (app/src/config.ts): secret variables to the Secret, the rest to
+ * the ConfigMap. Throws when a variable the app requires (no default) is left out, naming each one.
+ */
+export function podEnvironment(values: PodValues): PodEnvironment {
+  const missing = configVariables
+    .filter((variable) => variable.required && values[variable.name] === undefined)
+    .map((variable) => `${variable.name} (${variable.fix})`);
+  if (missing.length > 0)
+    throw new Error(`the erp-api pod environment lacks variables the app requires: ${missing.join('; ')}`);
+  const config: Record<string, string> = {};
+  const secret: Record<string, pulumi.Input<string>> = {};
+  for (const variable of configVariables) {
+    const value = values[variable.name];
+    if (value === undefined) continue;
+    if (variable.secret) secret[variable.name] = value;
+    else if (typeof value === 'string') config[variable.name] = value;
+    else throw new Error(`${variable.name} is not secret in the app's schema; give infra a plain string for it`);
+  }
+  return { config, secret };
+}

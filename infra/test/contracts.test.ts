@@ -1,0 +1,93 @@
+/**
+ * The cluster checks of support/contracts.ts can fail: each defect they guard, put back in memory into a dev run,
+ * fails its check; and the pod environment's TRUST_PROXY gives the app the forwarded client address.
+ */
+import type { AddressInfo } from 'node:net';
+
+import express from 'express';
+import { beforeAll, describe, expect, test } from 'vitest';
+
+import { loadConfig } from '../../app/src/config.js';
+import { podEnvironment } from '../src/pod-environment.js';
+import { EXPECTED } from './support/checks.js';
+import { CLUSTER_CHECKS, serverEnvironment } from './support/contracts.js';
+import { ofType, runStack, unwrapSecrets, type RecordedResource, type StackRun } from './support/stack.js';
+
+const DEADLOCK = 'the Rollout waits for nothing that waits for its own pods (no first-up deadlock)';
+const POD_ENVIRONMENT = "the server pod's environment passes the app's own config validation";
+
+function check(name: string) {
+  const found = CLUSTER_CHECKS[name];
+  if (found === undefined) throw new Error(`no check named ${name}`);
+  return found;
+}
+
+function replace(run: StackRun, change: (resource: RecordedResource) => RecordedResource): StackRun {
+  return { ...run, resources: run.resources.map(change) };
+}
+
+const nameOf = (resource: RecordedResource) => (resource.inputs.metadata as { name?: string } | undefined)?.name;
+
+describe('cluster contracts, against a dev run', () => {
+  let run: StackRun;
+  beforeAll(async () => {
+    run = await runStack('dev');
+  });
+
+  test('a Rollout that reads the stable Service output, which awaits endpoints, fails the deadlock check', () => {
+    const stable = ofType(run, 'kubernetes:core/v1:Service').find((service) => nameOf(service) === 'erp-api-stable');
+    if (stable === undefined) throw new Error('no stable Service');
+    const deadlocked = replace(run, (resource) => {
+      if (resource === stable) {
+        const metadata = { ...(resource.inputs.metadata as object), annotations: {} };
+        return { ...resource, inputs: { ...resource.inputs, metadata } };
+      }
+      if (resource.type === 'kubernetes:argoproj.io/v1alpha1:Rollout')
+        return { ...resource, dependencies: [...resource.dependencies, stable.urn] };
+      return resource;
+    });
+    expect(check(DEADLOCK)(deadlocked, EXPECTED.dev)).toEqual([
+      "the Rollout waits for Service erp-api-stable, which waits for the Rollout's pods: refer to it by its known name, or annotate it pulumi.com/skipAwait",
+    ]);
+    expect(check(DEADLOCK)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('a pod Secret without JWT_SECRETS fails the pod environment check with the app’s own message', () => {
+    const withoutJwt = replace(run, (resource) => {
+      if (resource.type !== 'kubernetes:core/v1:Secret' || nameOf(resource) !== 'erp-api-runtime') return resource;
+      const stringData = Object.fromEntries(
+        Object.entries(unwrapSecrets(resource.inputs.stringData) as object).filter(([key]) => key !== 'JWT_SECRETS'),
+      );
+      return { ...resource, inputs: { ...resource.inputs, stringData } };
+    });
+    const problems = check(POD_ENVIRONMENT)(withoutJwt, EXPECTED.dev);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^the app would exit at startup: JWT_SECRETS is not set but is required/);
+    expect(check(POD_ENVIRONMENT)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('podEnvironment refuses to leave out a variable the app requires, naming it and its fix', () => {
+    expect(() => podEnvironment({ NODE_ENV: 'production' })).toThrow(
+      /lacks variables the app requires: DATABASE_URL \(set DATABASE_URL.*; REDIS_URL .*; PASSWORD_PEPPER \(set PASSWORD_PEPPER/,
+    );
+  });
+
+  test("behind ingress-nginx, the app reads the client's address from X-Forwarded-For, not the proxy's", async () => {
+    const { trustProxy } = loadConfig(serverEnvironment(run));
+    const app = express();
+    app.set('trust proxy', trustProxy);
+    app.get('/ip', (request, response) => {
+      response.json({ ip: request.ip });
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      // What ingress-nginx sends: the client address it saw, replacing anything the client claimed.
+      const response = await fetch(`http://127.0.0.1:${port}/ip`, { headers: { 'X-Forwarded-For': '198.51.100.23' } });
+      expect(await response.json()).toEqual({ ip: '198.51.100.23' });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
