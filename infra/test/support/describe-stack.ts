@@ -1,4 +1,7 @@
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { loadPolicyPack, type LoadedPolicyPack } from '../../../policies/test/support/pack.js';
+import { fromRecorded } from '../../../policies/test/support/validate.js';
 
 import type { Environment } from '../../src/config.js';
 import { CHECKS, EXPECTED } from './checks.js';
@@ -9,8 +12,22 @@ import { countsByType, runStack, type StackRun } from './stack.js';
 export function describeStack(stack: Environment): void {
   describe(`stack ${stack} under Pulumi mocks`, () => {
     let run: StackRun;
+    let pack: LoadedPolicyPack | undefined;
     beforeAll(async () => {
-      run = await runStack(stack);
+      [pack, run] = await Promise.all([loadPolicyPack(), runStack(stack)]);
+    }, 180_000);
+    afterAll(() => {
+      pack?.stop();
+    });
+
+    test('violates no mandatory policy of the policy pack, loaded as pulumi preview --policy-pack loads it', async () => {
+      if (pack === undefined) throw new Error('the policy pack did not load');
+      const violations: string[] = [];
+      for (const resource of run.resources)
+        for (const diagnostic of await pack.analyze(fromRecorded(resource)))
+          violations.push(`${diagnostic.policy} (${diagnostic.enforcement}): ${diagnostic.message}`);
+      expect(run.resources.length).toBeGreaterThan(100);
+      expect(violations).toEqual([]);
     });
 
     const checks = { ...CHECKS, ...CLUSTER_CHECKS };
