@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -20,6 +22,7 @@ import {
 } from '../rollout.js';
 import { serviceAccountTrustPolicy } from './cluster.js';
 import { podEnvironment } from '../pod-environment.js';
+import { ROLLOUT_WAIT_SCRIPT } from '../rollout-wait.js';
 import { named, type Tags } from '../tags.js';
 import { APP_RESOURCES, CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
 
@@ -62,6 +65,9 @@ export const CANARY_SERVICE = `${APP_NAME}-canary`;
 export const METRICS_SERVICE = `${APP_NAME}-metrics`;
 export const INGRESS_NAME = APP_NAME;
 const SHUTDOWN_TIMEOUT_MS = 30_000;
+const ROLLOUT_WAIT = `${APP_NAME}-rollout-wait`;
+/** The waiter only polls the API every few seconds. */
+const WAIT_RESOURCES = { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '200m', memory: '128Mi' } };
 const PRE_STOP_SECONDS = 5;
 
 /**
@@ -402,6 +408,8 @@ export class App extends pulumi.ComponentResource {
       ],
     };
 
+    const template = { metadata: { labels: podLabels }, spec: podSpec };
+    const canaryTimeout = canaryTimeoutSeconds(args.plan, gate);
     const rollout = new k8s.apiextensions.CustomResource(
       `${name}-rollout`,
       {
@@ -415,14 +423,14 @@ export class App extends pulumi.ComponentResource {
             // `pulumi up` waits until the canary is promoted; an aborted canary never turns Healthy,
             // so the update fails at the timeout instead of reporting success.
             'pulumi.com/waitFor': 'jsonpath={.status.phase}=Healthy',
-            'pulumi.com/timeoutSeconds': String(canaryTimeoutSeconds(args.plan, gate)),
+            'pulumi.com/timeoutSeconds': String(canaryTimeout),
           },
         },
         spec: {
           replicas: args.minReplicas,
           revisionHistoryLimit: 5,
           selector: { matchLabels: podLabels },
-          template: { metadata: { labels: podLabels }, spec: podSpec },
+          template,
           strategy: {
             canary: {
               stableService: STABLE_SERVICE,
@@ -435,6 +443,78 @@ export class App extends pulumi.ComponentResource {
         },
       },
       { ...scoped, dependsOn: [namespace, migration, k6Template, ...sloTemplates, ...args.platform] },
+    );
+
+    // On an update the waitFor above reads the previous revision's phase; this Job waits for the new one.
+    const waitLabels = { ...labels, 'app.kubernetes.io/component': 'rollout-wait' };
+    const waitAccount = new k8s.core.v1.ServiceAccount(
+      `${name}-rollout-wait`,
+      { metadata: { name: ROLLOUT_WAIT, namespace: ns, labels: waitLabels } },
+      scoped,
+    );
+    const waitRole = new k8s.rbac.v1.Role(
+      `${name}-rollout-wait`,
+      {
+        metadata: { name: ROLLOUT_WAIT, namespace: ns, labels: waitLabels },
+        rules: [{ apiGroups: ['argoproj.io'], resources: ['rollouts'], resourceNames: [APP_NAME], verbs: ['get'] }],
+      },
+      scoped,
+    );
+    const waitBinding = new k8s.rbac.v1.RoleBinding(
+      `${name}-rollout-wait`,
+      {
+        metadata: { name: ROLLOUT_WAIT, namespace: ns, labels: waitLabels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: ROLLOUT_WAIT },
+        subjects: [{ kind: 'ServiceAccount', name: ROLLOUT_WAIT, namespace: ns }],
+      },
+      scoped,
+    );
+    // One Job per pod template: a new revision gets a new Job, which `pulumi up` awaits to completion.
+    const revision = pulumi
+      .output(template)
+      .apply((resolved) => createHash('sha256').update(JSON.stringify(resolved)).digest('hex').slice(0, 10));
+    new k8s.batch.v1.Job(
+      `${name}-rollout-wait`,
+      {
+        metadata: {
+          name: pulumi.interpolate`${APP_NAME}-rollout-wait-${revision}`,
+          namespace: ns,
+          labels: waitLabels,
+          annotations: { 'pulumi.com/timeoutSeconds': String(canaryTimeout) },
+        },
+        spec: {
+          backoffLimit: 0,
+          activeDeadlineSeconds: canaryTimeout,
+          template: {
+            metadata: { labels: waitLabels },
+            spec: {
+              restartPolicy: 'Never',
+              serviceAccountName: ROLLOUT_WAIT,
+              securityContext: POD_SECURITY,
+              volumes: [TMP_VOLUME],
+              containers: [
+                {
+                  name: 'wait',
+                  image: args.image,
+                  command: ['node', '--input-type=module', '--eval', ROLLOUT_WAIT_SCRIPT],
+                  env: [
+                    { name: 'NAMESPACE', value: ns },
+                    { name: 'ROLLOUT', value: APP_NAME },
+                    {
+                      name: 'NODE_EXTRA_CA_CERTS',
+                      value: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+                    },
+                  ],
+                  securityContext: CONTAINER_SECURITY,
+                  resources: WAIT_RESOURCES,
+                  volumeMounts: [TMP_MOUNT],
+                },
+              ],
+            },
+          },
+        },
+      },
+      { ...scoped, dependsOn: [rollout, waitAccount, waitRole, waitBinding], deleteBeforeReplace: true },
     );
 
     new k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -506,6 +586,12 @@ export class App extends pulumi.ComponentResource {
         dns,
         { to: [{ podSelector: { matchLabels: podLabels } }], ports: [{ protocol: 'TCP', port: APP_PORT }] },
       ],
+    });
+    networkPolicy('rollout-wait', {
+      podSelector: { matchLabels: waitLabels },
+      policyTypes: ['Ingress', 'Egress'],
+      // The EKS API endpoint's network interfaces live in the VPC.
+      egress: [dns, { to: [{ ipBlock: { cidr: args.dataCidr } }], ports: [{ protocol: 'TCP', port: 443 }] }],
     });
     networkPolicy('migration', {
       podSelector: { matchLabels: { ...labels, 'app.kubernetes.io/component': 'migration' } },

@@ -4,6 +4,7 @@
  * one line per problem, empty when all is well.
  */
 import { ConfigError, configVariables, loadConfig } from '../../../app/src/config.js';
+import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
 import type { StackExpectations } from './checks.js';
 import { ofType, unwrapSecrets, type RecordedResource, type StackRun } from './stack.js';
 
@@ -119,6 +120,32 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       if (!(error instanceof ConfigError)) throw error;
       problems.push(...error.problems.map((problem) => `the app would exit at startup: ${problem}`));
     }
+    return problems;
+  },
+
+  'pulumi up waits for the new revision: a waiter Job per pod template runs after the Rollout': (run) => {
+    const rollout = rolloutOf(run);
+    const waiters = ofType(run, 'kubernetes:batch/v1:Job').filter((job) =>
+      arr(rec(rec(rec(job.inputs.spec).template).spec).containers).some((container) =>
+        arr(rec(container).command).includes(ROLLOUT_WAIT_SCRIPT),
+      ),
+    );
+    const problems: string[] = [];
+    if (waiters.length !== 1) return [`expected one rollout waiter Job, found ${waiters.length}`];
+    const [waiter] = waiters;
+    if (waiter === undefined || rollout === undefined) return ['no Rollout'];
+    if (!waiter.dependencies.includes(rollout.urn)) problems.push('the waiter Job does not run after the Rollout');
+    const spec = rec(waiter.inputs.spec);
+    if (spec.backoffLimit !== 0) problems.push(`the waiter Job retries (backoffLimit ${String(spec.backoffLimit)})`);
+    const env = Object.fromEntries(
+      arr(rec(arr(rec(rec(spec.template).spec).containers)[0]).env).map((entry) => [
+        String(rec(entry).name),
+        rec(entry).value,
+      ]),
+    );
+    const rolloutMetadata = rec(rollout.inputs.metadata);
+    if (env.ROLLOUT !== rolloutMetadata.name || env.NAMESPACE !== rolloutMetadata.namespace)
+      problems.push(`the waiter Job watches ${String(env.NAMESPACE)}/${String(env.ROLLOUT)}, not the Rollout`);
     return problems;
   },
 };
