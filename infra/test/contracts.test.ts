@@ -11,8 +11,10 @@ import { loadConfig } from '../../app/src/config.js';
 import { podEnvironment } from '../src/pod-environment.js';
 import { EXPECTED } from './support/checks.js';
 import { CLUSTER_CHECKS, serverEnvironment } from './support/contracts.js';
+import { clusterObject, SCHEMAS, schemaProblems } from './support/schemas.js';
 import { ofType, runStack, unwrapSecrets, type RecordedResource, type StackRun } from './support/stack.js';
 
+const SCHEMA = 'every Kubernetes object validates against its published schema, unknown fields refused';
 const DEADLOCK = 'the Rollout waits for nothing that waits for its own pods (no first-up deadlock)';
 const POD_ENVIRONMENT = "the server pod's environment passes the app's own config validation";
 
@@ -88,6 +90,34 @@ describe('cluster contracts, against a dev run', () => {
       expect(await response.json()).toEqual({ ip: '198.51.100.23' });
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test('a Rollout with stableIngres for stableIngress fails the schema check, naming the field', () => {
+    const typo = replace(run, (resource) => {
+      if (resource.type !== 'kubernetes:argoproj.io/v1alpha1:Rollout') return resource;
+      const spec = resource.inputs.spec as { strategy: { canary: Record<string, unknown> } };
+      const canary = { ...spec.strategy.canary, trafficRouting: { nginx: { stableIngres: 'erp-api' } } };
+      return { ...resource, inputs: { ...resource.inputs, spec: { ...spec, strategy: { canary } } } };
+    });
+    expect(check(SCHEMA)(typo, EXPECTED.dev)).toEqual([
+      'Rollout erp-api: unknown field .spec.strategy.canary.trafficRouting.nginx.stableIngres',
+    ]);
+    expect(check(SCHEMA)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('every kind the stacks render refuses an unknown field in its body', () => {
+    const rendered = run.resources.filter((resource) => SCHEMAS[resource.type] !== undefined);
+    expect(new Set(rendered.map((resource) => resource.type))).toEqual(new Set(Object.keys(SCHEMAS)));
+    for (const resource of rendered) {
+      const object = clusterObject(resource) as Record<string, unknown>;
+      const body = typeof object.spec === 'object' ? 'spec' : 'metadata';
+      const changed = { ...object, [body]: { ...(object[body] as object), replicaCount: 3 } };
+      const model = SCHEMAS[resource.type];
+      if (model === undefined) throw new Error(resource.type);
+      expect(schemaProblems(model, changed), `${resource.type} ${resource.name}`).toContain(
+        `unknown field .${body}.replicaCount`,
+      );
     }
   });
 });

@@ -6,6 +6,7 @@
 import { ConfigError, configVariables, loadConfig } from '../../../app/src/config.js';
 import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
 import type { StackExpectations } from './checks.js';
+import { clusterObject, SCHEMAS, schemaProblems, WITHOUT_SCHEMA } from './schemas.js';
 import { ofType, unwrapSecrets, type RecordedResource, type StackRun } from './stack.js';
 
 type Props = Record<string, unknown>;
@@ -148,4 +149,14 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       problems.push(`the waiter Job watches ${String(env.NAMESPACE)}/${String(env.ROLLOUT)}, not the Rollout`);
     return problems;
   },
+
+  'every Kubernetes object validates against its published schema, unknown fields refused': (run) =>
+    run.resources
+      .filter((resource) => resource.custom && /^(kubernetes|pulumi:providers:kubernetes)/.test(resource.type))
+      .flatMap((resource) => {
+        const model = SCHEMAS[resource.type];
+        if (model === undefined)
+          return resource.type in WITHOUT_SCHEMA ? [] : [`${label(resource)}: no schema for ${resource.type}`];
+        return schemaProblems(model, clusterObject(resource)).map((problem) => `${label(resource)}: ${problem}`);
+      }),
 };
