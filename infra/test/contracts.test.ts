@@ -15,6 +15,7 @@ import { clusterObject, SCHEMAS, schemaProblems } from './support/schemas.js';
 import { ofType, runStack, unwrapSecrets, type RecordedResource, type StackRun } from './support/stack.js';
 
 const SCHEMA = 'every Kubernetes object validates against its published schema, unknown fields refused';
+const SELECTORS = 'every Service, PDB, HPA, NetworkPolicy and ServiceMonitor selects the pods it is meant for';
 const DEADLOCK = 'the Rollout waits for nothing that waits for its own pods (no first-up deadlock)';
 const POD_ENVIRONMENT = "the server pod's environment passes the app's own config validation";
 
@@ -119,5 +120,24 @@ describe('cluster contracts, against a dev run', () => {
         `unknown field .${body}.replicaCount`,
       );
     }
+  });
+
+  test('a PDB on the wrong component and a ServiceMonitor on a missing port fail the selector check', () => {
+    const drifted = replace(run, (resource) => {
+      if (resource.type === 'kubernetes:policy/v1:PodDisruptionBudget') {
+        const spec = { maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/component': 'api' } } };
+        return { ...resource, inputs: { ...resource.inputs, spec } };
+      }
+      if (resource.type === 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor') {
+        const spec = { ...(resource.inputs.spec as object), endpoints: [{ port: 'metrics', path: '/metrics' }] };
+        return { ...resource, inputs: { ...resource.inputs, spec } };
+      }
+      return resource;
+    });
+    expect(check(SELECTORS)(drifted, EXPECTED.dev)).toEqual([
+      "PodDisruptionBudget erp-api does not cover the Rollout's pods",
+      'ServiceMonitor erp-api scrapes port metrics, which Service erp-api-metrics lacks',
+    ]);
+    expect(check(SELECTORS)(run, EXPECTED.dev)).toEqual([]);
   });
 });

@@ -93,6 +93,26 @@ export function serverEnvironment(run: StackRun): Record<string, string> {
   return environment;
 }
 
+/** Labels of every pod template the run creates, with its namespace and owner. */
+export function podTemplates(run: StackRun): { namespace: unknown; owner: string; labels: Props }[] {
+  return run.resources.flatMap((resource) => {
+    const spec = rec(resource.inputs.spec);
+    const namespace = metadataOf(resource).namespace;
+    const templates: unknown[] =
+      resource.type === 'kubernetes:batch/v1:CronJob'
+        ? [rec(rec(spec.jobTemplate).spec).template]
+        : resource.type === 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate'
+          ? arr(spec.metrics).map((metric) => rec(rec(rec(rec(metric).provider).job).spec).template)
+          : ['kubernetes:batch/v1:Job', 'kubernetes:argoproj.io/v1alpha1:Rollout'].includes(resource.type)
+            ? [spec.template]
+            : [];
+    return templates
+      .map((template) => rec(rec(template).metadata).labels)
+      .filter((labels) => labels !== undefined && Object.keys(rec(labels)).length > 0)
+      .map((labels) => ({ namespace, owner: label(resource), labels: rec(labels) }));
+  });
+}
+
 type Check = (run: StackRun, expected: StackExpectations) => string[];
 
 export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
@@ -159,4 +179,74 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
           return resource.type in WITHOUT_SCHEMA ? [] : [`${label(resource)}: no schema for ${resource.type}`];
         return schemaProblems(model, clusterObject(resource)).map((problem) => `${label(resource)}: ${problem}`);
       }),
+
+  'every Service, PDB, HPA, NetworkPolicy and ServiceMonitor selects the pods it is meant for': (run) => {
+    const problems: string[] = [];
+    const rollout = rolloutOf(run);
+    const podLabels = rolloutPodLabels(run);
+    const rolloutSpec = rec(rollout?.inputs.spec);
+    if (!selects(rec(rec(rolloutSpec.selector).matchLabels), podLabels))
+      problems.push("the Rollout's selector does not match its own pod template");
+    const rolloutNamespace = rollout === undefined ? undefined : metadataOf(rollout).namespace;
+    const inAppNamespace = (resource: RecordedResource) => metadataOf(resource).namespace === rolloutNamespace;
+    const services = ofType(run, 'kubernetes:core/v1:Service').filter(inAppNamespace);
+    for (const service of services)
+      if (!selects(rec(rec(service.inputs.spec).selector), podLabels))
+        problems.push(`${label(service)} selects no pod of the Rollout`);
+    for (const pdb of ofType(run, 'kubernetes:policy/v1:PodDisruptionBudget').filter(inAppNamespace))
+      if (!selects(rec(rec(rec(pdb.inputs.spec).selector).matchLabels), podLabels))
+        problems.push(`${label(pdb)} does not cover the Rollout's pods`);
+    for (const hpa of ofType(run, 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler')) {
+      const target = rec(rec(hpa.inputs.spec).scaleTargetRef);
+      const rolloutMetadata = rec(rollout?.inputs.metadata);
+      if (
+        target.apiVersion !== rollout?.inputs.apiVersion ||
+        target.kind !== 'Rollout' ||
+        target.name !== rolloutMetadata.name ||
+        metadataOf(hpa).namespace !== rolloutMetadata.namespace
+      )
+        problems.push(`${label(hpa)} scales ${JSON.stringify(target)}, not the Rollout`);
+    }
+    const templates = podTemplates(run);
+    for (const policy of ofType(run, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')) {
+      const spec = rec(policy.inputs.spec);
+      const matchLabels = rec(rec(spec.podSelector).matchLabels);
+      const namespace = metadataOf(policy).namespace;
+      const inNamespace = templates.filter((template) => template.namespace === namespace);
+      if (Object.keys(matchLabels).length > 0 && !inNamespace.some((template) => selects(matchLabels, template.labels)))
+        problems.push(`${label(policy)} applies to no pod template in ${String(namespace)}`);
+      // Peers chosen by pod labels alone are in the policy's namespace: they must exist there too.
+      const peers = [
+        ...arr(spec.ingress).flatMap((rule) => arr(rec(rule).from)),
+        ...arr(spec.egress).flatMap((rule) => arr(rec(rule).to)),
+      ]
+        .map(rec)
+        .filter((peer) => peer.podSelector !== undefined && peer.namespaceSelector === undefined);
+      for (const peer of peers) {
+        const peerLabels = rec(rec(peer.podSelector).matchLabels);
+        if (!inNamespace.some((template) => selects(peerLabels, template.labels)))
+          problems.push(`${label(policy)} names peer pods ${JSON.stringify(peerLabels)}, which no pod template has`);
+      }
+    }
+    for (const monitor of ofType(run, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor')) {
+      const spec = rec(monitor.inputs.spec);
+      const namespaces = arr(rec(spec.namespaceSelector).matchNames);
+      const matchLabels = rec(rec(spec.selector).matchLabels);
+      const scraped = ofType(run, 'kubernetes:core/v1:Service').filter(
+        (service) =>
+          namespaces.includes(metadataOf(service).namespace) && selects(matchLabels, rec(metadataOf(service).labels)),
+      );
+      if (scraped.length === 0) problems.push(`${label(monitor)} selects no Service`);
+      const ports = arr(spec.endpoints).map((endpoint) => rec(endpoint).port);
+      for (const service of scraped) {
+        const names = arr(rec(service.inputs.spec).ports).map((port) => rec(port).name);
+        for (const port of ports)
+          if (!names.includes(port))
+            problems.push(`${label(monitor)} scrapes port ${String(port)}, which ${label(service)} lacks`);
+        if (!selects(rec(rec(service.inputs.spec).selector), podLabels))
+          problems.push(`${label(monitor)} scrapes ${label(service)}, which selects no pod of the Rollout`);
+      }
+    }
+    return problems;
+  },
 };
