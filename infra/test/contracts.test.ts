@@ -16,6 +16,7 @@ import { ofType, runStack, unwrapSecrets, type RecordedResource, type StackRun }
 
 const SCHEMA = 'every Kubernetes object validates against its published schema, unknown fields refused';
 const SELECTORS = 'every Service, PDB, HPA, NetworkPolicy and ServiceMonitor selects the pods it is meant for';
+const CAPACITY = 'everything the stack runs fits its node group, every chart with explicit requests';
 const DEADLOCK = 'the Rollout waits for nothing that waits for its own pods (no first-up deadlock)';
 const POD_ENVIRONMENT = "the server pod's environment passes the app's own config validation";
 
@@ -139,5 +140,23 @@ describe('cluster contracts, against a dev run', () => {
       'ServiceMonitor erp-api scrapes port metrics, which Service erp-api-metrics lacks',
     ]);
     expect(check(SELECTORS)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('dev on a single node, or with Loki at chart defaults, fails the capacity check', () => {
+    const oneNode = { ...run, config: { ...run.config, nodeMaxSize: 1 } };
+    expect(check(CAPACITY)(oneNode, EXPECTED.dev)).toEqual([
+      expect.stringMatching(/^requests cpu \d+ exceed 1 × t3\.large \(1930\); largest: erp-api server/),
+      expect.stringMatching(/^requests memory \d+ exceed 1 × t3\.large \(7042\)/),
+      expect.stringMatching(/^requests pods \d+ exceed 1 × t3\.large \(35\)/),
+    ]);
+    const lokiDefaults = replace(run, (resource) => {
+      if (resource.inputs.chart !== 'loki') return resource;
+      const values = { ...(resource.inputs.values as object), chunksCache: {} };
+      return { ...resource, inputs: { ...resource.inputs, values } };
+    });
+    expect(check(CAPACITY)(lokiDefaults, EXPECTED.dev)).toEqual([
+      'loki chunks-cache has no explicit requests at values.chunksCache.resources.requests',
+    ]);
+    expect(check(CAPACITY)(run, EXPECTED.dev)).toEqual([]);
   });
 });

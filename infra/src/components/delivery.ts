@@ -1,6 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
+import { chartResources } from '../capacity.js';
 import { CHARTS, type ChartName } from '../charts.js';
 
 export interface DeliveryArgs {
@@ -77,18 +78,23 @@ export class Delivery extends pulumi.ComponentResource {
     const { provider } = args;
 
     const rollouts = release(this, provider, 'argoRollouts', 'argo-rollouts', {
-      controller: { replicas: 2, metrics: { enabled: true, serviceMonitor: { enabled: true } } },
+      controller: {
+        replicas: 2,
+        resources: chartResources('100m', '128Mi'),
+        metrics: { enabled: true, serviceMonitor: { enabled: true } },
+      },
       dashboard: { enabled: false },
     });
     const kyverno = release(this, provider, 'kyverno', 'kyverno', {
-      admissionController: { replicas: 3 },
-      backgroundController: { replicas: 2 },
-      cleanupController: { replicas: 2 },
-      reportsController: { replicas: 2 },
+      admissionController: { replicas: 3, container: { resources: chartResources('100m', '256Mi') } },
+      backgroundController: { replicas: 2, resources: chartResources('50m', '128Mi') },
+      cleanupController: { replicas: 2, resources: chartResources('25m', '64Mi') },
+      reportsController: { replicas: 2, resources: chartResources('50m', '128Mi') },
     });
     const ingress = release(this, provider, 'ingressNginx', INGRESS_NAMESPACE, {
       controller: {
         replicaCount: 2,
+        resources: chartResources('100m', '128Mi'),
         service: {
           annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' },
           // Without it the NLB's traffic is SNATed to a node address and every client looks the same.
@@ -98,7 +104,12 @@ export class Delivery extends pulumi.ComponentResource {
         config: { 'ssl-redirect': 'true', hsts: 'true', 'use-forwarded-headers': 'false' },
       },
     });
-    const certManager = release(this, provider, 'certManager', 'cert-manager', { crds: { enabled: true } });
+    const certManager = release(this, provider, 'certManager', 'cert-manager', {
+      crds: { enabled: true },
+      resources: chartResources('25m', '64Mi'),
+      webhook: { resources: chartResources('25m', '64Mi') },
+      cainjector: { resources: chartResources('25m', '128Mi') },
+    });
 
     const issuer = new k8s.apiextensions.CustomResource(
       `${name}-cluster-issuer`,

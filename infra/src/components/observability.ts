@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
+import { chartResources } from '../capacity.js';
 import { CHARTS, type ChartName } from '../charts.js';
 import { PAGERDUTY_ROUTING_KEY_SECRET, SLACK_WEBHOOK_SECRET, type MonitoringSources } from '../monitoring-sources.js';
 
@@ -150,6 +151,7 @@ export class Observability extends pulumi.ComponentResource {
         prometheus: {
           prometheusSpec: {
             retention: args.prometheusRetention,
+            resources: chartResources('250m', '1536Mi'),
             // Select every ServiceMonitor and PrometheusRule, not only those labelled for this release.
             serviceMonitorSelectorNilUsesHelmValues: false,
             ruleSelectorNilUsesHelmValues: false,
@@ -163,12 +165,23 @@ export class Observability extends pulumi.ComponentResource {
         alertmanager: {
           alertmanagerSpec: {
             configSecret: 'alertmanager-slipway',
+            resources: chartResources('25m', '64Mi'),
             secrets: [SLACK_WEBHOOK_SECRET.secretName, PAGERDUTY_ROUTING_KEY_SECRET.secretName],
           },
         },
+        prometheusOperator: {
+          resources: chartResources('50m', '128Mi'),
+          prometheusConfigReloader: { resources: chartResources('10m', '32Mi') },
+        },
+        'kube-state-metrics': { resources: chartResources('25m', '64Mi') },
+        'prometheus-node-exporter': { resources: chartResources('25m', '32Mi') },
         grafana: {
+          resources: chartResources('100m', '256Mi'),
           admin: { existingSecret: 'grafana-admin', userKey: 'admin-user', passwordKey: 'admin-password' },
-          sidecar: { dashboards: { enabled: true, label: 'grafana_dashboard', searchNamespace: 'ALL' } },
+          sidecar: {
+            resources: chartResources('25m', '64Mi'),
+            dashboards: { enabled: true, label: 'grafana_dashboard', searchNamespace: 'ALL' },
+          },
           additionalDataSources: [
             { name: 'Loki', type: 'loki', url: `http://loki.${MONITORING_NAMESPACE}.svc:3100`, access: 'proxy' },
           ],
@@ -208,16 +221,33 @@ export class Observability extends pulumi.ComponentResource {
           },
         },
         sidecar: {
+          resources: chartResources('10m', '64Mi'),
           rules: { enabled: true, label: LOKI_RULE_LABEL, folder: `${LOKI_RULES_DIR}/${LOKI_TENANT}` },
         },
-        singleBinary: { replicas: 1, persistence: { storageClass: 'gp3-encrypted', size: '50Gi' } },
+        singleBinary: {
+          replicas: 1,
+          resources: chartResources('200m', '512Mi'),
+          persistence: { storageClass: 'gp3-encrypted', size: '50Gi' },
+        },
+        // The chart's memcached caches ask for about 9.8 GiB by default; one binary on a filesystem needs neither.
+        chunksCache: { enabled: false },
+        resultsCache: { enabled: false },
+        lokiCanary: { enabled: false },
+        gateway: { enabled: false },
         backend: { replicas: 0 },
         read: { replicas: 0 },
         write: { replicas: 0 },
       },
       [],
     );
-    chart('alloy', { alloy: { configMap: { content: ALLOY_CONFIG } } }, [loki]);
+    chart(
+      'alloy',
+      {
+        alloy: { configMap: { content: ALLOY_CONFIG }, resources: chartResources('50m', '128Mi') },
+        configReloader: { resources: chartResources('10m', '32Mi') },
+      },
+      [loki],
+    );
 
     if (args.sources.lokiRules !== undefined)
       new k8s.core.v1.ConfigMap(

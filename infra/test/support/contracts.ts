@@ -5,6 +5,8 @@
  */
 import { ConfigError, configVariables, loadConfig } from '../../../app/src/config.js';
 import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
+import { allocatable, CHART_WORKLOADS, EKS_SYSTEM_PODS, parseQuantity, type Amount } from '../../src/capacity.js';
+import { CHARTS, type ChartName } from '../../src/charts.js';
 import type { StackExpectations } from './checks.js';
 import { clusterObject, SCHEMAS, schemaProblems, WITHOUT_SCHEMA } from './schemas.js';
 import { ofType, unwrapSecrets, type RecordedResource, type StackRun } from './stack.js';
@@ -111,6 +113,112 @@ export function podTemplates(run: StackRun): { namespace: unknown; owner: string
       .filter((labels) => labels !== undefined && Object.keys(rec(labels)).length > 0)
       .map((labels) => ({ namespace, owner: label(resource), labels: rec(labels) }));
   });
+}
+
+/** One line of a stack's capacity sum: what runs, how many, and what it requests in total. */
+export interface Demand {
+  readonly what: string;
+  readonly pods: number;
+  readonly requests: Amount;
+}
+
+function podRequests(pod: Props, what: string, problems: string[]): Amount {
+  return arr(pod.containers).reduce<Amount>(
+    (sum, container) => {
+      const requests = rec(rec(rec(container).resources).requests);
+      if (requests.cpu === undefined || requests.memory === undefined) {
+        problems.push(`${what} container ${String(rec(container).name)} has no CPU or memory request`);
+        return sum;
+      }
+      return {
+        cpu: sum.cpu + parseQuantity('cpu', requests.cpu),
+        memory: sum.memory + parseQuantity('memory', requests.memory),
+      };
+    },
+    { cpu: 0, memory: 0 },
+  );
+}
+
+const valueAt = (values: unknown, path: readonly string[]): unknown =>
+  path.reduce<unknown>((value, key) => rec(value)[key], values);
+
+/**
+ * Everything the stack keeps running with the node group at its largest: EKS's own pods, every chart workload at
+ * its configured replicas (requests read from the rendered values), the app at its minimum replicas, one canary pod,
+ * one gate Job and the rollout waiter.
+ */
+export function stackDemand(run: StackRun, problems: string[] = []): Demand[] {
+  const nodes = run.config.nodeMaxSize;
+  const demand: Demand[] = EKS_SYSTEM_PODS.map((pod) => {
+    const count = pod.perNode ? pod.count * nodes : pod.count;
+    return {
+      what: `EKS ${pod.name}`,
+      pods: count,
+      requests: { cpu: pod.requests.cpu * count, memory: pod.requests.memory * count },
+    };
+  });
+  for (const [chart, workloads] of Object.entries(CHART_WORKLOADS) as [
+    ChartName,
+    (typeof CHART_WORKLOADS)[ChartName],
+  ][]) {
+    const release = ofType(run, 'kubernetes:helm.sh/v3:Release').find(
+      (candidate) => candidate.inputs.chart === CHARTS[chart].chart,
+    );
+    if (release === undefined) {
+      problems.push(`chart ${CHARTS[chart].chart} is not installed`);
+      continue;
+    }
+    const values = release.inputs.values;
+    for (const workload of workloads) {
+      if (workload.enabled !== undefined && valueAt(values, workload.enabled) === false) continue;
+      const what = `${CHARTS[chart].chart} ${workload.name}`;
+      const requests = rec(rec(valueAt(values, workload.resources)).requests);
+      if (requests.cpu === undefined || requests.memory === undefined) {
+        problems.push(`${what} has no explicit requests at values.${workload.resources.join('.')}.requests`);
+        continue;
+      }
+      const count =
+        workload.replicas === 'perNode'
+          ? nodes
+          : typeof workload.replicas === 'number'
+            ? workload.replicas
+            : Number(valueAt(values, workload.replicas));
+      if (!Number.isInteger(count)) {
+        problems.push(`${what} has no replica count at values.${String(workload.replicas)}`);
+        continue;
+      }
+      demand.push({
+        what,
+        pods: count,
+        requests: {
+          cpu: parseQuantity('cpu', requests.cpu) * count,
+          memory: parseQuantity('memory', requests.memory) * count,
+        },
+      });
+    }
+  }
+  const rollout = rolloutOf(run);
+  const serverPod = podRequests(rec(rec(rec(rollout?.inputs.spec).template).spec), 'Rollout', problems);
+  const serverPods = run.config.appMinReplicas + 1;
+  demand.push({
+    what: 'erp-api server (minimum replicas + one canary)',
+    pods: serverPods,
+    requests: { cpu: serverPod.cpu * serverPods, memory: serverPod.memory * serverPods },
+  });
+  const gate = ofType(run, 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate')
+    .flatMap((template) => arr(rec(template.inputs.spec).metrics))
+    .map((metric) => rec(rec(rec(rec(rec(metric).provider).job).spec).template).spec)
+    .find((pod) => pod !== undefined);
+  demand.push({ what: 'canary gate Job', pods: 1, requests: podRequests(rec(gate), 'gate Job', problems) });
+  const waiter = ofType(run, 'kubernetes:batch/v1:Job').find((job) =>
+    String(metadataOf(job).name).includes('rollout-wait'),
+  );
+  demand.push({
+    what: 'rollout waiter Job',
+    pods: 1,
+    requests: podRequests(rec(rec(rec(waiter?.inputs.spec).template).spec), 'waiter Job', problems),
+  });
+  return demand;
 }
 
 type Check = (run: StackRun, expected: StackExpectations) => string[];
@@ -247,6 +355,33 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
           problems.push(`${label(monitor)} scrapes ${label(service)}, which selects no pod of the Rollout`);
       }
     }
+    return problems;
+  },
+
+  'everything the stack runs fits its node group, every chart with explicit requests': (run) => {
+    const problems: string[] = [];
+    const demand = stackDemand(run, problems);
+    const node = allocatable(run.config.nodeInstanceType);
+    const nodes = run.config.nodeMaxSize;
+    const total = demand.reduce(
+      (sum, line) => ({
+        pods: sum.pods + line.pods,
+        cpu: sum.cpu + line.requests.cpu,
+        memory: sum.memory + line.requests.memory,
+      }),
+      { pods: 0, cpu: 0, memory: 0 },
+    );
+    const capacity = { pods: node.pods * nodes, cpu: node.cpu * nodes, memory: node.memory * nodes };
+    for (const key of ['cpu', 'memory', 'pods'] as const)
+      if (total[key] > capacity[key])
+        problems.push(
+          `requests ${key} ${total[key]} exceed ${nodes} × ${run.config.nodeInstanceType} (${capacity[key]}); ` +
+            `largest: ${[...demand]
+              .sort((a, b) => (key === 'pods' ? b.pods - a.pods : b.requests[key] - a.requests[key]))
+              .slice(0, 3)
+              .map((line) => line.what)
+              .join(', ')}`,
+        );
     return problems;
   },
 };
