@@ -90,14 +90,6 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     protectData: config.protectData,
     tags,
   });
-  const delivery = new Delivery('delivery', {
-    provider: cluster.provider,
-    imageRepositories: [config.imageRepository, config.gateImageRepository],
-    signingIdentity: config.signingIdentity,
-    signingIssuer: config.signingIssuer,
-    enforcedNamespaces: [APP_NAMESPACE],
-    acmeEmail: config.acmeEmail,
-  });
   const labels = { 'app.kubernetes.io/name': 'erp-api', 'app.kubernetes.io/part-of': 'slipway' };
   const observability = new Observability('observability', {
     provider: cluster.provider,
@@ -108,6 +100,15 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     appNamespace: APP_NAMESPACE,
     appLabels: labels,
     prometheusRetention: config.environment === 'prod' ? '30d' : '15d',
+  });
+  const delivery = new Delivery('delivery', {
+    provider: cluster.provider,
+    imageRepositories: [config.imageRepository, config.gateImageRepository],
+    signingIdentity: config.signingIdentity,
+    signingIssuer: config.signingIssuer,
+    enforcedNamespaces: [APP_NAMESPACE],
+    acmeEmail: config.acmeEmail,
+    monitoringOperator: observability.operator,
   });
   const app = new App('app', {
     provider: cluster.provider,

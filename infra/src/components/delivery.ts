@@ -14,6 +14,8 @@ export interface DeliveryArgs {
   /** Namespaces where the workload rules (non-root, limits, no :latest) are enforced. */
   readonly enforcedNamespaces: readonly string[];
   readonly acmeEmail: string;
+  /** The release that installs the ServiceMonitor CRD; argo-rollouts renders a ServiceMonitor. */
+  readonly monitoringOperator: pulumi.Resource;
 }
 
 export const CLUSTER_ISSUER = 'letsencrypt';
@@ -77,14 +79,21 @@ export class Delivery extends pulumi.ComponentResource {
     super('slipway:delivery:Delivery', name, {}, opts);
     const { provider } = args;
 
-    const rollouts = release(this, provider, 'argoRollouts', 'argo-rollouts', {
-      controller: {
-        replicas: 2,
-        resources: chartResources('100m', '128Mi'),
-        metrics: { enabled: true, serviceMonitor: { enabled: true } },
+    const rollouts = release(
+      this,
+      provider,
+      'argoRollouts',
+      'argo-rollouts',
+      {
+        controller: {
+          replicas: 2,
+          resources: chartResources('100m', '128Mi'),
+          metrics: { enabled: true, serviceMonitor: { enabled: true } },
+        },
+        dashboard: { enabled: false },
       },
-      dashboard: { enabled: false },
-    });
+      [args.monitoringOperator],
+    );
     const kyverno = release(this, provider, 'kyverno', 'kyverno', {
       admissionController: { replicas: 3, container: { resources: chartResources('100m', '256Mi') } },
       backgroundController: { replicas: 2, resources: chartResources('50m', '128Mi') },

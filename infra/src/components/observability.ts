@@ -32,6 +32,23 @@ export const LOKI_RULE_LABEL = 'loki_rule';
 const LOKI_RULES_DIR = '/rules';
 const LOKI_TENANT = 'fake';
 
+/** kube-prometheus-stack's monitors of control-plane parts EKS does not expose, and their default alerts, off. */
+export const EKS_HIDDEN_COMPONENTS = {
+  kubeControllerManager: { enabled: false },
+  kubeScheduler: { enabled: false },
+  kubeProxy: { enabled: false },
+  kubeEtcd: { enabled: false },
+  defaultRules: {
+    rules: {
+      kubeControllerManager: false,
+      kubeSchedulerAlerting: false,
+      kubeSchedulerRecording: false,
+      kubeProxy: false,
+      etcd: false,
+    },
+  },
+} as const;
+
 const ALLOY_CONFIG = `
 discovery.kubernetes "pods" {
   role = "pod"
@@ -70,6 +87,8 @@ loki.write "default" {
 export class Observability extends pulumi.ComponentResource {
   public readonly prometheusAddress: string;
   public readonly namespace: string;
+  /** The release that installs the prometheus-operator CRDs: charts rendering a ServiceMonitor wait for it. */
+  public readonly operator: pulumi.Resource;
   /** What the app's analysis needs running first. */
   public readonly ready: pulumi.Resource[];
 
@@ -148,6 +167,8 @@ export class Observability extends pulumi.ComponentResource {
       'kubePrometheusStack',
       {
         fullnameOverride: 'kube-prometheus-stack',
+        // EKS runs these on its control plane and exposes none of them: their monitors and alerts would page forever.
+        ...EKS_HIDDEN_COMPONENTS,
         prometheus: {
           prometheusSpec: {
             retention: args.prometheusRetention,
@@ -309,6 +330,7 @@ export class Observability extends pulumi.ComponentResource {
     );
 
     this.prometheusAddress = PROMETHEUS_ADDRESS;
+    this.operator = stack;
     this.namespace = MONITORING_NAMESPACE;
     this.ready = [stack, rules, serviceMonitor];
     this.registerOutputs({ prometheusAddress: this.prometheusAddress });

@@ -221,6 +221,15 @@ export function stackDemand(run: StackRun, problems: string[] = []): Demand[] {
   return demand;
 }
 
+/** Whether any `serviceMonitor` (or `servicemonitor`) map in Helm values is switched on. */
+function rendersServiceMonitor(values: unknown): boolean {
+  if (Array.isArray(values)) return values.some(rendersServiceMonitor);
+  if (typeof values !== 'object' || values === null) return false;
+  return Object.entries(values).some(([key, inner]) =>
+    /^servicemonitor$/i.test(key) && rec(inner).enabled === true ? true : rendersServiceMonitor(inner),
+  );
+}
+
 type Check = (run: StackRun, expected: StackExpectations) => string[];
 
 export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
@@ -382,6 +391,39 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
               .map((line) => line.what)
               .join(', ')}`,
         );
+    return problems;
+  },
+
+  'every chart that renders a ServiceMonitor waits for kube-prometheus-stack, which installs its CRD': (run) => {
+    const releases = ofType(run, 'kubernetes:helm.sh/v3:Release');
+    const operator = releases.find((release) => release.inputs.chart === CHARTS.kubePrometheusStack.chart);
+    if (operator === undefined) return ['kube-prometheus-stack is not installed'];
+    return releases
+      .filter((release) => release !== operator && rendersServiceMonitor(release.inputs.values))
+      .filter((release) => !transitiveDependencies(run, release).includes(operator))
+      .map(
+        (release) =>
+          `chart ${String(release.inputs.chart)} renders a ServiceMonitor but does not wait for kube-prometheus-stack`,
+      );
+  },
+
+  'kube-prometheus-stack neither scrapes nor alerts on control-plane parts EKS does not expose': (run) => {
+    const release = ofType(run, 'kubernetes:helm.sh/v3:Release').find(
+      (candidate) => candidate.inputs.chart === CHARTS.kubePrometheusStack.chart,
+    );
+    const values = rec(release?.inputs.values);
+    const rules = rec(rec(values.defaultRules).rules);
+    const problems = ['kubeControllerManager', 'kubeScheduler', 'kubeProxy', 'kubeEtcd']
+      .filter((component) => rec(values[component]).enabled !== false)
+      .map((component) => `${component} is monitored; EKS does not expose it`);
+    for (const rule of [
+      'kubeControllerManager',
+      'kubeSchedulerAlerting',
+      'kubeSchedulerRecording',
+      'kubeProxy',
+      'etcd',
+    ])
+      if (rules[rule] !== false) problems.push(`default rules ${rule} are on; their targets never exist on EKS`);
     return problems;
   },
 };
