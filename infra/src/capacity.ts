@@ -136,6 +136,8 @@ export const CHART_WORKLOADS: Readonly<Record<ChartName, readonly ChartWorkload[
       enabled: ['gateway', 'enabled'],
     },
   ],
+  metricsServer: [{ name: 'metrics-server', resources: ['resources'], replicas: ['replicas'] }],
+  clusterAutoscaler: [{ name: 'cluster-autoscaler', resources: ['resources'], replicas: ['replicaCount'] }],
   alloy: [
     { name: 'alloy', resources: ['alloy', 'resources'], replicas: 'perNode' },
     { name: 'config-reloader', resources: ['configReloader', 'resources'], replicas: 'perNode' },

@@ -11,6 +11,16 @@ export const CHARTS = {
   },
   loki: { chart: 'loki', version: '6.24.0', repo: 'https://grafana.github.io/helm-charts' },
   alloy: { chart: 'alloy', version: '0.12.0', repo: 'https://grafana.github.io/helm-charts' },
+  metricsServer: {
+    chart: 'metrics-server',
+    version: '3.12.2',
+    repo: 'https://kubernetes-sigs.github.io/metrics-server/',
+  },
+  clusterAutoscaler: {
+    chart: 'cluster-autoscaler',
+    version: '9.46.6',
+    repo: 'https://kubernetes.github.io/autoscaler',
+  },
 } as const;
 
 export type ChartName = keyof typeof CHARTS;

@@ -427,7 +427,7 @@ export class App extends pulumi.ComponentResource {
           },
         },
         spec: {
-          replicas: args.minReplicas,
+          // No spec.replicas: the HPA owns the count, and a value here would reset it on every update.
           revisionHistoryLimit: 5,
           selector: { matchLabels: podLabels },
           template,

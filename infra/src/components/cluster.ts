@@ -2,6 +2,8 @@ import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
+import { chartResources } from '../capacity.js';
+import { CHARTS } from '../charts.js';
 import { named, type Tags } from '../tags.js';
 
 export interface ClusterArgs {
@@ -22,6 +24,20 @@ export interface ClusterArgs {
 }
 
 const CONTROL_PLANE_LOGS = ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'];
+
+/** Cluster Autoscaler must match the control plane's minor version. */
+const CLUSTER_AUTOSCALER_IMAGE_TAGS: Readonly<Record<string, string>> = { '1.32': 'v1.32.3', '1.33': 'v1.33.1' };
+export const CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = 'cluster-autoscaler';
+
+function clusterAutoscalerTag(version: string): string {
+  const tag = CLUSTER_AUTOSCALER_IMAGE_TAGS[version];
+  if (tag === undefined)
+    throw new Error(
+      `no Cluster Autoscaler release is listed for Kubernetes ${version}: add one to CLUSTER_AUTOSCALER_IMAGE_TAGS ` +
+        `in infra/src/components/cluster.ts (known: ${Object.keys(CLUSTER_AUTOSCALER_IMAGE_TAGS).join(', ')})`,
+    );
+  return tag;
+}
 
 function assumeRole(service: string): string {
   return JSON.stringify({
@@ -179,7 +195,29 @@ export class Cluster extends pulumi.ComponentResource {
       parent,
     );
 
-    new aws.eks.NodeGroup(
+    // The bootstrap addons, managed so they upgrade with the control plane; the VPC CNI enforces NetworkPolicies.
+    const addon = (
+      addonName: string,
+      configuration: Record<string, unknown> | undefined,
+      dependsOn: pulumi.Resource[],
+    ) =>
+      new aws.eks.Addon(
+        `${name}-${addonName}`,
+        {
+          clusterName: cluster.name,
+          addonName,
+          configurationValues: configuration === undefined ? undefined : JSON.stringify(configuration),
+          // EKS installed these itself at creation; the managed addon takes them over.
+          resolveConflictsOnCreate: 'OVERWRITE',
+          resolveConflictsOnUpdate: 'OVERWRITE',
+          tags: named(args.tags, `${args.name}-${addonName}`),
+        },
+        { parent: this, dependsOn },
+      );
+    const vpcCni = addon('vpc-cni', { enableNetworkPolicy: 'true' }, []);
+    const kubeProxy = addon('kube-proxy', undefined, []);
+
+    const nodeGroup = new aws.eks.NodeGroup(
       `${name}-nodes`,
       {
         clusterName: cluster.name,
@@ -193,8 +231,10 @@ export class Cluster extends pulumi.ComponentResource {
         tags: named(args.tags, `${args.name}-nodes`),
       },
       // The autoscaler owns the desired size after creation.
-      { parent: this, dependsOn: nodePolicies, ignoreChanges: ['scalingConfig.desiredSize'] },
+      { parent: this, dependsOn: [...nodePolicies, vpcCni, kubeProxy], ignoreChanges: ['scalingConfig.desiredSize'] },
     );
+    // CoreDNS runs on the nodes: it can only turn active once they exist.
+    addon('coredns', undefined, [nodeGroup]);
 
     // Persistent volumes go through the EBS CSI driver, which needs its own IRSA role.
     const ebsCsiRole = new aws.iam.Role(
@@ -278,6 +318,98 @@ export class Cluster extends pulumi.ComponentResource {
         allowVolumeExpansion: true,
       },
       { parent: this, provider: this.provider, dependsOn: [ebsCsi] },
+    );
+
+    // HorizontalPodAutoscalers read CPU from metrics-server; Cluster Autoscaler grows the node group for pending pods.
+    new k8s.helm.v3.Release(
+      `${name}-metrics-server`,
+      {
+        name: CHARTS.metricsServer.chart,
+        chart: CHARTS.metricsServer.chart,
+        version: CHARTS.metricsServer.version,
+        repositoryOpts: { repo: CHARTS.metricsServer.repo },
+        namespace: 'kube-system',
+        atomic: true,
+        timeout: 600,
+        values: { replicas: 2, resources: chartResources('50m', '96Mi') },
+      },
+      { parent: this, provider: this.provider, dependsOn: [nodeGroup] },
+    );
+    const autoscalerRole = new aws.iam.Role(
+      `${name}-cluster-autoscaler`,
+      {
+        assumeRolePolicy: serviceAccountTrustPolicy(
+          oidcProvider.arn,
+          issuer,
+          'kube-system',
+          CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+        ),
+        tags: named(args.tags, `${args.name}-cluster-autoscaler`),
+      },
+      parent,
+    );
+    new aws.iam.RolePolicy(
+      `${name}-cluster-autoscaler`,
+      {
+        role: autoscalerRole.name,
+        policy: JSON.stringify({
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: [
+                'autoscaling:DescribeAutoScalingGroups',
+                'autoscaling:DescribeAutoScalingInstances',
+                'autoscaling:DescribeLaunchConfigurations',
+                'autoscaling:DescribeScalingActivities',
+                'autoscaling:DescribeTags',
+                'ec2:DescribeImages',
+                'ec2:DescribeInstanceTypes',
+                'ec2:DescribeLaunchTemplateVersions',
+                'ec2:GetInstanceTypesFromInstanceRequirements',
+                'eks:DescribeNodegroup',
+              ],
+              Resource: '*',
+            },
+            {
+              // Only the groups EKS tagged as this cluster's.
+              Effect: 'Allow',
+              Action: ['autoscaling:SetDesiredCapacity', 'autoscaling:TerminateInstanceInAutoScalingGroup'],
+              Resource: '*',
+              Condition: { StringEquals: { [`aws:ResourceTag/k8s.io/cluster-autoscaler/${args.name}`]: 'owned' } },
+            },
+          ],
+        }),
+      },
+      parent,
+    );
+    new k8s.helm.v3.Release(
+      `${name}-cluster-autoscaler`,
+      {
+        name: CHARTS.clusterAutoscaler.chart,
+        chart: CHARTS.clusterAutoscaler.chart,
+        version: CHARTS.clusterAutoscaler.version,
+        repositoryOpts: { repo: CHARTS.clusterAutoscaler.repo },
+        namespace: 'kube-system',
+        atomic: true,
+        timeout: 600,
+        values: {
+          cloudProvider: 'aws',
+          awsRegion: args.region,
+          autoDiscovery: { clusterName: args.name },
+          image: { tag: clusterAutoscalerTag(args.version) },
+          replicaCount: 1,
+          resources: chartResources('100m', '300Mi'),
+          rbac: {
+            serviceAccount: {
+              name: CLUSTER_AUTOSCALER_SERVICE_ACCOUNT,
+              annotations: { 'eks.amazonaws.com/role-arn': autoscalerRole.arn },
+            },
+          },
+          extraArgs: { 'balance-similar-node-groups': true, expander: 'least-waste' },
+        },
+      },
+      { parent: this, provider: this.provider, dependsOn: [nodeGroup] },
     );
 
     this.registerOutputs({

@@ -426,4 +426,50 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       if (rules[rule] !== false) problems.push(`default rules ${rule} are on; their targets never exist on EKS`);
     return problems;
   },
+
+  "autoscaling works: metrics-server and Cluster Autoscaler run, and the HPA alone sets the Rollout's replicas": (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const releases = ofType(run, 'kubernetes:helm.sh/v3:Release');
+    const chart = (name: string) => releases.find((release) => release.inputs.chart === name);
+    if (chart(CHARTS.metricsServer.chart) === undefined)
+      problems.push('metrics-server is not installed: HPAs read no CPU');
+    const autoscaler = chart(CHARTS.clusterAutoscaler.chart);
+    if (autoscaler === undefined) problems.push('no node autoscaler is installed');
+    else {
+      const values = rec(autoscaler.inputs.values);
+      const cluster = ofType(run, 'aws:eks/cluster:Cluster')[0];
+      if (rec(values.autoDiscovery).clusterName !== cluster?.inputs.name)
+        problems.push(
+          `Cluster Autoscaler discovers ${JSON.stringify(rec(values.autoDiscovery).clusterName)}, not the cluster`,
+        );
+      const annotations = rec(rec(rec(values.rbac).serviceAccount).annotations);
+      if (typeof annotations['eks.amazonaws.com/role-arn'] !== 'string')
+        problems.push('Cluster Autoscaler has no IAM role for its service account');
+    }
+    const targeted = ofType(run, 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler').some(
+      (hpa) => rec(rec(hpa.inputs.spec).scaleTargetRef).kind === 'Rollout',
+    );
+    const replicas = rec(rolloutOf(run)?.inputs.spec).replicas;
+    if (targeted && replicas !== undefined)
+      problems.push(`the Rollout sets spec.replicas ${String(replicas)} while an HPA owns it`);
+    return problems;
+  },
+
+  'the VPC CNI, kube-proxy and CoreDNS are managed addons, and the CNI enforces NetworkPolicies': (run) => {
+    const addons = Object.fromEntries(
+      ofType(run, 'aws:eks/addon:Addon').map((addon) => [String(addon.inputs.addonName), addon.inputs]),
+    );
+    const problems = ['vpc-cni', 'kube-proxy', 'coredns']
+      .filter((name) => addons[name] === undefined)
+      .map((name) => `${name} is not a managed addon: it will not upgrade with the control plane`);
+    const cni = addons['vpc-cni'];
+    if (cni !== undefined) {
+      const configuration = rec(JSON.parse(String(cni.configurationValues ?? '{}')) as unknown);
+      if (configuration.enableNetworkPolicy !== 'true')
+        problems.push('the VPC CNI runs without enableNetworkPolicy: NetworkPolicies are not enforced');
+    }
+    return problems;
+  },
 };
