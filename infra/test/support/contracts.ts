@@ -453,7 +453,7 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
     );
     const replicas = rec(rolloutOf(run)?.inputs.spec).replicas;
     if (targeted && replicas !== undefined)
-      problems.push(`the Rollout sets spec.replicas ${String(replicas)} while an HPA owns it`);
+      problems.push(`the Rollout sets spec.replicas ${JSON.stringify(replicas)} while an HPA owns it`);
     return problems;
   },
 
@@ -466,7 +466,9 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       .map((name) => `${name} is not a managed addon: it will not upgrade with the control plane`);
     const cni = addons['vpc-cni'];
     if (cni !== undefined) {
-      const configuration = rec(JSON.parse(String(cni.configurationValues ?? '{}')) as unknown);
+      const configuration = rec(
+        JSON.parse(typeof cni.configurationValues === 'string' ? cni.configurationValues : '{}') as unknown,
+      );
       if (configuration.enableNetworkPolicy !== 'true')
         problems.push('the VPC CNI runs without enableNetworkPolicy: NetworkPolicies are not enforced');
     }
