@@ -41,6 +41,62 @@ const integer = (min: number, max: number, unit: string) =>
 const text = (rule: string, pattern: RegExp) => z.string({ error: rule }).regex(pattern, { error: rule });
 const cidr = z.string().refine(isCidr, { error: 'must be an IPv4 CIDR such as 10.0.0.0/16' });
 
+/** IPv4 ranges that are never a client's public address (RFC 6890): private, shared, loopback, documentation… */
+export const RESERVED_RANGES: readonly (readonly [cidr: string, what: string])[] = [
+  ['0.0.0.0/8', '"this network" (RFC 1122)'],
+  ['10.0.0.0/8', 'private (RFC 1918)'],
+  ['100.64.0.0/10', 'carrier-grade NAT (RFC 6598)'],
+  ['127.0.0.0/8', 'loopback (RFC 1122)'],
+  ['169.254.0.0/16', 'link-local (RFC 3927)'],
+  ['172.16.0.0/12', 'private (RFC 1918)'],
+  ['192.0.0.0/24', 'IETF protocol assignments (RFC 6890)'],
+  ['192.0.2.0/24', 'documentation TEST-NET-1 (RFC 5737)'],
+  ['192.88.99.0/24', '6to4 relay anycast (RFC 7526)'],
+  ['192.168.0.0/16', 'private (RFC 1918)'],
+  ['198.18.0.0/15', 'benchmarking (RFC 2544)'],
+  ['198.51.100.0/24', 'documentation TEST-NET-2 (RFC 5737)'],
+  ['203.0.113.0/24', 'documentation TEST-NET-3 (RFC 5737)'],
+  ['224.0.0.0/4', 'multicast (RFC 5771)'],
+  ['240.0.0.0/4', 'reserved (RFC 1112)'],
+];
+
+/** First and last address of an IPv4 CIDR, as numbers. */
+function cidrRange(value: string): [number, number] {
+  const [address = '', prefix = '32'] = value.split('/');
+  const start = address.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(prefix));
+  const first = start - (start % size);
+  return [first, first + size - 1];
+}
+
+/** The reserved range `value` overlaps, if any. */
+export function reservedRangeOf(value: string): (typeof RESERVED_RANGES)[number] | undefined {
+  const [first, last] = cidrRange(value);
+  return RESERVED_RANGES.find(([reserved]) => {
+    const [start, end] = cidrRange(reserved);
+    return first <= end && start <= last;
+  });
+}
+
+/** A public client range for the EKS API allow-list: never everything, never a reserved range. */
+const publicCidr = cidr.superRefine((value, ctx) => {
+  if (!isCidr(value)) return;
+  if (value === '0.0.0.0/0') {
+    ctx.addIssue({ code: 'custom', message: 'must not be 0.0.0.0/0: list the office and CI ranges that need the API' });
+    return;
+  }
+  const reserved = reservedRangeOf(value);
+  if (reserved !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `${value} overlaps ${reserved[0]}, ${reserved[1]}, which no client connects from: ` +
+        'list the public ranges of your office and CI',
+    });
+});
+
+const IAM_ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+
 /** Keeps each key's literal shape (its schema's type, whether it is secret); a test checks every default. */
 function key<const D extends ConfigKey<unknown>>(definition: D): D {
   return definition;
@@ -91,11 +147,21 @@ export const CONFIG_KEYS = {
     type: 'array',
     description: 'CIDRs allowed to reach the public EKS API endpoint; empty keeps the endpoint private only.',
     default: [],
-    schema: z.array(
-      cidr.refine((value) => value !== '0.0.0.0/0', {
-        error: 'must not be 0.0.0.0/0: list the office and CI ranges that need the API',
-      }),
-    ),
+    schema: z.array(publicCidr),
+  }),
+  deployRoleName: key({
+    type: 'string',
+    description:
+      "IAM role (in the stack's account) that CI and release engineers assume to run pulumi; gets cluster admin through an EKS access entry.",
+    default: 'slipway-deploy',
+    schema: text('must be an IAM role name such as slipway-deploy', IAM_ROLE_NAME),
+  }),
+  breakGlassRoleName: key({
+    type: 'string',
+    description:
+      "IAM role (in the stack's account) for emergencies when the deploy role is broken; gets cluster admin through an EKS access entry.",
+    default: 'slipway-break-glass',
+    schema: text('must be an IAM role name such as slipway-break-glass', IAM_ROLE_NAME),
   }),
   nodeInstanceType: key({
     type: 'string',

@@ -64,6 +64,8 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     nodeDesiredSize: config.nodeDesiredSize,
     nodeMaxSize: config.nodeMaxSize,
     nodeDiskSizeGib: config.nodeDiskSizeGib,
+    deployRoleName: config.deployRoleName,
+    breakGlassRoleName: config.breakGlassRoleName,
     tags,
   });
   const database = new Database('database', {

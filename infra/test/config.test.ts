@@ -108,6 +108,21 @@ describe('config validation', () => {
     expect(problems.join('\n')).toContain('whole number of days from 1 to 35');
   });
 
+  test('refuses the documentation range and every other reserved range for the API allow-list', () => {
+    expect(problemsOf('prod', { ...prod, 'slipway:clusterPublicAccessCidrs': '["203.0.113.0/24"]' })).toEqual([
+      'slipway:clusterPublicAccessCidrs=["203.0.113.0/24"] is invalid: 203.0.113.0/24 overlaps 203.0.113.0/24, ' +
+        'documentation TEST-NET-3 (RFC 5737), which no client connects from: list the public ranges of your office ' +
+        'and CI; set slipway:clusterPublicAccessCidrs in Pulumi.prod.yaml ' +
+        '(or: pulumi config set slipway:clusterPublicAccessCidrs <value> -s prod)',
+    ]);
+    for (const reserved of ['10.1.0.0/16', '192.168.1.0/24', '100.64.0.0/10', '198.51.100.7/32', '172.0.0.0/8'])
+      expect(
+        problemsOf('prod', { ...prod, 'slipway:clusterPublicAccessCidrs': JSON.stringify([reserved]) }),
+        reserved,
+      ).toEqual([expect.stringContaining(`${reserved} overlaps`)]);
+    expect(problemsOf('prod', { ...prod, 'slipway:clusterPublicAccessCidrs': '["81.2.69.0/24"]' })).toEqual([]);
+  });
+
   test('never shows a secret value', () => {
     const problems = problemsOf('prod', { ...prod, 'slipway:alertSlackWebhookUrl': 'http://leaky-value' });
     expect(problems).toEqual([expect.stringContaining('slipway:alertSlackWebhookUrl=[secret] is invalid')]);

@@ -20,6 +20,9 @@ export interface ClusterArgs {
   readonly nodeDesiredSize: number;
   readonly nodeMaxSize: number;
   readonly nodeDiskSizeGib: number;
+  /** IAM roles in this account given cluster admin: the one deploys run as, and the break-glass one. */
+  readonly deployRoleName: string;
+  readonly breakGlassRoleName: string;
   readonly tags: Tags;
 }
 
@@ -142,6 +145,35 @@ export class Cluster extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: [clusterPolicy, logGroup] },
     );
+
+    // Without these only the identity that created the cluster could ever reach its API.
+    const account = aws.getCallerIdentityOutput({}, parent).accountId;
+    for (const [purpose, roleName] of [
+      ['deploy', args.deployRoleName],
+      ['break-glass', args.breakGlassRoleName],
+    ] as const) {
+      const principalArn = pulumi.interpolate`arn:aws:iam::${account}:role/${roleName}`;
+      const entry = new aws.eks.AccessEntry(
+        `${name}-access-${purpose}`,
+        {
+          clusterName: cluster.name,
+          principalArn,
+          type: 'STANDARD',
+          tags: named(args.tags, `${args.name}-${purpose}`),
+        },
+        parent,
+      );
+      new aws.eks.AccessPolicyAssociation(
+        `${name}-access-${purpose}`,
+        {
+          clusterName: cluster.name,
+          principalArn: entry.principalArn,
+          policyArn: 'arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy',
+          accessScope: { type: 'cluster' },
+        },
+        parent,
+      );
+    }
 
     const issuer = cluster.identities.apply((identities) => {
       const url = identities[0]?.oidcs[0]?.issuer;

@@ -474,4 +474,20 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
     }
     return problems;
   },
+
+  'the deploy and break-glass roles reach the cluster through admin access entries': (run) => {
+    const entries = ofType(run, 'aws:eks/accessEntry:AccessEntry').map((entry) => String(entry.inputs.principalArn));
+    const admins = ofType(run, 'aws:eks/accessPolicyAssociation:AccessPolicyAssociation')
+      .filter(
+        (association) =>
+          String(association.inputs.policyArn).endsWith('/AmazonEKSClusterAdminPolicy') &&
+          rec(association.inputs.accessScope).type === 'cluster',
+      )
+      .map((association) => String(association.inputs.principalArn));
+    return [run.config.deployRoleName, run.config.breakGlassRoleName].flatMap((role) => {
+      const arn = entries.find((candidate) => candidate.endsWith(`:role/${role}`));
+      if (arn === undefined) return [`IAM role ${role} has no EKS access entry`];
+      return admins.includes(arn) ? [] : [`IAM role ${role} has an access entry without cluster admin`];
+    });
+  },
 };

@@ -168,10 +168,17 @@ export async function runStack(
         if (type === 'random:index/randomPassword:RandomPassword') secretValues.add(String(state.result));
         return { id: `${name}-id`, state };
       },
-      call: ({ token }) =>
-        token === 'aws:index/getAvailabilityZones:getAvailabilityZones'
-          ? { names: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], zoneIds: ['euw1-az1', 'euw1-az2', 'euw1-az3'] }
-          : {},
+      call: ({ token }) => {
+        if (token === 'aws:index/getAvailabilityZones:getAvailabilityZones')
+          return { names: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], zoneIds: ['euw1-az1', 'euw1-az2', 'euw1-az3'] };
+        if (token === 'aws:index/getCallerIdentity:getCallerIdentity')
+          return {
+            accountId: ACCOUNT,
+            arn: `arn:aws:sts::${ACCOUNT}:assumed-role/slipway-deploy/test`,
+            userId: 'test',
+          };
+        return {};
+      },
     },
     PROJECT,
     stack,
