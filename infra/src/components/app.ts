@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 
-import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
@@ -20,10 +19,9 @@ import {
   templateName,
   type CanaryStep,
 } from '../rollout.js';
-import { serviceAccountTrustPolicy } from './cluster.js';
 import { podEnvironment } from '../pod-environment.js';
 import { ROLLOUT_WAIT_SCRIPT } from '../rollout-wait.js';
-import { named, type Tags } from '../tags.js';
+import type { Tags } from '../tags.js';
 import { APP_RESOURCES, CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
 
 export interface AppArgs {
@@ -43,8 +41,6 @@ export interface AppArgs {
   readonly databaseAdminUrl: pulumi.Input<string>;
   readonly databaseAppPassword: pulumi.Input<string>;
   readonly redisUrl: pulumi.Input<string>;
-  readonly oidcProviderArn: pulumi.Input<string>;
-  readonly oidcIssuerUrl: pulumi.Input<string>;
   /** Private address range where the database and Redis live. */
   readonly dataCidr: string;
   readonly plan: ReleasePlan;
@@ -66,6 +62,7 @@ export const METRICS_SERVICE = `${APP_NAME}-metrics`;
 export const INGRESS_NAME = APP_NAME;
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 const ROLLOUT_WAIT = `${APP_NAME}-rollout-wait`;
+const MIGRATION_ACCOUNT = `${APP_NAME}-migrate`;
 /** The waiter only polls the API every few seconds. */
 const WAIT_RESOURCES = { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '200m', memory: '128Mi' } };
 const PRE_STOP_SECONDS = 5;
@@ -76,9 +73,6 @@ const PRE_STOP_SECONDS = 5;
  */
 export class App extends pulumi.ComponentResource {
   public readonly namespace: string;
-  public readonly serviceAccountName: string;
-  public readonly serviceAccountRoleName: pulumi.Output<string>;
-  public readonly serviceAccountRoleArn: pulumi.Output<string>;
   /** Secret holding the admin DATABASE_URL, for jobs that need the master user (migrations, backups). */
   public readonly adminSecretName: string;
   public readonly labels: Readonly<Record<string, string>>;
@@ -101,23 +95,15 @@ export class App extends pulumi.ComponentResource {
     );
     const scoped = { ...options, dependsOn: [namespace] };
 
-    // IRSA: the pods' AWS identity; the Backups component grants it the bucket.
-    const role = new aws.iam.Role(
-      `${name}-irsa`,
-      {
-        assumeRolePolicy: serviceAccountTrustPolicy(args.oidcProviderArn, args.oidcIssuerUrl, ns, APP_NAME),
-        tags: named(args.tags, `${APP_NAME}-${args.environment}`),
-      },
-      { parent: this },
-    );
-    new k8s.core.v1.ServiceAccount(
-      `${name}-service-account`,
-      {
-        metadata: { name: APP_NAME, namespace: ns, labels, annotations: { 'eks.amazonaws.com/role-arn': role.arn } },
-        automountServiceAccountToken: false,
-      },
-      scoped,
-    );
+    // One service account per workload; none of them reads the Kubernetes API or has an AWS role.
+    const serviceAccount = (accountName: string) =>
+      new k8s.core.v1.ServiceAccount(
+        `${name}-sa-${accountName}`,
+        { metadata: { name: accountName, namespace: ns, labels }, automountServiceAccountToken: false },
+        scoped,
+      );
+    serviceAccount(APP_NAME);
+    serviceAccount(MIGRATION_ACCOUNT);
 
     // Alphanumeric only: JWT_SECRETS is comma-separated, and the app refuses short or repetitive secrets.
     const jwtSecret = new random.RandomPassword(`${name}-jwt-secret`, { length: 48, special: false }, { parent: this });
@@ -185,7 +171,8 @@ export class App extends pulumi.ComponentResource {
             metadata: { labels: { ...labels, 'app.kubernetes.io/component': 'migration' } },
             spec: {
               restartPolicy: 'Never',
-              serviceAccountName: APP_NAME,
+              serviceAccountName: MIGRATION_ACCOUNT,
+              automountServiceAccountToken: false,
               securityContext: POD_SECURITY,
               volumes: [TMP_VOLUME],
               containers: [
@@ -369,7 +356,8 @@ export class App extends pulumi.ComponentResource {
       Math.ceil((args.shutdownDrainMs + SHUTDOWN_TIMEOUT_MS) / 1000) + PRE_STOP_SECONDS + 5;
     const podSpec: k8s.types.input.core.v1.PodSpec = {
       serviceAccountName: APP_NAME,
-      automountServiceAccountToken: true,
+      // The server never calls the Kubernetes API: a stolen pod gets no token.
+      automountServiceAccountToken: false,
       securityContext: POD_SECURITY,
       terminationGracePeriodSeconds: terminationGraceSeconds,
       topologySpreadConstraints: [
@@ -600,11 +588,8 @@ export class App extends pulumi.ComponentResource {
     });
 
     this.namespace = ns;
-    this.serviceAccountName = APP_NAME;
-    this.serviceAccountRoleName = role.name;
-    this.serviceAccountRoleArn = role.arn;
     this.labels = labels;
     this.url = `https://${args.domain}`;
-    this.registerOutputs({ url: this.url, serviceAccountRoleArn: this.serviceAccountRoleArn });
+    this.registerOutputs({ url: this.url });
   }
 }

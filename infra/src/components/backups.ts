@@ -3,6 +3,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
 import { named, type Tags } from '../tags.js';
+import { serviceAccountTrustPolicy } from './cluster.js';
 import { CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
 
 export interface BackupsArgs {
@@ -12,8 +13,9 @@ export interface BackupsArgs {
   /** The app image, whose `backup` entry point dumps, verifies, uploads and checksums. */
   readonly image: string;
   readonly namespace: string;
-  readonly serviceAccountName: string;
-  readonly serviceAccountRoleName: pulumi.Input<string>;
+  /** The cluster's IRSA provider: only the backup jobs' service account gets an AWS role. */
+  readonly oidcProviderArn: pulumi.Input<string>;
+  readonly oidcIssuerUrl: pulumi.Input<string>;
   /** Secret with the admin DATABASE_URL. */
   readonly adminSecretName: string;
   readonly databaseArn: pulumi.Input<string>;
@@ -25,6 +27,11 @@ export interface BackupsArgs {
   readonly protectData: boolean;
   readonly tags: Tags;
 }
+
+export const BACKUP_ACCOUNT = 'erp-api-backup';
+/** Days a compliance-mode vault lock can still be removed after it is set; then it is permanent. */
+export const VAULT_LOCK_GRACE_DAYS = 3;
+export const AUDIT_ACCOUNT = 'erp-api-audit';
 
 /** Every 6 hours, in cron for Kubernetes and for AWS Backup. */
 export const BACKUP_SCHEDULE = '15 */6 * * *';
@@ -142,11 +149,24 @@ export class Backups extends pulumi.ComponentResource {
       },
       parent,
     );
-    // The app's service account writes dumps and reads them back for the drill; nothing else.
+    // The backup and restore-drill jobs' own role: they write dumps and read them back; nothing else does.
+    const jobRole = new aws.iam.Role(
+      `${name}-irsa`,
+      {
+        assumeRolePolicy: serviceAccountTrustPolicy(
+          args.oidcProviderArn,
+          args.oidcIssuerUrl,
+          args.namespace,
+          BACKUP_ACCOUNT,
+        ),
+        tags: named(args.tags, `${args.name}-backup-jobs`),
+      },
+      parent,
+    );
     new aws.iam.RolePolicy(
       `${name}-app-access`,
       {
-        role: args.serviceAccountRoleName,
+        role: jobRole.name,
         policy: pulumi.all([bucket.arn, key.arn]).apply(([bucketArn, keyArn]) =>
           JSON.stringify({
             Version: '2012-10-17',
@@ -163,7 +183,19 @@ export class Backups extends pulumi.ComponentResource {
 
     const vault = new aws.backup.Vault(
       `${name}-vault`,
-      { name: args.name, kmsKeyArn: key.arn, tags: named(args.tags, args.name) },
+      // Outside prod a stack can be torn down with its recovery points.
+      { name: args.name, kmsKeyArn: key.arn, forceDestroy: !args.protectData, tags: named(args.tags, args.name) },
+      stateful,
+    );
+    // Recovery points cannot be deleted or shortened before their retention ends; in prod not even by root
+    // (compliance mode, fixed three days after the first up), elsewhere by no one without the governance permission.
+    new aws.backup.VaultLockConfiguration(
+      `${name}-vault-lock`,
+      {
+        backupVaultName: vault.name,
+        minRetentionDays: args.retentionDays,
+        changeableForDays: args.protectData ? VAULT_LOCK_GRACE_DAYS : undefined,
+      },
       stateful,
     );
     let copyVaultArn: pulumi.Output<string> | undefined;
@@ -240,11 +272,25 @@ export class Backups extends pulumi.ComponentResource {
       { name: 'BACKUP_KMS_KEY_ARN', value: key.arn },
       { name: 'AWS_REGION', value: args.region },
     ];
+    // One service account per job kind, without a Kubernetes API token; audit verify has no AWS role either.
+    for (const [accountName, annotations] of [
+      [BACKUP_ACCOUNT, { 'eks.amazonaws.com/role-arn': jobRole.arn }],
+      [AUDIT_ACCOUNT, {}],
+    ] as const)
+      new k8s.core.v1.ServiceAccount(
+        `${name}-sa-${accountName}`,
+        {
+          metadata: { name: accountName, namespace: args.namespace, labels, annotations },
+          automountServiceAccountToken: false,
+        },
+        k8sOptions,
+      );
     const cronJob = (
       jobName: string,
       schedule: string,
       entryArgs: string[],
       extraEnv: { name: string; value: string }[],
+      serviceAccountName: string,
     ) =>
       new k8s.batch.v1.CronJob(
         `${name}-${jobName}`,
@@ -266,7 +312,8 @@ export class Backups extends pulumi.ComponentResource {
                   metadata: { labels },
                   spec: {
                     restartPolicy: 'Never',
-                    serviceAccountName: args.serviceAccountName,
+                    serviceAccountName,
+                    automountServiceAccountToken: false,
                     securityContext: POD_SECURITY,
                     volumes: [TMP_VOLUME],
                     containers: [
@@ -290,16 +337,17 @@ export class Backups extends pulumi.ComponentResource {
         k8sOptions,
       );
     // dump → verify (pg_restore --list) → upload → checksum, into the daily/weekly/monthly tiers.
-    cronJob('database-backup', BACKUP_SCHEDULE, ['backup'], []);
+    cronJob('database-backup', BACKUP_SCHEDULE, ['backup'], [], BACKUP_ACCOUNT);
     // Restore the newest dump into a scratch database, run the checks, drop it again.
     cronJob(
       'restore-drill',
       RESTORE_DRILL_SCHEDULE,
       ['backup', '--restore-drill'],
       [{ name: 'RESTORE_DRILL_DATABASE', value: 'erp_restore_drill' }],
+      BACKUP_ACCOUNT,
     );
     // `audit verify` walks the audit log's hash chain (read-only); exit 1 and the log line mean tampering.
-    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], []);
+    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], [], AUDIT_ACCOUNT);
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
       {

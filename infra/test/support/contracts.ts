@@ -490,4 +490,69 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       return admins.includes(arn) ? [] : [`IAM role ${role} has an access entry without cluster admin`];
     });
   },
+
+  'least privilege: one service account per workload, no API token but the waiter’s, an AWS role for backups only': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const accounts = new Map(
+      ofType(run, 'kubernetes:core/v1:ServiceAccount').map((account) => [
+        `${String(metadataOf(account).namespace)}/${String(metadataOf(account).name)}`,
+        account,
+      ]),
+    );
+    const used = new Map<string, string[]>();
+    for (const resource of run.resources) {
+      const spec = rec(resource.inputs.spec);
+      const pods =
+        resource.type === 'kubernetes:batch/v1:CronJob'
+          ? [rec(rec(rec(rec(spec.jobTemplate).spec).template).spec)]
+          : ['kubernetes:batch/v1:Job', 'kubernetes:argoproj.io/v1alpha1:Rollout'].includes(resource.type)
+            ? [rec(rec(spec.template).spec)]
+            : [];
+      for (const pod of pods) {
+        const accountName = typeof pod.serviceAccountName === 'string' ? pod.serviceAccountName : 'default';
+        const key = `${String(metadataOf(resource).namespace)}/${accountName}`;
+        const kind = String(rec(arr(pod.containers)[0]).args ?? rec(arr(pod.containers)[0]).name);
+        used.set(key, [...(used.get(key) ?? []), `${label(resource)} (${kind})`]);
+        const account = accounts.get(key);
+        const mounts = pod.automountServiceAccountToken ?? account?.inputs.automountServiceAccountToken ?? true;
+        const waiter = String(metadataOf(resource).name).includes('rollout-wait');
+        if (mounts !== false && !waiter) problems.push(`${label(resource)} mounts a Kubernetes API token`);
+        const role = rec(rec(account?.inputs.metadata).annotations)['eks.amazonaws.com/role-arn'];
+        const backupJob = ['database-backup', 'restore-drill'].includes(String(metadataOf(resource).name));
+        if (role !== undefined && !backupJob)
+          problems.push(`${label(resource)} runs with an AWS role it does not need`);
+      }
+    }
+    for (const [account, users] of used)
+      if (
+        new Set(users.map((user) => user.replace(/^\S+ /, '').replace(/-[0-9a-f]{10,}/, ''))).size > 1 &&
+        !account.endsWith('/erp-api-backup')
+      )
+        problems.push(`service account ${account} is shared by ${users.join(', ')}`);
+    return problems;
+  },
+
+  'recovery points are locked for their retention, in compliance mode in prod; non-prod vaults can be destroyed': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const vaults = ofType(run, 'aws:backup/vault:Vault');
+    const locks = ofType(run, 'aws:backup/vaultLockConfiguration:VaultLockConfiguration');
+    const retention = rec(rec(arr(ofType(run, 'aws:backup/plan:Plan')[0]?.inputs.rules)[0]).lifecycle).deleteAfter;
+    const primary = vaults.find((vault) => vault.inputs.name === locks[0]?.inputs.backupVaultName);
+    if (locks.length === 0 || primary === undefined) return ['the backup vault has no vault lock'];
+    const lock = locks[0]?.inputs ?? {};
+    if (typeof lock.minRetentionDays !== 'number' || typeof retention !== 'number' || lock.minRetentionDays < retention)
+      problems.push(
+        `the vault lock keeps ${String(lock.minRetentionDays)} days, less than the ${String(retention)}-day retention`,
+      );
+    const compliance = typeof lock.changeableForDays === 'number';
+    if (compliance !== run.config.protectData)
+      problems.push(`the vault lock is in ${compliance ? 'compliance' : 'governance'} mode in ${run.stack}`);
+    if (primary.inputs.forceDestroy !== !run.config.protectData)
+      problems.push(`the vault's forceDestroy is ${String(primary.inputs.forceDestroy)} in ${run.stack}`);
+    return problems;
+  },
 };
