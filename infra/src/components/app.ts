@@ -194,7 +194,8 @@ export class App extends pulumi.ComponentResource {
           },
         },
       },
-      { ...scoped, deleteBeforeReplace: true },
+      // The first pods of a release: admission rules and CRDs must be in place before them.
+      { ...scoped, dependsOn: [namespace, ...args.platform], deleteBeforeReplace: true },
     );
 
     const service = (serviceName: string, extraLabels: Record<string, string> = {}) =>

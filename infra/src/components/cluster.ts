@@ -133,7 +133,8 @@ export class Cluster extends pulumi.ComponentResource {
         version: args.version,
         roleArn: clusterRole.arn,
         vpcConfig: {
-          subnetIds: [...args.privateSubnetIds, ...args.publicSubnetIds],
+          // The control plane's network interfaces go into private subnets only; public ones hold load balancers.
+          subnetIds: args.privateSubnetIds,
           endpointPrivateAccess: true,
           endpointPublicAccess: args.publicAccessCidrs.length > 0,
           publicAccessCidrs: args.publicAccessCidrs.length > 0 ? [...args.publicAccessCidrs] : undefined,

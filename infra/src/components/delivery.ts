@@ -61,7 +61,13 @@ function clusterPolicy(
 ): k8s.apiextensions.CustomResource {
   return new k8s.apiextensions.CustomResource(
     `kyverno-${name}`,
-    { apiVersion: 'kyverno.io/v1', kind: 'ClusterPolicy', metadata: { name }, spec },
+    {
+      apiVersion: 'kyverno.io/v1',
+      kind: 'ClusterPolicy',
+      // Ready means Kyverno has loaded the policy into its webhook: pods created after it are checked.
+      metadata: { name, annotations: { 'pulumi.com/waitFor': 'condition=Ready' } },
+      spec,
+    },
     { parent, provider, dependsOn },
   );
 }
@@ -148,13 +154,13 @@ export class Delivery extends pulumi.ComponentResource {
         provider,
         'verify-image-signatures',
         {
-          validationFailureAction: 'Enforce',
           webhookTimeoutSeconds: 30,
           background: false,
           rules: [
             {
               name: 'signed-by-release-workflow',
-              match: { any: [{ resources: { kinds: ['Pod'] } }] },
+              failureAction: 'Enforce',
+              match: workloads,
               verifyImages: [
                 {
                   imageReferences: args.imageRepositories.map((repository) => `${repository}*`),
@@ -187,10 +193,10 @@ export class Delivery extends pulumi.ComponentResource {
         provider,
         'require-image-digest',
         {
-          validationFailureAction: 'Enforce',
           rules: [
             {
               name: 'pinned-by-digest',
+              failureAction: 'Enforce',
               match: workloads,
               validate: {
                 message: 'Pin every image by digest (image@sha256:...): tags can be moved after review.',
@@ -211,10 +217,10 @@ export class Delivery extends pulumi.ComponentResource {
         provider,
         'disallow-latest-tag',
         {
-          validationFailureAction: 'Enforce',
           rules: [
             {
               name: 'no-latest',
+              failureAction: 'Enforce',
               match: workloads,
               validate: {
                 message: 'The :latest tag is not allowed: pin the image by digest.',
@@ -230,10 +236,10 @@ export class Delivery extends pulumi.ComponentResource {
         provider,
         'require-non-root',
         {
-          validationFailureAction: 'Enforce',
           rules: [
             {
               name: 'run-as-non-root',
+              failureAction: 'Enforce',
               match: workloads,
               validate: {
                 message: 'Containers must run as non-root: set securityContext.runAsNonRoot to true.',
@@ -257,10 +263,10 @@ export class Delivery extends pulumi.ComponentResource {
         provider,
         'require-resource-limits',
         {
-          validationFailureAction: 'Enforce',
           rules: [
             {
               name: 'cpu-and-memory-limits',
+              failureAction: 'Enforce',
               match: workloads,
               validate: {
                 message: 'Every container needs CPU and memory requests and limits.',

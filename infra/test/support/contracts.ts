@@ -555,4 +555,43 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       problems.push(`the vault's forceDestroy is ${String(primary.inputs.forceDestroy)} in ${run.stack}`);
     return problems;
   },
+
+  'Kyverno rules enforce per rule, in the app namespace, and are ready before the first pods': (run) => {
+    const problems: string[] = [];
+    const policies = ofType(run, 'kubernetes:kyverno.io/v1:ClusterPolicy');
+    const namespace = metadataOf(rolloutOf(run) ?? ({ inputs: {} } as RecordedResource)).namespace;
+    for (const policy of policies) {
+      const spec = rec(policy.inputs.spec);
+      if (spec.validationFailureAction !== undefined)
+        problems.push(`${label(policy)} sets the deprecated spec.validationFailureAction`);
+      for (const rule of arr(spec.rules).map(rec)) {
+        if (rule.failureAction !== 'Enforce')
+          problems.push(`${label(policy)} rule ${String(rule.name)} does not enforce`);
+        const scopes = arr(rec(rule.match).any).map((entry) => arr(rec(rec(entry).resources).namespaces));
+        if (scopes.length === 0 || scopes.some((namespaces) => namespaces.length !== 1 || namespaces[0] !== namespace))
+          problems.push(`${label(policy)} rule ${String(rule.name)} is not scoped to namespace ${String(namespace)}`);
+      }
+      if (rec(metadataOf(policy).annotations)['pulumi.com/waitFor'] !== 'condition=Ready')
+        problems.push(`${label(policy)} is not awaited until Kyverno reports it Ready`);
+    }
+    const first = ofType(run, 'kubernetes:batch/v1:Job').filter((job) => metadataOf(job).namespace === namespace);
+    for (const job of [...first, ...(rolloutOf(run) === undefined ? [] : [rolloutOf(run) as RecordedResource])]) {
+      const waits = new Set(transitiveDependencies(run, job).map((dependency) => dependency.urn));
+      for (const policy of policies)
+        if (!waits.has(policy.urn)) problems.push(`${label(job)} may start before ${label(policy)} is ready`);
+    }
+    return problems;
+  },
+
+  'the control plane puts its network interfaces in private subnets only': (run) => {
+    const cluster = ofType(run, 'aws:eks/cluster:Cluster')[0];
+    const subnets = arr(rec(cluster?.inputs.vpcConfig).subnetIds).map(String);
+    const publicSubnets = ofType(run, 'aws:ec2/subnet:Subnet')
+      .filter((subnet) => rec(subnet.inputs.tags)['kubernetes.io/role/elb'] === '1')
+      .map((subnet) => `${subnet.name}-id`);
+    if (publicSubnets.length === 0) return ['no public subnet found: the walk over subnets is broken'];
+    return subnets
+      .filter((id) => publicSubnets.includes(id))
+      .map((id) => `the EKS control plane uses public subnet ${id}`);
+  },
 };
