@@ -575,7 +575,8 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
         problems.push(`${label(policy)} is not awaited until Kyverno reports it Ready`);
     }
     const first = ofType(run, 'kubernetes:batch/v1:Job').filter((job) => metadataOf(job).namespace === namespace);
-    for (const job of [...first, ...(rolloutOf(run) === undefined ? [] : [rolloutOf(run) as RecordedResource])]) {
+    const rollout = rolloutOf(run);
+    for (const job of rollout === undefined ? first : [...first, rollout]) {
       const waits = new Set(transitiveDependencies(run, job).map((dependency) => dependency.urn));
       for (const policy of policies)
         if (!waits.has(policy.urn)) problems.push(`${label(job)} may start before ${label(policy)} is ready`);
