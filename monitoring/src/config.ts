@@ -5,8 +5,23 @@
 /** The service label on every alert; Alertmanager groups by it. */
 export const SERVICE = 'erp-api';
 
-/** The scrape job of the app: the ServiceMonitor's Service name in the cluster, the job name locally. */
+/** The scrape job of the app: in the cluster the value of the metrics Service's `APP_JOB_LABEL`, locally the job name. */
 export const APP_JOB = 'erp-api';
+
+/** The Service label the ServiceMonitor's `jobLabel` names; without it prometheus-operator uses the Service's name. */
+export const APP_JOB_LABEL = 'app.kubernetes.io/name';
+
+/** The Service prometheus-operator scrapes (infra names it `<app>-metrics`); it becomes the `service` label. */
+export const METRICS_SERVICE = 'erp-api-metrics';
+
+/** The label that marks that Service for the ServiceMonitor's selector. */
+export const METRICS_SERVICE_LABEL: Readonly<Record<string, string>> = { 'slipway.dev/metrics': 'true' };
+
+/** The named Service port /metrics is served on; it becomes the `endpoint` label. */
+export const METRICS_PORT = 'http';
+
+/** Pod labels copied onto every series: the canary analysis tells canary from stable by this one. */
+export const POD_TARGET_LABELS = ['rollouts-pod-template-hash'] as const;
 
 /** Matcher every app query starts with, so another job's series never leak into erp-api's numbers. */
 export const APP_SELECTOR = `job="${APP_JOB}"`;

@@ -10,3 +10,4 @@ export { AUDIT_INTEGRITY_EVENT, LOG_ALERTS, lokiConfig, lokiRetentionHelmValues,
 export { EXTERNAL_METRICS } from './external-metrics.js';
 export * from './kubernetes.js';
 export { GENERATED_DIR, generatedFiles } from './generate.js';
+export * from './service-monitor.js';

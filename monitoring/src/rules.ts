@@ -1,4 +1,5 @@
 import { APP_SELECTOR as APP, DB_POOL_MAX_CONNECTIONS, SERVICE, runbookUrl } from './config.js';
+import { appSeries, appTarget } from './fixtures.js';
 import {
   BUDGET_REMAINING_RECORD,
   BURN_RATE_WINDOWS,
@@ -157,7 +158,7 @@ const burnLabels = (slo: string, sli: string, group: string): Record<string, str
   route_group: group,
 });
 const requests = (status: string, perMinute: string, route = '/api/v1/products'): TestSeries => ({
-  series: `http_requests_total{job="erp-api",method="GET",route="${route}",status="${status}"}`,
+  series: appSeries('http_requests_total', { method: 'GET', route, status }),
   values: perMinute,
 });
 
@@ -204,15 +205,29 @@ const errorBudgetBurn: AlertDefinition = {
       name: 'slow answers on the orders routes burn the orders latency budget, not availability',
       series: [
         {
-          series: `http_request_duration_seconds_bucket{job="erp-api",method="GET",route="/api/v1/orders/:id",status="200",le="0.5"}`,
+          series: appSeries('http_request_duration_seconds_bucket', {
+            method: 'GET',
+            route: '/api/v1/orders/:id',
+            status: '200',
+            le: '0.5',
+          }),
           values: '0+900x120',
         },
         {
-          series: `http_request_duration_seconds_bucket{job="erp-api",method="GET",route="/api/v1/orders/:id",status="200",le="+Inf"}`,
+          series: appSeries('http_request_duration_seconds_bucket', {
+            method: 'GET',
+            route: '/api/v1/orders/:id',
+            status: '200',
+            le: '+Inf',
+          }),
           values: '0+1000x120',
         },
         {
-          series: `http_request_duration_seconds_count{job="erp-api",method="GET",route="/api/v1/orders/:id",status="200"}`,
+          series: appSeries('http_request_duration_seconds_count', {
+            method: 'GET',
+            route: '/api/v1/orders/:id',
+            status: '200',
+          }),
           values: '0+1000x120',
         },
       ],
@@ -281,7 +296,12 @@ const highErrorRate: AlertDefinition = {
 };
 
 const bucket = (le: string, values: string): TestSeries => ({
-  series: `http_request_duration_seconds_bucket{job="erp-api",method="GET",route="/api/v1/products",status="200",le="${le}"}`,
+  series: appSeries('http_request_duration_seconds_bucket', {
+    method: 'GET',
+    route: '/api/v1/products',
+    status: '200',
+    le,
+  }),
   values,
 });
 
@@ -322,8 +342,8 @@ const highLatencyP99: AlertDefinition = {
   ],
 };
 
-const target = 'job="erp-api",instance="10.0.1.17:8080",namespace="erp"';
-const targetLabels = { job: 'erp-api', instance: '10.0.1.17:8080', namespace: 'erp' };
+/** Every label an `up` series of the fixture pod carries: an alert on `up` keeps them all. */
+const targetLabels = appTarget(1);
 
 const instanceDown: AlertDefinition = {
   name: 'InstanceDown',
@@ -341,7 +361,7 @@ const instanceDown: AlertDefinition = {
   tests: [
     {
       name: 'one instance stops answering',
-      series: [{ series: `up{${target}}`, values: '1 1 0x10' }],
+      series: [{ series: appSeries('up'), values: '1 1 0x10' }],
       checks: [
         { at: '4m', alerts: [] },
         {
@@ -349,7 +369,7 @@ const instanceDown: AlertDefinition = {
           alerts: [
             {
               labels: targetLabels,
-              description: 'Prometheus has failed to scrape erp-api at 10.0.1.17:8080 (namespace erp) for 5 minutes.',
+              description: `Prometheus has failed to scrape erp-api at ${targetLabels.instance} (namespace ${targetLabels.namespace}) for 5 minutes.`,
             },
           ],
         },
@@ -357,7 +377,7 @@ const instanceDown: AlertDefinition = {
     },
     {
       name: 'the instance answers every scrape',
-      series: [{ series: `up{${target}}`, values: '1x12' }],
+      series: [{ series: appSeries('up'), values: '1x12' }],
       checks: [{ at: '10m', alerts: [] }],
     },
   ],
@@ -379,7 +399,7 @@ const serviceDown: AlertDefinition = {
   tests: [
     {
       name: 'the only instance is down',
-      series: [{ series: `up{${target}}`, values: '0x10' }],
+      series: [{ series: appSeries('up'), values: '0x10' }],
       checks: [
         {
           at: '5m',
@@ -410,8 +430,8 @@ const serviceDown: AlertDefinition = {
     {
       name: 'one of two instances is up',
       series: [
-        { series: `up{${target}}`, values: '0x10' },
-        { series: 'up{job="erp-api",instance="10.0.1.18:8080",namespace="erp"}', values: '1x10' },
+        { series: appSeries('up'), values: '0x10' },
+        { series: appSeries('up', {}, 2), values: '1x10' },
       ],
       checks: [{ at: '5m', alerts: [] }],
     },
@@ -422,7 +442,7 @@ const serviceDown: AlertDefinition = {
 // Dependencies: PostgreSQL, Redis, the connection pool, the cache
 
 const dbQueries = (result: string, values: string): TestSeries => ({
-  series: `db_queries_total{job="erp-api",instance="10.0.1.17:8080",operation="orders.findById",result="${result}"}`,
+  series: appSeries('db_queries_total', { operation: 'orders.findById', result }),
   values,
 });
 
@@ -485,7 +505,7 @@ const databaseDown: AlertDefinition = {
 };
 
 const cacheOps = (result: string, values: string, cache = 'permissions'): TestSeries => ({
-  series: `cache_operations_total{job="erp-api",instance="10.0.1.17:8080",cache="${cache}",result="${result}"}`,
+  series: appSeries('cache_operations_total', { cache, result }),
   values,
 });
 
@@ -548,7 +568,7 @@ const redisDown: AlertDefinition = {
 };
 
 const pool = (state: string, values: string): TestSeries => ({
-  series: `db_pool_connections{${target},state="${state}"}`,
+  series: appSeries('db_pool_connections', { state }),
   values,
 });
 
@@ -662,7 +682,7 @@ const lowCacheHitRate: AlertDefinition = {
 };
 
 const dbDuration = (le: string, values: string): TestSeries => ({
-  series: `db_query_duration_seconds_bucket{job="erp-api",instance="10.0.1.17:8080",operation="orders.list",le="${le}"}`,
+  series: appSeries('db_query_duration_seconds_bucket', { operation: 'orders.list', le }),
   values,
 });
 
@@ -689,7 +709,7 @@ const slowQueriesRising: AlertDefinition = {
         dbDuration('0.25', '0+80x40'),
         dbDuration('+Inf', '0+100x40'),
         {
-          series: 'db_query_duration_seconds_count{job="erp-api",instance="10.0.1.17:8080",operation="orders.list"}',
+          series: appSeries('db_query_duration_seconds_count', { operation: 'orders.list' }),
           values: '0+100x40',
         },
       ],
@@ -712,7 +732,7 @@ const slowQueriesRising: AlertDefinition = {
         dbDuration('0.25', '0+99x40'),
         dbDuration('+Inf', '0+100x40'),
         {
-          series: 'db_query_duration_seconds_count{job="erp-api",instance="10.0.1.17:8080",operation="orders.list"}',
+          series: appSeries('db_query_duration_seconds_count', { operation: 'orders.list' }),
           values: '0+100x40',
         },
       ],
@@ -725,7 +745,7 @@ const slowQueriesRising: AlertDefinition = {
 // Security: sign-in
 
 const logins = (result: string, values: string): TestSeries => ({
-  series: `auth_login_attempts_total{job="erp-api",instance="10.0.1.17:8080",result="${result}"}`,
+  series: appSeries('auth_login_attempts_total', { result }),
   values,
 });
 
@@ -790,7 +810,7 @@ const accountLockoutSpike: AlertDefinition = {
   tests: [
     {
       name: 'one lockout a minute',
-      series: [{ series: 'auth_lockouts_total{job="erp-api",instance="10.0.1.17:8080"}', values: '0+1x30' }],
+      series: [{ series: appSeries('auth_lockouts_total'), values: '0+1x30' }],
       checks: [
         {
           at: '25m',
@@ -802,7 +822,7 @@ const accountLockoutSpike: AlertDefinition = {
     },
     {
       name: 'one lockout in half an hour',
-      series: [{ series: 'auth_lockouts_total{job="erp-api",instance="10.0.1.17:8080"}', values: '0x10 1x20' }],
+      series: [{ series: appSeries('auth_lockouts_total'), values: '0x10 1x20' }],
       checks: [{ at: '25m', alerts: [] }],
     },
   ],

@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
+import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { CHARTS, type ChartName } from '../charts.js';
 import { PAGERDUTY_ROUTING_KEY_SECRET, SLACK_WEBHOOK_SECRET, type MonitoringSources } from '../monitoring-sources.js';
 
@@ -267,13 +268,8 @@ export class Observability extends pulumi.ComponentResource {
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'ServiceMonitor',
         metadata: { name: 'erp-api', namespace: MONITORING_NAMESPACE },
-        spec: {
-          namespaceSelector: { matchNames: [args.appNamespace] },
-          selector: { matchLabels: { ...args.appLabels, 'slipway.dev/metrics': 'true' } },
-          // The canary analysis tells canary from stable series by this pod label.
-          podTargetLabels: ['rollouts-pod-template-hash'],
-          endpoints: [{ port: 'http', path: '/metrics', interval: '15s' }],
-        },
+        // monitoring/ owns the job label every query selects; the spec sets it through `jobLabel`.
+        spec: appServiceMonitorSpec(args.appNamespace, args.appLabels),
       },
       { ...options, dependsOn: [stack] },
     );

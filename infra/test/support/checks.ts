@@ -9,6 +9,13 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '../../../monitoring/src/loki.js';
+import { APP_JOB, METRICS_SERVICE } from '../../../monitoring/src/config.js';
+import {
+  discoveryLabels,
+  operatorRelabelConfigs,
+  relabel,
+  type ServiceMonitorSpec,
+} from '../../../monitoring/src/service-monitor.js';
 import { SLO_ANALYSIS_QUERIES } from '../../../monitoring/src/slo.js';
 import { CANARY_SELECTOR, RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
@@ -563,6 +570,45 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       expectEqual(problems, `SLO ${expected.slo} Prometheus`, actual.address, PROMETHEUS_ADDRESS);
       expectEqual(problems, `SLO ${expected.slo} template args`, actual.args, ['canary-hash']);
     }
+    return problems;
+  },
+
+  "the app's series get the job label every monitoring query selects, through the ServiceMonitor's relabelling": (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const monitors = monitoringObjects(run, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor');
+    expectEqual(problems, 'ServiceMonitor count', monitors.length, 1);
+    const spec = monitors[0]?.spec as ServiceMonitorSpec | undefined;
+    const selected = ofType(run, 'kubernetes:core/v1:Service')
+      .map((service) => rec(service.inputs.metadata))
+      .filter((metadata) =>
+        Object.entries(spec?.selector.matchLabels ?? {}).every(([key, value]) => rec(metadata.labels)[key] === value),
+      );
+    expectEqual(
+      problems,
+      'Services the ServiceMonitor selects',
+      selected.map((m) => m.name),
+      [METRICS_SERVICE],
+    );
+    const service = selected[0];
+    if (spec === undefined || service === undefined) return problems;
+    const target = relabel(
+      discoveryLabels({
+        address: '10.0.1.17:8080',
+        namespace: String(service.namespace),
+        service: { name: String(service.name), labels: rec(service.labels) as Record<string, string> },
+        pod: { name: 'erp-api-0', labels: { 'rollouts-pod-template-hash': 'abc' }, container: 'erp-api' },
+        portName: spec.endpoints[0]?.port ?? '',
+      }),
+      operatorRelabelConfigs(spec),
+    );
+    expectEqual(
+      problems,
+      'scraped labels job, service, namespace, rollouts_pod_template_hash',
+      [target?.job, target?.service, target?.namespace, target?.rollouts_pod_template_hash],
+      [APP_JOB, METRICS_SERVICE, APP_NAMESPACE, 'abc'],
+    );
     return problems;
   },
 
