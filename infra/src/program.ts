@@ -1,14 +1,7 @@
 import * as pulumi from '@pulumi/pulumi';
 
-import { SLO_ANALYSIS_QUERIES } from '../../monitoring/src/slo.js';
-import {
-  GATE_SCENARIO,
-  RELEASE_PLAN,
-  type GateScenario,
-  type ReleasePlan,
-  type SloAnalysisQuery,
-  type SloName,
-} from '../../pipelines/src/release/plan.js';
+import { SLO_ANALYSIS_QUERIES, type SliKind, type SloAnalysisQuery } from '../../monitoring/src/slo.js';
+import { GATE_SCENARIO, RELEASE_PLAN, type GateScenario, type ReleasePlan } from '../../pipelines/src/release/plan.js';
 import { App } from './components/app.js';
 import { Backups } from './components/backups.js';
 import { Cache } from './components/cache.js';
@@ -18,14 +11,14 @@ import { Delivery } from './components/delivery.js';
 import { Network } from './components/network.js';
 import { Observability } from './components/observability.js';
 import type { StackConfig } from './config.js';
-import { placeholderAlertmanagerConfig, type MonitoringSources } from './monitoring-sources.js';
+import type { MonitoringSources } from './monitoring-sources.js';
 import { tagsFor } from './tags.js';
 import { pinnedImage } from './workload.js';
 
 /** What the program renders besides stack config; tests swap these. */
 export interface ReleaseInputs {
   readonly plan: ReleasePlan;
-  readonly sloQueries: Readonly<Record<SloName, SloAnalysisQuery>>;
+  readonly sloQueries: Readonly<Record<SliKind, SloAnalysisQuery>>;
   readonly gateScenario: GateScenario;
   readonly monitoring: MonitoringSources;
 }
@@ -102,7 +95,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
   const observability = new Observability('observability', {
     provider: cluster.provider,
     sources: inputs.monitoring,
-    alertmanagerConfig: inputs.monitoring.alertmanagerConfig ?? placeholderAlertmanagerConfig(config.alertSlackChannel),
+    alertmanagerConfig: inputs.monitoring.alertmanagerConfig,
     slackWebhookUrl: config.alertSlackWebhookUrl,
     pagerDutyRoutingKey: config.alertPagerDutyRoutingKey,
     appNamespace: APP_NAMESPACE,

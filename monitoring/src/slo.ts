@@ -1,4 +1,5 @@
-import { APP_SELECTOR, SERVICE } from './config.js';
+import { APP_SELECTOR, POD_TARGET_LABELS, SERVICE } from './config.js';
+import { sanitizeLabelName } from './service-monitor.js';
 
 /**
  * The service level objectives of erp-api, defined once. From them come the error-ratio recording rules, the
@@ -6,7 +7,8 @@ import { APP_SELECTOR, SERVICE } from './config.js';
  */
 
 /** What is measured: requests answered without a 5xx, or requests answered fast enough. */
-export type SliKind = 'availability' | 'latency';
+export const SLI_KINDS = ['availability', 'latency'] as const;
+export type SliKind = (typeof SLI_KINDS)[number];
 
 /** The whole API, or one group of routes whose users notice on their own (sign-in, ordering). */
 export type RouteGroupName = 'api' | 'auth' | 'orders';
@@ -152,19 +154,33 @@ export function sloSeries(slo: ServiceLevelObjective, record: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Consumers outside Prometheus: the canary analysis (pipelines/infra) and the k6 thresholds (load).
 
-/**
- * Stands for the canary's label matchers inside a canary query; the same literal as `CANARY_SELECTOR` in
- * pipelines/src/release/plan.ts (monitoring may not import pipelines; a test pins the two together).
- */
+/** Stands for the canary's label matchers inside a canary query; {@link canaryMatchers} fills it. */
 export const CANARY_SELECTOR = '__CANARY_SELECTOR__';
+
+/** The label the ServiceMonitor copies from the pod's `rollouts-pod-template-hash`, as Prometheus names it. */
+export const POD_TEMPLATE_HASH_LABEL = sanitizeLabelName(POD_TARGET_LABELS[0]);
+
+/** The matchers of one canary's series: its namespace and its pod template hash (an Argo argument in the cluster). */
+export function canaryMatchers(namespace: string, podTemplateHash: string): string {
+  return `namespace="${namespace}",${POD_TEMPLATE_HASH_LABEL}="${podTemplateHash}"`;
+}
+
+/** A canary query with the canary's matchers in place of {@link CANARY_SELECTOR}. */
+export function forCanary(query: SloAnalysisQuery, namespace: string, podTemplateHash: string): string {
+  return query.query.replaceAll(CANARY_SELECTOR, canaryMatchers(namespace, podTemplateHash));
+}
 
 /** How much canary traffic each analysis measurement looks at. */
 export const CANARY_ANALYSIS_WINDOW = '2m';
 
-/** The fields of pipelines' `SloAnalysisQuery`, so infra can use these in place of `PENDING_SLO_QUERIES`. */
+/**
+ * A PromQL query that measures one SLI on the canary alone, and the bound its result must respect; `query` holds
+ * {@link CANARY_SELECTOR} where the canary's matchers go. Argo Rollouts (infra) and the local canary run it.
+ */
 export interface SloAnalysisQuery {
   readonly slo: SliKind;
   readonly query: string;
+  /** `atLeast`: result ≥ threshold passes (ratios); `atMost`: result ≤ threshold passes (latencies). */
   readonly comparison: 'atLeast' | 'atMost';
   readonly threshold: number;
   readonly source: 'monitoring';
@@ -200,7 +216,7 @@ function apiSlo(sli: SliKind): ServiceLevelObjective {
   return slo;
 }
 
-/** What infra renders into AnalysisTemplates, one per SLI; replaces pipelines' `PENDING_SLO_QUERIES`. */
+/** What infra renders into AnalysisTemplates, one per SLI. */
 export const SLO_ANALYSIS_QUERIES: Readonly<Record<SliKind, SloAnalysisQuery>> = {
   availability: canaryAnalysisQuery(apiSlo('availability')),
   latency: canaryAnalysisQuery(apiSlo('latency')),

@@ -1,7 +1,11 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 import { describe, expect, test } from 'vitest';
 
-import { alertmanagerSecretIsPlain } from './support/kubernetes.js';
-import { alertmanagerConfigSecret, dashboardConfigMaps, lokiConfigMap, prometheusRule } from '../src/kubernetes.js';
+import { APP_JOB, APP_JOB_LABEL, METRICS_SERVICE_LABEL } from '../src/config.js';
+import { appServiceMonitorSpec } from '../src/service-monitor.js';
 import { ALERTS, RECORDING_RULES } from '../src/rules.js';
 import {
   BURN_RATE_WINDOWS,
@@ -61,17 +65,37 @@ describe('SLOs', () => {
   });
 });
 
-describe('Kubernetes objects for infra', () => {
-  test('a PrometheusRule, one labelled ConfigMap per dashboard, the Alertmanager Secret and the Loki ConfigMap', () => {
-    const rule = prometheusRule({ namespace: 'monitoring' });
-    expect(rule).toMatchObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule' });
-    expect((rule.spec as { groups: unknown[] }).groups.length).toBeGreaterThan(3);
-    const maps = dashboardConfigMaps({ namespace: 'monitoring' });
-    expect(maps).toHaveLength(5);
-    for (const map of maps) expect(map.metadata.labels.grafana_dashboard).toBe('1');
-    const secret = alertmanagerConfigSecret({ name: 'alertmanager-slipway', namespace: 'monitoring' });
-    expect(alertmanagerSecretIsPlain(secret)).toBe(true);
-    const loki = lokiConfigMap({ name: 'loki-config', namespace: 'monitoring' });
-    expect(Object.keys(loki.data as object)).toEqual(['config.yaml', 'rules.yaml']);
+describe('the app ServiceMonitor', () => {
+  test('sets jobLabel to the label whose value is the job every query selects', () => {
+    const spec = appServiceMonitorSpec('erp', { [APP_JOB_LABEL]: APP_JOB });
+    expect(spec.jobLabel).toBe(APP_JOB_LABEL);
+    expect(spec.selector.matchLabels).toMatchObject(METRICS_SERVICE_LABEL);
+    expect(() => appServiceMonitorSpec('erp', { [APP_JOB_LABEL]: 'erp-api-metrics' })).toThrow(
+      /do not set app.kubernetes.io\/name=erp-api/,
+    );
+  });
+});
+
+describe('one SLO model', () => {
+  /** What a second copy of the SLO model would contain: an objective, the canary placeholder or its matchers. */
+  const COPY_MARKERS = [/\bobjective:\s*0\.\d/, /__CANARY_SELECTOR__/, /rollouts_pod_template_hash="/];
+  const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+  function sources(dir: string): string[] {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : sources(path);
+      return entry.name.endsWith('.ts') ? [path] : [];
+    });
+  }
+
+  test('no workspace but monitoring defines SLO objectives, the canary placeholder or the canary matchers', () => {
+    const copies = ['app/src', 'infra/src', 'pipelines/src', 'load/src'].flatMap((dir) =>
+      sources(join(REPO, dir)).flatMap((file) => {
+        const text = readFileSync(file, 'utf8');
+        return COPY_MARKERS.filter((marker) => marker.test(text)).map((marker) => `${file}: ${String(marker)}`);
+      }),
+    );
+    expect(copies, 'import these from monitoring/src/slo.ts instead of defining them again').toEqual([]);
   });
 });

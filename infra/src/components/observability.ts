@@ -220,19 +220,18 @@ export class Observability extends pulumi.ComponentResource {
     );
     chart('alloy', { alloy: { configMap: { content: ALLOY_CONFIG } } }, [loki]);
 
-    if (args.sources.lokiRules !== undefined)
-      new k8s.core.v1.ConfigMap(
-        `${name}-loki-rules`,
-        {
-          metadata: {
-            name: 'loki-rules-erp-api',
-            namespace: MONITORING_NAMESPACE,
-            labels: { [LOKI_RULE_LABEL]: '1', 'app.kubernetes.io/part-of': 'slipway' },
-          },
-          data: { 'erp-api.yaml': args.sources.lokiRules },
+    new k8s.core.v1.ConfigMap(
+      `${name}-loki-rules`,
+      {
+        metadata: {
+          name: 'loki-rules-erp-api',
+          namespace: MONITORING_NAMESPACE,
+          labels: { [LOKI_RULE_LABEL]: '1', 'app.kubernetes.io/part-of': 'slipway' },
         },
-        inNamespace,
-      );
+        data: { 'erp-api.yaml': args.sources.lokiRules },
+      },
+      inNamespace,
+    );
 
     for (const dashboard of args.sources.dashboards)
       new k8s.core.v1.ConfigMap(

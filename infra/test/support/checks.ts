@@ -16,8 +16,8 @@ import {
   relabel,
   type ServiceMonitorSpec,
 } from '../../../monitoring/src/service-monitor.js';
-import { SLO_ANALYSIS_QUERIES } from '../../../monitoring/src/slo.js';
-import { CANARY_SELECTOR, RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
+import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES } from '../../../monitoring/src/slo.js';
+import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
 import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';
