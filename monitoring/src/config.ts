@@ -26,6 +26,12 @@ export const POD_TARGET_LABELS = ['rollouts-pod-template-hash'] as const;
 /** Matcher every app query starts with, so another job's series never leak into erp-api's numbers. */
 export const APP_SELECTOR = `job="${APP_JOB}"`;
 
+/** The Ingress of erp-api (infra names it after the app): ingress-nginx labels its request metrics with it. */
+export const APP_INGRESS = 'erp-api';
+
+/** Matcher of the requests ingress-nginx forwarded to erp-api, counted even when no pod was ready to answer. */
+export const EDGE_SELECTOR = `ingress="${APP_INGRESS}"`;
+
 /** The repository's runbooks folder on main; `RUNBOOK_BASE_URL` moves it (a fork, an internal mirror). */
 export const DEFAULT_RUNBOOK_BASE_URL = 'https://github.com/slipway-dev/slipway/blob/main/runbooks';
 

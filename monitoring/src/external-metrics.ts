@@ -33,6 +33,26 @@ export const EXTERNAL_METRICS: readonly ExternalMetric[] = [
     labelNames: ['job', 'instance', 'namespace', 'pod', 'rule_group'],
   },
   {
+    name: 'nginx_ingress_controller_requests',
+    type: 'counter',
+    source:
+      'ingress-nginx controller (its chart ServiceMonitor): requests it answered per Ingress; the Ingress namespace and Service arrive as exported_*',
+    labelNames: [
+      ...SCRAPED,
+      'canary',
+      'controller_class',
+      'controller_namespace',
+      'controller_pod',
+      'exported_namespace',
+      'exported_service',
+      'host',
+      'ingress',
+      'method',
+      'path',
+      'status',
+    ],
+  },
+  {
     name: 'pg_up',
     type: 'gauge',
     source: 'postgres_exporter (prometheus-community/postgres-exporter) pointed at the database',

@@ -1,4 +1,4 @@
-import { APP_JOB, APP_JOB_LABEL, METRICS_PORT, METRICS_SERVICE } from './config.js';
+import { APP_INGRESS, APP_JOB, APP_JOB_LABEL, METRICS_PORT, METRICS_SERVICE } from './config.js';
 import { appServiceMonitorSpec, discoveryLabels, operatorRelabelConfigs, relabel } from './service-monitor.js';
 
 /**
@@ -40,6 +40,32 @@ export function appTarget(pod = 1): Readonly<Record<string, string>> {
 export function appSeries(metric: string, extra: Readonly<Record<string, string>> = {}, pod = 1): string {
   const labels = { ...appTarget(pod), ...extra };
   return `${metric}{${Object.entries(labels)
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .join(',')}}`;
+}
+
+/** A request counter of ingress-nginx for erp-api's Ingress, as its chart's ServiceMonitor scrapes it. */
+export function edgeSeries(status: string): string {
+  const labels: Record<string, string> = {
+    job: 'ingress-nginx-controller-metrics',
+    namespace: 'ingress-nginx',
+    service: 'ingress-nginx-controller-metrics',
+    endpoint: 'metrics',
+    pod: 'ingress-nginx-controller-5d8f7c9b4-q7w2e',
+    container: 'controller',
+    instance: '10.0.3.9:10254',
+    controller_class: 'k8s.io/ingress-nginx',
+    controller_namespace: 'ingress-nginx',
+    controller_pod: 'ingress-nginx-controller-5d8f7c9b4-q7w2e',
+    exported_namespace: FIXTURE_NAMESPACE,
+    exported_service: `${APP_JOB}-stable`,
+    host: 'erp.example.com',
+    ingress: APP_INGRESS,
+    method: 'GET',
+    path: '/',
+    status,
+  };
+  return `nginx_ingress_controller_requests{${Object.entries(labels)
     .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
     .join(',')}}`;
 }

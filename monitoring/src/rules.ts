@@ -1,5 +1,5 @@
 import { APP_SELECTOR as APP, DB_POOL_MAX_CONNECTIONS, SERVICE, runbookUrl } from './config.js';
-import { appSeries, appTarget } from './fixtures.js';
+import { appSeries, appTarget, edgeSeries } from './fixtures.js';
 import {
   BUDGET_REMAINING_RECORD,
   BURN_RATE_WINDOWS,
@@ -199,6 +199,23 @@ const errorBudgetBurn: AlertDefinition = {
         { at: '366m', alerts: [] },
         { at: '375m', alerts: [] },
         { at: '400m', alerts: [] },
+      ],
+    },
+    {
+      name: 'every pod unready: the ingress answers 503, the app counts nothing, the edge SLO pages',
+      series: [{ series: edgeSeries('503'), values: '0+1000x30' }],
+      checks: [
+        {
+          at: '10m',
+          alerts: [
+            {
+              severity: 'critical',
+              labels: burnLabels('edge-availability', 'availability', 'api'),
+              description:
+                'SLO edge-availability: 100% of requests were bad over the last 1 h or 6 h, 6 to 14.4 times the rate its 30-day error budget allows; at this pace the budget is gone within 5 days.',
+            },
+          ],
+        },
       ],
     },
     {

@@ -1,4 +1,4 @@
-import { APP_SELECTOR, POD_TARGET_LABELS, SERVICE } from './config.js';
+import { APP_SELECTOR, EDGE_SELECTOR, POD_TARGET_LABELS, SERVICE } from './config.js';
 import { sanitizeLabelName } from './service-monitor.js';
 
 /**
@@ -20,9 +20,13 @@ export interface RouteGroup {
   readonly routeMatcher: string;
 }
 
+/** Who counts the requests: the app's own metrics, or ingress-nginx in front of it (which also sees no pod ready). */
+export type SliSource = 'app' | 'edge';
+
 export interface ServiceLevelObjective {
-  /** `<routeGroup>-<sli>`, the `slo` label of its recorded series and alerts. */
+  /** `<routeGroup>-<sli>` (`edge-<sli>` at the ingress), the `slo` label of its recorded series and alerts. */
   readonly name: string;
+  readonly source: SliSource;
   readonly sli: SliKind;
   readonly routeGroup: RouteGroupName;
   readonly description: string;
@@ -53,6 +57,7 @@ function slosFor(group: RouteGroup): ServiceLevelObjective[] {
   return [
     {
       name: `${group.name}-availability`,
+      source: 'app',
       sli: 'availability',
       routeGroup: group.name,
       description: `99.9% of requests (${group.description}) answer without a 5xx status, over 30 days`,
@@ -61,6 +66,7 @@ function slosFor(group: RouteGroup): ServiceLevelObjective[] {
     },
     {
       name: `${group.name}-latency`,
+      source: 'app',
       sli: 'latency',
       routeGroup: group.name,
       description: `99% of requests (${group.description}) answer in under 500 ms, over 30 days`,
@@ -71,8 +77,25 @@ function slosFor(group: RouteGroup): ServiceLevelObjective[] {
   ];
 }
 
-/** Every SLO: the API as a whole, then the critical route groups. */
-export const SLOS: readonly ServiceLevelObjective[] = Object.values(ROUTE_GROUPS).flatMap(slosFor);
+/**
+ * The API's availability as ingress-nginx answers it: when every pod is unready the app counts nothing, while the
+ * ingress answers 503 to every user; only this SLI sees that.
+ */
+export const EDGE_AVAILABILITY: ServiceLevelObjective = {
+  name: 'edge-availability',
+  source: 'edge',
+  sli: 'availability',
+  routeGroup: 'api',
+  description: '99.9% of requests ingress-nginx forwards to erp-api answer without a 5xx status, over 30 days',
+  objective: AVAILABILITY_OBJECTIVE,
+  windowDays: SLO_WINDOW_DAYS,
+};
+
+/** Every SLO: the API as a whole, then the critical route groups, then the API seen from the ingress. */
+export const SLOS: readonly ServiceLevelObjective[] = [
+  ...Object.values(ROUTE_GROUPS).flatMap(slosFor),
+  EDGE_AVAILABILITY,
+];
 
 /** Windows the error ratio is recorded over: the burn-rate alerts' pairs and the whole SLO window. */
 export const ERROR_RATIO_WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d', '30d'] as const;
@@ -120,6 +143,13 @@ function le(seconds: number): string {
  * threshold for latency. `or vector(0)` keeps the ratio at 0 (not empty) while nothing fails.
  */
 export function errorRatioQuery(slo: ServiceLevelObjective, window: string): string {
+  if (slo.source === 'edge') {
+    if (slo.sli !== 'availability') throw new Error(`SLO ${slo.name}: the edge measures availability only`);
+    return (
+      `(sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR},status=~"5.."}[${window}])) or vector(0))` +
+      ` / sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR}}[${window}]))`
+    );
+  }
   const selector = requestSelector(slo);
   if (slo.sli === 'availability')
     return (
@@ -211,7 +241,9 @@ export function canaryAnalysisQuery(slo: ServiceLevelObjective): SloAnalysisQuer
 }
 
 function apiSlo(sli: SliKind): ServiceLevelObjective {
-  const slo = SLOS.find((candidate) => candidate.routeGroup === 'api' && candidate.sli === sli);
+  const slo = SLOS.find(
+    (candidate) => candidate.source === 'app' && candidate.routeGroup === 'api' && candidate.sli === sli,
+  );
   if (slo === undefined) throw new Error(`no api-${sli} SLO is defined: add it to SLOS in monitoring/src/slo.ts`);
   return slo;
 }

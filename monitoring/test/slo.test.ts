@@ -17,7 +17,7 @@ import {
 } from '../src/slo.js';
 
 describe('SLOs', () => {
-  test('availability 99.9% and latency 99% over 30 days, for the API, auth and orders', () => {
+  test('availability 99.9% and latency 99% over 30 days, for the API, auth and orders; availability at the ingress', () => {
     expect(SLOS.map((slo) => `${slo.name} ${slo.objective} ${slo.windowDays}d`)).toEqual([
       'api-availability 0.999 30d',
       'api-latency 0.99 30d',
@@ -25,6 +25,7 @@ describe('SLOs', () => {
       'auth-latency 0.99 30d',
       'orders-availability 0.999 30d',
       'orders-latency 0.99 30d',
+      'edge-availability 0.999 30d',
     ]);
     const [first] = SLOS;
     expect(first === undefined ? undefined : errorBudget(first)).toBe(0.001);

@@ -29,6 +29,12 @@ export const CACHE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
 
 /** `route` of requests no route matched: raw paths would make the label unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
+/**
+ * Paths (and everything below them) the request metrics leave out: kubelet probes and Prometheus scrapes are not
+ * users, and a readiness 503 is the platform's signal, not a user's error; counting them would dilute the SLIs.
+ */
+export const UNMEASURED_PATHS = ['/health', '/metrics'] as const;
+
 /** `method` of requests whose method is not a standard HTTP method. */
 export const OTHER_METHOD = 'other';
 /** `status` of requests whose client went away before the response was complete (nginx's convention). */

@@ -85,7 +85,8 @@ export class Delivery extends pulumi.ComponentResource {
       controller: {
         replicaCount: 2,
         service: { annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' } },
-        metrics: { enabled: true, serviceMonitor: { enabled: false } },
+        // monitoring/'s edge SLI reads the controller's request metrics: it sees the 503s when no pod is ready.
+        metrics: { enabled: true, serviceMonitor: { enabled: true } },
         config: { 'ssl-redirect': 'true', hsts: 'true' },
       },
     });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '../../../monitoring/src/loki.js';
-import { APP_JOB, METRICS_SERVICE } from '../../../monitoring/src/config.js';
+import { APP_INGRESS, APP_JOB, METRICS_SERVICE } from '../../../monitoring/src/config.js';
 import {
   discoveryLabels,
   operatorRelabelConfigs,
@@ -609,6 +609,22 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       [target?.job, target?.service, target?.namespace, target?.rollouts_pod_template_hash],
       [APP_JOB, METRICS_SERVICE, APP_NAMESPACE, 'abc'],
     );
+    return problems;
+  },
+
+  "ingress-nginx exports its request metrics to Prometheus, for the edge SLI of monitoring's SLO model": (run) => {
+    const problems: string[] = [];
+    const metrics = rec(rec(helmValues(run, 'ingress-nginx').controller).metrics);
+    expectEqual(
+      problems,
+      'ingress-nginx metrics and ServiceMonitor',
+      [metrics.enabled, rec(metrics.serviceMonitor).enabled],
+      [true, true],
+    );
+    const ingress = ofType(run, 'kubernetes:networking.k8s.io/v1:Ingress').map(
+      (resource) => rec(resource.inputs.metadata).name,
+    );
+    expectEqual(problems, 'the Ingress the edge SLI selects', ingress, [APP_INGRESS]);
     return problems;
   },
 
