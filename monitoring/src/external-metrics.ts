@@ -53,30 +53,6 @@ export const EXTERNAL_METRICS: readonly ExternalMetric[] = [
     ],
   },
   {
-    name: 'pg_up',
-    type: 'gauge',
-    source: 'postgres_exporter (prometheus-community/postgres-exporter) pointed at the database',
-    labelNames: SCRAPED,
-  },
-  {
-    name: 'redis_up',
-    type: 'gauge',
-    source: 'redis_exporter (oliver006/redis_exporter) pointed at Redis',
-    labelNames: SCRAPED,
-  },
-  {
-    name: 'redis_memory_used_bytes',
-    type: 'gauge',
-    source: 'redis_exporter',
-    labelNames: SCRAPED,
-  },
-  {
-    name: 'redis_memory_max_bytes',
-    type: 'gauge',
-    source: 'redis_exporter (0 when Redis has no maxmemory)',
-    labelNames: SCRAPED,
-  },
-  {
     name: 'kube_cronjob_status_last_successful_time',
     type: 'gauge',
     source: 'kube-state-metrics (kube-prometheus-stack): last time a CronJob completed a Job successfully',

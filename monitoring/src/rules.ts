@@ -1,5 +1,5 @@
 import { APP_SELECTOR as APP, DB_POOL_MAX_CONNECTIONS, SERVICE, runbookUrl } from './config.js';
-import { appSeries, appTarget, edgeSeries } from './fixtures.js';
+import { appSeries, appTarget, edgeSeries, FIXTURE_NAMESPACE } from './fixtures.js';
 import {
   BUDGET_REMAINING_RECORD,
   BURN_RATE_WINDOWS,
@@ -458,64 +458,57 @@ const serviceDown: AlertDefinition = {
 // ---------------------------------------------------------------------------------------------------------------
 // Dependencies: PostgreSQL, Redis, the connection pool, the cache
 
-const dbQueries = (result: string, values: string): TestSeries => ({
-  series: appSeries('db_queries_total', { operation: 'orders.findById', result }),
+const healthCheck = (check: string, values: string, pod = 1): TestSeries => ({
+  series: appSeries('health_check_up', { check }, pod),
   values,
 });
+
+/**
+ * A dependency every instance reports unreachable. Readiness takes pods out of the Service before any query fails,
+ * so the request counters go quiet; the readiness gauge is scraped from unready pods too and says why.
+ */
+function dependencyDown(check: 'postgres' | 'redis'): string {
+  return `max by (namespace) (health_check_up{${APP},check="${check}"}) == 0`;
+}
 
 const databaseDown: AlertDefinition = {
   name: 'DatabaseDown',
   group: GROUPS.dependencies,
   rules: [
     {
-      expr:
-        `max(pg_up) == 0 or (sum(${rate(`db_queries_total{${APP},result="error"}`, '2m')}) > 0` +
-        ` unless sum(${rate(`db_queries_total{${APP},result="success"}`, '2m')}) > 0)`,
+      expr: dependencyDown('postgres'),
       for: '1m',
       severity: 'critical',
       summary: 'erp-api cannot reach PostgreSQL',
       description:
-        'PostgreSQL is down for erp-api: postgres_exporter reports it down, or every erp-api query failed over the last 2 minutes (value {{ $value | humanize }}).',
+        'Every erp-api instance in namespace {{ $labels.namespace }} failed its PostgreSQL readiness check for 1 minute: the pods are out of rotation and the API does not answer.',
     },
   ],
   tests: [
     {
-      name: 'postgres_exporter reports the server down',
-      series: [{ series: 'pg_up{job="postgres-exporter",instance="10.0.2.4:9187"}', values: '1 1 0x10' }],
+      name: 'both instances fail the postgres check',
+      series: [healthCheck('postgres', '1 1 0x10'), healthCheck('postgres', '1 1 0x10', 2)],
       checks: [
+        { at: '2m', alerts: [] },
         {
           at: '6m',
           alerts: [
             {
-              description:
-                'PostgreSQL is down for erp-api: postgres_exporter reports it down, or every erp-api query failed over the last 2 minutes (value 0).',
+              labels: { namespace: FIXTURE_NAMESPACE },
+              description: `Every erp-api instance in namespace ${FIXTURE_NAMESPACE} failed its PostgreSQL readiness check for 1 minute: the pods are out of rotation and the API does not answer.`,
             },
           ],
         },
       ],
     },
     {
-      name: 'every query of the app fails',
-      series: [dbQueries('error', '0+60x10'), dbQueries('success', '0x10')],
-      checks: [
-        {
-          at: '6m',
-          alerts: [
-            {
-              description:
-                'PostgreSQL is down for erp-api: postgres_exporter reports it down, or every erp-api query failed over the last 2 minutes (value 1).',
-            },
-          ],
-        },
-      ],
+      name: 'one instance of two fails the postgres check (its own network, not the database)',
+      series: [healthCheck('postgres', '0x10'), healthCheck('postgres', '1x10', 2)],
+      checks: [{ at: '6m', alerts: [] }],
     },
     {
-      name: 'some queries fail, most succeed, the exporter reports up',
-      series: [
-        { series: 'pg_up{job="postgres-exporter",instance="10.0.2.4:9187"}', values: '1x10' },
-        dbQueries('error', '0+6x10'),
-        dbQueries('success', '0+600x10'),
-      ],
+      name: 'Redis is down, PostgreSQL is up',
+      series: [healthCheck('postgres', '1x10'), healthCheck('redis', '0x10')],
       checks: [{ at: '6m', alerts: [] }],
     },
   ],
@@ -531,54 +524,33 @@ const redisDown: AlertDefinition = {
   group: GROUPS.dependencies,
   rules: [
     {
-      expr:
-        `max(redis_up) == 0 or (sum(${rate(`cache_operations_total{${APP},result="error"}`, '2m')}) > 0` +
-        ` unless sum(${rate(`cache_operations_total{${APP},result=~"hit|miss"}`, '2m')}) > 0)`,
+      expr: dependencyDown('redis'),
       for: '2m',
       severity: 'critical',
       summary: 'erp-api cannot reach Redis',
       description:
-        'Redis is down for erp-api: redis_exporter reports it down, or every cache lookup of erp-api failed over the last 2 minutes (value {{ $value | humanize }}).',
+        'Every erp-api instance in namespace {{ $labels.namespace }} failed its Redis readiness check for 2 minutes: the pods stay in rotation (degraded), every cache falls back to PostgreSQL and rate limits are per pod.',
     },
   ],
   tests: [
     {
-      name: 'redis_exporter reports the server down',
-      series: [{ series: 'redis_up{job="redis-exporter",instance="10.0.2.5:9121"}', values: '0x10' }],
+      name: 'both instances fail the redis check',
+      series: [healthCheck('redis', '0x10'), healthCheck('redis', '0x10', 2), healthCheck('postgres', '1x10')],
       checks: [
         {
           at: '6m',
           alerts: [
             {
-              description:
-                'Redis is down for erp-api: redis_exporter reports it down, or every cache lookup of erp-api failed over the last 2 minutes (value 0).',
+              labels: { namespace: FIXTURE_NAMESPACE },
+              description: `Every erp-api instance in namespace ${FIXTURE_NAMESPACE} failed its Redis readiness check for 2 minutes: the pods stay in rotation (degraded), every cache falls back to PostgreSQL and rate limits are per pod.`,
             },
           ],
         },
       ],
     },
     {
-      name: 'every cache lookup fails',
-      series: [cacheOps('error', '0+120x10'), cacheOps('hit', '0x10'), cacheOps('miss', '0x10')],
-      checks: [
-        {
-          at: '6m',
-          alerts: [
-            {
-              description:
-                'Redis is down for erp-api: redis_exporter reports it down, or every cache lookup of erp-api failed over the last 2 minutes (value 2).',
-            },
-          ],
-        },
-      ],
-    },
-    {
-      name: 'lookups hit and miss, the exporter reports up',
-      series: [
-        { series: 'redis_up{job="redis-exporter",instance="10.0.2.5:9121"}', values: '1x10' },
-        cacheOps('error', '0+1x10'),
-        cacheOps('hit', '0+100x10'),
-      ],
+      name: 'Redis answers every instance',
+      series: [healthCheck('redis', '1x10'), healthCheck('redis', '1x10', 2)],
       checks: [{ at: '6m', alerts: [] }],
     },
   ],

@@ -69,11 +69,6 @@ const ABSENT_HERE: readonly { readonly metrics: readonly string[]; readonly reas
       app: false,
     },
     {
-      metrics: ['pg_up', 'redis_up', 'redis_memory_used_bytes', 'redis_memory_max_bytes'],
-      reason: 'postgres_exporter and redis_exporter run in the cluster only',
-      app: false,
-    },
-    {
       metrics: ['analysis_run_info', 'analysis_run_metric_phase', 'rollout_info'],
       reason: 'the Argo Rollouts controller runs in the cluster only',
       app: false,

@@ -45,6 +45,8 @@ export const TOKEN_VALIDATION_RESULTS = ['valid', 'invalid', 'expired', 'revoked
 export const QUERY_RESULTS = ['success', 'error'] as const;
 export const POOL_STATES = ['total', 'idle', 'waiting'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
+/** The dependencies readiness checks, as `check` of `health_check_up`. */
+export const HEALTH_CHECKS = ['postgres', 'redis'] as const;
 /** `general`: every API request per client IP; `login`: sign-in attempts per account and IP. */
 export const RATE_LIMITERS = ['general', 'login'] as const;
 
@@ -53,6 +55,7 @@ export type TokenValidationResult = (typeof TOKEN_VALIDATION_RESULTS)[number];
 export type PoolState = (typeof POOL_STATES)[number];
 export type CacheResult = (typeof CACHE_RESULTS)[number];
 export type RateLimiterName = (typeof RATE_LIMITERS)[number];
+export type HealthCheckName = (typeof HEALTH_CHECKS)[number];
 
 /** The service's own metrics, keyed by the name code uses for them. */
 export const APP_METRICS = {
@@ -154,6 +157,13 @@ export const APP_METRICS = {
     type: 'counter',
     help: 'User accounts created.',
     labelNames: [],
+  },
+  healthCheckUp: {
+    name: 'health_check_up',
+    type: 'gauge',
+    help: 'Whether the last readiness check of a dependency succeeded (1) or failed (0), by check.',
+    labelNames: ['check'],
+    labelValues: { check: HEALTH_CHECKS },
   },
   backupLastSuccessTimestampSeconds: {
     name: 'backup_last_success_timestamp_seconds',

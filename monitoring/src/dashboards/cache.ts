@@ -50,23 +50,15 @@ export const cache: DashboardSpec = {
       ],
     },
     {
-      title: 'Redis (exporter)',
+      title: 'Redis',
       panels: [
         {
-          title: 'Redis memory used',
-          description: 'Memory Redis holds, from redis_exporter; empty when no exporter runs.',
-          unit: 'bytes',
-          queries: [
-            { expr: 'max by (instance) (redis_memory_used_bytes)', legend: 'used {{instance}}' },
-            { expr: 'max by (instance) (redis_memory_max_bytes)', legend: 'maxmemory {{instance}}' },
-          ],
-        },
-        {
-          title: 'Redis up (exporter)',
-          description: 'redis_up from redis_exporter: 1 when it can reach Redis.',
+          title: 'Redis reachable',
+          description:
+            "Each instance's readiness check of Redis (health_check_up): 1 when it answered. At 0 readiness reports degraded and the caches fall back to PostgreSQL.",
           unit: 'short',
           kind: 'stat',
-          queries: [{ expr: 'min(redis_up)', legend: 'redis_up' }],
+          queries: [{ expr: `min by (instance) (health_check_up{${APP},check="redis"})`, legend: '{{instance}}' }],
         },
       ],
     },
