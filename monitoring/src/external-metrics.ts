@@ -65,6 +65,12 @@ export const EXTERNAL_METRICS: readonly ExternalMetric[] = [
     labelNames: [...KSM, 'cronjob'],
   },
   {
+    name: 'kube_job_created',
+    type: 'gauge',
+    source: 'kube-state-metrics: creation time of a Job',
+    labelNames: [...KSM, 'job_name'],
+  },
+  {
     name: 'kube_job_failed',
     type: 'gauge',
     source: 'kube-state-metrics: 1 while a Job has failed',

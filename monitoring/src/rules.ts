@@ -820,8 +820,13 @@ const accountLockoutSpike: AlertDefinition = {
 // ---------------------------------------------------------------------------------------------------------------
 // Backups and the restore drill (kube-state-metrics on the CronJobs of infra/src/components/backups.ts)
 
-const BACKUP_CRONJOB = 'database-backup';
-const RESTORE_DRILL_CRONJOB = 'restore-drill';
+export const BACKUP_CRONJOB = 'database-backup';
+export const RESTORE_DRILL_CRONJOB = 'restore-drill';
+export const AUDIT_VERIFY_CRONJOB = 'audit-verify';
+/** How often audit-verify runs (infra's AUDIT_VERIFY_SCHEDULE; a test holds the two together). */
+export const AUDIT_VERIFY_INTERVAL_HOURS = 1;
+/** How long after a canary analysis failed its alert stays firing. */
+const CANARY_FAILURE_NEWS = '15m';
 
 /** Seconds since the CronJob last succeeded, or since it was created when it never has. */
 function sinceLastSuccess(cronjob: string, seconds: number): string {
@@ -902,40 +907,81 @@ const backupMissing: AlertDefinition = {
   ],
 };
 
+/**
+ * The newest failed Job of a CronJob started after its last success. kube_job_failed stays 1 for as long as the
+ * failed Job object is kept (the CronJob's history limit), so it alone would keep firing after a later success.
+ */
+function failedSinceLastSuccess(cronjob: string): string {
+  const jobs = `job_name=~"${cronjob}-.*"`;
+  return (
+    `max by (namespace) (kube_job_created{${jobs}} * on (namespace, job_name) group_left () (kube_job_failed{${jobs},condition="true"} == 1))` +
+    ` > on (namespace) max by (namespace) (kube_cronjob_status_last_successful_time{cronjob="${cronjob}"})`
+  );
+}
+
 const backupFailed: AlertDefinition = {
   name: 'BackupFailed',
   group: GROUPS.backups,
   rules: [
     {
-      expr: `max by (namespace, job_name) (kube_job_failed{condition="true",job_name=~"${BACKUP_CRONJOB}-.*"}) > 0`,
+      expr: failedSinceLastSuccess(BACKUP_CRONJOB),
       for: '1m',
       severity: 'warning',
       summary: 'A database backup job failed',
       description:
-        'Backup job {{ $labels.job_name }} in namespace {{ $labels.namespace }} failed after its retry; the next scheduled backup is at most 6 hours away.',
+        'The database backup job started at {{ $value | humanizeTimestamp }} in namespace {{ $labels.namespace }} failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
     },
   ],
   tests: [
     {
-      name: 'a backup job fails',
-      series: [ksm('kube_job_failed', `job_name="${BACKUP_CRONJOB}-29260335",condition="true"`, '0 0 1x10')],
+      name: 'a backup job fails after the last success',
+      series: [
+        ksm('kube_job_failed', `job_name="${BACKUP_CRONJOB}-29260335",condition="true"`, '0 0 1x10'),
+        ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x12'),
+        ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x12'),
+      ],
       checks: [
         {
           at: '8m',
           alerts: [
             {
-              labels: { namespace: 'erp', job_name: `${BACKUP_CRONJOB}-29260335` },
-              description: `Backup job ${BACKUP_CRONJOB}-29260335 in namespace erp failed after its retry; the next scheduled backup is at most 6 hours away.`,
+              labels: { namespace: 'erp' },
+              description:
+                'The database backup job started at 1970-01-01 00:10:00 +0000 UTC in namespace erp failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
             },
           ],
         },
       ],
     },
     {
+      name: 'the failed job is still kept, but the next backup succeeded: resolved',
+      series: [
+        ksm('kube_job_failed', `job_name="${BACKUP_CRONJOB}-29260335",condition="true"`, '1x20'),
+        ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x20'),
+        ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x10 900x10'),
+      ],
+      checks: [
+        {
+          at: '8m',
+          alerts: [
+            {
+              labels: { namespace: 'erp' },
+              description:
+                'The database backup job started at 1970-01-01 00:10:00 +0000 UTC in namespace erp failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
+            },
+          ],
+        },
+        { at: '15m', alerts: [] },
+      ],
+    },
+    {
       name: 'a backup job succeeds, and another job fails',
       series: [
         ksm('kube_job_failed', `job_name="${BACKUP_CRONJOB}-29260335",condition="true"`, '0x10'),
+        ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x10'),
         ksm('kube_job_failed', 'job_name="orders-export-29260335",condition="true"', '1x10'),
+        ksm('kube_job_created', 'job_name="orders-export-29260335"', '600x10'),
+        ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x10'),
       ],
       checks: [{ at: '8m', alerts: [] }],
     },
@@ -991,6 +1037,53 @@ const restoreDrillStale: AlertDefinition = {
   ],
 };
 
+const AUDIT_VERIFY_STALE_HOURS = 3 * AUDIT_VERIFY_INTERVAL_HOURS;
+
+const auditVerifyStale: AlertDefinition = {
+  name: 'AuditVerifyStale',
+  group: GROUPS.backups,
+  rules: [
+    {
+      expr: sinceLastSuccess(AUDIT_VERIFY_CRONJOB, AUDIT_VERIFY_STALE_HOURS * 3600),
+      for: '10m',
+      severity: 'warning',
+      summary: `The audit log hash chain has not been verified for more than ${AUDIT_VERIFY_STALE_HOURS} hours`,
+      description: `The last successful audit-verify run in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; it runs every ${AUDIT_VERIFY_INTERVAL_HOURS} hour, so tampering would go unnoticed (AuditIntegrityFailure only fires when a run completes).`,
+    },
+  ],
+  tests: [
+    {
+      name: 'the last verification succeeded 4 hours ago',
+      interval: '10m',
+      series: [
+        ksm('kube_cronjob_status_last_successful_time', `cronjob="${AUDIT_VERIFY_CRONJOB}"`, '0x30'),
+        ksm('kube_cronjob_created', `cronjob="${AUDIT_VERIFY_CRONJOB}"`, '0x30'),
+      ],
+      checks: [
+        { at: '2h', alerts: [] },
+        {
+          at: '4h',
+          alerts: [
+            {
+              labels: { namespace: 'erp' },
+              description: `The last successful audit-verify run in namespace erp is 4h 0m 0s old; it runs every ${AUDIT_VERIFY_INTERVAL_HOURS} hour, so tampering would go unnoticed (AuditIntegrityFailure only fires when a run completes).`,
+            },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'it verifies every hour',
+      interval: '10m',
+      series: [
+        ksm('kube_cronjob_status_last_successful_time', `cronjob="${AUDIT_VERIFY_CRONJOB}"`, '0+600x30'),
+        ksm('kube_cronjob_created', `cronjob="${AUDIT_VERIFY_CRONJOB}"`, '0x30'),
+      ],
+      checks: [{ at: '4h', alerts: [] }],
+    },
+  ],
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // Delivery: the canary analysis of Argo Rollouts
 
@@ -1004,7 +1097,10 @@ const canaryAnalysisFailed: AlertDefinition = {
   group: GROUPS.delivery,
   rules: [
     {
-      expr: `max by (namespace, name, phase) (analysis_run_info{name=~"${SERVICE}-.*",phase=~"Failed|Error"}) > 0`,
+      // The AnalysisRun object and its series outlive the failure; only the first 15 minutes are news.
+      expr:
+        `max by (namespace, name, phase) (analysis_run_info{name=~"${SERVICE}-.*",phase=~"Failed|Error"}) > 0` +
+        ` unless max by (namespace, name, phase) (analysis_run_info{name=~"${SERVICE}-.*",phase=~"Failed|Error"} offset ${CANARY_FAILURE_NEWS}) > 0`,
       severity: 'warning',
       summary: 'A canary analysis failed and the release was rolled back',
       description:
@@ -1026,6 +1122,24 @@ const canaryAnalysisFailed: AlertDefinition = {
             },
           ],
         },
+      ],
+    },
+    {
+      name: 'the failed run is kept for history: the alert resolves after 15 minutes',
+      series: [analysisRun('Running', '1 1 0x40'), analysisRun('Failed', '0 0 1x40')],
+      checks: [
+        {
+          at: '10m',
+          alerts: [
+            {
+              labels: { namespace: 'erp', name: 'erp-api-7f9c6d5b8-3', phase: 'Failed' },
+              description:
+                'AnalysisRun erp-api-7f9c6d5b8-3 in namespace erp ended Failed: Argo Rollouts aborted the canary and sent all traffic back to the stable version.',
+            },
+          ],
+        },
+        { at: '20m', alerts: [] },
+        { at: '40m', alerts: [] },
       ],
     },
     {
@@ -1087,6 +1201,7 @@ export const ALERTS: readonly AlertDefinition[] = [
   backupMissing,
   backupFailed,
   restoreDrillStale,
+  auditVerifyStale,
   canaryAnalysisFailed,
   watchdog,
 ];
