@@ -63,7 +63,8 @@ export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTM
     global: { resolve_timeout: '5m' },
     route: {
       receiver: RECEIVERS.ticket,
-      group_by: ['alertname', 'service'],
+      // One notification per SLO: a burn of api-latency and one of orders-availability are two problems.
+      group_by: ['alertname', 'service', 'slo'],
       group_wait: '30s',
       group_interval: '5m',
       repeat_interval: '4h',
@@ -89,6 +90,12 @@ export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTM
       {
         source_matchers: ['alertname="ServiceDown"'],
         target_matchers: [anyOf(INHIBITED_BY_SERVICE_DOWN)],
+        equal: ['service'],
+      },
+      // The availability page already says the API fails; HighErrorRate would be a second incident for it.
+      {
+        source_matchers: ['alertname="ErrorBudgetBurn"', 'severity="critical"', 'sli="availability"'],
+        target_matchers: ['alertname="HighErrorRate"'],
         equal: ['service'],
       },
       // A page already says it: the ticket of the same alert would only repeat it.

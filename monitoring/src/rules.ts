@@ -272,6 +272,11 @@ const errorBudgetBurn: AlertDefinition = {
 // ---------------------------------------------------------------------------------------------------------------
 // The service itself
 
+/** Below this many requests a second a ratio is noise: one failed request of three is not an incident. */
+export const MIN_REQUESTS_PER_SECOND = 1;
+/** Below this many queries a second of one operation, a slow share is a handful of queries. */
+export const MIN_QUERIES_PER_SECOND = 0.1;
+
 const errorRatio = (window: string): string =>
   `sum(${rate(`http_requests_total{${APP},status=~"5.."}`, window)}) / sum(${rate(`http_requests_total{${APP}}`, window)})`;
 
@@ -280,7 +285,9 @@ const highErrorRate: AlertDefinition = {
   group: GROUPS.service,
   rules: [
     {
-      expr: `${errorRatio('5m')} > 0.05`,
+      expr:
+        `${errorRatio('5m')} > 0.05` +
+        ` and sum(${rate(`http_requests_total{${APP}}`, '5m')}) > ${MIN_REQUESTS_PER_SECOND}`,
       for: '2m',
       severity: 'critical',
       summary: 'erp-api answers more than 5% of requests with a server error',
@@ -303,6 +310,11 @@ const highErrorRate: AlertDefinition = {
           ],
         },
       ],
+    },
+    {
+      name: 'half of 20 requests a minute fail: below the traffic floor',
+      series: [requests('200', '0+10x20'), requests('500', '0+10x20')],
+      checks: [{ at: '10m', alerts: [] }],
     },
     {
       name: '2% of requests fail',
@@ -683,7 +695,8 @@ const slowQueriesRising: AlertDefinition = {
       expr:
         `(sum by (operation) (${rate(`db_query_duration_seconds_count{${APP}}`, '10m')})` +
         ` - sum by (operation) (${rate(`db_query_duration_seconds_bucket{${APP},le="0.25"}`, '10m')}))` +
-        ` / sum by (operation) (${rate(`db_query_duration_seconds_count{${APP}}`, '10m')}) > 0.05`,
+        ` / sum by (operation) (${rate(`db_query_duration_seconds_count{${APP}}`, '10m')}) > 0.05` +
+        ` and sum by (operation) (${rate(`db_query_duration_seconds_count{${APP}}`, '10m')}) > ${MIN_QUERIES_PER_SECOND}`,
       for: '15m',
       severity: 'warning',
       summary: 'Database queries of erp-api are getting slow',
@@ -714,6 +727,15 @@ const slowQueriesRising: AlertDefinition = {
           ],
         },
       ],
+    },
+    {
+      name: 'a fifth of 5 queries a minute are slow: below the traffic floor',
+      series: [
+        dbDuration('0.25', '0+4x40'),
+        dbDuration('+Inf', '0+5x40'),
+        { series: appSeries('db_query_duration_seconds_count', { operation: 'orders.list' }), values: '0+5x40' },
+      ],
+      checks: [{ at: '30m', alerts: [] }],
     },
     {
       name: 'one query in a hundred is slow',

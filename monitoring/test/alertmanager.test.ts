@@ -72,9 +72,9 @@ describe('Alertmanager config', () => {
     for (const entry of configs) expect(Object.keys(entry).some((key) => key.endsWith('_file'))).toBe(true);
   });
 
-  test('groups by alertname and service', () => {
+  test('groups by alertname, service and slo: one notification per SLO that burns', () => {
     const config = parse(readFileSync(CONFIG, 'utf8')) as { route: { group_by: string[] } };
-    expect(config.route.group_by).toEqual(['alertname', 'service']);
+    expect(config.route.group_by).toEqual(['alertname', 'service', 'slo']);
   });
 });
 
@@ -142,5 +142,41 @@ describe('Alertmanager inhibition (a real Alertmanager)', () => {
     expect(states.get('DatabaseDown')).toBe('active');
     for (const name of INHIBITED_BY_DATABASE_DOWN) expect(states.get(name), name).toBe('suppressed');
     expect(states.get('BackupFailed')).toBe('active');
+  });
+
+  test('the availability page inhibits HighErrorRate: one incident per problem', async () => {
+    const service = 'erp-api-inhibition-check';
+    const posted = await fetch(`${url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        {
+          labels: {
+            alertname: 'ErrorBudgetBurn',
+            service,
+            severity: 'critical',
+            slo: 'api-availability',
+            sli: 'availability',
+          },
+        },
+        { labels: { alertname: 'HighErrorRate', service, severity: 'critical' } },
+      ]),
+    });
+    expect(posted.status).toBe(200);
+    const state = await waitFor(
+      'HighErrorRate suppressed',
+      async () => {
+        const alerts = (await (await fetch(`${url}/api/v2/alerts`)).json()) as {
+          labels: { alertname: string; service: string };
+          status: { state: string };
+        }[];
+        const target = alerts.find((a) => a.labels.service === service && a.labels.alertname === 'HighErrorRate');
+        if (target?.status.state !== 'suppressed') throw new Error(JSON.stringify(alerts.map((a) => a.status)));
+        return alerts.find((a) => a.labels.service === service && a.labels.alertname === 'ErrorBudgetBurn');
+      },
+      10_000,
+      alertmanager.log,
+    );
+    expect(state?.status.state).toBe('active');
   });
 });
