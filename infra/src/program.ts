@@ -1,6 +1,11 @@
 import * as pulumi from '@pulumi/pulumi';
 
-import { SLO_ANALYSIS_QUERIES, type SliKind, type SloAnalysisQuery } from '../../monitoring/src/slo.js';
+import {
+  PROMETHEUS_RETENTION,
+  SLO_ANALYSIS_QUERIES,
+  type SliKind,
+  type SloAnalysisQuery,
+} from '../../monitoring/src/slo.js';
 import { GATE_SCENARIO, RELEASE_PLAN, type GateScenario, type ReleasePlan } from '../../pipelines/src/release/plan.js';
 import { App } from './components/app.js';
 import { Backups } from './components/backups.js';
@@ -100,7 +105,8 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     pagerDutyRoutingKey: config.alertPagerDutyRoutingKey,
     appNamespace: APP_NAMESPACE,
     appLabels: labels,
-    prometheusRetention: config.environment === 'prod' ? '30d' : '15d',
+    // Every stack keeps the whole SLO window, or its 30-day budget would be computed from half of it.
+    prometheusRetention: PROMETHEUS_RETENTION,
   });
   const app = new App('app', {
     provider: cluster.provider,

@@ -1,7 +1,9 @@
 import { APP_SELECTOR as APP, DB_POOL_MAX_CONNECTIONS, SERVICE, runbookUrl } from './config.js';
 import { appSeries, appTarget, edgeSeries, FIXTURE_NAMESPACE } from './fixtures.js';
 import {
+  BASE_WINDOW,
   BUDGET_REMAINING_RECORD,
+  DERIVED_WINDOWS,
   BURN_RATE_WINDOWS,
   ERROR_RATIO_WINDOWS,
   SLOS,
@@ -110,12 +112,18 @@ const rate = (selector: string, window: string): string => `rate(${selector}[${w
 // ---------------------------------------------------------------------------------------------------------------
 // SLOs: recording rules and burn-rate alerts
 
+/** The mean of the SLO's 5m error ratio over `window`; it follows the 5m record in the same group. */
+function derivedErrorRatio(slo: ServiceLevelObjective, window: string): string {
+  const base = sloSeries(slo, errorRatioRecord(BASE_WINDOW));
+  return `sum_over_time(${base}[${window}]) / count_over_time(${base}[${window}])`;
+}
+
 export function sloRecordingRules(slo: ServiceLevelObjective): RecordingRule[] {
   const labels = sloLabels(slo);
   return [
     ...ERROR_RATIO_WINDOWS.map((window) => ({
       record: errorRatioRecord(window),
-      expr: errorRatioQuery(slo, window),
+      expr: DERIVED_WINDOWS.includes(window) ? derivedErrorRatio(slo, window) : errorRatioQuery(slo, window),
       labels,
     })),
     {
@@ -1256,7 +1264,11 @@ export function renderAlertingRule(
 
 /** The rule groups of the rules file and the PrometheusRule: SLO recordings first, then alerts by area. */
 export function ruleGroups(runbookBaseUrl: string): PrometheusRuleGroup[] {
-  const groups: PrometheusRuleGroup[] = [{ name: GROUPS.slo, rules: RECORDING_RULES.map((rule) => ({ ...rule })) }];
+  // One group per SLO, as Sloth does: its records evaluate in order (5m before the windows derived from it).
+  const groups: PrometheusRuleGroup[] = SLOS.map((slo) => ({
+    name: `${GROUPS.slo}-${slo.name}`,
+    rules: sloRecordingRules(slo),
+  }));
   for (const name of Object.values(GROUPS)) {
     if (name === GROUPS.slo) continue;
     const rules = ALERTS.filter((alert) => alert.group === name).flatMap((alert) =>

@@ -101,6 +101,19 @@ export const SLOS: readonly ServiceLevelObjective[] = [
 export const ERROR_RATIO_WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d', '30d'] as const;
 export type ErrorRatioWindow = (typeof ERROR_RATIO_WINDOWS)[number];
 
+/**
+ * Windows recorded as the mean of the 5m ratio, as Sloth records its period window: a rate over days of raw
+ * samples reads millions of points at every evaluation, the 5m record a few thousand.
+ */
+export const DERIVED_WINDOWS: readonly ErrorRatioWindow[] = ['1d', '3d', '30d'];
+
+/** The window the derived ones average. */
+export const BASE_WINDOW: ErrorRatioWindow = '5m';
+
+/** Days Prometheus must keep so the whole SLO window is there: the window and a day of margin. */
+export const PROMETHEUS_RETENTION_DAYS = SLO_WINDOW_DAYS + 1;
+export const PROMETHEUS_RETENTION = `${PROMETHEUS_RETENTION_DAYS}d`;
+
 export interface BurnRateAlertWindow {
   readonly severity: 'critical' | 'warning';
   /** How many times faster than sustainable the budget burns. */

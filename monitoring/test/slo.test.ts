@@ -4,14 +4,15 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, test } from 'vitest';
 
-import { APP_JOB, APP_JOB_LABEL, METRICS_SERVICE_LABEL } from '../src/config.js';
+import { APP_JOB, APP_JOB_LABEL, DEFAULT_RUNBOOK_BASE_URL, METRICS_SERVICE_LABEL } from '../src/config.js';
 import { appServiceMonitorSpec } from '../src/service-monitor.js';
-import { ALERTS, RECORDING_RULES } from '../src/rules.js';
+import { ALERTS, RECORDING_RULES, ruleGroups } from '../src/rules.js';
 import {
   BURN_RATE_WINDOWS,
   ERROR_RATIO_WINDOWS,
   errorBudget,
   K6_THRESHOLDS,
+  PROMETHEUS_RETENTION_DAYS,
   SLO_ANALYSIS_QUERIES,
   SLOS,
 } from '../src/slo.js';
@@ -98,5 +99,41 @@ describe('one SLO model', () => {
       }),
     );
     expect(copies, 'import these from monitoring/src/slo.ts instead of defining them again').toEqual([]);
+  });
+});
+
+describe('SLO recording cost', () => {
+  const seconds = (duration: string): number => {
+    const match = /^(\d+)([mhd])$/.exec(duration);
+    return Number(match?.[1]) * { m: 60, h: 3600, d: 86400 }[(match?.[2] ?? 'm') as 'm' | 'h' | 'd'];
+  };
+
+  test('no rule reads raw samples over more than 6 hours; longer windows average the 5m record', () => {
+    const groups = ruleGroups(DEFAULT_RUNBOOK_BASE_URL);
+    const rawRanges = groups.flatMap((group) =>
+      group.rules.flatMap((rule) =>
+        [...rule.expr.matchAll(/\brate\([^[]*\[(\d+[mhd])\]/g)].map((match) => ({
+          rule: 'record' in rule ? rule.record : rule.alert,
+          range: match[1] ?? '',
+        })),
+      ),
+    );
+    expect(rawRanges.length).toBeGreaterThan(0);
+    expect(rawRanges.filter(({ range }) => seconds(range) > 6 * 3600)).toEqual([]);
+  });
+
+  test('each SLO records in a group of its own, the 5m ratio before the windows derived from it', () => {
+    const groups = ruleGroups(DEFAULT_RUNBOOK_BASE_URL).filter((group) => group.name.includes('-slo-recording'));
+    expect(groups.map((group) => group.name)).toEqual(SLOS.map((slo) => `erp-api-slo-recording-${slo.name}`));
+    for (const group of groups) {
+      const records = group.rules.map((rule) => ('record' in rule ? rule.record : ''));
+      expect(records.indexOf('slo:sli_error:ratio_rate5m')).toBeLessThan(
+        records.indexOf('slo:sli_error:ratio_rate30d'),
+      );
+    }
+  });
+
+  test('Prometheus keeps at least the SLO window', () => {
+    for (const slo of SLOS) expect(PROMETHEUS_RETENTION_DAYS).toBeGreaterThanOrEqual(slo.windowDays);
   });
 });

@@ -16,7 +16,7 @@ import {
   relabel,
   type ServiceMonitorSpec,
 } from '../../../monitoring/src/service-monitor.js';
-import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES } from '../../../monitoring/src/slo.js';
+import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES, SLOS } from '../../../monitoring/src/slo.js';
 import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
@@ -610,6 +610,15 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       [APP_JOB, METRICS_SERVICE, APP_NAMESPACE, 'abc'],
     );
     return problems;
+  },
+
+  'Prometheus keeps at least the longest SLO window of monitoring/': (run) => {
+    const retention = rec(rec(helmValues(run, 'kube-prometheus-stack').prometheus).prometheusSpec).retention;
+    const days = /^(\d+)d$/.exec(String(retention))?.[1];
+    const longest = Math.max(...SLOS.map((slo) => slo.windowDays));
+    return days !== undefined && Number(days) >= longest
+      ? []
+      : [`Prometheus retention is ${show(retention)}: keep at least ${longest}d, the longest SLO window`];
   },
 
   "ingress-nginx exports its request metrics to Prometheus, for the edge SLI of monitoring's SLO model": (run) => {
