@@ -2,12 +2,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { STACKS, type Stack } from '../../monitoring/src/alertmanager.js';
+
 /**
  * What infra renders from monitoring/ (`npm run generate -w monitoring` writes it, a drift test keeps it current),
  * in `monitoring/generated/`:
  * - `rules.json`: the Prometheus rule groups (`{ "groups": [...] }`, the same content as the rules YAML);
  * - `dashboards/*.json`: one Grafana dashboard per file;
- * - `alertmanager.yaml`: the Alertmanager config; it reads every endpoint from a file mounted from a Secret;
+ * - `alertmanager/<stack>.yaml`: each stack's Alertmanager config; it reads every endpoint from a mounted file;
  * - `loki/rules.yaml`: the Loki ruler's LogQL alerts.
  * A missing file is an error: there is no placeholder to fall back to.
  */
@@ -25,8 +27,8 @@ export interface Dashboard {
 export interface MonitoringSources {
   readonly ruleGroups: readonly RuleGroup[];
   readonly dashboards: readonly Dashboard[];
-  /** Alertmanager config as YAML text. */
-  readonly alertmanagerConfig: string;
+  /** Alertmanager config as YAML text, per stack (its channels; only prod pages). */
+  readonly alertmanagerConfigs: Readonly<Record<Stack, string>>;
   /** The Loki ruler's rule file (Prometheus rule-file format, LogQL expressions) as YAML text. */
   readonly lokiRules: string;
 }
@@ -78,7 +80,9 @@ export function loadMonitoringSources(dir: string = MONITORING_GENERATED_DIR): M
   return {
     ruleGroups: parsed.groups,
     dashboards,
-    alertmanagerConfig: generated(dir, 'alertmanager.yaml'),
+    alertmanagerConfigs: Object.fromEntries(
+      STACKS.map((stack) => [stack, generated(dir, join('alertmanager', `${stack}.yaml`))]),
+    ) as Record<Stack, string>,
     lokiRules: generated(dir, join('loki', 'rules.yaml')),
   };
 }

@@ -100,7 +100,9 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
   const observability = new Observability('observability', {
     provider: cluster.provider,
     sources: inputs.monitoring,
-    alertmanagerConfig: inputs.monitoring.alertmanagerConfig,
+    alertmanagerConfig: inputs.monitoring.alertmanagerConfigs[config.environment],
+    // Every series and alert says which stack and cluster it comes from.
+    externalLabels: { env: config.environment, cluster: name },
     slackWebhookUrl: config.alertSlackWebhookUrl,
     pagerDutyRoutingKey: config.alertPagerDutyRoutingKey,
     appNamespace: APP_NAMESPACE,

@@ -108,7 +108,8 @@ describe('monitoring/ feeds the release and the cluster', () => {
     const sources = loadMonitoringSources();
     expect(sources.ruleGroups.length).toBeGreaterThan(1);
     expect(sources.dashboards.length).toBeGreaterThan(1);
-    expect(sources.alertmanagerConfig).toContain('routing_key_file');
+    expect(sources.alertmanagerConfigs.prod).toContain('routing_key_file');
+    expect(sources.alertmanagerConfigs.dev).not.toContain('routing_key_file');
     expect(sources.lokiRules).toContain('AuditIntegrityFailure');
   });
 });

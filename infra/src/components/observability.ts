@@ -19,6 +19,8 @@ export interface ObservabilityArgs {
   readonly appNamespace: string;
   readonly appLabels: Readonly<Record<string, string>>;
   readonly prometheusRetention: string;
+  /** Labels Prometheus adds to every series it sends out (alerts, remote reads): the stack and the cluster. */
+  readonly externalLabels: Readonly<Record<'env' | 'cluster', string>>;
 }
 
 export const MONITORING_NAMESPACE = 'monitoring';
@@ -151,6 +153,7 @@ export class Observability extends pulumi.ComponentResource {
         prometheus: {
           prometheusSpec: {
             retention: args.prometheusRetention,
+            externalLabels: args.externalLabels,
             // Select every ServiceMonitor and PrometheusRule, not only those labelled for this release.
             serviceMonitorSelectorNilUsesHelmValues: false,
             ruleSelectorNilUsesHelmValues: false,

@@ -672,8 +672,18 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       problems,
       `Alertmanager config in Secret ${String(configSecret)}`,
       parseYaml(String(rec(unwrapSecrets(config?.stringData))['alertmanager.yaml'])),
-      parseYaml(generatedFile('alertmanager.yaml')),
+      parseYaml(generatedFile(`alertmanager/${run.stack}.yaml`)),
     );
+    const channels = JSON.stringify(parseYaml(generatedFile(`alertmanager/${run.stack}.yaml`)));
+    if (!channels.includes(`"channel":"${run.config.alertSlackChannel}"`))
+      problems.push(
+        `the ${run.stack} Alertmanager config posts nowhere near ${run.config.alertSlackChannel} (the stack's alertSlackChannel): set ticketChannel in monitoring's ALERTMANAGER_STACKS`,
+      );
+    const prometheusSpec = rec(rec(helmValues(run, 'kube-prometheus-stack').prometheus).prometheusSpec);
+    expectSameDocument(problems, 'Prometheus externalLabels', prometheusSpec.externalLabels, {
+      env: run.stack,
+      cluster: `slipway-${run.stack}`,
+    });
     return problems;
   },
 
@@ -682,7 +692,7 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     const alertmanagerSpec = rec(rec(helmValues(run, 'kube-prometheus-stack').alertmanager).alertmanagerSpec);
     const mounted = arr(alertmanagerSpec.secrets).map(String);
     const secrets = monitoringObjects(run, 'kubernetes:core/v1:Secret');
-    const files = filesReferenced(parseYaml(generatedFile('alertmanager.yaml')));
+    const files = filesReferenced(parseYaml(generatedFile(`alertmanager/${run.stack}.yaml`)));
     if (files.length === 0) problems.push('the generated Alertmanager config reads no file: the walk is broken');
     for (const file of new Set(files)) {
       // The Prometheus operator mounts each listed Secret at /etc/alertmanager/secrets/<name>/<key>.
