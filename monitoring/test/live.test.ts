@@ -97,7 +97,11 @@ const dashboardQueries: Query[] = DASHBOARDS.flatMap((dashboard) =>
     row.panels.flatMap((panel) =>
       panel.queries.map((query) => ({
         where: `${dashboard.uid} / ${panel.title}`,
-        expr: query.expr.replaceAll('$__rate_interval', RATE_INTERVAL),
+        // What Grafana substitutes for All of the namespace and instance variables.
+        expr: query.expr
+          .replaceAll('$__rate_interval', RATE_INTERVAL)
+          .replaceAll('$namespace', '.*')
+          .replaceAll('$instance', '.*'),
       })),
     ),
   ),

@@ -1,8 +1,10 @@
-import { APP_SELECTOR as APP } from '../config.js';
-import { RATE_WINDOW as W } from './common.js';
+import { NOT_A_CACHE } from '../rules.js';
+import { DASHBOARD_SELECTOR as APP, RATE_WINDOW as W } from './common.js';
 import type { DashboardSpec } from './common.js';
 
-const lookups = `cache_operations_total{${APP},result=~"hit|miss"}`;
+// The revocation list misses on every live token by design: its "hit ratio" says nothing about a cache.
+const caches = `cache!~"${NOT_A_CACHE.join('|')}"`;
+const lookups = `cache_operations_total{${APP},${caches},result=~"hit|miss"}`;
 
 export const cache: DashboardSpec = {
   uid: 'erp-api-cache',
@@ -19,7 +21,7 @@ export const cache: DashboardSpec = {
           max: 1,
           queries: [
             {
-              expr: `(sum by (cache) (rate(cache_operations_total{${APP},result="hit"}[${W}])) or 0 * sum by (cache) (rate(${lookups}[${W}]))) / sum by (cache) (rate(${lookups}[${W}]))`,
+              expr: `(sum by (cache) (rate(cache_operations_total{${APP},${caches},result="hit"}[${W}])) or 0 * sum by (cache) (rate(${lookups}[${W}]))) / sum by (cache) (rate(${lookups}[${W}]))`,
               legend: '{{cache}}',
             },
           ],

@@ -1,5 +1,5 @@
-import { APP_SELECTOR as APP, DB_POOL_MAX_CONNECTIONS } from '../config.js';
-import { RATE_WINDOW as W } from './common.js';
+import { DB_POOL_MAX_CONNECTIONS } from '../config.js';
+import { DASHBOARD_SELECTOR as APP, RATE_WINDOW as W } from './common.js';
 import type { DashboardSpec } from './common.js';
 
 export const database: DashboardSpec = {
