@@ -139,8 +139,9 @@ describe('runbooks', () => {
   });
 
   test('no runbook command is one the cluster would refuse or its autoscaler undo', () => {
+    // README.md states these rules and holds no procedure.
     const problems = readdirSync(RUNBOOKS_DIR)
-      .filter((file) => file.endsWith('.md'))
+      .filter((file) => file.endsWith('.md') && file !== 'README.md')
       .flatMap((page) => commandProblems(page, readFileSync(join(RUNBOOKS_DIR, page), 'utf8')));
     expect(problems).toEqual([]);
     // The check can fail: the command this repository once shipped in DatabaseDown.md.
