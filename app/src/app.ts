@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { RuntimeSettings } from './config-reload.js';
 import type { Config } from './config.js';
 import type { Database } from './db/pool.js';
-import { postgresCheck, redisCheck } from './health.js';
+import { postgresCheck, redisCheck, sharedChecks } from './health.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { requireJsonBodies } from './http/content-type.js';
 import { describeOperationalRoutes, docsRouter } from './http/docs-routes.js';
@@ -69,14 +69,13 @@ export function createApp({
     next();
   });
 
-  app.use(
-    '/health',
-    healthRouter({
-      checks: { postgres: postgresCheck(db.pool), redis: redisCheck(redis) },
-      timeoutMs: config.healthCheckTimeoutMs,
-      lifecycle,
-    }),
+  // Probes and scrapes arriving together share one round of checks, so a probe storm cannot exhaust the pool.
+  const runHealthChecks = sharedChecks(
+    { postgres: postgresCheck(db.pool), redis: redisCheck(redis) },
+    config.healthCheckTimeoutMs,
   );
+  metrics.observeHealth(runHealthChecks);
+  app.use('/health', healthRouter({ runChecks: runHealthChecks, degradable: ['redis'], lifecycle }));
   app.get('/metrics', metricsHandler(metrics));
 
   const cors = corsPolicy(config.corsOrigins);

@@ -65,6 +65,18 @@ export async function runChecks<Name extends string>(
   return Object.fromEntries(names.map((name, index) => [name, results[index]])) as Record<Name, CheckResult>;
 }
 
+/** Runs the checks, one round shared by every caller that arrives while it runs (probes, scrapes). */
+export function sharedChecks<Name extends string>(
+  checks: Readonly<Record<Name, HealthCheck>>,
+  timeoutMs: number,
+): () => Promise<CheckResults<Name>> {
+  let inFlight: Promise<CheckResults<Name>> | undefined;
+  return () =>
+    (inFlight ??= runChecks(checks, timeoutMs).finally(() => {
+      inFlight = undefined;
+    }));
+}
+
 export function allUp(results: CheckResults): boolean {
   return Object.values(results).every((result) => result.status === 'up');
 }

@@ -5,6 +5,7 @@ import { ValidationError } from '../src/errors.js';
 import type { ErrorBody } from '../src/http/errors.js';
 import type { ReadinessBody } from '../src/http/health-routes.js';
 import { startTestApp } from './support/app.js';
+import { parseExposition, sampleValue } from './support/prometheus.js';
 import type { TestApp } from './support/app.js';
 import { blackhole, freePort } from './support/net.js';
 
@@ -88,6 +89,8 @@ describe('readiness when a dependency is away', () => {
     expect(response.status).toBe(503);
     expect(elapsed).toBeLessThan(1_500);
     expect(body).toMatchObject({ status: 'not_ready', shutting_down: false });
+    const samples = parseExposition(await (await fetch(`${app.url}/metrics`)).text());
+    expect(sampleValue(samples, 'health_check_up', { check: 'postgres' })).toBe(0);
     expect(body.checks.postgres).toMatchObject({ status: 'down' });
     expect(body.checks.postgres?.error).toMatch(/ECONNREFUSED/);
     expect(body.checks.redis).toMatchObject({ status: 'up' });
@@ -107,12 +110,17 @@ describe('readiness when a dependency is away', () => {
     expect(body.checks.postgres).toMatchObject({ status: 'down', error: 'no answer within 1000 ms' });
   });
 
-  it('is 503 when Redis is unreachable, and says so in the redis check', async () => {
+  it('stays 200 when Redis is unreachable, reports degraded, and says so in the check and the gauge', async () => {
     const port = await freePort();
     const app = await start({ env: { REDIS_URL: `redis://127.0.0.1:${port}` }, waitForRedis: false });
     const response = await fetch(`${app.url}/health/ready`);
     const body = (await response.json()) as ReadinessBody;
-    expect(response.status).toBe(503);
+    // Every cache falls back to PostgreSQL: leaving rotation would turn a slower API into no API.
+    expect(response.status).toBe(200);
+    expect(body.status).toBe('degraded');
+    const samples = parseExposition(await (await fetch(`${app.url}/metrics`)).text());
+    expect(sampleValue(samples, 'health_check_up', { check: 'redis' })).toBe(0);
+    expect(sampleValue(samples, 'health_check_up', { check: 'postgres' })).toBe(1);
     expect(body.checks.redis).toMatchObject({
       status: 'down',
       error: expect.stringMatching(/^not connected/) as unknown,

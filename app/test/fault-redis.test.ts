@@ -9,7 +9,7 @@ import { testEnv } from './support/app.js';
 import { call, registerAccount, signIn } from './support/auth.js';
 import type { Account, Tokens } from './support/auth.js';
 import { migrateSharedDatabase } from './support/database.js';
-import { scrape } from './support/prometheus.js';
+import { sampleValue, scrape } from './support/prometheus.js';
 import { unique } from './support/db.js';
 import { freePort } from './support/net.js';
 import { startPrivateRedis } from './support/private-redis.js';
@@ -98,12 +98,21 @@ describe('Redis stopped under a running server process', () => {
 
     await store.stop();
     const stoppedAt = Date.now();
-    await waitFor('readiness to report Redis down', async () =>
-      (await statusOf(`${url}/health/ready`)) === 503 ? true : undefined,
-    );
-    const ready = await fetch(`${url}/health/ready`);
-    expect(await ready.json()).toMatchObject({ checks: { redis: { status: 'down' }, postgres: { status: 'up' } } });
-    console.info(`redis fault: readiness 503 ${Date.now() - stoppedAt} ms after Redis exited`);
+    const readiness = async (): Promise<{ status: number; body: unknown }> => {
+      const response = await fetch(`${url}/health/ready`);
+      return { status: response.status, body: await response.json() };
+    };
+    await waitFor('readiness to report Redis down', async () => {
+      const { body } = await readiness();
+      return (body as { checks?: { redis?: { status?: string } } }).checks?.redis?.status === 'down' ? true : undefined;
+    });
+    // The pod stays in rotation: the database fallback serves every request below.
+    expect(await readiness()).toMatchObject({
+      status: 200,
+      body: { status: 'degraded', checks: { redis: { status: 'down' }, postgres: { status: 'up' } } },
+    });
+    expect(sampleValue(await scrape(url), 'health_check_up', { check: 'redis' })).toBe(0);
+    console.info(`redis fault: readiness degraded (200) ${Date.now() - stoppedAt} ms after Redis exited`);
 
     // The token signed before the outage, then one signed during it: both read everything they may.
     for (let round = 0; round < 3; round += 1) expect(await reads(tokens.accessToken)).toEqual(allOk(warm));
@@ -135,11 +144,12 @@ describe('Redis stopped under a running server process', () => {
     await store.start();
     const restartedAt = Date.now();
     await waitFor(
-      'readiness to answer 200 after Redis came back',
-      async () => ((await statusOf(`${url}/health/ready`)) === 200 ? true : undefined),
+      'readiness to report ready after Redis came back',
+      async () => ((await readiness()).body as { status?: string }).status === 'ready' || undefined,
       15_000,
     );
-    console.info(`redis fault: readiness back to 200 ${Date.now() - restartedAt} ms after Redis answered`);
+    expect(sampleValue(await scrape(url), 'health_check_up', { check: 'redis' })).toBe(1);
+    console.info(`redis fault: readiness back to ready ${Date.now() - restartedAt} ms after Redis answered`);
     expect(await reads(tokens.accessToken)).toEqual(allOk(warm));
     expect(server.child.exitCode).toBeNull();
   });

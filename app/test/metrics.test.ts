@@ -11,7 +11,7 @@ import {
   METRIC_CATALOGUE,
 } from '../src/observability/metric-catalogue.js';
 import type { MetricDefinition } from '../src/observability/metric-catalogue.js';
-import { joinRoute, methodLabel } from '../src/observability/http-metrics.js';
+import { isUnmeasured, joinRoute, methodLabel } from '../src/observability/http-metrics.js';
 import { Metrics } from '../src/observability/metrics.js';
 import type { QueryObservation } from '../src/observability/metrics.js';
 import { startTestApp } from './support/app.js';
@@ -238,10 +238,17 @@ describe('/metrics on a running app', () => {
     expect(sampleValue(all, 'db_pool_connections', { state: 'total' })).toBeGreaterThanOrEqual(1);
   });
 
-  it('counts the health endpoints under their own routes', async () => {
-    await fetch(`${app.url}/health/live`);
-    const all = await scrape(app.url);
-    expect(sampleValue(all, 'http_requests_total', { route: '/health/live', status: '200' })).toBeGreaterThanOrEqual(1);
+  it('leaves probes and scrapes out of the request metrics, so they never dilute an SLI', async () => {
+    const requests = async (): Promise<number> =>
+      (await scrape(app.url))
+        .filter((sample) => sample.name === 'http_requests_total')
+        .reduce((total, sample) => total + sample.value, 0);
+    const before = await requests();
+    for (const path of ['/health/live', '/health/ready', '/health', '/metrics', '/metrics/'])
+      await (await fetch(`${app.url}${path}`)).arrayBuffer();
+    expect(await requests()).toBe(before);
+    expect(isUnmeasured('/healthz')).toBe(false);
+    expect(isUnmeasured('/api/v1/metrics')).toBe(false);
   });
 
   it('shows requests in flight while they run', async () => {
@@ -255,12 +262,12 @@ describe('/metrics on a running app', () => {
     });
     const slow = fetch(`${app.url}/slow`);
     await slowStarted;
-    // The scrape itself is in flight too.
-    expect(sampleValue(await scrape(app.url), 'http_requests_in_flight')).toBe(2);
+    // The scrape itself is not counted: /metrics is left out of the request metrics.
+    expect(sampleValue(await scrape(app.url), 'http_requests_in_flight')).toBe(1);
     releaseSlow?.();
     releaseSlow = undefined;
     expect((await slow).status).toBe(200);
-    expect(sampleValue(await scrape(app.url), 'http_requests_in_flight')).toBe(1);
+    expect(sampleValue(await scrape(app.url), 'http_requests_in_flight')).toBe(0);
   });
 
   it('records a request whose client went away as status 499', async () => {
@@ -284,6 +291,6 @@ describe('/metrics on a running app', () => {
     releaseSlow = undefined;
     const all = await scrape(app.url);
     expect(sampleValue(all, 'http_requests_total', { route: '/slow', status: '499' })).toBe(1);
-    expect(sampleValue(all, 'http_requests_in_flight')).toBe(1);
+    expect(sampleValue(all, 'http_requests_in_flight')).toBe(0);
   });
 });

@@ -2,15 +2,16 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { STACKS, type Stack } from '../../monitoring/src/alertmanager.js';
+
 /**
- * What infra renders from monitoring/ (the monitoring issue generates it). The contract, in
- * `monitoring/generated/`:
+ * What infra renders from monitoring/ (`npm run generate -w monitoring` writes it, a drift test keeps it current),
+ * in `monitoring/generated/`:
  * - `rules.json`: the Prometheus rule groups (`{ "groups": [...] }`, the same content as the rules YAML);
  * - `dashboards/*.json`: one Grafana dashboard per file;
- * - `alertmanager.yaml`: the Alertmanager config; it reads the Slack webhook from `SLACK_WEBHOOK_FILE` and the
- *   PagerDuty routing key from `PAGERDUTY_ROUTING_KEY_FILE`;
+ * - `alertmanager/<stack>.yaml`: each stack's Alertmanager config; it reads every endpoint from a mounted file;
  * - `loki/rules.yaml`: the Loki ruler's LogQL alerts.
- * Any of them missing: the placeholder below is used (no Loki rules at all), and `pending` names it.
+ * A missing file is an error: there is no placeholder to fall back to.
  */
 export interface RuleGroup {
   readonly name: string;
@@ -26,12 +27,10 @@ export interface Dashboard {
 export interface MonitoringSources {
   readonly ruleGroups: readonly RuleGroup[];
   readonly dashboards: readonly Dashboard[];
-  /** Alertmanager config as YAML text; `undefined` when the placeholder is built in code. */
-  readonly alertmanagerConfig: string | undefined;
+  /** Alertmanager config as YAML text, per stack (its channels; only prod pages). */
+  readonly alertmanagerConfigs: Readonly<Record<Stack, string>>;
   /** The Loki ruler's rule file (Prometheus rule-file format, LogQL expressions) as YAML text. */
-  readonly lokiRules: string | undefined;
-  /** Which parts are still placeholders. */
-  readonly pending: readonly ('rules' | 'dashboards' | 'alertmanager' | 'lokiRules')[];
+  readonly lokiRules: string;
 }
 
 /** A Secret the Prometheus operator mounts into Alertmanager at `/etc/alertmanager/secrets/<name>/<key>`. */
@@ -57,88 +56,33 @@ export const PAGERDUTY_ROUTING_KEY_FILE = alertmanagerSecretPath(PAGERDUTY_ROUTI
 
 export const MONITORING_GENERATED_DIR = fileURLToPath(new URL('../../monitoring/generated/', import.meta.url));
 
-/** PENDING (monitoring issue): replaced by the generated burn-rate alerts. */
-export const PENDING_RULE_GROUPS: readonly RuleGroup[] = [
-  {
-    name: 'erp-api-pending',
-    rules: [
-      {
-        alert: 'ErpApiDown',
-        expr: 'sum(up{job="erp-api"}) == 0',
-        for: '5m',
-        labels: { severity: 'critical' },
-        annotations: {
-          summary: 'No erp-api pod is scraped',
-          description: 'Prometheus has scraped no erp-api target for 5 minutes.',
-        },
-      },
-    ],
-  },
-];
-
-/** PENDING (monitoring issue): replaced by the dashboards built with the Grafana Foundation SDK. */
-export const PENDING_DASHBOARDS: readonly Dashboard[] = [
-  {
-    name: 'erp-api-pending',
-    json: JSON.stringify({
-      uid: 'erp-api-pending',
-      title: 'erp-api (placeholder until monitoring/ generates dashboards)',
-      schemaVersion: 39,
-      panels: [
-        {
-          type: 'timeseries',
-          title: 'Requests per second by status',
-          gridPos: { x: 0, y: 0, w: 24, h: 8 },
-          targets: [{ expr: 'sum by (status) (rate(http_requests_total{job="erp-api"}[5m]))' }],
-        },
-      ],
-    }),
-  },
-];
-
-export function loadMonitoringSources(dir: string = MONITORING_GENERATED_DIR): MonitoringSources {
-  const pending: MonitoringSources['pending'][number][] = [];
-
-  const rulesFile = join(dir, 'rules.json');
-  let ruleGroups = PENDING_RULE_GROUPS;
-  if (existsSync(rulesFile)) {
-    const parsed = JSON.parse(readFileSync(rulesFile, 'utf8')) as { groups?: RuleGroup[] };
-    if (!Array.isArray(parsed.groups)) throw new Error(`${rulesFile} has no "groups" array: regenerate monitoring/`);
-    ruleGroups = parsed.groups;
-  } else pending.push('rules');
-
-  const dashboardDir = join(dir, 'dashboards');
-  let dashboards = PENDING_DASHBOARDS;
-  const files = existsSync(dashboardDir) ? readdirSync(dashboardDir).filter((file) => file.endsWith('.json')) : [];
-  if (files.length > 0)
-    dashboards = files.sort().map((file) => ({
-      name: file.slice(0, -'.json'.length),
-      json: readFileSync(join(dashboardDir, file), 'utf8'),
-    }));
-  else pending.push('dashboards');
-
-  const alertmanagerFile = join(dir, 'alertmanager.yaml');
-  let alertmanagerConfig: string | undefined;
-  if (existsSync(alertmanagerFile)) alertmanagerConfig = readFileSync(alertmanagerFile, 'utf8');
-  else pending.push('alertmanager');
-
-  const lokiRulesFile = join(dir, 'loki', 'rules.yaml');
-  let lokiRules: string | undefined;
-  if (existsSync(lokiRulesFile)) lokiRules = readFileSync(lokiRulesFile, 'utf8');
-  else pending.push('lokiRules');
-
-  return { ruleGroups, dashboards, alertmanagerConfig, lokiRules, pending };
+/** Reads one generated file, or says which is missing and how to make it. */
+function generated(dir: string, path: string): string {
+  const file = join(dir, path);
+  if (!existsSync(file))
+    throw new Error(`${file} does not exist: run \`npm run generate -w monitoring\` and commit monitoring/generated/`);
+  return readFileSync(file, 'utf8');
 }
 
-/** PENDING (monitoring issue): the placeholder Alertmanager config, one Slack receiver for everything. */
-export function placeholderAlertmanagerConfig(slackChannel: string): string {
-  return JSON.stringify({
-    route: { receiver: 'slack', group_by: ['alertname', 'namespace'], repeat_interval: '4h' },
-    receivers: [
-      {
-        name: 'slack',
-        slack_configs: [{ api_url_file: SLACK_WEBHOOK_FILE, channel: slackChannel, send_resolved: true }],
-      },
-    ],
-  });
+export function loadMonitoringSources(dir: string = MONITORING_GENERATED_DIR): MonitoringSources {
+  const rulesFile = join(dir, 'rules.json');
+  const parsed = JSON.parse(generated(dir, 'rules.json')) as { groups?: RuleGroup[] };
+  if (!Array.isArray(parsed.groups)) throw new Error(`${rulesFile} has no "groups" array: regenerate monitoring/`);
+
+  const dashboardDir = join(dir, 'dashboards');
+  const files = existsSync(dashboardDir) ? readdirSync(dashboardDir).filter((file) => file.endsWith('.json')) : [];
+  if (files.length === 0) throw new Error(`${dashboardDir} holds no dashboard: run \`npm run generate -w monitoring\``);
+  const dashboards = files.sort().map((file) => ({
+    name: file.slice(0, -'.json'.length),
+    json: readFileSync(join(dashboardDir, file), 'utf8'),
+  }));
+
+  return {
+    ruleGroups: parsed.groups,
+    dashboards,
+    alertmanagerConfigs: Object.fromEntries(
+      STACKS.map((stack) => [stack, generated(dir, join('alertmanager', `${stack}.yaml`))]),
+    ) as Record<Stack, string>,
+    lokiRules: generated(dir, join('loki', 'rules.yaml')),
+  };
 }

@@ -1,14 +1,12 @@
 import * as pulumi from '@pulumi/pulumi';
 
-import { SLO_ANALYSIS_QUERIES } from '../../monitoring/src/slo.js';
 import {
-  GATE_SCENARIO,
-  RELEASE_PLAN,
-  type GateScenario,
-  type ReleasePlan,
+  PROMETHEUS_RETENTION,
+  SLO_ANALYSIS_QUERIES,
+  type SliKind,
   type SloAnalysisQuery,
-  type SloName,
-} from '../../pipelines/src/release/plan.js';
+} from '../../monitoring/src/slo.js';
+import { GATE_SCENARIO, RELEASE_PLAN, type GateScenario, type ReleasePlan } from '../../pipelines/src/release/plan.js';
 import { App } from './components/app.js';
 import { Backups } from './components/backups.js';
 import { Cache } from './components/cache.js';
@@ -18,14 +16,14 @@ import { Delivery } from './components/delivery.js';
 import { Network } from './components/network.js';
 import { Observability } from './components/observability.js';
 import type { StackConfig } from './config.js';
-import { placeholderAlertmanagerConfig, type MonitoringSources } from './monitoring-sources.js';
+import type { MonitoringSources } from './monitoring-sources.js';
 import { tagsFor } from './tags.js';
 import { pinnedImage } from './workload.js';
 
 /** What the program renders besides stack config; tests swap these. */
 export interface ReleaseInputs {
   readonly plan: ReleasePlan;
-  readonly sloQueries: Readonly<Record<SloName, SloAnalysisQuery>>;
+  readonly sloQueries: Readonly<Record<SliKind, SloAnalysisQuery>>;
   readonly gateScenario: GateScenario;
   readonly monitoring: MonitoringSources;
 }
@@ -96,12 +94,15 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
   const observability = new Observability('observability', {
     provider: cluster.provider,
     sources: inputs.monitoring,
-    alertmanagerConfig: inputs.monitoring.alertmanagerConfig ?? placeholderAlertmanagerConfig(config.alertSlackChannel),
+    alertmanagerConfig: inputs.monitoring.alertmanagerConfigs[config.environment],
+    // Every series and alert says which stack and cluster it comes from.
+    externalLabels: { env: config.environment, cluster: name },
     slackWebhookUrl: config.alertSlackWebhookUrl,
     pagerDutyRoutingKey: config.alertPagerDutyRoutingKey,
     appNamespace: APP_NAMESPACE,
     appLabels: labels,
-    prometheusRetention: config.environment === 'prod' ? '30d' : '15d',
+    // Every stack keeps the whole SLO window, or its 30-day budget would be computed from half of it.
+    prometheusRetention: PROMETHEUS_RETENTION,
   });
   const delivery = new Delivery('delivery', {
     provider: cluster.provider,

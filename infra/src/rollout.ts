@@ -1,11 +1,5 @@
-import {
-  CANARY_SELECTOR,
-  type AnalysisGate,
-  type GateScenario,
-  type ReleasePlan,
-  type SloAnalysisQuery,
-  type SloName,
-} from '../../pipelines/src/release/plan.js';
+import { forCanary, type SloAnalysisQuery } from '../../monitoring/src/slo.js';
+import type { AnalysisGate, GateScenario, ReleasePlan } from '../../pipelines/src/release/plan.js';
 
 /** Argo Rollouts canary steps, as the Rollout spec holds them. */
 export type CanaryStep =
@@ -57,10 +51,7 @@ export function canaryTimeoutSeconds(plan: ReleasePlan, gate: GateScenario): num
 
 /** Fills the canary's label matchers into an SLO query. */
 export function canaryQuery(query: SloAnalysisQuery, namespace: string): string {
-  return query.query.replaceAll(
-    CANARY_SELECTOR,
-    `namespace="${namespace}",rollouts_pod_template_hash="{{args.canary-hash}}"`,
-  );
+  return forCanary(query, namespace, '{{args.canary-hash}}');
 }
 
 /** Argo expressions for one SLO: no data is neither success nor failure (inconclusive). */
@@ -71,5 +62,3 @@ export function sloConditions(query: SloAnalysisQuery): { successCondition: stri
     failureCondition: `len(result) > 0 && result[0] ${fail} ${query.threshold}`,
   };
 }
-
-export const SLO_NAMES: readonly SloName[] = ['availability', 'latency'];

@@ -1,25 +1,62 @@
+import { SERVICE } from './config.js';
+
 /**
  * Alertmanager routing: critical pages, warning opens a ticket, info and none reach nobody. Every endpoint comes
  * from a file mounted from a Secret (Alertmanager 0.25 reads `*_file` options), so the config holds no secret.
  */
+/** The stacks infra deploys (Pulumi.<stack>.yaml); each gets its own Alertmanager config. */
+export const STACKS = ['dev', 'staging', 'prod'] as const;
+export type Stack = (typeof STACKS)[number];
+
 export interface AlertmanagerOptions {
-  /** File holding the Slack incoming-webhook URL of the ticket channel. */
+  readonly stack: Stack;
+  /** File holding the Slack incoming-webhook URL (one Slack app posts to every channel below). */
   readonly slackWebhookFile: string;
+  /** erp-api's channel; equals the stack's `alertSlackChannel` (an infra check holds the two together). */
   readonly ticketChannel: string;
-  /** File holding the PagerDuty Events API v2 routing key of the on-call service. */
-  readonly pagerDutyRoutingKeyFile: string;
+  /** Where alerts of other sources go (the cluster's own rules from kube-prometheus-stack). */
+  readonly platformChannel: string;
+  /** File holding the PagerDuty Events API v2 routing key; only a stack that pages has one. */
+  readonly pagerDutyRoutingKeyFile?: string;
   /** Where the dead man's switch receives Watchdog; none by default (Alertmanager 0.25 has no webhook url_file). */
   readonly deadMansSwitch?: { readonly url: string; readonly credentialsFile: string };
 }
 
-/** What infra mounts: the Slack file is infra's SLACK_WEBHOOK_FILE; the PagerDuty key is a Secret of its own. */
-export const DEFAULT_ALERTMANAGER_OPTIONS: AlertmanagerOptions = {
-  slackWebhookFile: '/etc/alertmanager/secrets/alertmanager-slack/url',
-  ticketChannel: '#erp-alerts',
-  pagerDutyRoutingKeyFile: '/etc/alertmanager/secrets/alertmanager-pagerduty/routing-key',
+const SLACK_WEBHOOK_FILE = '/etc/alertmanager/secrets/alertmanager-slack/url';
+
+/** Per stack: its own channels; only prod pages a person, dev and staging post critical alerts to Slack. */
+export const ALERTMANAGER_STACKS: Readonly<Record<Stack, AlertmanagerOptions>> = {
+  dev: {
+    stack: 'dev',
+    slackWebhookFile: SLACK_WEBHOOK_FILE,
+    ticketChannel: '#erp-alerts-dev',
+    platformChannel: '#platform-alerts-dev',
+  },
+  staging: {
+    stack: 'staging',
+    slackWebhookFile: SLACK_WEBHOOK_FILE,
+    ticketChannel: '#erp-alerts-staging',
+    platformChannel: '#platform-alerts-staging',
+  },
+  prod: {
+    stack: 'prod',
+    slackWebhookFile: SLACK_WEBHOOK_FILE,
+    ticketChannel: '#erp-alerts',
+    platformChannel: '#platform-alerts',
+    pagerDutyRoutingKeyFile: '/etc/alertmanager/secrets/alertmanager-pagerduty/routing-key',
+  },
 };
 
-export const RECEIVERS = { page: 'page', ticket: 'ticket', none: 'none', watchdog: 'watchdog' } as const;
+/** The production config: what a single rendering without a stack means. */
+export const DEFAULT_ALERTMANAGER_OPTIONS: AlertmanagerOptions = ALERTMANAGER_STACKS.prod;
+
+export const RECEIVERS = {
+  page: 'page',
+  ticket: 'ticket',
+  none: 'none',
+  watchdog: 'watchdog',
+  platform: 'platform',
+} as const;
 
 /**
  * Alerts a DatabaseDown makes fire on its own: errors, slowness and burn of a service that cannot reach its
@@ -59,11 +96,19 @@ export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTM
             },
           ],
         };
+  const slack = (channel: string) => ({
+    api_url_file: options.slackWebhookFile,
+    channel,
+    send_resolved: true,
+    title: TEMPLATE_TITLE,
+    text: TEMPLATE_TEXT,
+  });
   return {
     global: { resolve_timeout: '5m' },
     route: {
-      receiver: RECEIVERS.ticket,
-      group_by: ['alertname', 'service'],
+      // Anything that is not erp-api's (the cluster's own rules) goes to the platform team's channel.
+      receiver: RECEIVERS.platform,
+      group_by: ['alertname', 'namespace'],
       group_wait: '30s',
       group_interval: '5m',
       repeat_interval: '4h',
@@ -75,9 +120,17 @@ export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTM
           group_interval: '1m',
           repeat_interval: '1m',
         },
-        { receiver: RECEIVERS.page, matchers: ['severity="critical"'], repeat_interval: '1h' },
-        { receiver: RECEIVERS.ticket, matchers: ['severity="warning"'], repeat_interval: '12h' },
-        { receiver: RECEIVERS.none, matchers: ['severity=~"info|none"'] },
+        {
+          receiver: RECEIVERS.ticket,
+          matchers: [`service="${SERVICE}"`],
+          // One notification per SLO: a burn of api-latency and one of orders-availability are two problems.
+          group_by: ['alertname', 'service', 'slo'],
+          routes: [
+            { receiver: RECEIVERS.page, matchers: ['severity="critical"'], repeat_interval: '1h' },
+            { receiver: RECEIVERS.ticket, matchers: ['severity="warning"'], repeat_interval: '12h' },
+            { receiver: RECEIVERS.none, matchers: ['severity=~"info|none"'] },
+          ],
+        },
       ],
     },
     inhibit_rules: [
@@ -91,6 +144,12 @@ export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTM
         target_matchers: [anyOf(INHIBITED_BY_SERVICE_DOWN)],
         equal: ['service'],
       },
+      // The availability page already says the API fails; HighErrorRate would be a second incident for it.
+      {
+        source_matchers: ['alertname="ErrorBudgetBurn"', 'severity="critical"', 'sli="availability"'],
+        target_matchers: ['alertname="HighErrorRate"'],
+        equal: ['service'],
+      },
       // A page already says it: the ticket of the same alert would only repeat it.
       {
         source_matchers: ['severity="critical"'],
@@ -101,42 +160,28 @@ export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTM
     receivers: [
       {
         name: RECEIVERS.page,
-        pagerduty_configs: [
-          {
-            routing_key_file: options.pagerDutyRoutingKeyFile,
-            severity: 'critical',
-            description: '{{ .CommonAnnotations.summary }}',
-            client: 'Alertmanager',
-            details: {
-              alertname: '{{ .CommonLabels.alertname }}',
-              service: '{{ .CommonLabels.service }}',
-              description: '{{ .CommonAnnotations.description }}',
-              runbook_url: '{{ .CommonAnnotations.runbook_url }}',
-            },
-          },
-        ],
-        slack_configs: [
-          {
-            api_url_file: options.slackWebhookFile,
-            channel: options.ticketChannel,
-            send_resolved: true,
-            title: TEMPLATE_TITLE,
-            text: TEMPLATE_TEXT,
-          },
-        ],
+        ...(options.pagerDutyRoutingKeyFile === undefined
+          ? {}
+          : {
+              pagerduty_configs: [
+                {
+                  routing_key_file: options.pagerDutyRoutingKeyFile,
+                  severity: 'critical',
+                  description: '{{ .CommonAnnotations.summary }}',
+                  client: 'Alertmanager',
+                  details: {
+                    alertname: '{{ .CommonLabels.alertname }}',
+                    service: '{{ .CommonLabels.service }}',
+                    description: '{{ .CommonAnnotations.description }}',
+                    runbook_url: '{{ .CommonAnnotations.runbook_url }}',
+                  },
+                },
+              ],
+            }),
+        slack_configs: [slack(options.ticketChannel)],
       },
-      {
-        name: RECEIVERS.ticket,
-        slack_configs: [
-          {
-            api_url_file: options.slackWebhookFile,
-            channel: options.ticketChannel,
-            send_resolved: true,
-            title: TEMPLATE_TITLE,
-            text: TEMPLATE_TEXT,
-          },
-        ],
-      },
+      { name: RECEIVERS.ticket, slack_configs: [slack(options.ticketChannel)] },
+      { name: RECEIVERS.platform, slack_configs: [slack(options.platformChannel)] },
       { name: RECEIVERS.none },
       watchdogReceiver,
     ],

@@ -5,11 +5,32 @@
 /** The service label on every alert; Alertmanager groups by it. */
 export const SERVICE = 'erp-api';
 
-/** The scrape job of the app: the ServiceMonitor's Service name in the cluster, the job name locally. */
+/** The scrape job of the app: in the cluster the value of the metrics Service's `APP_JOB_LABEL`, locally the job name. */
 export const APP_JOB = 'erp-api';
+
+/** The Service label the ServiceMonitor's `jobLabel` names; without it prometheus-operator uses the Service's name. */
+export const APP_JOB_LABEL = 'app.kubernetes.io/name';
+
+/** The Service prometheus-operator scrapes (infra names it `<app>-metrics`); it becomes the `service` label. */
+export const METRICS_SERVICE = 'erp-api-metrics';
+
+/** The label that marks that Service for the ServiceMonitor's selector. */
+export const METRICS_SERVICE_LABEL: Readonly<Record<string, string>> = { 'slipway.dev/metrics': 'true' };
+
+/** The named Service port /metrics is served on; it becomes the `endpoint` label. */
+export const METRICS_PORT = 'http';
+
+/** Pod labels copied onto every series: the canary analysis tells canary from stable by this one. */
+export const POD_TARGET_LABELS = ['rollouts-pod-template-hash'] as const;
 
 /** Matcher every app query starts with, so another job's series never leak into erp-api's numbers. */
 export const APP_SELECTOR = `job="${APP_JOB}"`;
+
+/** The Ingress of erp-api (infra names it after the app): ingress-nginx labels its request metrics with it. */
+export const APP_INGRESS = 'erp-api';
+
+/** Matcher of the requests ingress-nginx forwarded to erp-api, counted even when no pod was ready to answer. */
+export const EDGE_SELECTOR = `ingress="${APP_INGRESS}"`;
 
 /** The repository's runbooks folder on main; `RUNBOOK_BASE_URL` moves it (a fork, an internal mirror). */
 export const DEFAULT_RUNBOOK_BASE_URL = 'https://github.com/slipway-dev/slipway/blob/main/runbooks';

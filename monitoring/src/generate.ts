@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 import { stringify } from 'yaml';
 
-import { alertmanagerConfig } from './alertmanager.js';
+import { ALERTMANAGER_STACKS, alertmanagerConfig, STACKS } from './alertmanager.js';
 import { runbookBaseUrl } from './config.js';
 import { renderDashboards } from './dashboards/index.js';
 import { lokiConfig, lokiRuleGroups } from './loki.js';
@@ -40,7 +40,8 @@ export function generatedFiles(options: GenerateOptions): Map<string, string> {
   for (const alert of ALERTS)
     files.set(`tests/${alert.name}.test.yaml`, yaml(promtoolTestFile(alert, options.runbookBaseUrl)));
   for (const [uid, dashboard] of renderDashboards()) files.set(`dashboards/${uid}.json`, json(dashboard));
-  files.set('alertmanager.yaml', yaml(alertmanagerConfig()));
+  for (const stack of STACKS)
+    files.set(`alertmanager/${stack}.yaml`, yaml(alertmanagerConfig(ALERTMANAGER_STACKS[stack])));
   files.set('loki/config.yaml', yaml(lokiConfig()));
   files.set('loki/rules.yaml', yaml(lokiRuleGroups(options.runbookBaseUrl)));
   return files;

@@ -8,5 +8,5 @@ export { alertmanagerConfig, DEFAULT_ALERTMANAGER_OPTIONS } from './alertmanager
 export type { AlertmanagerOptions } from './alertmanager.js';
 export { AUDIT_INTEGRITY_EVENT, LOG_ALERTS, lokiConfig, lokiRetentionHelmValues, lokiRuleGroups } from './loki.js';
 export { EXTERNAL_METRICS } from './external-metrics.js';
-export * from './kubernetes.js';
 export { GENERATED_DIR, generatedFiles } from './generate.js';
+export * from './service-monitor.js';

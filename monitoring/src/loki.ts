@@ -1,6 +1,7 @@
 import { parser } from '@grafana/lezer-logql';
 
 import { SERVICE, runbookUrl } from './config.js';
+import { AUDIT_VERIFY_INTERVAL_HOURS } from './rules.js';
 import type { Severity } from './rules.js';
 
 /**
@@ -105,6 +106,9 @@ export interface LogAlertDefinition {
 
 const STREAM = `{app="${SERVICE}"}`;
 
+/** One audit-verify interval plus 15 minutes for a slow run: a tampered chain keeps the alert firing. */
+export const AUDIT_INTEGRITY_WINDOW = `${AUDIT_VERIFY_INTERVAL_HOURS * 60 + 15}m`;
+
 export const LOG_ALERTS: readonly LogAlertDefinition[] = [
   {
     name: 'ErrorLogBurst',
@@ -117,11 +121,11 @@ export const LOG_ALERTS: readonly LogAlertDefinition[] = [
   },
   {
     name: 'AuditIntegrityFailure',
-    expr: `sum by (namespace) (count_over_time(${STREAM} | json | event="${AUDIT_INTEGRITY_EVENT}" [15m])) > 0`,
+    // audit-verify logs a break once per run: the window spans a run interval, so the alert holds between runs.
+    expr: `sum by (namespace) (count_over_time(${STREAM} | json | event="${AUDIT_INTEGRITY_EVENT}" [${AUDIT_INTEGRITY_WINDOW}])) > 0`,
     severity: 'critical',
     summary: 'The audit log hash chain does not verify',
-    description:
-      'erp-api in namespace {{ $labels.namespace }} logged {{ $value }} audit integrity failures in the last 15 minutes: a row of audit_logs was changed or removed outside the app.',
+    description: `erp-api in namespace {{ $labels.namespace }} logged {{ $value }} audit integrity failures in the last ${AUDIT_INTEGRITY_WINDOW}: a row of audit_logs was changed or removed outside the app.`,
   },
 ];
 

@@ -25,7 +25,9 @@ const DEFAULT_INTERVAL = '1m';
 
 function ruleFor(alert: AlertDefinition, expected: ExpectedAlert): AlertRuleDefinition {
   const candidates = alert.rules.filter(
-    (rule) => expected.severity === undefined || rule.severity === expected.severity,
+    (rule) =>
+      (expected.severity === undefined || rule.severity === expected.severity) &&
+      Object.entries(rule.labels ?? {}).every(([name, value]) => (expected.labels?.[name] ?? value) === value),
   );
   const rule = candidates[0];
   if (rule === undefined)
@@ -72,7 +74,8 @@ export function promtoolTestFile(
         exp_alerts: check.alerts.map((expected) => {
           const rule = ruleFor(alert, expected);
           return {
-            exp_labels: { ...staticLabels(rule), ...expected.labels },
+            // The rule's labels replace the series' own, as Prometheus does (`service` of the target among them).
+            exp_labels: { ...expected.labels, ...staticLabels(rule) },
             exp_annotations: {
               summary: rule.summary,
               description: expected.description,

@@ -1,4 +1,5 @@
-import { APP_SELECTOR, SERVICE } from './config.js';
+import { APP_SELECTOR, EDGE_SELECTOR, POD_TARGET_LABELS, SERVICE } from './config.js';
+import { sanitizeLabelName } from './service-monitor.js';
 
 /**
  * The service level objectives of erp-api, defined once. From them come the error-ratio recording rules, the
@@ -6,7 +7,8 @@ import { APP_SELECTOR, SERVICE } from './config.js';
  */
 
 /** What is measured: requests answered without a 5xx, or requests answered fast enough. */
-export type SliKind = 'availability' | 'latency';
+export const SLI_KINDS = ['availability', 'latency'] as const;
+export type SliKind = (typeof SLI_KINDS)[number];
 
 /** The whole API, or one group of routes whose users notice on their own (sign-in, ordering). */
 export type RouteGroupName = 'api' | 'auth' | 'orders';
@@ -18,9 +20,13 @@ export interface RouteGroup {
   readonly routeMatcher: string;
 }
 
+/** Who counts the requests: the app's own metrics, or ingress-nginx in front of it (which also sees no pod ready). */
+export type SliSource = 'app' | 'edge';
+
 export interface ServiceLevelObjective {
-  /** `<routeGroup>-<sli>`, the `slo` label of its recorded series and alerts. */
+  /** `<routeGroup>-<sli>` (`edge-<sli>` at the ingress), the `slo` label of its recorded series and alerts. */
   readonly name: string;
+  readonly source: SliSource;
   readonly sli: SliKind;
   readonly routeGroup: RouteGroupName;
   readonly description: string;
@@ -51,6 +57,7 @@ function slosFor(group: RouteGroup): ServiceLevelObjective[] {
   return [
     {
       name: `${group.name}-availability`,
+      source: 'app',
       sli: 'availability',
       routeGroup: group.name,
       description: `99.9% of requests (${group.description}) answer without a 5xx status, over 30 days`,
@@ -59,6 +66,7 @@ function slosFor(group: RouteGroup): ServiceLevelObjective[] {
     },
     {
       name: `${group.name}-latency`,
+      source: 'app',
       sli: 'latency',
       routeGroup: group.name,
       description: `99% of requests (${group.description}) answer in under 500 ms, over 30 days`,
@@ -69,12 +77,42 @@ function slosFor(group: RouteGroup): ServiceLevelObjective[] {
   ];
 }
 
-/** Every SLO: the API as a whole, then the critical route groups. */
-export const SLOS: readonly ServiceLevelObjective[] = Object.values(ROUTE_GROUPS).flatMap(slosFor);
+/**
+ * The API's availability as ingress-nginx answers it: when every pod is unready the app counts nothing, while the
+ * ingress answers 503 to every user; only this SLI sees that.
+ */
+export const EDGE_AVAILABILITY: ServiceLevelObjective = {
+  name: 'edge-availability',
+  source: 'edge',
+  sli: 'availability',
+  routeGroup: 'api',
+  description: '99.9% of requests ingress-nginx forwards to erp-api answer without a 5xx status, over 30 days',
+  objective: AVAILABILITY_OBJECTIVE,
+  windowDays: SLO_WINDOW_DAYS,
+};
+
+/** Every SLO: the API as a whole, then the critical route groups, then the API seen from the ingress. */
+export const SLOS: readonly ServiceLevelObjective[] = [
+  ...Object.values(ROUTE_GROUPS).flatMap(slosFor),
+  EDGE_AVAILABILITY,
+];
 
 /** Windows the error ratio is recorded over: the burn-rate alerts' pairs and the whole SLO window. */
 export const ERROR_RATIO_WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d', '30d'] as const;
 export type ErrorRatioWindow = (typeof ERROR_RATIO_WINDOWS)[number];
+
+/**
+ * Windows recorded as the mean of the 5m ratio, as Sloth records its period window: a rate over days of raw
+ * samples reads millions of points at every evaluation, the 5m record a few thousand.
+ */
+export const DERIVED_WINDOWS: readonly ErrorRatioWindow[] = ['1d', '3d', '30d'];
+
+/** The window the derived ones average. */
+export const BASE_WINDOW: ErrorRatioWindow = '5m';
+
+/** Days Prometheus must keep so the whole SLO window is there: the window and a day of margin. */
+export const PROMETHEUS_RETENTION_DAYS = SLO_WINDOW_DAYS + 1;
+export const PROMETHEUS_RETENTION = `${PROMETHEUS_RETENTION_DAYS}d`;
 
 export interface BurnRateAlertWindow {
   readonly severity: 'critical' | 'warning';
@@ -118,6 +156,13 @@ function le(seconds: number): string {
  * threshold for latency. `or vector(0)` keeps the ratio at 0 (not empty) while nothing fails.
  */
 export function errorRatioQuery(slo: ServiceLevelObjective, window: string): string {
+  if (slo.source === 'edge') {
+    if (slo.sli !== 'availability') throw new Error(`SLO ${slo.name}: the edge measures availability only`);
+    return (
+      `(sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR},status=~"5.."}[${window}])) or vector(0))` +
+      ` / sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR}}[${window}]))`
+    );
+  }
   const selector = requestSelector(slo);
   if (slo.sli === 'availability')
     return (
@@ -152,19 +197,33 @@ export function sloSeries(slo: ServiceLevelObjective, record: string): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Consumers outside Prometheus: the canary analysis (pipelines/infra) and the k6 thresholds (load).
 
-/**
- * Stands for the canary's label matchers inside a canary query; the same literal as `CANARY_SELECTOR` in
- * pipelines/src/release/plan.ts (monitoring may not import pipelines; a test pins the two together).
- */
+/** Stands for the canary's label matchers inside a canary query; {@link canaryMatchers} fills it. */
 export const CANARY_SELECTOR = '__CANARY_SELECTOR__';
+
+/** The label the ServiceMonitor copies from the pod's `rollouts-pod-template-hash`, as Prometheus names it. */
+export const POD_TEMPLATE_HASH_LABEL = sanitizeLabelName(POD_TARGET_LABELS[0]);
+
+/** The matchers of one canary's series: its namespace and its pod template hash (an Argo argument in the cluster). */
+export function canaryMatchers(namespace: string, podTemplateHash: string): string {
+  return `namespace="${namespace}",${POD_TEMPLATE_HASH_LABEL}="${podTemplateHash}"`;
+}
+
+/** A canary query with the canary's matchers in place of {@link CANARY_SELECTOR}. */
+export function forCanary(query: SloAnalysisQuery, namespace: string, podTemplateHash: string): string {
+  return query.query.replaceAll(CANARY_SELECTOR, canaryMatchers(namespace, podTemplateHash));
+}
 
 /** How much canary traffic each analysis measurement looks at. */
 export const CANARY_ANALYSIS_WINDOW = '2m';
 
-/** The fields of pipelines' `SloAnalysisQuery`, so infra can use these in place of `PENDING_SLO_QUERIES`. */
+/**
+ * A PromQL query that measures one SLI on the canary alone, and the bound its result must respect; `query` holds
+ * {@link CANARY_SELECTOR} where the canary's matchers go. Argo Rollouts (infra) and the local canary run it.
+ */
 export interface SloAnalysisQuery {
   readonly slo: SliKind;
   readonly query: string;
+  /** `atLeast`: result ≥ threshold passes (ratios); `atMost`: result ≤ threshold passes (latencies). */
   readonly comparison: 'atLeast' | 'atMost';
   readonly threshold: number;
   readonly source: 'monitoring';
@@ -195,12 +254,14 @@ export function canaryAnalysisQuery(slo: ServiceLevelObjective): SloAnalysisQuer
 }
 
 function apiSlo(sli: SliKind): ServiceLevelObjective {
-  const slo = SLOS.find((candidate) => candidate.routeGroup === 'api' && candidate.sli === sli);
+  const slo = SLOS.find(
+    (candidate) => candidate.source === 'app' && candidate.routeGroup === 'api' && candidate.sli === sli,
+  );
   if (slo === undefined) throw new Error(`no api-${sli} SLO is defined: add it to SLOS in monitoring/src/slo.ts`);
   return slo;
 }
 
-/** What infra renders into AnalysisTemplates, one per SLI; replaces pipelines' `PENDING_SLO_QUERIES`. */
+/** What infra renders into AnalysisTemplates, one per SLI. */
 export const SLO_ANALYSIS_QUERIES: Readonly<Record<SliKind, SloAnalysisQuery>> = {
   availability: canaryAnalysisQuery(apiSlo('availability')),
   latency: canaryAnalysisQuery(apiSlo('latency')),

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 
 import { freePort } from '../../pipelines/src/platform/ports.js';
-import { INHIBITED_BY_DATABASE_DOWN, RECEIVERS } from '../src/alertmanager.js';
+import { ALERTMANAGER_STACKS, INHIBITED_BY_DATABASE_DOWN, RECEIVERS, STACKS } from '../src/alertmanager.js';
+import type { Stack } from '../src/alertmanager.js';
 import { LOG_ALERTS } from '../src/loki.js';
 import { ALERTS } from '../src/rules.js';
 import { GENERATED } from './support/paths.js';
@@ -14,11 +15,12 @@ import { startTool, waitFor } from './support/processes.js';
 import type { Started } from './support/processes.js';
 import { runTool } from './support/tools.js';
 
-const CONFIG = join(GENERATED, 'alertmanager.yaml');
+const configOf = (stack: Stack): string => join(GENERATED, 'alertmanager', `${stack}.yaml`);
+const CONFIG = configOf('prod');
 
-function routeOf(labels: Record<string, string>): string {
+function routeOf(labels: Record<string, string>, config = CONFIG): string {
   const args = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
-  const result = runTool('amtool', ['config', 'routes', 'test', `--config.file=${CONFIG}`, ...args]);
+  const result = runTool('amtool', ['config', 'routes', 'test', `--config.file=${config}`, ...args]);
   expect(result.status, result.output).toBe(0);
   return result.output
     .split('\n')
@@ -27,10 +29,30 @@ function routeOf(labels: Record<string, string>): string {
 }
 
 describe('Alertmanager config', () => {
-  test('amtool check-config accepts it', () => {
-    const result = runTool('amtool', ['check-config', CONFIG]);
+  test.each(STACKS)('amtool check-config accepts the %s config', (stack) => {
+    const result = runTool('amtool', ['check-config', configOf(stack)]);
     expect(result.output).toContain('SUCCESS');
     expect(result.status).toBe(0);
+  });
+
+  test('each stack posts to its own channel; only prod pages; other sources go to the platform receiver', () => {
+    for (const stack of STACKS) {
+      const text = readFileSync(configOf(stack), 'utf8');
+      const config = parse(text) as { receivers: { name: string; pagerduty_configs?: unknown[] }[] };
+      const page = config.receivers.find((receiver) => receiver.name === RECEIVERS.page);
+      expect(page?.pagerduty_configs !== undefined, `${stack} pages`).toBe(stack === 'prod');
+      expect(text).toContain(`channel: "${ALERTMANAGER_STACKS[stack].ticketChannel}"`);
+      for (const other of STACKS.filter((candidate) => candidate !== stack))
+        expect(text, `${stack} names ${other}'s channel`).not.toContain(
+          `channel: "${ALERTMANAGER_STACKS[other].ticketChannel}"`,
+        );
+      expect(
+        routeOf({ alertname: 'KubePodCrashLooping', namespace: 'kube-system', severity: 'critical' }, configOf(stack)),
+      ).toBe(RECEIVERS.platform);
+      expect(routeOf({ alertname: 'HighErrorRate', service: 'erp-api', severity: 'critical' }, configOf(stack))).toBe(
+        RECEIVERS.page,
+      );
+    }
   });
 
   test('critical goes to the page receiver, warning to ticket, info and none to nobody, Watchdog to its own', () => {
@@ -72,9 +94,12 @@ describe('Alertmanager config', () => {
     for (const entry of configs) expect(Object.keys(entry).some((key) => key.endsWith('_file'))).toBe(true);
   });
 
-  test('groups by alertname and service', () => {
-    const config = parse(readFileSync(CONFIG, 'utf8')) as { route: { group_by: string[] } };
-    expect(config.route.group_by).toEqual(['alertname', 'service']);
+  test("groups erp-api's alerts by alertname, service and slo: one notification per SLO that burns", () => {
+    const config = parse(readFileSync(CONFIG, 'utf8')) as {
+      route: { routes: { matchers: string[]; group_by?: string[] }[] };
+    };
+    const service = config.route.routes.find((route) => route.matchers.includes('service="erp-api"'));
+    expect(service?.group_by).toEqual(['alertname', 'service', 'slo']);
   });
 });
 
@@ -142,5 +167,41 @@ describe('Alertmanager inhibition (a real Alertmanager)', () => {
     expect(states.get('DatabaseDown')).toBe('active');
     for (const name of INHIBITED_BY_DATABASE_DOWN) expect(states.get(name), name).toBe('suppressed');
     expect(states.get('BackupFailed')).toBe('active');
+  });
+
+  test('the availability page inhibits HighErrorRate: one incident per problem', async () => {
+    const service = 'erp-api-inhibition-check';
+    const posted = await fetch(`${url}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        {
+          labels: {
+            alertname: 'ErrorBudgetBurn',
+            service,
+            severity: 'critical',
+            slo: 'api-availability',
+            sli: 'availability',
+          },
+        },
+        { labels: { alertname: 'HighErrorRate', service, severity: 'critical' } },
+      ]),
+    });
+    expect(posted.status).toBe(200);
+    const state = await waitFor(
+      'HighErrorRate suppressed',
+      async () => {
+        const alerts = (await (await fetch(`${url}/api/v2/alerts`)).json()) as {
+          labels: { alertname: string; service: string };
+          status: { state: string };
+        }[];
+        const target = alerts.find((a) => a.labels.service === service && a.labels.alertname === 'HighErrorRate');
+        if (target?.status.state !== 'suppressed') throw new Error(JSON.stringify(alerts.map((a) => a.status)));
+        return alerts.find((a) => a.labels.service === service && a.labels.alertname === 'ErrorBudgetBurn');
+      },
+      10_000,
+      alertmanager.log,
+    );
+    expect(state?.status.state).toBe('active');
   });
 });

@@ -2,8 +2,6 @@ import { describe, expect, test } from 'vitest';
 
 import { DATABASE_DEFAULTS } from '../../app/src/db/pool.js';
 import { HTTP_DURATION_BUCKETS, METRIC_CATALOGUE } from '../../app/src/observability/metric-catalogue.js';
-import { CANARY_SELECTOR as PLAN_CANARY_SELECTOR } from '../../pipelines/src/release/plan.js';
-import type { SloAnalysisQuery as PlanSloAnalysisQuery, SloName } from '../../pipelines/src/release/plan.js';
 import { DB_POOL_MAX_CONNECTIONS, TARGET_LABELS } from '../src/config.js';
 import { DASHBOARDS } from '../src/dashboards/index.js';
 import { EXTERNAL_METRICS } from '../src/external-metrics.js';
@@ -114,14 +112,5 @@ describe('values monitoring mirrors from other workspaces', () => {
 
   test('the pool maximum used by the pool alert is the app default', () => {
     expect(DB_POOL_MAX_CONNECTIONS).toBe(DATABASE_DEFAULTS.maxConnections);
-  });
-
-  test('the canary analysis queries fit the release plan interface and its placeholder', () => {
-    const queries: Readonly<Record<SloName, PlanSloAnalysisQuery>> = SLO_ANALYSIS_QUERIES;
-    expect(CANARY_SELECTOR).toBe(PLAN_CANARY_SELECTOR);
-    for (const query of Object.values(queries)) {
-      expect(query.source).toBe('monitoring');
-      expect(query.query).toContain(`{${PLAN_CANARY_SELECTOR},`);
-    }
   });
 });

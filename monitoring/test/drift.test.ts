@@ -26,10 +26,11 @@ describe('monitoring/generated/ matches its TypeScript source', () => {
     ).toBe(true);
   });
 
-  test('holds what infra reads: rules.json groups, dashboards/*.json, alertmanager.yaml', () => {
+  test('holds what infra reads: rules.json groups, dashboards/*.json, alertmanager/<stack>.yaml', () => {
     const rules = JSON.parse(expected.get('rules.json') ?? '{}') as { groups?: unknown[] };
     expect(Array.isArray(rules.groups)).toBe(true);
     expect([...expected.keys()].filter((path) => /^dashboards\/[^/]+\.json$/.test(path))).toHaveLength(5);
-    expect(expected.get('alertmanager.yaml')).toContain('route:');
+    for (const stack of ['dev', 'staging', 'prod'])
+      expect(expected.get(`alertmanager/${stack}.yaml`)).toContain('route:');
   });
 });

@@ -5,6 +5,8 @@ import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 
 import { analyzeLogql, LOG_ALERTS, LOG_FIELDS, LOG_STREAM_LABELS, LOKI_RETENTION, lokiConfig } from '../src/loki.js';
+import { AUDIT_VERIFY_SCHEDULE, BACKUP_SCHEDULE, RESTORE_DRILL_SCHEDULE } from '../../infra/src/components/backups.js';
+import { AUDIT_VERIFY_INTERVAL_HOURS } from '../src/rules.js';
 import { GENERATED } from './support/paths.js';
 
 describe('Loki: LogQL rules and config (offline checks; no Loki binary runs here)', () => {
@@ -57,5 +59,30 @@ describe('Loki: LogQL rules and config (offline checks; no Loki binary runs here
       expect(rule.annotations.summary).not.toContain('{{');
       expect(rule.annotations.description).toContain('{{');
     }
+  });
+});
+
+describe('alerts on the CronJobs infra schedules', () => {
+  // Hours between two runs of a cron schedule of the forms infra uses: hourly, every n hours, weekly.
+  function intervalHours(schedule: string): number {
+    const [, hour = '', , , weekday = ''] = schedule.split(' ');
+    if (weekday !== '*') return 7 * 24;
+    if (hour === '*') return 1;
+    const every = /^\*\/(\d+)$/.exec(hour);
+    if (every?.[1] !== undefined) return Number(every[1]);
+    return 24;
+  }
+
+  test("audit-verify runs as often as monitoring assumes, and AuditIntegrityFailure's window spans a run", () => {
+    expect(intervalHours(AUDIT_VERIFY_SCHEDULE)).toBe(AUDIT_VERIFY_INTERVAL_HOURS);
+    const rule = LOG_ALERTS.find((alert) => alert.name === 'AuditIntegrityFailure');
+    const minutes = Number(/\[(\d+)m\]/.exec(rule?.expr ?? '')?.[1]);
+    // A shorter window resolves between two runs that both find the break, and the alert flaps every hour.
+    expect(minutes).toBeGreaterThan(AUDIT_VERIFY_INTERVAL_HOURS * 60);
+  });
+
+  test('the backup and restore-drill schedules are the ones the staleness alerts assume', () => {
+    expect(intervalHours(BACKUP_SCHEDULE)).toBe(6);
+    expect(intervalHours(RESTORE_DRILL_SCHEDULE)).toBe(7 * 24);
   });
 });

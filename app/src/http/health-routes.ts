@@ -1,7 +1,6 @@
 import { Router } from 'express';
 
-import { allUp, runChecks } from '../health.js';
-import type { CheckResult, CheckResults, HealthCheck } from '../health.js';
+import type { CheckResult, CheckResults } from '../health.js';
 import type { Lifecycle } from '../lifecycle.js';
 
 /** One check as the wire shows it (snake_case, as every JSON body of the API). */
@@ -12,7 +11,8 @@ export interface ReadinessCheck {
 }
 
 export interface ReadinessBody {
-  readonly status: 'ready' | 'not_ready';
+  /** `degraded`: a dependency the app can serve without is down; the pod stays in rotation (200). */
+  readonly status: 'ready' | 'degraded' | 'not_ready';
   readonly shutting_down: boolean;
   readonly checks: Readonly<Record<string, ReadinessCheck>>;
 }
@@ -22,8 +22,13 @@ function checkJson({ status, durationMs, error }: CheckResult): ReadinessCheck {
 }
 
 export interface HealthRoutesOptions {
-  readonly checks: Readonly<Record<string, HealthCheck>>;
-  readonly timeoutMs: number;
+  /** One round of every dependency check (see `sharedChecks`). */
+  readonly runChecks: () => Promise<CheckResults>;
+  /**
+   * Checks whose failure leaves the pod ready, reported `degraded`: the app serves without them (Redis: every cache
+   * falls back to PostgreSQL), and taking every replica out of the Service would turn a slowdown into an outage.
+   */
+  readonly degradable: readonly string[];
   readonly lifecycle: Lifecycle;
 }
 
@@ -31,10 +36,8 @@ export interface HealthRoutesOptions {
  * GET /live: the process runs (restart it if not). GET /ready: it can serve traffic now
  * (route traffic elsewhere if not).
  */
-export function healthRouter({ checks, timeoutMs, lifecycle }: HealthRoutesOptions): Router {
+export function healthRouter({ runChecks, degradable, lifecycle }: HealthRoutesOptions): Router {
   const router = Router();
-  // Probes arriving together share one round of checks, so a probe storm cannot exhaust the pool.
-  let checksInFlight: Promise<CheckResults> | undefined;
 
   router.use((_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -46,14 +49,14 @@ export function healthRouter({ checks, timeoutMs, lifecycle }: HealthRoutesOptio
   });
 
   router.get('/ready', async (_req, res) => {
-    checksInFlight ??= runChecks(checks, timeoutMs).finally(() => {
-      checksInFlight = undefined;
-    });
-    const results = await checksInFlight;
+    const results = await runChecks();
     const shuttingDown = lifecycle.shuttingDown;
-    const ready = !shuttingDown && allUp(results);
+    const down = Object.entries(results)
+      .filter(([, result]) => result.status === 'down')
+      .map(([name]) => name);
+    const ready = !shuttingDown && down.every((name) => degradable.includes(name));
     const body: ReadinessBody = {
-      status: ready ? 'ready' : 'not_ready',
+      status: !ready ? 'not_ready' : down.length > 0 ? 'degraded' : 'ready',
       shutting_down: shuttingDown,
       checks: Object.fromEntries(Object.entries(results).map(([name, result]) => [name, checkJson(result)])),
     };

@@ -2,7 +2,7 @@ import { METHODS } from 'node:http';
 
 import type { Request, RequestHandler } from 'express';
 
-import { CLIENT_CLOSED_STATUS, OTHER_METHOD, UNMATCHED_ROUTE } from './metric-catalogue.js';
+import { CLIENT_CLOSED_STATUS, OTHER_METHOD, UNMATCHED_ROUTE, UNMEASURED_PATHS } from './metric-catalogue.js';
 import type { Metrics } from './metrics.js';
 
 const KNOWN_METHODS = new Set(METHODS);
@@ -37,13 +37,22 @@ function watchRouteMatches(req: Request, onMatch: (pattern: string) => void): vo
   });
 }
 
+/** Whether a request path is a probe or a scrape, which the request metrics leave out. */
+export function isUnmeasured(path: string): boolean {
+  return UNMEASURED_PATHS.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+}
+
 /**
- * Records every request in `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`,
+ * Records every request but probes and scrapes ({@link UNMEASURED_PATHS}) in `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight`,
  * labelled with the matched route pattern (`unmatched` when none matched). Mount business routers at fixed
  * prefixes: a parameter in a mount path would reach the label as its raw value.
  */
 export function httpMetricsMiddleware(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
+    if (isUnmeasured(req.path)) {
+      next();
+      return;
+    }
     const started = performance.now();
     const ended = metrics.httpRequestStarted();
     const method = methodLabel(req.method);

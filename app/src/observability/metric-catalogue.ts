@@ -29,6 +29,12 @@ export const CACHE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
 
 /** `route` of requests no route matched: raw paths would make the label unbounded. */
 export const UNMATCHED_ROUTE = 'unmatched';
+/**
+ * Paths (and everything below them) the request metrics leave out: kubelet probes and Prometheus scrapes are not
+ * users, and a readiness 503 is the platform's signal, not a user's error; counting them would dilute the SLIs.
+ */
+export const UNMEASURED_PATHS = ['/health', '/metrics'] as const;
+
 /** `method` of requests whose method is not a standard HTTP method. */
 export const OTHER_METHOD = 'other';
 /** `status` of requests whose client went away before the response was complete (nginx's convention). */
@@ -39,6 +45,8 @@ export const TOKEN_VALIDATION_RESULTS = ['valid', 'invalid', 'expired', 'revoked
 export const QUERY_RESULTS = ['success', 'error'] as const;
 export const POOL_STATES = ['total', 'idle', 'waiting'] as const;
 export const CACHE_RESULTS = ['hit', 'miss', 'error'] as const;
+/** The dependencies readiness checks, as `check` of `health_check_up`. */
+export const HEALTH_CHECKS = ['postgres', 'redis'] as const;
 /** `general`: every API request per client IP; `login`: sign-in attempts per account and IP. */
 export const RATE_LIMITERS = ['general', 'login'] as const;
 
@@ -47,6 +55,7 @@ export type TokenValidationResult = (typeof TOKEN_VALIDATION_RESULTS)[number];
 export type PoolState = (typeof POOL_STATES)[number];
 export type CacheResult = (typeof CACHE_RESULTS)[number];
 export type RateLimiterName = (typeof RATE_LIMITERS)[number];
+export type HealthCheckName = (typeof HEALTH_CHECKS)[number];
 
 /** The service's own metrics, keyed by the name code uses for them. */
 export const APP_METRICS = {
@@ -148,6 +157,13 @@ export const APP_METRICS = {
     type: 'counter',
     help: 'User accounts created.',
     labelNames: [],
+  },
+  healthCheckUp: {
+    name: 'health_check_up',
+    type: 'gauge',
+    help: 'Whether the last readiness check of a dependency succeeded (1) or failed (0), by check.',
+    labelNames: ['check'],
+    labelValues: { check: HEALTH_CHECKS },
   },
   backupLastSuccessTimestampSeconds: {
     name: 'backup_last_success_timestamp_seconds',

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 import {
   APP_METRICS,
+  HEALTH_CHECKS,
   LOGIN_RESULTS,
   POOL_STATES,
   RATE_LIMITERS,
@@ -9,6 +10,7 @@ import {
 } from './metric-catalogue.js';
 import type {
   CacheResult,
+  HealthCheckName,
   LoginResult,
   MetricDefinition,
   PoolState,
@@ -67,8 +69,10 @@ export class Metrics {
   readonly #rateLimitBlocks = this.#counter(APP_METRICS.rateLimitBlocksTotal);
   readonly #usersCreated = this.#counter(APP_METRICS.usersCreatedTotal);
   readonly #backupLastSuccess = this.#gauge(APP_METRICS.backupLastSuccessTimestampSeconds);
+  readonly #healthCheckUp = this.#gauge(APP_METRICS.healthCheckUp, () => this.#collectHealth());
 
   #readPool: (() => PoolCounts) | undefined;
+  #runHealthChecks: (() => Promise<Readonly<Record<string, { readonly status: 'up' | 'down' }>>>) | undefined;
 
   constructor(options: MetricsOptions = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -161,6 +165,24 @@ export class Metrics {
     this.#backupLastSuccess.set(at.getTime() / 1000);
   }
 
+  /** Runs the readiness checks at every scrape, so `health_check_up` holds even when no probe asked lately. */
+  observeHealth(run: () => Promise<Readonly<Record<string, { readonly status: 'up' | 'down' }>>>): void {
+    this.#runHealthChecks = run;
+  }
+
+  healthCheck(check: HealthCheckName, up: boolean): void {
+    this.#healthCheckUp.set({ check }, up ? 1 : 0);
+  }
+
+  async #collectHealth(): Promise<void> {
+    const results = await this.#runHealthChecks?.();
+    if (results === undefined) return;
+    for (const check of HEALTH_CHECKS) {
+      const result = results[check];
+      if (result !== undefined) this.healthCheck(check, result.status === 'up');
+    }
+  }
+
   #collectPool(): void {
     const counts = this.#readPool?.();
     if (counts === undefined) return;
@@ -178,7 +200,7 @@ export class Metrics {
 
   #gauge<D extends MetricDefinition & { readonly type: 'gauge' }>(
     definition: D,
-    collect?: () => void,
+    collect?: () => void | Promise<void>,
   ): Gauge<LabelOf<D>> {
     return new Gauge<LabelOf<D>>({
       name: definition.name,

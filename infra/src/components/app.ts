@@ -4,7 +4,8 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import type { GateScenario, ReleasePlan, SloAnalysisQuery, SloName } from '../../../pipelines/src/release/plan.js';
+import type { SliKind, SloAnalysisQuery } from '../../../monitoring/src/slo.js';
+import type { GateScenario, ReleasePlan } from '../../../pipelines/src/release/plan.js';
 import type { Environment } from '../config.js';
 import { APP_ROLE } from './database.js';
 import { INGRESS_NAMESPACE, INGRESS_PROXY_HOPS } from './delivery.js';
@@ -44,7 +45,7 @@ export interface AppArgs {
   /** Private address range where the database and Redis live. */
   readonly dataCidr: string;
   readonly plan: ReleasePlan;
-  readonly sloQueries: Readonly<Record<SloName, SloAnalysisQuery>>;
+  readonly sloQueries: Readonly<Record<SliKind, SloAnalysisQuery>>;
   readonly gateScenario: GateScenario;
   readonly prometheusAddress: string;
   /** CRDs, admission rules and monitoring that must exist before the Rollout. */
@@ -325,7 +326,7 @@ export class App extends pulumi.ComponentResource {
       },
       { ...scoped, dependsOn: [namespace, ...args.platform] },
     );
-    const sloTemplates = (Object.keys(args.sloQueries) as SloName[]).map((slo) => {
+    const sloTemplates = (Object.keys(args.sloQueries) as SliKind[]).map((slo) => {
       const query = args.sloQueries[slo];
       return new k8s.apiextensions.CustomResource(
         `${name}-slo-${slo}`,

@@ -106,7 +106,12 @@ export class Delivery extends pulumi.ComponentResource {
       cleanupController: { replicas: 2, resources: chartResources('25m', '64Mi') },
       reportsController: { replicas: 2, resources: chartResources('50m', '128Mi') },
     });
-    const ingress = release(this, provider, 'ingressNginx', INGRESS_NAMESPACE, {
+    const ingress = release(
+      this,
+      provider,
+      'ingressNginx',
+      INGRESS_NAMESPACE,
+      {
       controller: {
         replicaCount: 2,
         resources: chartResources('100m', '128Mi'),
@@ -115,10 +120,14 @@ export class Delivery extends pulumi.ComponentResource {
           // Without it the NLB's traffic is SNATed to a node address and every client looks the same.
           externalTrafficPolicy: 'Local',
         },
-        metrics: { enabled: true, serviceMonitor: { enabled: false } },
+        // monitoring/'s edge SLI reads the controller's request metrics: it sees the 503s when no pod is ready.
+        metrics: { enabled: true, serviceMonitor: { enabled: true } },
         config: { 'ssl-redirect': 'true', hsts: 'true', 'use-forwarded-headers': 'false' },
       },
-    });
+      },
+      // Its ServiceMonitor needs the CRD that kube-prometheus-stack installs.
+      [args.monitoringOperator],
+    );
     const certManager = release(this, provider, 'certManager', 'cert-manager', {
       crds: { enabled: true },
       resources: chartResources('25m', '64Mi'),

@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
+import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { chartResources } from '../capacity.js';
 import { CHARTS, type ChartName } from '../charts.js';
 import { PAGERDUTY_ROUTING_KEY_SECRET, SLACK_WEBHOOK_SECRET, type MonitoringSources } from '../monitoring-sources.js';
@@ -19,6 +20,8 @@ export interface ObservabilityArgs {
   readonly appNamespace: string;
   readonly appLabels: Readonly<Record<string, string>>;
   readonly prometheusRetention: string;
+  /** Labels Prometheus adds to every series it sends out (alerts, remote reads): the stack and the cluster. */
+  readonly externalLabels: Readonly<Record<'env' | 'cluster', string>>;
 }
 
 export const MONITORING_NAMESPACE = 'monitoring';
@@ -173,6 +176,7 @@ export class Observability extends pulumi.ComponentResource {
           prometheusSpec: {
             retention: args.prometheusRetention,
             resources: chartResources('250m', '1536Mi'),
+            externalLabels: args.externalLabels,
             // Select every ServiceMonitor and PrometheusRule, not only those labelled for this release.
             serviceMonitorSelectorNilUsesHelmValues: false,
             ruleSelectorNilUsesHelmValues: false,
@@ -270,19 +274,18 @@ export class Observability extends pulumi.ComponentResource {
       [loki],
     );
 
-    if (args.sources.lokiRules !== undefined)
-      new k8s.core.v1.ConfigMap(
-        `${name}-loki-rules`,
-        {
-          metadata: {
-            name: 'loki-rules-erp-api',
-            namespace: MONITORING_NAMESPACE,
-            labels: { [LOKI_RULE_LABEL]: '1', 'app.kubernetes.io/part-of': 'slipway' },
-          },
-          data: { 'erp-api.yaml': args.sources.lokiRules },
+    new k8s.core.v1.ConfigMap(
+      `${name}-loki-rules`,
+      {
+        metadata: {
+          name: 'loki-rules-erp-api',
+          namespace: MONITORING_NAMESPACE,
+          labels: { [LOKI_RULE_LABEL]: '1', 'app.kubernetes.io/part-of': 'slipway' },
         },
-        inNamespace,
-      );
+        data: { 'erp-api.yaml': args.sources.lokiRules },
+      },
+      inNamespace,
+    );
 
     for (const dashboard of args.sources.dashboards)
       new k8s.core.v1.ConfigMap(
@@ -318,13 +321,8 @@ export class Observability extends pulumi.ComponentResource {
         apiVersion: 'monitoring.coreos.com/v1',
         kind: 'ServiceMonitor',
         metadata: { name: 'erp-api', namespace: MONITORING_NAMESPACE },
-        spec: {
-          namespaceSelector: { matchNames: [args.appNamespace] },
-          selector: { matchLabels: { ...args.appLabels, 'slipway.dev/metrics': 'true' } },
-          // The canary analysis tells canary from stable series by this pod label.
-          podTargetLabels: ['rollouts-pod-template-hash'],
-          endpoints: [{ port: 'http', path: '/metrics', interval: '15s' }],
-        },
+        // monitoring/ owns the job label every query selects; the spec sets it through `jobLabel`.
+        spec: appServiceMonitorSpec(args.appNamespace, args.appLabels),
       },
       { ...options, dependsOn: [stack] },
     );

@@ -9,8 +9,15 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '../../../monitoring/src/loki.js';
-import { SLO_ANALYSIS_QUERIES } from '../../../monitoring/src/slo.js';
-import { CANARY_SELECTOR, RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
+import { APP_INGRESS, APP_JOB, METRICS_SERVICE } from '../../../monitoring/src/config.js';
+import {
+  discoveryLabels,
+  operatorRelabelConfigs,
+  relabel,
+  type ServiceMonitorSpec,
+} from '../../../monitoring/src/service-monitor.js';
+import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES, SLOS } from '../../../monitoring/src/slo.js';
+import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
 import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';
@@ -539,6 +546,70 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
+  "the app's series get the job label every monitoring query selects, through the ServiceMonitor's relabelling": (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const monitors = monitoringObjects(run, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor');
+    expectEqual(problems, 'ServiceMonitor count', monitors.length, 1);
+    const spec = monitors[0]?.spec as ServiceMonitorSpec | undefined;
+    const selected = ofType(run, 'kubernetes:core/v1:Service')
+      .map((service) => rec(service.inputs.metadata))
+      .filter((metadata) =>
+        Object.entries(spec?.selector.matchLabels ?? {}).every(([key, value]) => rec(metadata.labels)[key] === value),
+      );
+    expectEqual(
+      problems,
+      'Services the ServiceMonitor selects',
+      selected.map((m) => m.name),
+      [METRICS_SERVICE],
+    );
+    const service = selected[0];
+    if (spec === undefined || service === undefined) return problems;
+    const target = relabel(
+      discoveryLabels({
+        address: '10.0.1.17:8080',
+        namespace: String(service.namespace),
+        service: { name: String(service.name), labels: rec(service.labels) as Record<string, string> },
+        pod: { name: 'erp-api-0', labels: { 'rollouts-pod-template-hash': 'abc' }, container: 'erp-api' },
+        portName: spec.endpoints[0]?.port ?? '',
+      }),
+      operatorRelabelConfigs(spec),
+    );
+    expectEqual(
+      problems,
+      'scraped labels job, service, namespace, rollouts_pod_template_hash',
+      [target?.job, target?.service, target?.namespace, target?.rollouts_pod_template_hash],
+      [APP_JOB, METRICS_SERVICE, APP_NAMESPACE, 'abc'],
+    );
+    return problems;
+  },
+
+  'Prometheus keeps at least the longest SLO window of monitoring/': (run) => {
+    const retention = rec(rec(helmValues(run, 'kube-prometheus-stack').prometheus).prometheusSpec).retention;
+    const days = /^(\d+)d$/.exec(String(retention))?.[1];
+    const longest = Math.max(...SLOS.map((slo) => slo.windowDays));
+    return days !== undefined && Number(days) >= longest
+      ? []
+      : [`Prometheus retention is ${show(retention)}: keep at least ${longest}d, the longest SLO window`];
+  },
+
+  "ingress-nginx exports its request metrics to Prometheus, for the edge SLI of monitoring's SLO model": (run) => {
+    const problems: string[] = [];
+    const metrics = rec(rec(helmValues(run, 'ingress-nginx').controller).metrics);
+    expectEqual(
+      problems,
+      'ingress-nginx metrics and ServiceMonitor',
+      [metrics.enabled, rec(metrics.serviceMonitor).enabled],
+      [true, true],
+    );
+    const ingress = ofType(run, 'kubernetes:networking.k8s.io/v1:Ingress').map(
+      (resource) => rec(resource.inputs.metadata).name,
+    );
+    expectEqual(problems, 'the Ingress the edge SLI selects', ingress, [APP_INGRESS]);
+    return problems;
+  },
+
   'the PrometheusRule, dashboards and Alertmanager config are the ones generated in monitoring/generated/': (run) => {
     const problems: string[] = [];
     const generatedRules = JSON.parse(generatedFile('rules.json')) as { groups: unknown };
@@ -574,8 +645,18 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       problems,
       `Alertmanager config in Secret ${String(configSecret)}`,
       parseYaml(String(rec(unwrapSecrets(config?.stringData))['alertmanager.yaml'])),
-      parseYaml(generatedFile('alertmanager.yaml')),
+      parseYaml(generatedFile(`alertmanager/${run.stack}.yaml`)),
     );
+    const channels = JSON.stringify(parseYaml(generatedFile(`alertmanager/${run.stack}.yaml`)));
+    if (!channels.includes(`"channel":"${run.config.alertSlackChannel}"`))
+      problems.push(
+        `the ${run.stack} Alertmanager config posts nowhere near ${run.config.alertSlackChannel} (the stack's alertSlackChannel): set ticketChannel in monitoring's ALERTMANAGER_STACKS`,
+      );
+    const prometheusSpec = rec(rec(helmValues(run, 'kube-prometheus-stack').prometheus).prometheusSpec);
+    expectSameDocument(problems, 'Prometheus externalLabels', prometheusSpec.externalLabels, {
+      env: run.stack,
+      cluster: `slipway-${run.stack}`,
+    });
     return problems;
   },
 
@@ -584,7 +665,7 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     const alertmanagerSpec = rec(rec(helmValues(run, 'kube-prometheus-stack').alertmanager).alertmanagerSpec);
     const mounted = arr(alertmanagerSpec.secrets).map(String);
     const secrets = monitoringObjects(run, 'kubernetes:core/v1:Secret');
-    const files = filesReferenced(parseYaml(generatedFile('alertmanager.yaml')));
+    const files = filesReferenced(parseYaml(generatedFile(`alertmanager/${run.stack}.yaml`)));
     if (files.length === 0) problems.push('the generated Alertmanager config reads no file: the walk is broken');
     for (const file of new Set(files)) {
       // The Prometheus operator mounts each listed Secret at /etc/alertmanager/secrets/<name>/<key>.

@@ -1,5 +1,4 @@
-import { APP_SELECTOR as APP } from '../config.js';
-import { RATE_WINDOW as W } from './common.js';
+import { DASHBOARD_SELECTOR as APP, RATE_WINDOW as W } from './common.js';
 import type { DashboardSpec } from './common.js';
 
 const attempts = `auth_login_attempts_total{${APP}}`;

@@ -3,8 +3,15 @@ import {
   DashboardBuilder,
   DashboardCursorSync,
   DatasourceVariableBuilder,
+  QueryVariableBuilder,
   RowBuilder,
+  ThresholdsConfigBuilder,
+  ThresholdsMode,
+  VariableRefresh,
 } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Threshold } from '@grafana/grafana-foundation-sdk/dashboard';
+
+import { APP_SELECTOR } from '../config.js';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
@@ -12,6 +19,12 @@ import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
 /** The dashboard variable every panel and query reads its Prometheus data source from. */
 export const DATASOURCE_VARIABLE = 'datasource';
 const DATASOURCE = { type: 'prometheus', uid: `\${${DATASOURCE_VARIABLE}}` };
+
+/** The variables that narrow every app query to one namespace (stack) and instance (pod), `All` by default. */
+export const SCOPE_VARIABLES = ['namespace', 'instance'] as const;
+
+/** Matchers of every app query on a dashboard: the job, then the namespace and instance the viewer picked. */
+export const DASHBOARD_SELECTOR = [APP_SELECTOR, ...SCOPE_VARIABLES.map((name) => `${name}=~"$${name}"`)].join(',');
 
 export interface Query {
   readonly expr: string;
@@ -32,6 +45,8 @@ export interface PanelSpec {
   readonly min?: number;
   readonly max?: number;
   readonly stacked?: boolean;
+  /** Colour steps, the first with `value: null` (the base); drawn as lines on time series. */
+  readonly thresholds?: readonly Threshold[];
 }
 
 export interface RowSpec {
@@ -77,6 +92,10 @@ function timeseriesPanel(spec: PanelSpec): timeseries.PanelBuilder {
     )
     .targets(spec.queries.map(target));
   if (spec.stacked === true) panel.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
+  if (spec.thresholds !== undefined)
+    panel
+      .thresholds(thresholdsOf(spec.thresholds))
+      .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
   if (spec.min !== undefined) panel.min(spec.min);
   if (spec.max !== undefined) panel.max(spec.max);
   return panel;
@@ -95,7 +114,12 @@ function statPanel(spec: PanelSpec): stat.PanelBuilder {
     .targets(spec.queries.map(target));
   if (spec.min !== undefined) panel.min(spec.min);
   if (spec.max !== undefined) panel.max(spec.max);
+  if (spec.thresholds !== undefined) panel.thresholds(thresholdsOf(spec.thresholds));
   return panel;
+}
+
+function thresholdsOf(steps: readonly Threshold[]): ThresholdsConfigBuilder {
+  return new ThresholdsConfigBuilder().mode(ThresholdsMode.Absolute).steps([...steps]);
 }
 
 /** Builds a dashboard with the Grafana Foundation SDK: a Prometheus data source variable, then rows of panels. */
@@ -116,6 +140,18 @@ export function buildDashboard(spec: DashboardSpec): object {
         .label('Prometheus')
         .description('The Prometheus every panel of this dashboard queries.')
         .type('prometheus'),
+    );
+  for (const name of SCOPE_VARIABLES)
+    builder.withVariable(
+      new QueryVariableBuilder(name)
+        .label(name)
+        .description(`Narrows every erp-api panel to one or more ${name}s; All by default.`)
+        .datasource(DATASOURCE)
+        .query(`label_values(up{${APP_SELECTOR}}, ${name})`)
+        .refresh(VariableRefresh.OnTimeRangeChanged)
+        .multi(true)
+        .includeAll(true)
+        .allValue('.*'),
     );
   for (const row of spec.rows) {
     builder.withRow(new RowBuilder(row.title));

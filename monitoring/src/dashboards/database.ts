@@ -1,5 +1,5 @@
-import { APP_SELECTOR as APP, DB_POOL_MAX_CONNECTIONS } from '../config.js';
-import { RATE_WINDOW as W } from './common.js';
+import { DB_POOL_MAX_CONNECTIONS } from '../config.js';
+import { DASHBOARD_SELECTOR as APP, RATE_WINDOW as W } from './common.js';
 import type { DashboardSpec } from './common.js';
 
 export const database: DashboardSpec = {
@@ -47,12 +47,12 @@ export const database: DashboardSpec = {
           ],
         },
         {
-          title: 'PostgreSQL up (exporter)',
+          title: 'PostgreSQL reachable',
           description:
-            'pg_up from postgres_exporter: 1 when it can connect to the server. Empty when no exporter runs.',
+            "Each instance's readiness check of PostgreSQL (health_check_up): 1 when it answered. DatabaseDown pages when every instance reads 0.",
           unit: 'short',
           kind: 'stat',
-          queries: [{ expr: 'min(pg_up)', legend: 'pg_up' }],
+          queries: [{ expr: `min by (instance) (health_check_up{${APP},check="postgres"})`, legend: '{{instance}}' }],
         },
       ],
     },

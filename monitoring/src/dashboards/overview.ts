@@ -1,9 +1,34 @@
-import { APP_SELECTOR as APP } from '../config.js';
-import { BUDGET_REMAINING_RECORD } from '../slo.js';
-import { RATE_WINDOW as W } from './common.js';
+import { BUDGET_REMAINING_RECORD, BURN_RATE_WINDOWS, errorBudget, errorRatioRecord, SLOS, sloSeries } from '../slo.js';
+import type { ServiceLevelObjective } from '../slo.js';
+import type { PanelSpec } from './common.js';
+import { DASHBOARD_SELECTOR as APP, RATE_WINDOW as W } from './common.js';
 import type { DashboardSpec } from './common.js';
 
 const requests = `http_requests_total{${APP}}`;
+
+const pageBurnRate = Math.min(...BURN_RATE_WINDOWS.filter((w) => w.severity === 'critical').map((w) => w.burnRate));
+const ticketBurnRate = Math.min(...BURN_RATE_WINDOWS.filter((w) => w.severity === 'warning').map((w) => w.burnRate));
+
+/** One SLO's burn rate over the alert windows: 1 spends the budget exactly in 30 days; the lines are the alerts'. */
+function burnRatePanel(slo: ServiceLevelObjective): PanelSpec {
+  const windows = [...new Set(BURN_RATE_WINDOWS.flatMap((w) => [w.shortWindow, w.longWindow]))];
+  return {
+    title: `SLO ${slo.name}: burn rate`,
+    description: `${slo.description}. Error ratio divided by the budget (${errorBudget(slo)}); ErrorBudgetBurn opens a ticket from ${ticketBurnRate} and pages from ${pageBurnRate} when a long and a short window agree.`,
+    unit: 'short',
+    width: 8,
+    min: 0,
+    thresholds: [
+      { value: null, color: 'green' },
+      { value: ticketBurnRate, color: 'orange' },
+      { value: pageBurnRate, color: 'red' },
+    ],
+    queries: windows.map((window) => ({
+      expr: `${sloSeries(slo, errorRatioRecord(window))} / ${errorBudget(slo)}`,
+      legend: window,
+    })),
+  };
+}
 const errors = `http_requests_total{${APP},status=~"5.."}`;
 
 export const overview: DashboardSpec = {
@@ -22,6 +47,11 @@ export const overview: DashboardSpec = {
           kind: 'stat',
           width: 12,
           max: 1,
+          thresholds: [
+            { value: null, color: 'red' },
+            { value: 0, color: 'orange' },
+            { value: 0.25, color: 'green' },
+          ],
           queries: [{ expr: `${BUDGET_REMAINING_RECORD}{service="erp-api"}`, legend: '{{slo}}' }],
         },
         {
@@ -41,6 +71,7 @@ export const overview: DashboardSpec = {
         },
       ],
     },
+    { title: 'Burn rate per SLO', panels: SLOS.map(burnRatePanel) },
     {
       title: 'Rate, errors, duration per route',
       panels: [
@@ -64,6 +95,11 @@ export const overview: DashboardSpec = {
             'Share of requests answered with a 5xx, by route. The availability SLO allows 0.1% over 30 days; HighErrorRate pages above 5%.',
           unit: 'percentunit',
           min: 0,
+          thresholds: [
+            { value: null, color: 'green' },
+            { value: 0.001, color: 'orange' },
+            { value: 0.05, color: 'red' },
+          ],
           queries: [
             {
               expr: `(sum by (route) (rate(${errors}[${W}])) or 0 * sum by (route) (rate(${requests}[${W}]))) / sum by (route) (rate(${requests}[${W}]))`,

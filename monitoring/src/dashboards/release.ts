@@ -1,5 +1,5 @@
-import { APP_SELECTOR as APP, SERVICE } from '../config.js';
-import { RATE_WINDOW as W } from './common.js';
+import { SERVICE } from '../config.js';
+import { DASHBOARD_SELECTOR as APP, RATE_WINDOW as W } from './common.js';
 import type { DashboardSpec } from './common.js';
 
 /** Stable and canary pods differ by this label (the pod's rollouts-pod-template-hash). */

@@ -39,3 +39,53 @@ export function runbookProblems(dir: string, alertNames: readonly string[]): str
   }
   return problems;
 }
+
+/**
+ * Commands the cluster would refuse or that fight it: Kyverno admits only signed, digest-pinned images in the app
+ * namespace (so no `kubectl run`/`debug` with a public image), secrets stay out of command lines and pod specs,
+ * and the HPA owns the replica count (a `kubectl scale` is undone within a minute unless its HPA is gone first).
+ */
+export const REFUSED_COMMANDS: readonly { readonly pattern: RegExp; readonly why: string }[] = [
+  { pattern: /kubectl\s+run\b/, why: 'Kyverno refuses an unsigned public image in the app namespace' },
+  { pattern: /kubectl\s+debug\b/, why: 'Kyverno refuses an ephemeral container with an unsigned image' },
+  { pattern: /--image[= ]/, why: 'only signed images pinned by digest are admitted' },
+  { pattern: /kubectl\s+get\s+secret\b/, why: 'copies a secret into a shell or a pod spec' },
+];
+
+/** What in one runbook page the cluster's policies or its autoscaler would refuse or undo. */
+export function commandProblems(page: string, text: string): string[] {
+  const problems = REFUSED_COMMANDS.filter(({ pattern }) => pattern.test(text)).map(
+    ({ pattern, why }) => `runbooks/${page} uses ${String(pattern)}: ${why}`,
+  );
+  if (/kubectl\s+scale\b/.test(text) && !/kubectl\s+delete\s+hpa\b/.test(text))
+    problems.push(
+      `runbooks/${page} scales with kubectl scale while the HPA owns the replicas: raise the HPA's minReplicas instead`,
+    );
+  return problems;
+}
+
+/** The severities the table at the top of a page names. */
+export function pageSeverities(text: string): string[] {
+  const row = text.split('\n').find((line, index, lines) => index > 0 && lines[index - 1]?.startsWith('| ---'));
+  const cell = row?.split('|')[1] ?? '';
+  return [...cell.matchAll(/\b(critical|warning|info|none)\b/g)].map((match) => match[1] ?? '').sort();
+}
+
+/** The first fenced block of `language` under `## Meaning`, on one line. */
+export function meaningQuery(text: string, language: 'promql' | 'logql'): string | undefined {
+  const meaning = text.split('## Meaning')[1]?.split('\n## ')[0] ?? '';
+  const body = new RegExp('```' + language + '\\n([\\s\\S]*?)```').exec(meaning)?.[1];
+  return body
+    ?.split('\n')
+    .map((line) => line.trim())
+    .join(' ')
+    .trim();
+}
+
+/** Inline code spans that read as a PromQL selector or function call: `metric{…}`, `rate(…)`. */
+export function inlinePromql(text: string): string[] {
+  const withoutBlocks = text.replace(/```[\s\S]*?```/g, '');
+  return [...withoutBlocks.matchAll(/`([^`\n]+)`/g)]
+    .map((match) => match[1] ?? '')
+    .filter((span) => /^[a-z_:]+(\{[^}]*\})?$/.test(span) && span.includes('{'));
+}

@@ -3,17 +3,17 @@
  *
  * Rendered twice from this one definition: into Argo Rollouts canary steps and AnalysisTemplates by `infra/`,
  * and run by the local canary executor (planned) against nginx on loopback. Nothing here knows about either.
+ * The SLO gates name an SLI of monitoring/'s SLO model, which holds their queries and thresholds.
  */
 
-/** The service level objectives a canary is judged by (defined for real in `monitoring/src/slo.ts`). */
-export type SloName = 'availability' | 'latency';
+import type { SliKind } from '../../../monitoring/src/slo.js';
 
 /** What a gate checks between two traffic steps. */
 export type AnalysisGate =
   /** The k6 gate scenario against the canary: its thresholds decide. */
   | { readonly kind: 'load'; readonly scenario: 'gate' }
   /** A Prometheus check of one SLO on the canary's own traffic. */
-  | { readonly kind: 'slo'; readonly slo: SloName };
+  | { readonly kind: 'slo'; readonly slo: SliKind };
 
 export interface ReleaseStage {
   /** Percentage of requests sent to the canary during this stage, 1 to 100. */
@@ -28,28 +28,6 @@ export interface ReleasePlan {
   readonly name: string;
   /** In order; the last stage has weight 100 and promotes the canary to stable. */
   readonly stages: readonly ReleaseStage[];
-}
-
-/** One SLO as the canary analysis needs it. */
-export interface SloObjective {
-  readonly name: SloName;
-  readonly description: string;
-  /** Fraction of good events required, for example 0.999. */
-  readonly objective: number;
-}
-
-/**
- * A PromQL query that measures one SLO on the canary alone, and the bound its result must respect.
- * `query` holds the literal {@link CANARY_SELECTOR} where the label matchers of the canary's series go.
- */
-export interface SloAnalysisQuery {
-  readonly slo: SloName;
-  readonly query: string;
-  /** `atLeast`: result ≥ threshold passes (ratios); `atMost`: result ≤ threshold passes (latencies). */
-  readonly comparison: 'atLeast' | 'atMost';
-  readonly threshold: number;
-  /** Where this query comes from: `monitoring/` generates it from the SLO definitions (`SLO_ANALYSIS_QUERIES`). */
-  readonly source: 'monitoring' | 'pending';
 }
 
 /** The k6 scenario that gates each canary stage, as the runner (local or a Kubernetes Job) needs it. */
@@ -68,22 +46,6 @@ export interface GateScenario {
   /** Where this scenario comes from: `load/`. */
   readonly source: 'load';
 }
-
-/** Stands for the canary's label matchers inside {@link SloAnalysisQuery.query}. */
-export const CANARY_SELECTOR = '__CANARY_SELECTOR__';
-
-export const SLO_OBJECTIVES: Readonly<Record<SloName, SloObjective>> = {
-  availability: {
-    name: 'availability',
-    description: '99.9% of requests answer without a 5xx status',
-    objective: 0.999,
-  },
-  latency: {
-    name: 'latency',
-    description: '99% of requests answer in under 500 ms',
-    objective: 0.99,
-  },
-};
 
 /** Where the gate image (a k6 image) holds the scenario and its siblings (erp-api.ts, thresholds.json); k6 runs .ts. */
 export const GATE_IMAGE_SCENARIO_DIR = '/scenarios';

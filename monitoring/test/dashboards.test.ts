@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, test } from 'vitest';
+
+import { DASHBOARDS } from '../src/dashboards/index.js';
+import { NOT_A_CACHE } from '../src/rules.js';
+import { SLOS } from '../src/slo.js';
+import { GENERATED } from './support/paths.js';
+
+interface GeneratedPanel {
+  readonly title?: string;
+  readonly fieldConfig?: { readonly defaults?: { readonly thresholds?: { readonly steps?: readonly unknown[] } } };
+  readonly targets?: readonly { readonly expr?: string }[];
+}
+
+const generated = DASHBOARDS.map(
+  (dashboard) =>
+    JSON.parse(readFileSync(join(GENERATED, 'dashboards', `${dashboard.uid}.json`), 'utf8')) as {
+      uid: string;
+      panels: GeneratedPanel[];
+      templating: { list: { name: string; query?: unknown }[] };
+    },
+);
+const panels = generated.flatMap((dashboard) => dashboard.panels.map((panel) => ({ uid: dashboard.uid, panel })));
+
+describe('dashboards', () => {
+  test('every dashboard lets the viewer pick the namespace and the instance, and every app query honours both', () => {
+    for (const dashboard of generated)
+      expect(dashboard.templating.list.map((variable) => variable.name)).toEqual(
+        expect.arrayContaining(['datasource', 'namespace', 'instance']),
+      );
+    const unscoped = panels.flatMap(({ uid, panel }) =>
+      (panel.targets ?? [])
+        .map((target) => target.expr ?? '')
+        .filter((expr) => expr.includes('job="erp-api"') && !expr.includes('namespace=~"$namespace"'))
+        .map((expr) => `${uid} / ${panel.title ?? '?'}: ${expr}`),
+    );
+    expect(unscoped).toEqual([]);
+  });
+
+  test('each SLO has a burn-rate panel with the alert thresholds drawn', () => {
+    for (const slo of SLOS) {
+      const panel = panels.find(({ panel: p }) => p.title === `SLO ${slo.name}: burn rate`)?.panel;
+      expect(panel, slo.name).toBeDefined();
+      expect(panel?.fieldConfig?.defaults?.thresholds?.steps?.length).toBe(3);
+    }
+  });
+
+  test('the budget and error-ratio panels carry thresholds', () => {
+    for (const title of ['Error budget left (30 days)', 'Server error ratio by route']) {
+      const panel = panels.find(({ panel: p }) => p.title === title)?.panel;
+      expect(panel?.fieldConfig?.defaults?.thresholds?.steps?.length, title).toBeGreaterThan(1);
+    }
+  });
+
+  test('the cache hit ratio leaves out what is not a cache (the revocation list)', () => {
+    const panel = panels.find(({ panel: p }) => p.title?.toLowerCase().includes('hit ratio') === true)?.panel;
+    for (const target of panel?.targets ?? []) expect(target.expr).toContain(`cache!~"${NOT_A_CACHE.join('|')}"`);
+    expect(panel?.targets?.length).toBeGreaterThan(0);
+  });
+});
