@@ -57,7 +57,7 @@ const SHUTDOWN_TIMEOUT_MS = 30_000;
 const PRE_STOP_SECONDS = 5;
 
 /**
- * erp-api as an Argo Rollout: the canary steps come from the release plan, each gated by the k6 scenario
+ * erp-api as an Argo Rollout: the canary steps come from the release plan, each gated by the load gate
  * and Prometheus SLO checks; a migration Job runs first; the pods are locked down and reached over TLS.
  */
 export class App extends pulumi.ComponentResource {
@@ -236,10 +236,11 @@ export class App extends pulumi.ComponentResource {
     );
 
     const canaryUrl = `http://${APP_NAME}-canary.${ns}.svc`;
+    const stableUrl = `http://${APP_NAME}-stable.${ns}.svc`;
     const analysisLabels = { ...labels, 'app.kubernetes.io/component': 'canary-gate' };
     const gate = args.gateScenario;
-    const k6Template = new k8s.apiextensions.CustomResource(
-      `${name}-gate-k6`,
+    const gateTemplate = new k8s.apiextensions.CustomResource(
+      `${name}-gate-load`,
       {
         apiVersion: 'argoproj.io/v1alpha1',
         kind: 'AnalysisTemplate',
@@ -248,14 +249,14 @@ export class App extends pulumi.ComponentResource {
           args: [{ name: 'canary-url' }],
           metrics: [
             {
-              name: 'k6-gate',
+              name: 'load-gate',
               failureLimit: 0,
               provider: {
                 job: {
                   metadata: { labels: analysisLabels },
                   spec: {
-                    // exit 99 (a threshold failed): the Job fails at once and the canary aborts;
-                    // any other non-zero exit is no verdict: one retry.
+                    // exit 1 (a threshold failed): the Job fails at once and the canary aborts;
+                    // exit 2 (inconclusive) or any other non-zero exit is no verdict: one retry.
                     backoffLimit: 1,
                     activeDeadlineSeconds: gate.timeoutSeconds,
                     podFailurePolicy: {
@@ -263,7 +264,7 @@ export class App extends pulumi.ComponentResource {
                         {
                           action: 'FailJob',
                           onExitCodes: {
-                            containerName: 'k6',
+                            containerName: 'gate',
                             operator: 'In',
                             values: [gate.exitCodes.thresholdsFailed],
                           },
@@ -271,7 +272,7 @@ export class App extends pulumi.ComponentResource {
                         {
                           action: 'Count',
                           onExitCodes: {
-                            containerName: 'k6',
+                            containerName: 'gate',
                             operator: 'NotIn',
                             values: [gate.exitCodes.passed, gate.exitCodes.thresholdsFailed],
                           },
@@ -287,10 +288,15 @@ export class App extends pulumi.ComponentResource {
                         volumes: [TMP_VOLUME],
                         containers: [
                           {
-                            name: 'k6',
+                            name: 'gate',
                             image: args.gateImage,
-                            args: ['run', '--quiet', gate.script],
-                            env: [{ name: gate.targetUrlVariable, value: '{{args.canary-url}}' }],
+                            command: [...gate.command],
+                            env: [
+                              { name: gate.targetUrlVariable, value: '{{args.canary-url}}' },
+                              { name: gate.stableUrlVariable, value: stableUrl },
+                              // the gate stops itself first and says why; the Job's deadline is the backstop
+                              { name: gate.timeoutVariable, value: String(gate.timeoutSeconds - 30) },
+                            ],
                             securityContext: CONTAINER_SECURITY,
                             resources: JOB_RESOURCES,
                             volumeMounts: [TMP_MOUNT],
@@ -410,7 +416,7 @@ export class App extends pulumi.ComponentResource {
           },
         },
       },
-      { ...scoped, dependsOn: [namespace, migration, k6Template, ...sloTemplates, ...args.platform] },
+      { ...scoped, dependsOn: [namespace, migration, gateTemplate, ...sloTemplates, ...args.platform] },
     );
 
     new k8s.autoscaling.v2.HorizontalPodAutoscaler(
