@@ -127,12 +127,17 @@ describe('the load gate', () => {
       exitCodes: { passed: GATE_EXIT.pass, thresholdsFailed: GATE_EXIT.fail, inconclusive: GATE_EXIT.inconclusive },
     });
     expect(Object.keys(SCENARIOS)).toContain(GATE_SCENARIO.scenario);
-    for (const path of [GATE_SCENARIO.repositoryPath, GATE_SCENARIO.entryPath]) expect(existsSync(join(repoRoot, path))).toBe(true);
+    for (const path of [GATE_SCENARIO.repositoryPath, GATE_SCENARIO.entryPath])
+      expect(existsSync(join(repoRoot, path))).toBe(true);
   });
 
   test('reads the canary, the stable version and its time limit from the variables the runner sets', () => {
     const cli = readFileSync(join(repoRoot, GATE_SCENARIO.entryPath), 'utf8');
-    for (const variable of [GATE_SCENARIO.targetUrlVariable, GATE_SCENARIO.stableUrlVariable, GATE_SCENARIO.timeoutVariable])
+    for (const variable of [
+      GATE_SCENARIO.targetUrlVariable,
+      GATE_SCENARIO.stableUrlVariable,
+      GATE_SCENARIO.timeoutVariable,
+    ])
       expect(cli).toContain(`process.env.${variable}`);
   });
 

@@ -14,7 +14,9 @@ import { GATE_EXIT, runGate } from './gate.js';
 const scenario = process.argv[2] ?? 'canary-gate';
 const timeoutRaw = process.env.GATE_TIMEOUT_SECONDS ?? '300';
 if (!/^\d{1,5}$/.test(timeoutRaw) || Number(timeoutRaw) < 1) {
-  process.stderr.write(`error: GATE_TIMEOUT_SECONDS=${JSON.stringify(timeoutRaw)} is not valid: use a whole number of seconds, at least 1\n`);
+  process.stderr.write(
+    `error: GATE_TIMEOUT_SECONDS=${JSON.stringify(timeoutRaw)} is not valid: use a whole number of seconds, at least 1\n`,
+  );
   process.exit(GATE_EXIT.inconclusive);
 }
 const targetUrl = process.env.TARGET_URL ?? '';

@@ -129,7 +129,8 @@ function allowanceMs(env: Env): number {
   const raw = env.GATE_P99_ALLOWANCE_MS;
   const fallback = sloLatencyBoundMs() / 5;
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d{1,6}$/.test(raw)) throw new ScenarioInputError('GATE_P99_ALLOWANCE_MS', raw, `a whole number of milliseconds (default ${fallback})`);
+  if (!/^\d{1,6}$/.test(raw))
+    throw new ScenarioInputError('GATE_P99_ALLOWANCE_MS', raw, `a whole number of milliseconds (default ${fallback})`);
   return Number(raw);
 }
 
@@ -159,7 +160,10 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
 
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const aborter = new AbortController();
-  const timer = setTimeout(() => aborter.abort(new GateTimeout(`the gate ran longer than ${Math.round(timeoutMs / 1000)} s and was stopped`)), timeoutMs);
+  const timer = setTimeout(
+    () => aborter.abort(new GateTimeout(`the gate ran longer than ${Math.round(timeoutMs / 1000)} s and was stopped`)),
+    timeoutMs,
+  );
   try {
     targetUrl({ TARGET_URL: options.targetUrl });
     if (options.stableUrl !== undefined) targetUrl({ TARGET_URL: options.stableUrl });
@@ -197,7 +201,8 @@ export async function runGate(options: GateOptions): Promise<GateResult> {
       ...(stableSummary === undefined ? {} : { stableSummary }),
     };
   } catch (error) {
-    if (aborter.signal.aborted && aborter.signal.reason instanceof GateTimeout) return inconclusive(aborter.signal.reason.message);
+    if (aborter.signal.aborted && aborter.signal.reason instanceof GateTimeout)
+      return inconclusive(aborter.signal.reason.message);
     if (error instanceof SeedError) {
       return inconclusive(
         error.unreachable

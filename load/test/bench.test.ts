@@ -51,14 +51,18 @@ describe('npm run bench, every scenario for a few seconds', () => {
     for (const label of ['cached-read', 'orders', 'logins', 'closed-app', 'closed-express', 'closed-bare']) {
       expect(output).toContain(`▸ ${label} run 1/1: `);
       expect(output).toMatch(
-        new RegExp(`✓ ${label} run 1/1: \\d+ req/s, p50 [\\d.]+ ms, p99 [\\d.]+ ms, 0 of \\d+ failed, \\d+ unsent, generator [\\d.]+ % CPU`),
+        new RegExp(
+          `✓ ${label} run 1/1: \\d+ req/s, p50 [\\d.]+ ms, p99 [\\d.]+ ms, 0 of \\d+ failed, \\d+ unsent, generator [\\d.]+ % CPU`,
+        ),
       );
     }
     expect(output).toMatch(/✓ soak \(one run\): .*RSS growth -?[\d.]+ %/);
   });
 
   test('prints one table: every row with its numbers, its target and pass or MISS', () => {
-    expect(output).toMatch(/scenario\s+runs\s+RPS\s+p50 ms\s+p99 ms\s+errors\s+unsent\s+gen CPU %\s+RSS MB\s+target\s+result/);
+    expect(output).toMatch(
+      /scenario\s+runs\s+RPS\s+p50 ms\s+p99 ms\s+errors\s+unsent\s+gen CPU %\s+RSS MB\s+target\s+result/,
+    );
     const row = (name: string, target: string, result: string): RegExp =>
       new RegExp(
         `\\n${name}\\s+1\\s+\\d+\\s+[\\d.]+\\s+[\\d.]+\\s+[\\d.]+ %\\s+\\d+\\s+[\\d.]+\\s+[\\d.]+\\s+${target}\\s+${result}\\n`,

@@ -65,7 +65,9 @@ describe('the gate image (load/Dockerfile)', () => {
       .filter((args) => !args.startsWith('--from'))
       .map((args) => args.split(' ')[0] ?? '');
     expect(patterns[0]).toBe('*');
-    expect(patterns.slice(1).sort()).toEqual(sources.map((source) => `!${source.endsWith('/') ? `${source}**` : source}`).sort());
+    expect(patterns.slice(1).sort()).toEqual(
+      sources.map((source) => `!${source.endsWith('/') ? `${source}**` : source}`).sort(),
+    );
   });
 
   test('the bundle step, run as in the image from copies of what it copies, gives a gate that judges real runs', async () => {
@@ -78,7 +80,9 @@ describe('the gate image (load/Dockerfile)', () => {
     }
     const run = JSON.parse(all('RUN')[0] ?? '[]') as string[];
     const out = join(scratch, 'gate');
-    const argv = run.slice(1).map((arg) => arg.replace(`--outfile=${GATE_IMAGE_ENTRY}`, `--outfile=${join(out, 'gate.mjs')}`));
+    const argv = run
+      .slice(1)
+      .map((arg) => arg.replace(`--outfile=${GATE_IMAGE_ENTRY}`, `--outfile=${join(out, 'gate.mjs')}`));
     const bundled = spawnSync(join(context, run[0] ?? ''), argv, { cwd: context, encoding: 'utf8' });
     expect(bundled.stderr).not.toMatch(/error/i);
     expect(bundled.status).toBe(0);
@@ -93,7 +97,13 @@ describe('the gate image (load/Dockerfile)', () => {
       new Promise((resolve) => {
         const child = spawn(process.execPath, [join(image, 'gate.mjs'), GATE_SCENARIO.scenario], {
           cwd: image,
-          env: { PATH: process.env.PATH ?? '', HOME: scratch, TMPDIR: scratch, VEGETA_BIN: join(image, 'vegeta'), ...env },
+          env: {
+            PATH: process.env.PATH ?? '',
+            HOME: scratch,
+            TMPDIR: scratch,
+            VEGETA_BIN: join(image, 'vegeta'),
+            ...env,
+          },
           stdio: ['ignore', 'pipe', 'ignore'],
         });
         let stdout = '';

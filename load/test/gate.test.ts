@@ -40,7 +40,11 @@ afterAll(async () => {
 
 describe('the canary gate against real Vegeta runs', () => {
   test('a healthy target passes (exit 0), with per-endpoint numbers and every threshold in the summaries', async () => {
-    const result = await runGate({ targetUrl: healthy.url, env: SHORT, summaryDir: mkdtempSync(join(scratch, 'healthy-')) });
+    const result = await runGate({
+      targetUrl: healthy.url,
+      env: SHORT,
+      summaryDir: mkdtempSync(join(scratch, 'healthy-')),
+    });
     expect(result.verdict, result.reason).toBe('pass');
     expect(result.exitCode).toBe(GATE_EXIT.pass);
     expect(result.exitCode).toBe(0);
@@ -52,25 +56,33 @@ describe('the canary gate against real Vegeta runs', () => {
     expect(Object.keys(summary?.endpoints ?? {}).sort()).toEqual(
       ['create-order', 'get-order', 'get-product', 'list-orders', 'list-products'].sort(),
     );
-    expect(summary?.statuses).toMatchObject({ '200': expect.any(Number), '201': expect.any(Number) });
+    expect(Object.keys(summary?.statuses ?? {}).sort()).toEqual(['200', '201']);
     expect(summary?.thresholds).toEqual({
       http_req_failed: { passed: true, rules: { 'rate<0.001': { passed: true, value: 0 } } },
       http_req_duration: { passed: true, rules: { 'p(99)<500': { passed: true, value: summary?.p99Ms } } },
     });
     expect(summary?.timeline.length).toBeGreaterThanOrEqual(3);
     const markdown = readFileSync(result.markdownPath, 'utf8');
-    expect(markdown).toContain('| endpoint | requests | achieved /s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | failed | statuses |');
+    expect(markdown).toContain(
+      '| endpoint | requests | achieved /s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | failed | statuses |',
+    );
     expect(markdown).toContain('| `http_req_failed` | `rate<0.001` | 0 | passed |');
     expect(JSON.parse(readFileSync(result.summaryPath, 'utf8'))).toMatchObject({ canary: { scenario: 'gate' } });
   });
 
   test('a target answering 5 % of its reads with 500 fails (exit 1), naming the crossed threshold', async () => {
-    const result = await runGate({ targetUrl: failing.url, env: SHORT, summaryDir: mkdtempSync(join(scratch, 'failing-')) });
+    const result = await runGate({
+      targetUrl: failing.url,
+      env: SHORT,
+      summaryDir: mkdtempSync(join(scratch, 'failing-')),
+    });
     expect(result.verdict, result.reason).toBe('fail');
     expect(result.exitCode).toBe(1);
     expect(result.reason).toMatch(/the canary at \S+ is worse: http_req_failed rate<0\.001 \(measured 0\.0\d+\)/);
     expect(result.summary?.statuses['500']).toBeGreaterThan(0);
-    expect(readFileSync(result.markdownPath, 'utf8')).toMatch(/\| `http_req_failed` \| `rate<0\.001` \| [\d.]+ \| FAILED \|/);
+    expect(readFileSync(result.markdownPath, 'utf8')).toMatch(
+      /\| `http_req_failed` \| `rate<0\.001` \| [\d.]+ \| FAILED \|/,
+    );
   });
 
   test('a canary that adds 400 ms to every answer fails (exit 1) against the stable version measured beside it', async () => {
@@ -95,7 +107,9 @@ describe('the canary gate against real Vegeta runs', () => {
     });
     expect(result.verdict, result.reason).toBe('inconclusive');
     expect(result.exitCode).toBe(2);
-    expect(result.reason).toMatch(/the target is unreachable, nothing was measured: POST \S+\/api\/v1\/auth\/register got no answer \(.*ECONNREFUSED/);
+    expect(result.reason).toMatch(
+      /the target is unreachable, nothing was measured: POST \S+\/api\/v1\/auth\/register got no answer \(.*ECONNREFUSED/,
+    );
   });
 
   test('too few answers for a verdict is inconclusive (exit 2), never a pass', async () => {

@@ -57,7 +57,10 @@ describe('the scenarios against the real app', () => {
     });
     expect(result.verdict, result.reason).toBe('pass');
     expect(result.summary?.errorRate).toBe(0);
-    expect(result.summary?.thresholds.checks).toEqual({ passed: true, rules: { 'rate==1': { passed: true, value: 1 } } });
+    expect(result.summary?.thresholds.checks).toEqual({
+      passed: true,
+      rules: { 'rate==1': { passed: true, value: 1 } },
+    });
     expect(Object.keys(result.summary?.endpoints ?? {}).sort()).toEqual(
       ['create-order', 'create-product', 'get-order', 'get-product', 'list-orders', 'list-products'].sort(),
     );
@@ -116,7 +119,13 @@ describe('the scenarios against the real app', () => {
 describe('the other scenarios, a few seconds each at low rates (no timing is judged)', () => {
   const runs: Partial<Record<string, ScenarioSummary>> = {};
   const scenarios: Record<Exclude<ScenarioName, 'smoke' | 'canary-gate'>, Record<string, string>> = {
-    baseline: { BASELINE_RATE: '5', BASELINE_DURATION: '3s', BASELINE_PRODUCTS: '2', BASELINE_USERS: '3', LOGIN_RATE: '2' },
+    baseline: {
+      BASELINE_RATE: '5',
+      BASELINE_DURATION: '3s',
+      BASELINE_PRODUCTS: '2',
+      BASELINE_USERS: '3',
+      LOGIN_RATE: '2',
+    },
     peak: { PEAK_RATE: '8', PEAK_DURATION: '3s', PEAK_PRODUCTS: '2', PEAK_USERS: '3', LOGIN_RATE: '2' },
     soak: { SOAK_RATE: '5', SOAK_DURATION: '12s', SOAK_PRODUCTS: '2', SOAK_USERS: '3', LOGIN_RATE: '2' },
     stress: {
@@ -147,14 +156,17 @@ describe('the other scenarios, a few seconds each at low rates (no timing is jud
     }
   }, 120_000);
 
-  test.each(['baseline', 'peak', 'soak'])('%s runs its mix and bounded sign-ins to the end, every request answered', (name) => {
-    const summary = runs[name];
-    expect(summary?.errorRate).toBe(0);
-    expect(summary?.checkRate).toBe(1);
-    expect(summary?.requests).toBeGreaterThan(10);
-    expect(summary?.endpoints.login?.requests).toBeGreaterThanOrEqual(4);
-    expect(Object.keys(summary?.thresholds ?? {})).toEqual(['http_req_failed', 'http_req_duration']);
-  });
+  test.each(['baseline', 'peak', 'soak'])(
+    '%s runs its mix and bounded sign-ins to the end, every request answered',
+    (name) => {
+      const summary = runs[name];
+      expect(summary?.errorRate).toBe(0);
+      expect(summary?.checkRate).toBe(1);
+      expect(summary?.requests).toBeGreaterThan(10);
+      expect(summary?.endpoints.login?.requests).toBeGreaterThanOrEqual(4);
+      expect(Object.keys(summary?.thresholds ?? {})).toEqual(['http_req_failed', 'http_req_duration']);
+    },
+  );
 
   test('soak samples the app’s RSS from its /metrics and reports the growth', () => {
     const findings = runs.soak?.findings as { rssGrowth: number | null; rssSamples: number } | undefined;

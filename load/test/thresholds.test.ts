@@ -15,7 +15,10 @@ describe('thresholds from monitoring’s SLOs', () => {
 
   test.each([
     [{ http_req_duraton: ['p(99)<500'] }, 'threshold on "http_req_duraton": no such metric; use one of'],
-    [{ 'http_req_failed{route:x}': ['rate<0.1'] }, 'selects by tag "route"; use one of endpoint, flow, phase, scenario'],
+    [
+      { 'http_req_failed{route:x}': ['rate<0.1'] },
+      'selects by tag "route"; use one of endpoint, flow, phase, scenario',
+    ],
     [{ http_req_failed: ['p(99)<500'] }, 'threshold "p(99)<500" on http_req_failed is not valid: use rate then one of'],
     [{ http_req_duration: ['p99 < 500'] }, 'threshold "p99 < 500" on http_req_duration is not valid'],
   ])('%j is refused: %s', (thresholds, message) => {
@@ -49,9 +52,11 @@ describe('thresholds from monitoring’s SLOs', () => {
 describe('arrival models as constant-rate phases', () => {
   test('steps rise by the step rate; a ramp goes in one-second slices at each slice’s middle rate', () => {
     expect(
-      phasesOf({ name: 's', mix: [], arrival: { model: 'steps', startRate: 10, stepRate: 5, steps: 3, stepMs: 2000 } }).map(
-        (phase) => [phase.label, phase.rate, phase.durationMs],
-      ),
+      phasesOf({
+        name: 's',
+        mix: [],
+        arrival: { model: 'steps', startRate: 10, stepRate: 5, steps: 3, stepMs: 2000 },
+      }).map((phase) => [phase.label, phase.rate, phase.durationMs]),
     ).toEqual([
       ['step-0', 10, 2000],
       ['step-1', 15, 2000],
@@ -60,7 +65,14 @@ describe('arrival models as constant-rate phases', () => {
     const ramp = phasesOf({
       name: 'r',
       mix: [],
-      arrival: { model: 'ramp', startRate: 10, stages: [{ rate: 10, durationMs: 3000, label: 'warm' }, { rate: 50, durationMs: 2000, label: 'up' }] },
+      arrival: {
+        model: 'ramp',
+        startRate: 10,
+        stages: [
+          { rate: 10, durationMs: 3000, label: 'warm' },
+          { rate: 50, durationMs: 2000, label: 'up' },
+        ],
+      },
     });
     expect(ramp.map((phase) => [phase.label, phase.rate, phase.durationMs])).toEqual([
       ['warm', 10, 3000],
@@ -78,7 +90,10 @@ describe('arrival models as constant-rate phases', () => {
 
 describe('reading Vegeta’s results', () => {
   test('timestamps keep their sub-millisecond part and their zone', () => {
-    expect(timestampMs('2026-12-04T18:52:57.662751051Z')).toBeCloseTo(Date.UTC(2026, 11, 4, 18, 52, 57, 662) + 0.751051, 3);
+    expect(timestampMs('2026-12-04T18:52:57.662751051Z')).toBeCloseTo(
+      Date.UTC(2026, 11, 4, 18, 52, 57, 662) + 0.751051,
+      3,
+    );
     expect(timestampMs('2026-12-04T19:52:57+01:00')).toBe(Date.UTC(2026, 11, 4, 18, 52, 57));
     expect(timestampMs('yesterday')).toBeNaN();
   });

@@ -3,13 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { alertmanagerSecretIsPlain } from './support/kubernetes.js';
 import { alertmanagerConfigSecret, dashboardConfigMaps, lokiConfigMap, prometheusRule } from '../src/kubernetes.js';
 import { ALERTS, RECORDING_RULES } from '../src/rules.js';
-import {
-  BURN_RATE_WINDOWS,
-  ERROR_RATIO_WINDOWS,
-  errorBudget,
-  SLO_ANALYSIS_QUERIES,
-  SLOS,
-} from '../src/slo.js';
+import { BURN_RATE_WINDOWS, ERROR_RATIO_WINDOWS, errorBudget, SLO_ANALYSIS_QUERIES, SLOS } from '../src/slo.js';
 
 describe('SLOs', () => {
   test('availability 99.9% and latency 99% over 30 days, for the API, auth and orders', () => {

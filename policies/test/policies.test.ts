@@ -212,7 +212,9 @@ const cases: { policy: (typeof mandatoryPolicies)[number]; bad: Candidate; says:
           metrics: [
             {
               provider: {
-                job: { spec: { template: { spec: { containers: [{ ...container, image: 'docker.io/library/busybox' }] } } } },
+                job: {
+                  spec: { template: { spec: { containers: [{ ...container, image: 'docker.io/library/busybox' }] } } },
+                },
               },
             },
           ],

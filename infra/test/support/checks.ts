@@ -452,7 +452,11 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       .find((rule) => rule.action === 'FailJob');
     expectEqual(problems, 'exit codes that fail the load gate', rec(failJob?.onExitCodes).values, [1]);
     const container = rec(arr(rec(rec(rec(job.spec).template).spec).containers)[0]);
-    expectEqual(problems, 'the gate container runs the bundled gate', container.command, ['node', '/gate/gate.mjs', 'canary-gate']);
+    expectEqual(problems, 'the gate container runs the bundled gate', container.command, [
+      'node',
+      '/gate/gate.mjs',
+      'canary-gate',
+    ]);
     return problems;
   },
 

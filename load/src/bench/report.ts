@@ -2,7 +2,15 @@ import type { RunMetrics } from './metrics.js';
 import { median } from './stats.js';
 
 /** A row of the benchmark table: one measurement, the closed model once per target. */
-export const BENCH_ROWS = ['cached-read', 'orders', 'logins', 'closed-app', 'closed-express', 'closed-bare', 'soak'] as const;
+export const BENCH_ROWS = [
+  'cached-read',
+  'orders',
+  'logins',
+  'closed-app',
+  'closed-express',
+  'closed-bare',
+  'soak',
+] as const;
 export type BenchRow = (typeof BENCH_ROWS)[number];
 
 /** One run of one row, with the app's largest RSS while it ran (the reference server's on its closed row). */
@@ -186,10 +194,26 @@ export interface Ratio {
 }
 
 export function ratioOf(app: RowSummary, reference: RowSummary): Ratio {
-  return { reference: reference.row, rps: app.medianRps / reference.medianRps, p99: app.medianP99Ms / reference.medianP99Ms };
+  return {
+    reference: reference.row,
+    rps: app.medianRps / reference.medianRps,
+    p99: app.medianP99Ms / reference.medianP99Ms,
+  };
 }
 
-const COLUMNS = ['scenario', 'runs', 'RPS', 'p50 ms', 'p99 ms', 'errors', 'unsent', 'gen CPU %', 'RSS MB', 'target', 'result'];
+const COLUMNS = [
+  'scenario',
+  'runs',
+  'RPS',
+  'p50 ms',
+  'p99 ms',
+  'errors',
+  'unsent',
+  'gen CPU %',
+  'RSS MB',
+  'target',
+  'result',
+];
 
 /** The benchmark table: text left-aligned, numbers right-aligned, two spaces between columns. */
 export function formatTable(rows: readonly { summary: RowSummary; judgement: Judgement | undefined }[]): string {

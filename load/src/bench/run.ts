@@ -61,8 +61,7 @@ function removeScopeData(dir: string, keepLogs: boolean): void {
     rmSync(dir, { recursive: true, force: true });
     return;
   }
-  for (const entry of ['postgres', 'redis', 'state.json'])
-    rmSync(join(dir, entry), { recursive: true, force: true });
+  for (const entry of ['postgres', 'redis', 'state.json']) rmSync(join(dir, entry), { recursive: true, force: true });
 }
 
 /** `npm run build -w app`: the production build the app service runs. */
@@ -193,7 +192,9 @@ function roundOf(settings: BenchSettings, stack: Stack): Measurement[] {
       // Alternating targets within a round spreads slow drift of the machine (heat, neighbours) over all three.
       round.push(
         closed('closed-app', appUrl, appPid, `closed model, ${settings.vus} workers: the app's cached product read`),
-        ...stack.references.map((reference) => closed(reference.row, reference.url, reference.pid, reference.description)),
+        ...stack.references.map((reference) =>
+          closed(reference.row, reference.url, reference.pid, reference.description),
+        ),
       );
     }
   }
@@ -237,7 +238,9 @@ async function measureOne(
     },
     token,
   };
-  progress.step(`${label}: ${measurement.asked} for ${Math.round(measurement.durationMs / 1000)} s against ${measurement.url}`);
+  progress.step(
+    `${label}: ${measurement.asked} for ${Math.round(measurement.durationMs / 1000)} s against ${measurement.url}`,
+  );
   const startedAt = new Date().toISOString();
   // the soak's growth needs enough samples in each fifth: about 100 over the run, at most one a second
   const intervalMs = measurement.row === 'soak' ? Math.min(1_000, Math.max(50, measurement.durationMs / 100)) : 200;
@@ -282,7 +285,14 @@ async function measure(
   for (let run = 1; run <= settings.runs && round.length > 0; run++) {
     for (const measurement of round) {
       descriptions.set(measurement.row, measurement.description);
-      const record = await measureOne(measurement, `${measurement.row} run ${run}/${settings.runs}`, settings, stack, vegeta, signal);
+      const record = await measureOne(
+        measurement,
+        `${measurement.row} run ${run}/${settings.runs}`,
+        settings,
+        stack,
+        vegeta,
+        signal,
+      );
       records.push({ ...record, run });
     }
   }
@@ -444,7 +454,9 @@ async function main(): Promise<number> {
     const ratios =
       appClosed === undefined
         ? []
-        : [expressSummary, bareSummary].flatMap((reference) => (reference === undefined ? [] : [ratioOf(appClosed, reference)]));
+        : [expressSummary, bareSummary].flatMap((reference) =>
+            reference === undefined ? [] : [ratioOf(appClosed, reference)],
+          );
     const finishedAt = new Date();
     const file = writeResults(
       {

@@ -86,5 +86,9 @@ export function bareServerService(port: number, responseFile: string): ServiceDe
  * @param responseFile JSON { contentType, body } its one route answers with (see bare-response.ts).
  */
 export function expressServerService(port: number, responseFile: string): ServiceDefinition {
-  return { ...bareServerService(port, responseFile), name: 'express', args: ['--import', 'tsx', EXPRESS_SERVER_SCRIPT, String(port), responseFile] };
+  return {
+    ...bareServerService(port, responseFile),
+    name: 'express',
+    args: ['--import', 'tsx', EXPRESS_SERVER_SCRIPT, String(port), responseFile],
+  };
 }

@@ -132,7 +132,10 @@ export interface PhaseOutcome {
 export interface FindingsInput {
   readonly phases: readonly PhaseOutcome[];
   /** The p99 of the requests that started in [fromMs, toMs) after the run began, and how many there were. */
-  readonly window: (fromMs: number, toMs: number) => { readonly requests: number; readonly p99Ms: number | null; readonly errorRate: number | null };
+  readonly window: (
+    fromMs: number,
+    toMs: number,
+  ) => { readonly requests: number; readonly p99Ms: number | null; readonly errorRate: number | null };
   /** The target's RSS in MB over time (seconds since the start), when sampled. */
   readonly memory: readonly { readonly atSeconds: number; readonly rssMb: number }[];
 }

@@ -30,7 +30,9 @@ export function summaryMarkdown(summary: ScenarioSummary): string {
     lines.push('', '| metric | threshold | measured | result |', '| --- | --- | ---: | --- |');
     for (const [metric, { rules }] of thresholds) {
       for (const [rule, result] of Object.entries(rules)) {
-        lines.push(`| \`${metric}\` | \`${rule}\` | ${Number(result.value.toPrecision(6))} | ${result.passed ? 'passed' : 'FAILED'} |`);
+        lines.push(
+          `| \`${metric}\` | \`${rule}\` | ${Number(result.value.toPrecision(6))} | ${result.passed ? 'passed' : 'FAILED'} |`,
+        );
       }
     }
   }

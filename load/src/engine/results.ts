@@ -135,7 +135,8 @@ export class ResultStore {
   }
 
   private matches(index: number, selection: Selection): boolean {
-    if (selection.endpoint !== undefined && this.endpoints.list[this.endpointOf.at(index)] !== selection.endpoint) return false;
+    if (selection.endpoint !== undefined && this.endpoints.list[this.endpointOf.at(index)] !== selection.endpoint)
+      return false;
     const phaseKey = this.phases.list[this.phaseOf.at(index)] ?? '';
     if (selection.flow !== undefined && this.phaseFlow.get(this.phaseOf.at(index)) !== selection.flow) return false;
     if (selection.phase !== undefined && phaseKey.slice(phaseKey.indexOf('/') + 1) !== selection.phase) return false;

@@ -38,7 +38,7 @@ export interface RuleResult {
   readonly value: number;
 }
 
-export interface EndpointSummary extends Omit<Stats, 'errors'> {
+export interface EndpointSummary extends Stats {
   readonly flow: string;
 }
 
@@ -69,7 +69,9 @@ export interface ScenarioSummary {
   readonly phases: readonly PhaseOutcome[];
   /** Requests, p50, p99 and failures per second of the run, for charts. */
   readonly timeline: readonly { atSeconds: number; requests: number; p50Ms: number; p99Ms: number; failed: number }[];
-  readonly thresholds: Readonly<Record<string, { readonly passed: boolean; readonly rules: Readonly<Record<string, RuleResult>> }>>;
+  readonly thresholds: Readonly<
+    Record<string, { readonly passed: boolean; readonly rules: Readonly<Record<string, RuleResult>> }>
+  >;
   readonly findings?: Readonly<Record<string, unknown>>;
   readonly findingsLine?: string;
   /** CPU this process and its Vegeta children used while the attack ran, in % of one core. */
@@ -92,14 +94,15 @@ export function cpuTicks(): number {
 /** Picks one request of a mix by weight. */
 function picker(mix: readonly RequestSpec[]): () => RequestSpec {
   const total = mix.reduce((sum, spec) => sum + spec.weight, 0);
-  if (mix.length === 0 || !(total > 0)) throw new ThresholdError('a flow has an empty mix or no positive weight');
+  const last = mix.at(-1);
+  if (last === undefined || !(total > 0)) throw new ThresholdError('a flow has an empty mix or no positive weight');
   return () => {
     let roll = Math.random() * total;
     for (const spec of mix) {
       roll -= spec.weight;
       if (roll < 0) return spec;
     }
-    return mix[mix.length - 1] as RequestSpec;
+    return last;
   };
 }
 
@@ -179,7 +182,8 @@ export function evaluateThresholds(
   const out: Record<string, { passed: boolean; rules: Record<string, RuleResult> }> = {};
   for (const rule of rules) {
     const key = rule.tag === undefined ? rule.metric : `${rule.metric}{${rule.tag.name}:${rule.tag.value}}`;
-    const selection: Selection = rule.tag === undefined || rule.tag.name === 'scenario' ? {} : { [rule.tag.name]: rule.tag.value };
+    const selection: Selection =
+      rule.tag === undefined || rule.tag.name === 'scenario' ? {} : { [rule.tag.name]: rule.tag.value };
     const value = ruleValue(rule, store, selection, requested);
     const passed = compare(value, rule.operator, rule.bound);
     const entry = out[key] ?? { passed: true, rules: {} };
@@ -259,7 +263,8 @@ export async function runScenario(options: RunOptions): Promise<ScenarioSummary>
         signal,
         next: () => {
           const spec = pick();
-          const user = users[n % users.length] as VirtualUser;
+          const user = users[n % users.length];
+          if (user === undefined) throw new Error('no virtual user is signed in');
           renewIfOld(seed, user, renewing, Date.now());
           const target = targetOf(spec, seed, user, n);
           n += 1;
@@ -305,7 +310,7 @@ export async function runScenario(options: RunOptions): Promise<ScenarioSummary>
   const endpoints: Record<string, EndpointSummary> = {};
   for (const flow of scenario.flows) {
     for (const endpoint of new Set(flow.mix.map((spec) => spec.endpoint))) {
-      const { errors: _errors, ...stats } = store.stats({ flow: flow.name, endpoint });
+      const stats = store.stats({ flow: flow.name, endpoint });
       if (stats.requests > 0) endpoints[endpoint] = { flow: flow.name, ...stats };
     }
   }
@@ -329,7 +334,7 @@ export async function runScenario(options: RunOptions): Promise<ScenarioSummary>
     requests: all.requests,
     requestedRequests: requested,
     achievedRate: all.achievedRate,
-    achievedShare: requested === 0 ? 0 : all.requests / (requested),
+    achievedShare: requested === 0 ? 0 : all.requests / requested,
     p50Ms: all.p50Ms,
     p90Ms: all.p90Ms,
     p95Ms: all.p95Ms,
@@ -349,7 +354,13 @@ export async function runScenario(options: RunOptions): Promise<ScenarioSummary>
   };
 }
 
-function phaseOutcome(phase: Phase, store: ResultStore, from: number, startedAtMs: number, elapsedMs: number): PhaseOutcome {
+function phaseOutcome(
+  phase: Phase,
+  store: ResultStore,
+  from: number,
+  startedAtMs: number,
+  elapsedMs: number,
+): PhaseOutcome {
   const stats = store.stats({ flow: phase.flow, phase: phase.label });
   // a phase label may span several phases (a ramp's slices): the rate is this phase's own requests'
   const own = store.countSince(from, phase.flow);

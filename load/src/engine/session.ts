@@ -36,7 +36,10 @@ async function call(
     });
   } catch (error) {
     const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    throw new SeedError(`${method} ${url} got no answer (${error instanceof Error ? error.message : String(error)}${cause})`, true);
+    throw new SeedError(
+      `${method} ${url} got no answer (${error instanceof Error ? error.message : String(error)}${cause})`,
+      true,
+    );
   }
   const text = await response.text();
   let json: Record<string, unknown> = {};
@@ -62,7 +65,8 @@ async function expectStatus(
 }
 
 function idOf(body: Record<string, unknown>, what: string): string {
-  if (typeof body.id !== 'string') throw new SeedError(`${what} answered without an id: ${JSON.stringify(body).slice(0, 200)}`, false);
+  if (typeof body.id !== 'string')
+    throw new SeedError(`${what} answered without an id: ${JSON.stringify(body).slice(0, 200)}`, false);
   return body.id;
 }
 
@@ -70,10 +74,14 @@ function idOf(body: Record<string, unknown>, what: string): string {
 export async function signIn(seed: Pick<Seed, 'baseUrl' | 'email' | 'password'>, address: string): Promise<string> {
   const body = await expectStatus(
     'POST /api/v1/auth/login',
-    call('POST', `${seed.baseUrl}/api/v1/auth/login`, { body: { email: seed.email, password: seed.password }, address }),
+    call('POST', `${seed.baseUrl}/api/v1/auth/login`, {
+      body: { email: seed.email, password: seed.password },
+      address,
+    }),
     200,
   );
-  if (typeof body.access_token !== 'string') throw new SeedError('POST /api/v1/auth/login answered 200 without an access_token', false);
+  if (typeof body.access_token !== 'string')
+    throw new SeedError('POST /api/v1/auth/login answered 200 without an access_token', false);
   return body.access_token;
 }
 
@@ -89,7 +97,9 @@ async function catalogProducts(baseUrl: string, token: string, count: number): P
   const items = list.json.items;
   return Array.isArray(items)
     ? items.flatMap((item: unknown) =>
-        typeof item === 'object' && item !== null && typeof (item as { id?: unknown }).id === 'string' ? [(item as { id: string }).id] : [],
+        typeof item === 'object' && item !== null && typeof (item as { id?: unknown }).id === 'string'
+          ? [(item as { id: string }).id]
+          : [],
       )
     : [];
 }
@@ -112,7 +122,11 @@ export interface Seeded {
  */
 export async function seedTarget(baseUrl: string, env: Env, products: number): Promise<Seeded> {
   const id = runId();
-  const given = env.SEED_EMAIL !== undefined && env.SEED_EMAIL !== '' && env.SEED_PASSWORD !== undefined && env.SEED_PASSWORD !== '';
+  const given =
+    env.SEED_EMAIL !== undefined &&
+    env.SEED_EMAIL !== '' &&
+    env.SEED_PASSWORD !== undefined &&
+    env.SEED_PASSWORD !== '';
   if (!given && ((env.SEED_EMAIL ?? '') !== '' || (env.SEED_PASSWORD ?? '') !== '')) {
     throw new SeedError('set both SEED_EMAIL and SEED_PASSWORD (an account with role admin), or neither', false);
   }
@@ -127,10 +141,13 @@ export async function seedTarget(baseUrl: string, env: Env, products: number): P
     );
   }
   const addressBase = Math.floor(Math.random() * ADDRESS_SPACE);
-  const token = await signIn({ baseUrl, ...account }, clientAddress(addressBase, ADDRESS_SPACE - 1)).catch((error: unknown) => {
-    if (error instanceof SeedError && given) throw new SeedError(`${error.message} (SEED_EMAIL=${account.email})`, error.unreachable);
-    throw error;
-  });
+  const token = await signIn({ baseUrl, ...account }, clientAddress(addressBase, ADDRESS_SPACE - 1)).catch(
+    (error: unknown) => {
+      if (error instanceof SeedError && given)
+        throw new SeedError(`${error.message} (SEED_EMAIL=${account.email})`, error.unreachable);
+      throw error;
+    },
+  );
   const existing = given ? [] : await catalogProducts(baseUrl, token, products);
   const productIds = [...existing];
   for (let i = 0; existing.length === 0 && i < products; i++) {
@@ -165,7 +182,12 @@ const SIGN_IN_CONCURRENCY = 8;
 export async function signInUsers(seeded: Seeded, count: number): Promise<VirtualUser[]> {
   const now = Date.now();
   const users: VirtualUser[] = [
-    { index: 0, address: clientAddress(seeded.seed.addressBase, ADDRESS_SPACE - 1), token: seeded.token, signedInAt: now },
+    {
+      index: 0,
+      address: clientAddress(seeded.seed.addressBase, ADDRESS_SPACE - 1),
+      token: seeded.token,
+      signedInAt: now,
+    },
   ];
   const pending = Array.from({ length: count - 1 }, (_, i) => i + 1);
   const worker = async (): Promise<void> => {

@@ -52,10 +52,15 @@ export function parseThresholds(thresholds: Thresholds): ThresholdRule[] {
       throw new ThresholdError(`threshold on ${JSON.stringify(metric)}: no such metric; use one of ${known}`);
     }
     if (tagName !== undefined && !(TAGS as readonly string[]).includes(tagName)) {
-      throw new ThresholdError(`threshold ${JSON.stringify(key)} selects by tag ${JSON.stringify(tagName)}; use one of ${TAGS.join(', ')}`);
+      throw new ThresholdError(
+        `threshold ${JSON.stringify(key)} selects by tag ${JSON.stringify(tagName)}; use one of ${TAGS.join(', ')}`,
+      );
     }
     return rules.map((text) => {
-      const rule = /^(avg|min|med|max|count|rate|share|p\((\d{1,2}(?:\.\d+)?)\))\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)$/.exec(text.trim());
+      const rule =
+        /^(avg|min|med|max|count|rate|share|p\((\d{1,2}(?:\.\d+)?)\))\s*(<=|>=|==|!=|<|>)\s*(-?\d+(?:\.\d+)?)$/.exec(
+          text.trim(),
+        );
       const allowed: readonly string[] = METRICS[metric as MetricName];
       const aggregate = rule?.[2] === undefined ? (rule?.[1] ?? '') : 'p(N)';
       if (!rule || !allowed.includes(aggregate)) {
@@ -66,7 +71,9 @@ export function parseThresholds(thresholds: Thresholds): ThresholdRule[] {
       return {
         text,
         metric: metric as MetricName,
-        ...(tagName === undefined || tagValue === undefined ? {} : { tag: { name: tagName as TagName, value: tagValue } }),
+        ...(tagName === undefined || tagValue === undefined
+          ? {}
+          : { tag: { name: tagName as TagName, value: tagValue } }),
         aggregate: rule[2] === undefined ? (rule[1] ?? '') : 'p',
         ...(rule[2] === undefined ? {} : { percentile: Number(rule[2]) }),
         operator: rule[3] as Operator,
@@ -100,7 +107,8 @@ function decimal(value: number): number {
 
 function apiSlo(sli: ServiceLevelObjective['sli']): ServiceLevelObjective {
   const slo = SLOS.find((candidate) => candidate.routeGroup === 'api' && candidate.sli === sli);
-  if (slo === undefined) throw new ThresholdError(`monitoring defines no api ${sli} SLO: add it to SLOS in monitoring/src/slo.ts`);
+  if (slo === undefined)
+    throw new ThresholdError(`monitoring defines no api ${sli} SLO: add it to SLOS in monitoring/src/slo.ts`);
   return slo;
 }
 

@@ -27,7 +27,10 @@ export function vegetaPath(env: Readonly<Record<string, string | undefined>> = p
   if (given !== undefined && given !== '') return given;
   const pinned = join(import.meta.dirname, '..', '..', '..', '.tools', 'bin', 'vegeta');
   if (!existsSync(pinned)) {
-    throw new EngineError(`vegeta is not built (${pinned} is missing)`, 'run scripts/bootstrap (it builds the pinned Vegeta)');
+    throw new EngineError(
+      `vegeta is not built (${pinned} is missing)`,
+      'run scripts/bootstrap (it builds the pinned Vegeta)',
+    );
   }
   return pinned;
 }
@@ -91,7 +94,12 @@ export function attack(options: AttackOptions): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     options.signal?.throwIfAborted();
     if (!existsSync(vegeta)) {
-      reject(new EngineError(`vegeta is not at ${vegeta}`, 'run scripts/bootstrap (it builds the pinned Vegeta), or set VEGETA_BIN'));
+      reject(
+        new EngineError(
+          `vegeta is not at ${vegeta}`,
+          'run scripts/bootstrap (it builds the pinned Vegeta), or set VEGETA_BIN',
+        ),
+      );
       return;
     }
     const attacker = spawn(vegeta, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -102,12 +110,18 @@ export function attack(options: AttackOptions): Promise<void> {
     };
     attacker.stderr.on('data', collect);
     attacker.once('error', (error) => {
-      failure ??= new EngineError(`vegeta could not start (${vegeta}): ${error.message}`, 'run scripts/bootstrap (it builds the pinned Vegeta)');
+      failure ??= new EngineError(
+        `vegeta could not start (${vegeta}): ${error.message}`,
+        'run scripts/bootstrap (it builds the pinned Vegeta)',
+      );
     });
     const encoder = spawn(vegeta, ['encode', '--to', 'json'], { stdio: [attacker.stdout, 'pipe', 'pipe'] });
     encoder.stderr.on('data', collect);
     encoder.once('error', (error) => {
-      failure ??= new EngineError(`vegeta encode could not start (${vegeta}): ${error.message}`, 'run scripts/bootstrap');
+      failure ??= new EngineError(
+        `vegeta encode could not start (${vegeta}): ${error.message}`,
+        'run scripts/bootstrap',
+      );
     });
 
     const targets = new Readable({
@@ -126,7 +140,10 @@ export function attack(options: AttackOptions): Promise<void> {
       },
     });
     targets.once('error', (error) => {
-      failure ??= new EngineError(`building a target failed: ${error.message}`, 'fix the scenario’s request definitions');
+      failure ??= new EngineError(
+        `building a target failed: ${error.message}`,
+        'fix the scenario’s request definitions',
+      );
       kill(attacker);
     });
     // Vegeta stops reading when the attack ends; what is left unread is not an error
@@ -140,7 +157,10 @@ export function attack(options: AttackOptions): Promise<void> {
       try {
         result = JSON.parse(line) as VegetaResult;
       } catch {
-        failure ??= new EngineError(`vegeta encode wrote a line that is not JSON: ${line.slice(0, 200)}`, 'check the Vegeta version against tools.versions');
+        failure ??= new EngineError(
+          `vegeta encode wrote a line that is not JSON: ${line.slice(0, 200)}`,
+          'check the Vegeta version against tools.versions',
+        );
         return;
       }
       options.onResult(result, metaByRequest.get(`${result.method} ${result.url}`));

@@ -18,7 +18,11 @@ export function canaryGate(env: Env): Scenario {
     flows: [
       {
         name: 'gate',
-        arrival: { model: 'constant', rate: wholeNumber(env, 'GATE_RATE', 20), durationMs: durationMs(env, 'GATE_DURATION', '30s') },
+        arrival: {
+          model: 'constant',
+          rate: wholeNumber(env, 'GATE_RATE', 20),
+          durationMs: durationMs(env, 'GATE_DURATION', '30s'),
+        },
         mix: MIX,
       },
     ],

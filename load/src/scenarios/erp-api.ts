@@ -12,7 +12,8 @@ function pick<T>(items: readonly T[], n: number): T {
   return item;
 }
 
-const randomProduct = ({ seed }: RequestContext): string => pick(seed.productIds, Math.floor(Math.random() * seed.productIds.length));
+const randomProduct = ({ seed }: RequestContext): string =>
+  pick(seed.productIds, Math.floor(Math.random() * seed.productIds.length));
 
 export const listProducts: RequestSpec = {
   endpoint: 'list-products',
@@ -120,7 +121,11 @@ export function steadyMix(env: Env, defaults: SteadyMixDefaults): Scenario {
     flows: [
       {
         name: defaults.name,
-        arrival: { model: 'constant', rate: wholeNumber(env, `${defaults.prefix}_RATE`, defaults.rate), durationMs: length },
+        arrival: {
+          model: 'constant',
+          rate: wholeNumber(env, `${defaults.prefix}_RATE`, defaults.rate),
+          durationMs: length,
+        },
         mix: MIX,
       },
       boundedLogins(env, length),

@@ -21,7 +21,12 @@ export function rssGrowthOf(samples: readonly { rssMb: number }[]): number | und
 export function soakFindings({ memory }: FindingsInput): Findings {
   const growth = rssGrowthOf(memory);
   return {
-    values: { rssGrowth: growth ?? null, rssSamples: memory.length, rssFirstMb: memory[0]?.rssMb ?? null, rssLastMb: memory.at(-1)?.rssMb ?? null },
+    values: {
+      rssGrowth: growth ?? null,
+      rssSamples: memory.length,
+      rssFirstMb: memory[0]?.rssMb ?? null,
+      rssLastMb: memory.at(-1)?.rssMb ?? null,
+    },
     line:
       growth === undefined
         ? `RSS growth not measured: ${memory.length} samples of process_resident_memory_bytes from the target's /metrics (10 needed)`

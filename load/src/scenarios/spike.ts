@@ -22,7 +22,8 @@ interface SpikeTimes {
 export function spikeFindings(times: SpikeTimes, { window, phases }: FindingsInput): Findings {
   // phases start a little late (one attack after the other): the windows follow the recovery phase's real start
   const recoveryStart =
-    phases.find((outcome) => outcome.phase.label === 'recovery')?.startedAtMs ?? times.warmMs + 2 * times.rampMs + times.holdMs;
+    phases.find((outcome) => outcome.phase.label === 'recovery')?.startedAtMs ??
+    times.warmMs + 2 * times.rampMs + times.holdMs;
   const warmEnd = phases.find((outcome) => outcome.phase.label === 'spike')?.startedAtMs ?? times.warmMs;
   const warm = window(0, warmEnd);
   const spikeWindow = window(warmEnd, recoveryStart);

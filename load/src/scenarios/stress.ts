@@ -26,10 +26,16 @@ export function stressFindings({ phases }: FindingsInput): Findings {
     p99Ms: outcome.p99Ms,
     errorRate: outcome.errorRate,
   }));
-  const broken = steps.find((_, index) => broke(phases[index] as PhaseOutcome));
+  const brokenIndex = phases.findIndex(broke);
+  const broken = brokenIndex === -1 ? undefined : steps[brokenIndex];
   const lastGood = steps.filter((step) => broken === undefined || step.step < broken.step).at(-1);
   return {
-    values: { breakingRate: broken?.targetRate ?? null, lastGoodRate: lastGood?.targetRate ?? null, limits: STRESS_LIMITS, steps },
+    values: {
+      breakingRate: broken?.targetRate ?? null,
+      lastGoodRate: lastGood?.targetRate ?? null,
+      limits: STRESS_LIMITS,
+      steps,
+    },
     line:
       broken === undefined
         ? `no breaking point up to ${steps.at(-1)?.targetRate ?? 0} requests/s; raise STRESS_STEPS or STRESS_STEP_RATE`

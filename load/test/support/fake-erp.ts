@@ -39,7 +39,8 @@ export async function startFakeErp(options: FakeErpOptions = {}): Promise<FakeEr
       return;
     }
     if (path === '/api/v1/auth/register') send(201, { user: { id: 'u1' } });
-    else if (path === '/api/v1/auth/login') send(200, { access_token: 'token', refresh_token: 'refresh', expires_in: 900 });
+    else if (path === '/api/v1/auth/login')
+      send(200, { access_token: 'token', refresh_token: 'refresh', expires_in: 900 });
     else if (path === '/api/v1/products') send(201, { id: `p${String(Math.random()).slice(2, 8)}` });
     else if (path === '/api/v1/orders') send(201, { id: `o${String(Math.random()).slice(2, 8)}` });
     else send(404, { error: 'not found' });
