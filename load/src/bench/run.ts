@@ -215,6 +215,31 @@ function soakOf(settings: BenchSettings, stack: Stack): Measurement {
 
 let signIns = 0;
 
+const SETTLE_PROBE_INTERVAL_MS = 500;
+const SETTLE_QUIET_MS = 20;
+const SETTLE_QUIET_PROBES = 3;
+const SETTLE_LIMIT_MS = 120_000;
+
+/** Waits until `url` answers three probes in a row within 20 ms (at most two minutes). */
+async function settle(url: string, signal: AbortSignal): Promise<{ waitedMs: number; quiet: boolean }> {
+  const started = Date.now();
+  let quietInRow = 0;
+  while (Date.now() - started < SETTLE_LIMIT_MS) {
+    signal.throwIfAborted();
+    const probe = performance.now();
+    try {
+      const response = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(5_000) });
+      await response.arrayBuffer();
+      quietInRow = performance.now() - probe <= SETTLE_QUIET_MS ? quietInRow + 1 : 0;
+    } catch {
+      quietInRow = 0;
+    }
+    if (quietInRow >= SETTLE_QUIET_PROBES) return { waitedMs: Date.now() - started, quiet: true };
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_PROBE_INTERVAL_MS));
+  }
+  return { waitedMs: Date.now() - started, quiet: false };
+}
+
 async function measureOne(
   measurement: Measurement,
   label: string,
@@ -224,6 +249,13 @@ async function measureOne(
   signal: AbortSignal,
 ): Promise<RunRecord> {
   signal.throwIfAborted();
+  // an overloaded run leaves the target working off its backlog: the next run starts on a quiet target
+  const settled = await settle(measurement.url, signal);
+  if (settled.waitedMs > SETTLE_PROBE_INTERVAL_MS) {
+    progress.ok(
+      `${label}: waited ${seconds(settled.waitedMs)} for ${measurement.url} to settle (${settled.quiet ? 'quiet' : 'still slow, measuring anyway'})`,
+    );
+  }
   // a fresh token each run: access tokens live 15 minutes, a whole benchmark is longer
   signIns += 1;
   const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
