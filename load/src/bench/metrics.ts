@@ -20,6 +20,8 @@ export interface RunMetrics {
   readonly unsent: number;
   /** CPU of the load generator (this process and Vegeta) while it ran, in % of one core. */
   readonly generatorCpuPercent: number;
+  /** Answers per status; 0 is no answer (refused, reset, timed out). */
+  readonly statuses?: Readonly<Record<string, number>>;
 }
 
 export function runMetrics(summary: ScenarioSummary): RunMetrics {
@@ -36,5 +38,6 @@ export function runMetrics(summary: ScenarioSummary): RunMetrics {
     testRunDurationMs: summary.durationMs,
     unsent: Math.max(0, summary.requestedRequests - summary.requests),
     generatorCpuPercent: summary.generatorCpuPercent,
+    statuses: summary.statuses,
   };
 }

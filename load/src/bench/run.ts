@@ -251,7 +251,7 @@ async function measureOne(
   signal.throwIfAborted();
   // an overloaded run leaves the target working off its backlog: the next run starts on a quiet target
   const settled = await settle(measurement.url, signal);
-  if (settled.waitedMs > SETTLE_PROBE_INTERVAL_MS) {
+  if (settled.waitedMs > SETTLE_QUIET_PROBES * SETTLE_PROBE_INTERVAL_MS) {
     progress.ok(
       `${label}: waited ${seconds(settled.waitedMs)} for ${measurement.url} to settle (${settled.quiet ? 'quiet' : 'still slow, measuring anyway'})`,
     );
