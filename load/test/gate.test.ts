@@ -49,7 +49,8 @@ describe('the canary gate against real Vegeta runs', () => {
     expect(result.exitCode).toBe(GATE_EXIT.pass);
     expect(result.exitCode).toBe(0);
     const summary = result.summary;
-    expect(summary?.requests).toBe(150);
+    // 50/s for 3 s; a starved generator may send a few less, which the achieved share shows
+    expect(summary?.requests).toBeGreaterThanOrEqual(140);
     expect(summary?.errorRate).toBe(0);
     expect(summary?.checkRate).toBe(1);
     expect(summary?.achievedShare).toBeGreaterThan(0.9);
@@ -94,7 +95,7 @@ describe('the canary gate against real Vegeta runs', () => {
     });
     expect(result.verdict, result.reason).toBe('fail');
     expect(result.exitCode).toBe(1);
-    expect(result.reason).toMatch(/p99 4\d\d\.\d ms is more than 100 ms above the stable version's [\d.]+ ms/);
+    expect(result.reason).toMatch(/p99 \d+\.\d ms is more than 100 ms above the stable version's [\d.]+ ms/);
     expect(result.summary?.p50Ms).toBeGreaterThanOrEqual(400);
     expect(result.stableSummary?.p50Ms).toBeLessThan(400);
   });
@@ -120,7 +121,7 @@ describe('the canary gate against real Vegeta runs', () => {
     });
     expect(result.verdict, result.reason).toBe('inconclusive');
     expect(result.exitCode).toBe(2);
-    expect(result.reason).toContain('only 10 requests to');
+    expect(result.reason).toMatch(/only (9|10) requests to/);
     expect(result.reason).toContain('fewer than the 100 a verdict needs (GATE_MIN_REQUESTS)');
   });
 
