@@ -9,6 +9,7 @@ import { RuntimeSettings } from '../src/config-reload.js';
 import { loadConfig } from '../src/config.js';
 import { createDatabase, databaseSettings } from '../src/db/pool.js';
 import type { ErrorBody } from '../src/http/errors.js';
+import { GENERAL_RATE_LIMIT_KEY_PREFIX, rateLimitLeaseSize } from '../src/http/security.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -83,6 +84,28 @@ describe('general rate limit on real Redis', () => {
     const counters = await scrape(app.url);
     expect(sampleValue(counters, 'rate_limit_blocks_total', { limiter: 'general' })).toBe(1);
     expect(sampleValue(counters, 'http_requests_total', { route: 'unmatched', status: '429' })).toBe(1);
+  });
+
+  it('takes points from Redis in leases of 1 % of a large limit, and counts every request under a small one', async () => {
+    const redis = new Redis(loadConfig(testEnv()).redisUrl, { maxRetriesPerRequest: 1 });
+    cleanups.push(async () => {
+      redis.disconnect();
+      await Promise.resolve();
+    });
+    const counted = async (ip: string): Promise<number> =>
+      Number(await redis.get(`${GENERAL_RATE_LIMIT_KEY_PREFIX}:${ip}`));
+    const large = await start({ env: { RATE_LIMIT_PER_MINUTE: '1000', TRUST_PROXY: '1' } });
+    const busy = clientIp();
+    for (let i = 0; i < 12; i++) expect((await fetch(`${large.url}/nowhere`, from(busy))).status).toBe(404);
+    // two leases of 10: 20 points taken for 12 requests, in two Redis calls instead of twelve
+    expect(await counted(busy)).toBe(20);
+    expect(rateLimitLeaseSize(1000)).toBe(10);
+    expect(rateLimitLeaseSize(199)).toBe(1);
+
+    const small = await start({ env: { RATE_LIMIT_PER_MINUTE: '100', TRUST_PROXY: '1' } });
+    const careful = clientIp();
+    for (let i = 0; i < 3; i++) await fetch(`${small.url}/nowhere`, from(careful));
+    expect(await counted(careful)).toBe(3);
   });
 
   it('keeps counting in Redis, so a second replica sees the same client over its limit', async () => {

@@ -272,7 +272,7 @@ export const CONFIG_KEYS = {
   }),
   gateImageRepository: key({
     type: 'string',
-    description: 'OCI repository of the k6 image that holds the canary gate scenario.',
+    description: 'OCI repository of the gate image (load/Dockerfile): Node, Vegeta and the canary gate.',
     default: 'ghcr.io/slipway/erp-api-gate',
     schema: text(
       'must be a repository such as ghcr.io/org/name, without tag or digest',

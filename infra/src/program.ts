@@ -28,7 +28,7 @@ export interface ReleaseInputs {
   readonly monitoring: MonitoringSources;
 }
 
-/** The canary judged by monitoring's SLO queries and load's k6 gate scenario (canary-gate.ts). */
+/** The canary judged by monitoring's SLO queries and load's gate scenario (canary-gate.ts). */
 export function defaultReleaseInputs(monitoring: MonitoringSources): ReleaseInputs {
   return { plan: RELEASE_PLAN, sloQueries: SLO_ANALYSIS_QUERIES, gateScenario: GATE_SCENARIO, monitoring };
 }

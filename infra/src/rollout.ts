@@ -16,7 +16,7 @@ export const ANALYSIS_INTERVAL_SECONDS = 60;
 export const ANALYSIS_COUNT = 3;
 
 export function templateName(app: string, gate: AnalysisGate): string {
-  return gate.kind === 'load' ? `${app}-gate-k6` : `${app}-slo-${gate.slo}`;
+  return gate.kind === 'load' ? `${app}-gate-load` : `${app}-slo-${gate.slo}`;
 }
 
 /** Renders the release plan into canary steps: setWeight, then pause, then one analysis of all its gates. */

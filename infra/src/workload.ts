@@ -28,7 +28,7 @@ export const APP_RESOURCES: NonNullable<Container['resources']> = {
   limits: { cpu: '1', memory: '1Gi' },
 };
 
-/** Smaller jobs (backup, drill, k6 gate) get their own bounds. */
+/** Smaller jobs (backup, drill, load gate) get their own bounds. */
 export const JOB_RESOURCES: NonNullable<Container['resources']> = {
   requests: { cpu: '500m', memory: '512Mi' },
   limits: { cpu: '1', memory: '1Gi' },

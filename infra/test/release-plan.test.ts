@@ -1,14 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { describe, expect, test } from 'vitest';
 
-import { K6_THRESHOLDS_FAILED } from '../../load/src/bench/k6.js';
-
+import { GATE_EXIT } from '../../load/src/gate.js';
+import { SCENARIOS } from '../../load/src/scenarios/index.js';
 import { CANARY_SELECTOR, LATENCY_THRESHOLD_SECONDS, SLO_ANALYSIS_QUERIES, SLOS } from '../../monitoring/src/slo.js';
 import {
-  GATE_IMAGE_SCENARIO_DIR,
+  GATE_IMAGE_ENTRY,
   GATE_SCENARIO,
   planProblems,
   RELEASE_PLAN,
@@ -44,7 +44,7 @@ describe('the release plan', () => {
     expect(stagesFromSteps(canarySteps('erp-api', RELEASE_PLAN, 'http://canary'))).toEqual(RELEASE_PLAN.stages);
   });
 
-  test('every gated stage checks both SLOs and the k6 gate', () => {
+  test('every gated stage checks both SLOs and the load gate', () => {
     for (const stage of RELEASE_PLAN.stages.filter((s) => s.weight < 100))
       expect(stage.gates).toEqual([
         { kind: 'load', scenario: 'gate' },
@@ -114,42 +114,39 @@ describe('monitoring/ feeds the release and the cluster', () => {
   });
 });
 
-describe('the k6 gate scenario', () => {
+describe('the load gate', () => {
   const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-  const scenarioDir = dirname(join(repoRoot, GATE_SCENARIO.repositoryPath));
 
-  test('is load/src/scenarios/canary-gate.ts, which exists, at the same name inside the gate image', () => {
+  test('runs load/src/scenarios/canary-gate.ts through the bundled gate in the gate image, with its exit codes', () => {
     expect(defaultReleaseInputs(loadMonitoringSources()).gateScenario).toBe(GATE_SCENARIO);
     expect(GATE_SCENARIO).toMatchObject({
       source: 'load',
+      scenario: 'canary-gate',
       repositoryPath: 'load/src/scenarios/canary-gate.ts',
-      script: `${GATE_IMAGE_SCENARIO_DIR}/canary-gate.ts`,
+      entryPath: 'load/src/cli.ts',
+      command: ['node', GATE_IMAGE_ENTRY, 'canary-gate'],
       targetUrlVariable: 'TARGET_URL',
-      exitCodes: { passed: 0, thresholdsFailed: K6_THRESHOLDS_FAILED },
+      stableUrlVariable: 'STABLE_URL',
+      exitCodes: { passed: GATE_EXIT.pass, thresholdsFailed: GATE_EXIT.fail, inconclusive: GATE_EXIT.inconclusive },
     });
-    expect(existsSync(join(repoRoot, GATE_SCENARIO.repositoryPath))).toBe(true);
-    expect(basename(GATE_SCENARIO.script)).toBe(basename(GATE_SCENARIO.repositoryPath));
+    expect(Object.keys(SCENARIOS)).toContain(GATE_SCENARIO.scenario);
+    for (const path of [GATE_SCENARIO.repositoryPath, GATE_SCENARIO.entryPath])
+      expect(existsSync(join(repoRoot, path))).toBe(true);
   });
 
-  test('needs only files beside it, so copying load/src/scenarios into the image is enough', () => {
-    // k6 resolves ./erp-api.ts and open('./thresholds.json') relative to the script; nothing may reach outside.
-    const referenced = new Set<string>();
-    for (const file of ['canary-gate.ts', 'erp-api.ts']) {
-      const source = readFileSync(join(scenarioDir, file), 'utf8');
-      for (const match of source.matchAll(/(?:from|open\()\s*'(\.[^']+)'/g)) referenced.add(match[1] ?? '');
-    }
-    expect([...referenced].sort()).toEqual(['./erp-api.ts', './thresholds.json']);
-    for (const path of referenced) expect(existsSync(join(scenarioDir, path))).toBe(true);
+  test('reads the canary, the stable version and its time limit from the variables the runner sets', () => {
+    const cli = readFileSync(join(repoRoot, GATE_SCENARIO.entryPath), 'utf8');
+    for (const variable of [
+      GATE_SCENARIO.targetUrlVariable,
+      GATE_SCENARIO.stableUrlVariable,
+      GATE_SCENARIO.timeoutVariable,
+    ])
+      expect(cli).toContain(`process.env.${variable}`);
   });
 
-  test(`reads the canary's URL from the variable the runner sets`, () => {
-    const shared = readFileSync(join(scenarioDir, 'erp-api.ts'), 'utf8');
-    expect(shared).toContain(`__ENV.${GATE_SCENARIO.targetUrlVariable}`);
-  });
-
-  test('finishes its default run (30 s, 5 s graceful stop) well inside the timeout', () => {
-    const gate = readFileSync(join(repoRoot, GATE_SCENARIO.repositoryPath), 'utf8');
-    expect(gate).toContain("duration: duration('GATE_DURATION', '30s')");
+  test('finishes its default run (30 s) well inside the timeout', () => {
+    const gate = SCENARIOS['canary-gate']({});
+    expect(gate.flows[0]?.arrival).toEqual({ model: 'constant', rate: 20, durationMs: 30_000 });
     expect(GATE_SCENARIO.timeoutSeconds).toBeGreaterThanOrEqual(120);
   });
 });

@@ -1,184 +1,220 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-import { toolPath } from '../../pipelines/src/platform/tools.js';
-import { K6_RUN_FLAGS, K6_THRESHOLDS_FAILED, k6Environment, lastLines } from './bench/k6.js';
-import type { ScenarioSummary } from './scenarios/erp-api.ts';
-
-/** The scenarios in load/src/scenarios, by the name a caller passes. */
-export const SCENARIOS = {
-  smoke: fileURLToPath(new URL('./scenarios/smoke.ts', import.meta.url)),
-  'canary-gate': fileURLToPath(new URL('./scenarios/canary-gate.ts', import.meta.url)),
-} as const;
-export type ScenarioName = keyof typeof SCENARIOS;
-
-/** What handleSummary writes to SUMMARY_PATH: the scenarios' own summary type, read back here. */
-export type GateSummary = ScenarioSummary;
+import type { Scenario } from './engine/model.js';
+import { summaryLine, summaryMarkdown } from './engine/report.js';
+import { runScenario, type ScenarioSummary } from './engine/run.js';
+import { SeedError } from './engine/session.js';
+import { ScenarioInputError, targetUrl, type Env } from './engine/settings.js';
+import { sloLatencyBoundMs, ThresholdError } from './engine/thresholds.js';
+import { EngineError } from './engine/vegeta.js';
+import { isScenarioName, SCENARIOS } from './scenarios/index.js';
 
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 
+/** The gate's exit codes: the release plan and the AnalysisTemplate Job read them. */
+export const GATE_EXIT = { pass: 0, fail: 1, inconclusive: 2 } as const satisfies Record<Verdict, number>;
+
 export interface GateResult {
   readonly verdict: Verdict;
-  /** k6's exit code; null when it was killed (timeout) or could not start. */
-  readonly exitCode: number | null;
+  readonly exitCode: (typeof GATE_EXIT)[Verdict];
   /** One paragraph a reviewer reads: what decided the verdict. */
   readonly reason: string;
-  /** The run's numbers, when k6 got as far as handleSummary. */
-  readonly summary?: GateSummary;
+  /** The canary's numbers, when the run got as far as measuring. */
+  readonly summary?: ScenarioSummary;
+  /** The stable version's numbers, when it was measured beside the canary. */
+  readonly stableSummary?: ScenarioSummary;
   readonly summaryPath: string;
   readonly markdownPath: string;
 }
 
 export interface GateOptions {
-  /** A scenario name, or the path of another k6 script. */
-  readonly scenario: ScenarioName | (string & {});
-  /** Base URL of the service under test, passed as TARGET_URL. */
+  /** A scenario name (default canary-gate), or a scenario. */
+  readonly scenario?: string | Scenario;
+  /** Base URL of the service under test (the canary). */
   readonly targetUrl: string;
-  /** Scenario settings (GATE_RATE, GATE_DURATION, SMOKE_VUS…); nothing else of this process reaches k6. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** Where <scenario>.json, <scenario>.md and <scenario>.log go. */
+  /**
+   * Base URL of the stable version: measured beside the canary with the same scenario, and the canary fails when its
+   * p99 exceeds stable's by more than GATE_P99_ALLOWANCE_MS (default a fifth of the latency SLO's bound).
+   */
+  readonly stableUrl?: string;
+  /** Scenario settings (GATE_RATE, GATE_DURATION, SEED_EMAIL…). */
+  readonly env?: Env;
+  /** Where <scenario>.json and <scenario>.md go. */
   readonly summaryDir: string;
-  /** Longest the run may take; after it k6 is killed and the verdict is inconclusive (default 300 s, the plan's). */
+  /** Longest the run may take; after it the attack is killed and the verdict is inconclusive (default 300 s). */
   readonly timeoutMs?: number;
-  /** The k6 binary (default the pinned one in .tools/bin). */
-  readonly k6?: string;
+  /** The Vegeta binary (default VEGETA_BIN, else the pinned one). */
+  readonly vegeta?: string;
+  readonly progress?: (line: string) => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 300_000;
+/** Below this share of the requests asked for, the generator fell behind and measured another rate than asked. */
+const MIN_ACHIEVED_SHARE = 0.9;
 
-/** k6's own exit codes (k6 errext/exitcodes) that are no verdict on the target, in words. */
-const K6_EXIT_MEANINGS: Readonly<Record<number, string>> = {
-  100: 'setup() timed out',
-  103: 'engine error',
-  104: 'invalid options, such as a threshold on a metric that does not exist',
-  105: 'aborted from outside',
-  107: 'the script threw, such as setup() unable to seed the target',
-  108: 'the script called test.abort()',
-};
-const STDERR_TAIL_LINES = 10;
-
-function readSummary(path: string): GateSummary | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<GateSummary>;
-    return typeof parsed.requests === 'number' && typeof parsed.thresholds === 'object'
-      ? (parsed as GateSummary)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+class GateTimeout extends Error {
+  override readonly name = 'GateTimeout';
 }
 
-function failedThresholds(summary: GateSummary | undefined): string {
-  if (summary === undefined) return 'the summary is missing';
-  const failed = Object.entries(summary.thresholds).flatMap(([metric, { rules }]) =>
+function answered(summary: ScenarioSummary): number {
+  return summary.requests - (summary.statuses['0'] ?? 0);
+}
+
+function failedRules(summary: ScenarioSummary): string[] {
+  return Object.entries(summary.thresholds).flatMap(([metric, { rules }]) =>
     Object.entries(rules)
-      .filter(([, ok]) => !ok)
-      .map(([rule]) => `${metric} ${rule}`),
+      .filter(([, result]) => !result.passed)
+      .map(([rule, result]) => `${metric} ${rule} (measured ${Number(result.value.toPrecision(4))})`),
   );
-  return failed.length === 0 ? 'none recorded as failed in the summary' : failed.join(', ');
+}
+
+/** The verdict on measured numbers: inconclusive when too little was measured, else the thresholds decide. */
+export function judgeGate(
+  summary: ScenarioSummary,
+  minRequests: number,
+  stable?: { summary: ScenarioSummary; allowanceMs: number },
+): { verdict: Verdict; reason: string } {
+  const target = summary.targetUrl;
+  if (answered(summary) === 0) {
+    return {
+      verdict: 'inconclusive',
+      reason: `no request to ${target} got an answer (${summary.requests} sent; ${summary.errors.join('; ') || 'no error text'}): the target is unreachable, so nothing was measured`,
+    };
+  }
+  if (answered(summary) < minRequests) {
+    return {
+      verdict: 'inconclusive',
+      reason: `only ${answered(summary)} requests to ${target} were answered, fewer than the ${minRequests} a verdict needs (GATE_MIN_REQUESTS); run longer or at a higher rate`,
+    };
+  }
+  if (summary.achievedShare < MIN_ACHIEVED_SHARE) {
+    return {
+      verdict: 'inconclusive',
+      reason: `the load generator sent ${summary.requests} of ${summary.requestedRequests} requests asked for (${(summary.achievedShare * 100).toFixed(1)} %): it fell behind, so the rate measured is not the rate asked for`,
+    };
+  }
+  const failed = failedRules(summary);
+  if (stable !== undefined) {
+    const limit = stable.summary.p99Ms + stable.allowanceMs;
+    if (answered(stable.summary) < minRequests) {
+      return {
+        verdict: 'inconclusive',
+        reason: `the stable version at ${stable.summary.targetUrl} answered only ${answered(stable.summary)} requests, fewer than ${minRequests}: nothing to compare the canary with`,
+      };
+    }
+    if (summary.p99Ms > limit) {
+      failed.push(
+        `p99 ${summary.p99Ms.toFixed(1)} ms is more than ${stable.allowanceMs} ms above the stable version's ${stable.summary.p99Ms.toFixed(1)} ms (GATE_P99_ALLOWANCE_MS)`,
+      );
+    }
+  }
+  if (failed.length > 0) return { verdict: 'fail', reason: `the canary at ${target} is worse: ${failed.join('; ')}` };
+  return {
+    verdict: 'pass',
+    reason: `every threshold held against ${target} (${summary.requests} requests, p99 ${summary.p99Ms.toFixed(1)} ms, ${(summary.errorRate * 100).toFixed(3)} % failed)${stable === undefined ? '' : `, within ${stable.allowanceMs} ms of the stable version's p99 (${stable.summary.p99Ms.toFixed(1)} ms)`}`,
+  };
+}
+
+function scenarioOf(option: GateOptions['scenario'], env: Env): Scenario {
+  if (option === undefined) return SCENARIOS['canary-gate'](env);
+  if (typeof option !== 'string') return option;
+  if (!isScenarioName(option)) {
+    throw new ScenarioInputError('scenario', option, `one of ${Object.keys(SCENARIOS).join(', ')}`);
+  }
+  return SCENARIOS[option](env);
+}
+
+function allowanceMs(env: Env): number {
+  const raw = env.GATE_P99_ALLOWANCE_MS;
+  const fallback = sloLatencyBoundMs() / 5;
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d{1,6}$/.test(raw))
+    throw new ScenarioInputError('GATE_P99_ALLOWANCE_MS', raw, `a whole number of milliseconds (default ${fallback})`);
+  return Number(raw);
 }
 
 /**
- * Runs one scenario with k6 and turns its exit code into a verdict: 0 passes, 99 (a threshold crossed) fails,
- * anything else (the script broke, setup could not seed the target, k6 was killed) is inconclusive: no verdict
- * on the target, so the caller must not promote on it either.
+ * Runs the gate scenario against the canary (and, given stableUrl, the same against the stable version) and turns
+ * what it measured into a verdict. Exit codes: 0 pass; 1 thresholds failed, the canary is worse; 2 inconclusive: the
+ * target unreachable, too few answers, the generator behind, the engine failed, a bad setting or threshold, a timeout.
+ * Inconclusive is never a pass: the canary must halt on it.
  */
-export function runGate(options: GateOptions): Promise<GateResult> {
-  const script = options.scenario in SCENARIOS ? SCENARIOS[options.scenario as ScenarioName] : options.scenario;
-  const name = options.scenario in SCENARIOS ? options.scenario : 'custom';
+export async function runGate(options: GateOptions): Promise<GateResult> {
+  const env = options.env ?? {};
+  const name = typeof options.scenario === 'object' ? options.scenario.name : (options.scenario ?? 'canary-gate');
+  mkdirSync(options.summaryDir, { recursive: true });
   const summaryPath = join(options.summaryDir, `${name}.json`);
   const markdownPath = join(options.summaryDir, `${name}.md`);
-  const logFile = join(options.summaryDir, `${name}.log`);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  // A summary left by an earlier run must not pass for this one's.
+  // a summary left by an earlier run must not pass for this one's
   rmSync(summaryPath, { force: true });
   rmSync(markdownPath, { force: true });
-  const env = k6Environment({
-    ...options.env,
-    TARGET_URL: options.targetUrl,
-    SUMMARY_PATH: summaryPath,
-    SUMMARY_MARKDOWN_PATH: markdownPath,
-  });
   const base = { summaryPath, markdownPath };
-
-  return new Promise<GateResult>((resolve) => {
-    let k6: string;
-    try {
-      k6 = options.k6 ?? toolPath('k6');
-    } catch (error) {
-      resolve({ ...base, verdict: 'inconclusive', exitCode: null, reason: `k6 is not available: ${String(error)}` });
-      return;
-    }
-    let output = '';
-    let timedOut = false;
-    let startError: Error | undefined;
-    const child = spawn(k6, [...K6_RUN_FLAGS, script], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    const watchdog = setTimeout(() => {
-      timedOut = true;
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }, timeoutMs);
-    child.once('error', (error) => (startError = error));
-    child.once('close', (code) => {
-      clearTimeout(watchdog);
-      const summary = readSummary(summaryPath);
-      const tail = lastLines(output, STDERR_TAIL_LINES);
-      const withSummary = summary === undefined ? {} : { summary };
-      try {
-        writeFileSync(logFile, output);
-      } catch {
-        // the log is for a person after the fact; losing it must not change the verdict
-      }
-      if (startError !== undefined) {
-        resolve({
-          ...base,
-          verdict: 'inconclusive',
-          exitCode: null,
-          reason: `k6 could not start (${k6}): ${startError.message}; run scripts/bootstrap`,
-        });
-      } else if (timedOut) {
-        resolve({
-          ...base,
-          ...withSummary,
-          verdict: 'inconclusive',
-          exitCode: code,
-          reason: `k6 ran longer than ${Math.round(timeoutMs / 1000)} s and was killed; last lines of its output:\n${tail}`,
-        });
-      } else if (code === 0) {
-        resolve({
-          ...base,
-          ...withSummary,
-          verdict: 'pass',
-          exitCode: 0,
-          reason: `every threshold held against ${options.targetUrl}`,
-        });
-      } else if (code === K6_THRESHOLDS_FAILED) {
-        resolve({
-          ...base,
-          ...withSummary,
-          verdict: 'fail',
-          exitCode: code,
-          reason: `thresholds crossed against ${options.targetUrl}: ${failedThresholds(summary)}`,
-        });
-      } else {
-        resolve({
-          ...base,
-          ...withSummary,
-          verdict: 'inconclusive',
-          exitCode: code,
-          reason: `k6 exited ${String(code)} (${(code !== null ? K6_EXIT_MEANINGS[code] : undefined) ?? 'not a threshold verdict'}), which is no verdict on ${options.targetUrl}; last lines of its output:\n${tail}`,
-        });
-      }
-    });
+  const inconclusive = (reason: string, summary?: ScenarioSummary): GateResult => ({
+    ...base,
+    verdict: 'inconclusive',
+    exitCode: GATE_EXIT.inconclusive,
+    reason,
+    ...(summary === undefined ? {} : { summary }),
   });
+
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const aborter = new AbortController();
+  const timer = setTimeout(
+    () => aborter.abort(new GateTimeout(`the gate ran longer than ${Math.round(timeoutMs / 1000)} s and was stopped`)),
+    timeoutMs,
+  );
+  try {
+    targetUrl({ TARGET_URL: options.targetUrl });
+    if (options.stableUrl !== undefined) targetUrl({ TARGET_URL: options.stableUrl });
+    const scenario = scenarioOf(options.scenario, env);
+    const allowance = options.stableUrl === undefined ? 0 : allowanceMs(env);
+    const run = (targetUrl: string): Promise<ScenarioSummary> =>
+      runScenario({
+        scenario,
+        targetUrl,
+        env,
+        signal: aborter.signal,
+        ...(options.vegeta === undefined ? {} : { vegeta: options.vegeta }),
+        ...(options.progress === undefined ? {} : { progress: options.progress }),
+      });
+    const [summary, stableSummary] = await Promise.all([
+      run(options.targetUrl),
+      options.stableUrl === undefined ? Promise.resolve(undefined) : run(options.stableUrl),
+    ]);
+    writeFileSync(summaryPath, `${JSON.stringify({ canary: summary, stable: stableSummary ?? null }, null, 2)}\n`);
+    writeFileSync(
+      markdownPath,
+      `${summaryMarkdown(summary)}${stableSummary === undefined ? '' : `\nThe stable version, measured beside it:\n\n${summaryMarkdown(stableSummary)}`}`,
+    );
+    const { verdict, reason } = judgeGate(
+      summary,
+      scenario.minRequests ?? 1,
+      stableSummary === undefined ? undefined : { summary: stableSummary, allowanceMs: allowance },
+    );
+    return {
+      ...base,
+      verdict,
+      exitCode: GATE_EXIT[verdict],
+      reason: `${reason}\n${summaryLine(summary)}`,
+      summary,
+      ...(stableSummary === undefined ? {} : { stableSummary }),
+    };
+  } catch (error) {
+    if (aborter.signal.aborted && aborter.signal.reason instanceof GateTimeout)
+      return inconclusive(aborter.signal.reason.message);
+    if (error instanceof SeedError) {
+      return inconclusive(
+        error.unreachable
+          ? `the target is unreachable, nothing was measured: ${error.message}`
+          : `the target could not be seeded, nothing was measured: ${error.message}`,
+      );
+    }
+    if (error instanceof EngineError) return inconclusive(`the load engine failed: ${error.message}; ${error.fix}`);
+    if (error instanceof ThresholdError) return inconclusive(`the scenario's thresholds are invalid: ${error.message}`);
+    if (error instanceof ScenarioInputError) return inconclusive(`a setting is invalid: ${error.message}`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -3,7 +3,7 @@ import { sanitizeLabelName } from './service-monitor.js';
 
 /**
  * The service level objectives of erp-api, defined once. From them come the error-ratio recording rules, the
- * multi-window multi-burn-rate alerts (Google SRE workbook, chapter 5), the k6 thresholds and the canary analysis.
+ * multi-window multi-burn-rate alerts (Google SRE workbook, chapter 5), the load thresholds and the canary analysis.
  */
 
 /** What is measured: requests answered without a 5xx, or requests answered fast enough. */
@@ -195,7 +195,7 @@ export function sloSeries(slo: ServiceLevelObjective, record: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Consumers outside Prometheus: the canary analysis (pipelines/infra) and the k6 thresholds (load).
+// Consumers outside Prometheus: the canary analysis (pipelines/infra) and the load thresholds (load reads SLOS).
 
 /** Stands for the canary's label matchers inside a canary query; {@link canaryMatchers} fills it. */
 export const CANARY_SELECTOR = '__CANARY_SELECTOR__';
@@ -265,15 +265,4 @@ function apiSlo(sli: SliKind): ServiceLevelObjective {
 export const SLO_ANALYSIS_QUERIES: Readonly<Record<SliKind, SloAnalysisQuery>> = {
   availability: canaryAnalysisQuery(apiSlo('availability')),
   latency: canaryAnalysisQuery(apiSlo('latency')),
-};
-
-/**
- * k6 thresholds equal to the API's SLOs. `http_req_failed` must count only 5xx as failed: scenarios set
- * `http.setResponseCallback(http.expectedStatuses({ min: 200, max: 499 }))`.
- */
-export const K6_THRESHOLDS: Readonly<Record<'http_req_failed' | 'http_req_duration', readonly string[]>> = {
-  http_req_failed: [`rate<${errorBudget(apiSlo('availability'))}`],
-  http_req_duration: [
-    `p(${decimal(apiSlo('latency').objective * 100)})<${decimal((apiSlo('latency').latencyThresholdSeconds ?? LATENCY_THRESHOLD_SECONDS) * 1000)}`,
-  ],
 };

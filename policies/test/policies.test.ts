@@ -212,14 +212,16 @@ const cases: { policy: (typeof mandatoryPolicies)[number]; bad: Candidate; says:
           metrics: [
             {
               provider: {
-                job: { spec: { template: { spec: { containers: [{ ...container, image: 'grafana/k6' }] } } } },
+                job: {
+                  spec: { template: { spec: { containers: [{ ...container, image: 'docker.io/library/busybox' }] } } },
+                },
               },
             },
           ],
         },
       },
     },
-    says: 'spec.metrics[0].provider.job.spec.template container app uses image "grafana/k6"',
+    says: 'spec.metrics[0].provider.job.spec.template container app uses image "docker.io/library/busybox"',
     good: {
       type: 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate',
       props: { spec: { metrics: [{ provider: { prometheus: { query: 'up' } } }] } },

@@ -12,16 +12,24 @@ export class RedisTimeoutError extends Error {
   override readonly name = 'RedisTimeoutError';
 }
 
-/** `work`, or a RedisTimeoutError after `ms`; never leaves a timer behind. */
+/**
+ * `work`, or a RedisTimeoutError after `ms`; never leaves a timer behind. The timeout is decided after the event
+ * loop's next I/O poll: a loop that lagged past `ms` runs expired timers before it reads the reply already waiting on
+ * the socket, and counting that as Redis being slow sends the request to the database on top of the overload.
+ */
 export async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let check: NodeJS.Immediate | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeoutError(`redis ${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(() => {
+      check = setImmediate(() => reject(new RedisTimeoutError(`redis ${what} took longer than ${ms} ms`)));
+    }, ms);
   });
   try {
     return await Promise.race([work, expired]);
   } finally {
     clearTimeout(timer);
+    if (check !== undefined) clearImmediate(check);
   }
 }
 

@@ -19,7 +19,7 @@ export interface LoadOptions {
   /** Absolute URL to GET. */
   readonly url: string;
   readonly headers?: Readonly<Record<string, string>>;
-  /** Requests started per second, whatever the answers take (an open model, like k6's constant-arrival-rate). */
+  /** Requests started per second, whatever the answers take (an open model, as Vegeta's constant rate). */
   readonly ratePerSecond: number;
   /** A request still unanswered after this long counts as failed. */
   readonly timeoutMs?: number;

@@ -69,7 +69,7 @@ const WAIT_RESOURCES = { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu
 const PRE_STOP_SECONDS = 5;
 
 /**
- * erp-api as an Argo Rollout: the canary steps come from the release plan, each gated by the k6 scenario
+ * erp-api as an Argo Rollout: the canary steps come from the release plan, each gated by the load gate
  * and Prometheus SLO checks; a migration Job runs first; the pods are locked down and reached over TLS.
  */
 export class App extends pulumi.ComponentResource {
@@ -255,10 +255,11 @@ export class App extends pulumi.ComponentResource {
     );
 
     const canaryUrl = `http://${CANARY_SERVICE}.${ns}.svc`;
+    const stableUrl = `http://${STABLE_SERVICE}.${ns}.svc`;
     const analysisLabels = { ...labels, 'app.kubernetes.io/component': 'canary-gate' };
     const gate = args.gateScenario;
-    const k6Template = new k8s.apiextensions.CustomResource(
-      `${name}-gate-k6`,
+    const gateTemplate = new k8s.apiextensions.CustomResource(
+      `${name}-gate-load`,
       {
         apiVersion: 'argoproj.io/v1alpha1',
         kind: 'AnalysisTemplate',
@@ -267,14 +268,14 @@ export class App extends pulumi.ComponentResource {
           args: [{ name: 'canary-url' }],
           metrics: [
             {
-              name: 'k6-gate',
+              name: 'load-gate',
               failureLimit: 0,
               provider: {
                 job: {
                   metadata: { labels: analysisLabels },
                   spec: {
-                    // exit 99 (a threshold failed): the Job fails at once and the canary aborts;
-                    // any other non-zero exit is no verdict: one retry.
+                    // exit 1 (a threshold failed): the Job fails at once and the canary aborts;
+                    // exit 2 (inconclusive) or any other non-zero exit is no verdict: one retry.
                     backoffLimit: 1,
                     activeDeadlineSeconds: gate.timeoutSeconds,
                     podFailurePolicy: {
@@ -282,7 +283,7 @@ export class App extends pulumi.ComponentResource {
                         {
                           action: 'FailJob',
                           onExitCodes: {
-                            containerName: 'k6',
+                            containerName: 'gate',
                             operator: 'In',
                             values: [gate.exitCodes.thresholdsFailed],
                           },
@@ -290,7 +291,7 @@ export class App extends pulumi.ComponentResource {
                         {
                           action: 'Count',
                           onExitCodes: {
-                            containerName: 'k6',
+                            containerName: 'gate',
                             operator: 'NotIn',
                             values: [gate.exitCodes.passed, gate.exitCodes.thresholdsFailed],
                           },
@@ -306,10 +307,15 @@ export class App extends pulumi.ComponentResource {
                         volumes: [TMP_VOLUME],
                         containers: [
                           {
-                            name: 'k6',
+                            name: 'gate',
                             image: args.gateImage,
-                            args: ['run', '--quiet', gate.script],
-                            env: [{ name: gate.targetUrlVariable, value: '{{args.canary-url}}' }],
+                            command: [...gate.command],
+                            env: [
+                              { name: gate.targetUrlVariable, value: '{{args.canary-url}}' },
+                              { name: gate.stableUrlVariable, value: stableUrl },
+                              // the gate stops itself first and says why; the Job's deadline is the backstop
+                              { name: gate.timeoutVariable, value: String(gate.timeoutSeconds - 30) },
+                            ],
                             securityContext: CONTAINER_SECURITY,
                             resources: JOB_RESOURCES,
                             volumeMounts: [TMP_MOUNT],
@@ -432,7 +438,7 @@ export class App extends pulumi.ComponentResource {
           },
         },
       },
-      { ...scoped, dependsOn: [namespace, migration, k6Template, ...sloTemplates, ...args.platform] },
+      { ...scoped, dependsOn: [namespace, migration, gateTemplate, ...sloTemplates, ...args.platform] },
     );
 
     // On an update the waitFor above reads the previous revision's phase; this Job waits for the new one.

@@ -112,18 +112,18 @@ export class Delivery extends pulumi.ComponentResource {
       'ingressNginx',
       INGRESS_NAMESPACE,
       {
-      controller: {
-        replicaCount: 2,
-        resources: chartResources('100m', '128Mi'),
-        service: {
-          annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' },
-          // Without it the NLB's traffic is SNATed to a node address and every client looks the same.
-          externalTrafficPolicy: 'Local',
+        controller: {
+          replicaCount: 2,
+          resources: chartResources('100m', '128Mi'),
+          service: {
+            annotations: { 'service.beta.kubernetes.io/aws-load-balancer-type': 'nlb' },
+            // Without it the NLB's traffic is SNATed to a node address and every client looks the same.
+            externalTrafficPolicy: 'Local',
+          },
+          // monitoring/'s edge SLI reads the controller's request metrics: it sees the 503s when no pod is ready.
+          metrics: { enabled: true, serviceMonitor: { enabled: true } },
+          config: { 'ssl-redirect': 'true', hsts: 'true', 'use-forwarded-headers': 'false' },
         },
-        // monitoring/'s edge SLI reads the controller's request metrics: it sees the 503s when no pod is ready.
-        metrics: { enabled: true, serviceMonitor: { enabled: true } },
-        config: { 'ssl-redirect': 'true', hsts: 'true', 'use-forwarded-headers': 'false' },
-      },
       },
       // Its ServiceMonitor needs the CRD that kube-prometheus-stack installs.
       [args.monitoringOperator],

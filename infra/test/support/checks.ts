@@ -155,7 +155,7 @@ export function stagesFromSteps(steps: readonly unknown[]): ReleaseStage[] {
     for (const template of arr(rec(step.analysis).templates)) {
       const name = String(rec(template).templateName);
       const slo = /-slo-(availability|latency)$/.exec(name)?.[1];
-      if (name.endsWith('-gate-k6')) current.gates.push({ kind: 'load', scenario: 'gate' });
+      if (name.endsWith('-gate-load')) current.gates.push({ kind: 'load', scenario: 'gate' });
       else if (slo === 'availability' || slo === 'latency') current.gates.push({ kind: 'slo', slo });
     }
   }
@@ -449,14 +449,20 @@ export const CHECKS: Readonly<Record<string, Check>> = {
         const name = String(rec(template).templateName);
         if (!templates.includes(name)) problems.push(`step uses AnalysisTemplate ${name}, which is not created`);
       }
-    const k6 = ofType(run, 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate').find((t) =>
-      String(rec(t.inputs.metadata).name).endsWith('-gate-k6'),
+    const gate = ofType(run, 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate').find((t) =>
+      String(rec(t.inputs.metadata).name).endsWith('-gate-load'),
     );
-    const job = rec(rec(rec(arr(rec(k6?.inputs.spec).metrics)[0]).provider).job);
+    const job = rec(rec(rec(arr(rec(gate?.inputs.spec).metrics)[0]).provider).job);
     const failJob = arr(rec(rec(job.spec).podFailurePolicy).rules)
       .map(rec)
       .find((rule) => rule.action === 'FailJob');
-    expectEqual(problems, 'exit codes that fail the k6 gate', rec(failJob?.onExitCodes).values, [99]);
+    expectEqual(problems, 'exit codes that fail the load gate', rec(failJob?.onExitCodes).values, [1]);
+    const container = rec(arr(rec(rec(rec(job.spec).template).spec).containers)[0]);
+    expectEqual(problems, 'the gate container runs the bundled gate', container.command, [
+      'node',
+      '/gate/gate.mjs',
+      'canary-gate',
+    ]);
     return problems;
   },
 

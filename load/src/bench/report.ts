@@ -1,11 +1,19 @@
-import type { RunMetrics } from './k6-summary.js';
+import type { RunMetrics } from './metrics.js';
 import { median } from './stats.js';
 
 /** A row of the benchmark table: one measurement, the closed model once per target. */
-export const BENCH_ROWS = ['cached-read', 'orders', 'logins', 'closed-app', 'closed-bare', 'soak'] as const;
+export const BENCH_ROWS = [
+  'cached-read',
+  'orders',
+  'logins',
+  'closed-app',
+  'closed-express',
+  'closed-bare',
+  'soak',
+] as const;
 export type BenchRow = (typeof BENCH_ROWS)[number];
 
-/** One k6 run of one row, with the app's largest RSS while it ran (the bare server's for closed-bare). */
+/** One run of one row, with the app's largest RSS while it ran (the reference server's on its closed row). */
 export interface RunRecord {
   readonly row: BenchRow;
   /** 1-based, in the order the runs of this row happened. */
@@ -27,8 +35,11 @@ export interface RowSummary {
   /** Failed requests / all checked requests, summed over the runs. */
   readonly errorRate: number;
   readonly failed: number;
-  readonly droppedIterations: number;
-  /** Median of the runs' shortest length, in seconds (k6's test run duration). */
+  /** Requests the open model asked for and the generator did not send, over all runs. */
+  readonly unsent: number;
+  /** Median CPU of the load generator (this process and Vegeta), in % of one core. */
+  readonly generatorCpuPercent: number;
+  /** Median of the runs' lengths, in seconds. */
   readonly seconds: number;
   readonly maxRssMb: number | undefined;
   readonly rssGrowth: number | undefined;
@@ -50,7 +61,8 @@ export function summarise(row: BenchRow, records: readonly RunRecord[]): RowSumm
     medianP99Ms: median(metrics.map((m) => m.p99Ms)),
     errorRate: checked === 0 ? 0 : failed / checked,
     failed,
-    droppedIterations: metrics.reduce((sum, m) => sum + m.droppedIterations, 0),
+    unsent: metrics.reduce((sum, m) => sum + m.unsent, 0),
+    generatorCpuPercent: median(metrics.map((m) => m.generatorCpuPercent)),
     seconds: median(metrics.map((m) => m.testRunDurationMs / 1000)),
     maxRssMb: rss.length === 0 ? undefined : Math.max(...rss),
     rssGrowth: growth.length === 0 ? undefined : Math.max(...growth),
@@ -74,12 +86,14 @@ export interface Judgement {
 
 /** The issue's targets: rates, run lengths and limits each row is judged by. */
 export const TARGETS = {
-  cachedRead: { rps: 1000, seconds: 60, p99Ms: 50, errorRate: 0.001, rssMb: 250 },
+  cachedRead: { rps: 1500, seconds: 60, p99Ms: 50, rssMb: 250 },
   orders: { rps: 200, p99Ms: 150 },
   logins: { rps: 50, p99Ms: 300 },
-  /** The app's closed-model throughput on the cached read, as a share of the bare server's. */
-  appToBareRps: 0.4,
+  /** The app's closed-model throughput on the cached read, as a share of the Express 5 one-route server's. */
+  appToExpressRps: 0.6,
   soakRssGrowth: 0.05,
+  /** The generator's CPU per 1000 requests per second, in % of one core: CPU the targets need on a small machine. */
+  generatorCpuPer1000Rps: 25,
 } as const;
 /** An open model's achieved rate trails its target by its first second of ramp-up and the last iterations' drain. */
 const RATE_SLACK = 0.98;
@@ -101,8 +115,17 @@ function judgement(row: BenchRow, conditions: Condition[]): Judgement {
   };
 }
 
+function generatorCpu(summary: RowSummary, rps: number): Condition {
+  const limit = (TARGETS.generatorCpuPer1000Rps * rps) / 1000;
+  return {
+    name: `generator ≤ ${limit.toFixed(limit < 10 ? 1 : 0)} % CPU`,
+    met: summary.generatorCpuPercent <= limit,
+    measured: `${summary.generatorCpuPercent.toFixed(1)} % of one core`,
+  };
+}
+
 /** The row's target with each condition met or missed; undefined for rows with no target of their own. */
-export function judge(summary: RowSummary, bare?: RowSummary): Judgement | undefined {
+export function judge(summary: RowSummary, express?: RowSummary): Judgement | undefined {
   switch (summary.row) {
     case 'cached-read': {
       const t = TARGETS.cachedRead;
@@ -110,17 +133,13 @@ export function judge(summary: RowSummary, bare?: RowSummary): Judgement | undef
         heldRate(summary, t.rps),
         { name: `for ${t.seconds} s`, met: summary.seconds >= t.seconds, measured: `${summary.seconds.toFixed(0)} s` },
         { name: `p99 < ${t.p99Ms} ms`, met: summary.medianP99Ms < t.p99Ms, measured: ms(summary.medianP99Ms) },
-        { name: '0 dropped', met: summary.droppedIterations === 0, measured: `${summary.droppedIterations} dropped` },
-        {
-          name: `errors < ${percent(t.errorRate)}`,
-          met: summary.errorRate < t.errorRate,
-          measured: percent(summary.errorRate),
-        },
+        { name: '0 failed', met: summary.failed === 0, measured: `${summary.failed} failed` },
         {
           name: `RSS < ${t.rssMb} MB`,
           met: summary.maxRssMb !== undefined && summary.maxRssMb < t.rssMb,
           measured: summary.maxRssMb === undefined ? 'not sampled' : `${summary.maxRssMb.toFixed(0)} MB`,
         },
+        generatorCpu(summary, t.rps),
       ]);
     }
     case 'orders':
@@ -143,13 +162,13 @@ export function judge(summary: RowSummary, bare?: RowSummary): Judgement | undef
         },
       ]);
     case 'closed-app': {
-      if (bare === undefined) return undefined;
-      const share = summary.medianRps / bare.medianRps;
+      if (express === undefined) return undefined;
+      const share = summary.medianRps / express.medianRps;
       return judgement(summary.row, [
         {
-          name: `≥ ${TARGETS.appToBareRps * 100} % of bare RPS`,
-          met: share >= TARGETS.appToBareRps,
-          measured: `${(share * 100).toFixed(1)} % of bare`,
+          name: `≥ ${TARGETS.appToExpressRps * 100} % of Express RPS`,
+          met: share >= TARGETS.appToExpressRps,
+          measured: `${(share * 100).toFixed(1)} % of Express`,
         },
       ]);
     }
@@ -161,22 +180,40 @@ export function judge(summary: RowSummary, bare?: RowSummary): Judgement | undef
           measured: summary.rssGrowth === undefined ? 'too few samples' : percent(summary.rssGrowth),
         },
       ]);
+    case 'closed-express':
     case 'closed-bare':
       return undefined;
   }
 }
 
-/** How far the app is from the bare server on the closed cached read: below 1 for throughput means slower. */
+/** How far the app is from a reference server on the closed cached read: below 1 for throughput means slower. */
 export interface Ratio {
+  readonly reference: BenchRow;
   readonly rps: number;
   readonly p99: number;
 }
 
-export function appToBare(app: RowSummary, bare: RowSummary): Ratio {
-  return { rps: app.medianRps / bare.medianRps, p99: app.medianP99Ms / bare.medianP99Ms };
+export function ratioOf(app: RowSummary, reference: RowSummary): Ratio {
+  return {
+    reference: reference.row,
+    rps: app.medianRps / reference.medianRps,
+    p99: app.medianP99Ms / reference.medianP99Ms,
+  };
 }
 
-const COLUMNS = ['scenario', 'runs', 'RPS', 'p50 ms', 'p99 ms', 'errors', 'dropped', 'RSS MB', 'target', 'result'];
+const COLUMNS = [
+  'scenario',
+  'runs',
+  'RPS',
+  'p50 ms',
+  'p99 ms',
+  'errors',
+  'unsent',
+  'gen CPU %',
+  'RSS MB',
+  'target',
+  'result',
+];
 
 /** The benchmark table: text left-aligned, numbers right-aligned, two spaces between columns. */
 export function formatTable(rows: readonly { summary: RowSummary; judgement: Judgement | undefined }[]): string {
@@ -187,12 +224,13 @@ export function formatTable(rows: readonly { summary: RowSummary; judgement: Jud
     s.medianP50Ms.toFixed(2),
     s.medianP99Ms.toFixed(2),
     `${(s.errorRate * 100).toFixed(2)} %`,
-    String(s.droppedIterations),
+    String(s.unsent),
+    s.generatorCpuPercent.toFixed(1),
     s.maxRssMb === undefined ? '-' : s.maxRssMb.toFixed(1),
     j?.target ?? '-',
     j === undefined ? '-' : j.pass ? 'pass' : 'MISS',
   ]);
-  const leftAligned = new Set([0, 8, 9]);
+  const leftAligned = new Set([0, 9, 10]);
   const widths = COLUMNS.map((title, i) => Math.max(title.length, ...cells.map((row) => (row[i] ?? '').length)));
   const line = (values: readonly string[]): string =>
     values
@@ -210,5 +248,5 @@ export function formatMisses(judgements: readonly Judgement[]): string[] {
 }
 
 export function formatRatio(ratio: Ratio): string {
-  return `app/bare (closed model, cached read): median RPS ${ratio.rps.toFixed(2)}x, median p99 ${ratio.p99.toFixed(2)}x`;
+  return `app/${ratio.reference.replace(/^closed-/, '')} (closed model, cached read): median RPS ${ratio.rps.toFixed(2)}x, median p99 ${ratio.p99.toFixed(2)}x`;
 }

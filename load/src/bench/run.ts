@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
 import { PlatformError } from '../../../pipelines/src/platform/errors.js';
@@ -14,17 +13,20 @@ import { consoleProgress, seconds } from '../../../pipelines/src/platform/progre
 import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
 import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import { AlreadyRunning, claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
-import { toolPath } from '../../../pipelines/src/platform/tools.js';
 import { RESULTS_DIR } from './check.js';
-import { BENCH_SCRIPT, k6Version, runK6 } from './k6.js';
-import type { RunMetrics } from './k6-summary.js';
+import { runScenario } from '../engine/run.js';
+import type { Seeded } from '../engine/session.js';
+import { vegetaPath, vegetaVersion } from '../engine/vegeta.js';
+import { soak } from '../scenarios/soak.js';
+import { runMetrics, type RunMetrics } from './metrics.js';
+import { benchScenario, type BenchMeasurement } from './scenarios.js';
 import {
-  appToBare,
   BENCH_ROWS,
   formatMisses,
   formatRatio,
   formatTable,
   judge,
+  ratioOf,
   summarise,
   TARGETS,
   type BenchRow,
@@ -33,12 +35,11 @@ import {
 } from './report.js';
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
-import { bareServerService, builtAppService } from './services.js';
+import { bareServerService, builtAppService, expressServerService } from './services.js';
 import { BenchInputError, benchSettings, type BenchSettings } from './settings.js';
 
 // SLIPWAY_SCOPE moves the run to .local/<scope>, so a test's run never meets a developer's `npm run bench`.
 const SCOPE = process.env.SLIPWAY_SCOPE === undefined ? 'bench' : platformScope(process.env);
-const SOAK_SCRIPT = fileURLToPath(new URL('../scenarios/soak.ts', import.meta.url));
 const EXIT_USAGE = 64;
 const EXIT_INTERRUPTED = 130;
 const BUILD_OUTPUT_TAIL_LINES = 30;
@@ -60,8 +61,7 @@ function removeScopeData(dir: string, keepLogs: boolean): void {
     rmSync(dir, { recursive: true, force: true });
     return;
   }
-  for (const entry of ['postgres', 'redis', 'k6', 'state.json'])
-    rmSync(join(dir, entry), { recursive: true, force: true });
+  for (const entry of ['postgres', 'redis', 'state.json']) rmSync(join(dir, entry), { recursive: true, force: true });
 }
 
 /** `npm run build -w app`: the production build the app service runs. */
@@ -104,7 +104,7 @@ function buildApp(signal: AbortSignal): Promise<void> {
   });
 }
 
-function machine(k6: string): Record<string, unknown> {
+function machine(vegeta: string): Record<string, unknown> {
   const cpus = os.cpus();
   return {
     cpus: cpus.length,
@@ -113,7 +113,7 @@ function machine(k6: string): Record<string, unknown> {
     loadAverageAtStart: os.loadavg(),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
-    k6,
+    vegeta,
   };
 }
 
@@ -135,88 +135,65 @@ function writeResults(content: Record<string, unknown>, startedAt: Date): string
   return file;
 }
 
-/** One k6 run the benchmark makes: which row it feeds, against which process, with which settings. */
+/** One run the benchmark makes: which row it feeds, against which process, with which settings. */
 interface Measurement {
   readonly row: BenchRow;
   readonly description: string;
   readonly url: string;
-  /** The process whose RSS is sampled: the app, or the bare server for closed-bare. */
+  /** The process whose RSS is sampled: the app, or the reference server of a closed reference row. */
   readonly pid: number;
-  readonly script: string;
-  readonly env: Readonly<Record<string, string>>;
+  /** The benchmark's own measurement, or the soak scenario. */
+  readonly measurement: BenchMeasurement | 'soak';
   readonly durationMs: number;
-  /** Sign in afresh before the run (access tokens live 15 minutes; a whole benchmark is longer). */
-  readonly needsToken: boolean;
+  /** What the progress line says is asked for. */
+  readonly asked: string;
 }
 
 interface Stack {
   readonly appUrl: string;
   readonly appPid: number;
-  readonly bareUrl: string | undefined;
-  readonly barePid: number | undefined;
+  readonly references: readonly { row: BenchRow; url: string; pid: number; description: string }[];
   readonly account: SeedAccount;
   readonly productId: string;
   readonly orderProductIds: readonly string[];
 }
 
-/** The k6 runs of one round, in the order of the table; soak is separate (it runs once). */
+/** The runs of one round, in the order of the table; soak is separate (it runs once). */
 function roundOf(settings: BenchSettings, stack: Stack): Measurement[] {
-  const { appUrl, appPid, account, productId, orderProductIds } = stack;
-  const open = (row: BenchRow, scenario: string, rate: number, description: string): Measurement => ({
+  const { appUrl, appPid, productId } = stack;
+  const durationMs = settings.duration.ms;
+  const open = (row: 'cached-read' | 'orders' | 'logins', rate: number, description: string): Measurement => ({
     row,
     description,
     url: appUrl,
     pid: appPid,
-    script: BENCH_SCRIPT,
-    env: {
-      BENCH_SCENARIO: scenario,
-      BENCH_RATE: String(rate),
-      BENCH_DURATION: settings.duration.text,
-      BENCH_PRODUCT_ID: productId,
-      BENCH_ORDER_PRODUCT_IDS: orderProductIds.join(','),
-      BENCH_EMAIL: account.email,
-      BENCH_PASSWORD: account.password,
-      BENCH_ADDRESS_BASE: String(Math.floor(Math.random() * 2 ** 23)),
-    },
-    durationMs: settings.duration.ms,
-    needsToken: true,
+    measurement: row === 'cached-read' ? { kind: row, rate, durationMs, productId } : { kind: row, rate, durationMs },
+    durationMs,
+    asked: `${rate}/s`,
   });
   const closed = (row: BenchRow, url: string, pid: number, description: string): Measurement => ({
     row,
     description,
     url,
     pid,
-    script: BENCH_SCRIPT,
-    env: {
-      BENCH_SCENARIO: 'closed',
-      BENCH_VUS: String(settings.vus),
-      BENCH_DURATION: settings.closedDuration.text,
-      BENCH_PRODUCT_ID: productId,
-    },
+    measurement: { kind: 'closed', workers: settings.vus, durationMs: settings.closedDuration.ms, productId },
     durationMs: settings.closedDuration.ms,
-    needsToken: true,
+    asked: `${settings.vus} workers`,
   });
   const round: Measurement[] = [];
   for (const scenario of settings.scenarios) {
     if (scenario === 'cached-read') {
-      round.push(
-        open('cached-read', 'cached-read', settings.rates.cachedRead, 'open model: GET /api/v1/products/:id, cached'),
-      );
+      round.push(open('cached-read', settings.rates.cachedRead, 'open model: GET /api/v1/products/:id, cached'));
     } else if (scenario === 'orders') {
-      round.push(open('orders', 'orders', settings.rates.orders, 'open model: POST /api/v1/orders of one item'));
+      round.push(open('orders', settings.rates.orders, 'open model: POST /api/v1/orders of one item'));
     } else if (scenario === 'logins') {
+      round.push(open('logins', settings.rates.logins, 'open model: POST /api/v1/auth/login, one address each'));
+    } else if (scenario === 'bare') {
+      // Alternating targets within a round spreads slow drift of the machine (heat, neighbours) over all three.
       round.push(
-        open('logins', 'logins', settings.rates.logins, 'open model: POST /api/v1/auth/login, one address each'),
-      );
-    } else if (scenario === 'bare' && stack.bareUrl !== undefined && stack.barePid !== undefined) {
-      // Alternating targets within a round spreads slow drift of the machine (heat, neighbours) over both.
-      round.push(
-        closed('closed-app', appUrl, appPid, `closed model, ${settings.vus} VUs: the app's cached product read`),
-        closed(
-          'closed-bare',
-          stack.bareUrl,
-          stack.barePid,
-          `closed model, ${settings.vus} VUs: bare node:http with the same body (load/src/bench/bare-server.ts)`,
+        closed('closed-app', appUrl, appPid, `closed model, ${settings.vus} workers: the app's cached product read`),
+        ...stack.references.map((reference) =>
+          closed(reference.row, reference.url, reference.pid, reference.description),
         ),
       );
     }
@@ -230,71 +207,91 @@ function soakOf(settings: BenchSettings, stack: Stack): Measurement {
     description: `the production-like mix (load/src/scenarios/soak.ts) at ${settings.rates.soak}/s`,
     url: stack.appUrl,
     pid: stack.appPid,
-    script: SOAK_SCRIPT,
-    env: {
-      SOAK_RATE: String(settings.rates.soak),
-      SOAK_DURATION: settings.soakDuration.text,
-      SEED_EMAIL: stack.account.email,
-      SEED_PASSWORD: stack.account.password,
-    },
+    measurement: 'soak',
     durationMs: settings.soakDuration.ms,
-    needsToken: false,
+    asked: `${settings.rates.soak}/s`,
   };
 }
 
 let signIns = 0;
 
+const SETTLE_PROBE_INTERVAL_MS = 500;
+const SETTLE_QUIET_MS = 20;
+const SETTLE_QUIET_PROBES = 3;
+const SETTLE_LIMIT_MS = 120_000;
+
+/** Waits until `url` answers three probes in a row within 20 ms (at most two minutes). */
+async function settle(url: string, signal: AbortSignal): Promise<{ waitedMs: number; quiet: boolean }> {
+  const started = Date.now();
+  let quietInRow = 0;
+  while (Date.now() - started < SETTLE_LIMIT_MS) {
+    signal.throwIfAborted();
+    const probe = performance.now();
+    try {
+      const response = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(5_000) });
+      await response.arrayBuffer();
+      quietInRow = performance.now() - probe <= SETTLE_QUIET_MS ? quietInRow + 1 : 0;
+    } catch {
+      quietInRow = 0;
+    }
+    if (quietInRow >= SETTLE_QUIET_PROBES) return { waitedMs: Date.now() - started, quiet: true };
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_PROBE_INTERVAL_MS));
+  }
+  return { waitedMs: Date.now() - started, quiet: false };
+}
+
 async function measureOne(
   measurement: Measurement,
   label: string,
+  settings: BenchSettings,
   stack: Stack,
-  k6: string,
-  k6Dir: string,
-  logFile: string,
+  vegeta: string,
   signal: AbortSignal,
 ): Promise<RunRecord> {
   signal.throwIfAborted();
-  const env = { ...measurement.env };
-  if (measurement.needsToken) {
-    signIns += 1;
-    env.BENCH_TOKEN = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+  // an overloaded run leaves the target working off its backlog: the next run starts on a quiet target
+  const settled = await settle(measurement.url, signal);
+  if (settled.waitedMs > SETTLE_QUIET_PROBES * SETTLE_PROBE_INTERVAL_MS) {
+    progress.ok(
+      `${label}: waited ${seconds(settled.waitedMs)} for ${measurement.url} to settle (${settled.quiet ? 'quiet' : 'still slow, measuring anyway'})`,
+    );
   }
-  const what =
-    env.BENCH_RATE !== undefined
-      ? `${env.BENCH_RATE}/s`
-      : env.BENCH_VUS !== undefined
-        ? `${env.BENCH_VUS} VUs`
-        : `${env.SOAK_RATE ?? ''}/s`;
-  progress.step(`${label}: ${what} for ${Math.round(measurement.durationMs / 1000)} s against ${measurement.url}`);
+  // a fresh token each run: access tokens live 15 minutes, a whole benchmark is longer
+  signIns += 1;
+  const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+  const seeded: Seeded = {
+    seed: {
+      baseUrl: measurement.url,
+      email: stack.account.email,
+      password: stack.account.password,
+      productIds: measurement.row === 'orders' ? stack.orderProductIds : [stack.productId],
+      orderId: '',
+      addressBase: Math.floor(Math.random() * 2 ** 22),
+    },
+    token,
+  };
+  progress.step(
+    `${label}: ${measurement.asked} for ${Math.round(measurement.durationMs / 1000)} s against ${measurement.url}`,
+  );
   const startedAt = new Date().toISOString();
   // the soak's growth needs enough samples in each fifth: about 100 over the run, at most one a second
   const intervalMs = measurement.row === 'soak' ? Math.min(1_000, Math.max(50, measurement.durationMs / 100)) : 200;
   const sampler = sampleMaxRss(measurement.pid, intervalMs);
-  const summaryPath = join(k6Dir, `${label.replace(/[^a-z0-9-]+/gi, '-')}.json`);
   let metrics: RunMetrics;
   let maxRssMb: number | undefined;
   try {
-    metrics = await runK6({
-      k6,
-      script: measurement.script,
-      targetUrl: measurement.url,
-      // the soak scenario writes its own summary to SUMMARY_PATH; k6's raw data is what the benchmark reads
-      env: measurement.row === 'soak' ? { ...env, SUMMARY_RAW_PATH: summaryPath } : env,
-      durationMs: measurement.durationMs,
-      summaryPath: measurement.row === 'soak' ? `${summaryPath}.scenario.json` : summaryPath,
-      rawSummaryPath: measurement.row === 'soak' ? summaryPath : undefined,
-      // soak.ts keeps its SLO thresholds for runs by hand; here the table judges it
-      thresholdsAreMeasurements: measurement.row === 'soak',
-      logFile,
-      signal,
-    });
+    const scenario =
+      measurement.measurement === 'soak'
+        ? soak({ SOAK_RATE: String(settings.rates.soak), SOAK_DURATION: settings.soakDuration.text })
+        : benchScenario(measurement.measurement);
+    metrics = runMetrics(await runScenario({ scenario, targetUrl: measurement.url, seeded, vegeta, signal }));
   } finally {
     maxRssMb = sampler.stop();
   }
   const growth = measurement.row === 'soak' ? rssGrowth(sampler.samples()) : undefined;
   progress.ok(
     `${label}: ${metrics.rps.toFixed(0)} req/s, p50 ${metrics.p50Ms.toFixed(2)} ms, p99 ${metrics.p99Ms.toFixed(2)} ms, ` +
-      `${metrics.failed} of ${metrics.requests} failed, ${metrics.droppedIterations} dropped` +
+      `${metrics.failed} of ${metrics.requests} failed, ${metrics.unsent} unsent, generator ${metrics.generatorCpuPercent.toFixed(1)} % CPU` +
       (maxRssMb === undefined ? '' : `, max RSS ${maxRssMb.toFixed(1)} MB`) +
       (growth === undefined ? '' : `, RSS growth ${(growth * 100).toFixed(2)} %`),
   );
@@ -311,9 +308,7 @@ async function measureOne(
 async function measure(
   settings: BenchSettings,
   stack: Stack,
-  k6: string,
-  k6Dir: string,
-  logFile: string,
+  vegeta: string,
   signal: AbortSignal,
 ): Promise<{ records: RunRecord[]; descriptions: Map<BenchRow, string> }> {
   const records: RunRecord[] = [];
@@ -325,19 +320,18 @@ async function measure(
       const record = await measureOne(
         measurement,
         `${measurement.row} run ${run}/${settings.runs}`,
+        settings,
         stack,
-        k6,
-        k6Dir,
-        logFile,
+        vegeta,
         signal,
       );
       records.push({ ...record, run });
     }
   }
   if (settings.scenarios.includes('soak')) {
-    const soak = soakOf(settings, stack);
-    descriptions.set('soak', soak.description);
-    records.push({ ...(await measureOne(soak, 'soak (one run)', stack, k6, k6Dir, logFile, signal)), run: 1 });
+    const soakRun = soakOf(settings, stack);
+    descriptions.set('soak', soakRun.description);
+    records.push({ ...(await measureOne(soakRun, 'soak (one run)', settings, stack, vegeta, signal)), run: 1 });
   }
   return { records, descriptions };
 }
@@ -351,8 +345,8 @@ async function main(): Promise<number> {
     process.stderr.write(`error: ${error.message}\n`);
     return EXIT_USAGE;
   }
-  const k6 = toolPath('k6');
-  const version = await k6Version(k6);
+  const vegeta = vegetaPath();
+  const version = `vegeta ${vegetaVersion(vegeta)}`;
   const startedAt = new Date();
 
   const { dir, stateFile, logDir } = localPaths(SCOPE);
@@ -366,8 +360,6 @@ async function main(): Promise<number> {
     );
   }
   removeScopeData(dir, false);
-  const k6Dir = join(dir, 'k6');
-  mkdirSync(k6Dir, { recursive: true });
 
   const aborter = new AbortController();
   const { signal } = aborter;
@@ -447,36 +439,56 @@ async function main(): Promise<number> {
     progress.ok(
       `seeded product ${seeded.productId} (${Buffer.byteLength(seeded.response.body)} bytes cached read) and ${seeded.orderProductIds.length} products to order`,
     );
-    let bareUrl: string | undefined;
+    const references: Stack['references'][number][] = [];
     if (settings.scenarios.includes('bare')) {
       const responseFile = join(dir, 'bare-response.json');
       writeFileSync(responseFile, JSON.stringify(seeded.response));
+      const expressServer = expressServerService(await freePort(LOCAL_HOST), responseFile);
       const bare = bareServerService(await freePort(LOCAL_HOST), responseFile);
+      await supervisor.start(expressServer);
       await supervisor.start(bare);
-      bareUrl = bare.url;
+      references.push(
+        {
+          row: 'closed-express',
+          url: expressServer.url,
+          pid: pidOf('express'),
+          description: `closed model, ${settings.vus} workers: Express 5 with one route and the same body (load/src/bench/express-server.ts)`,
+        },
+        {
+          row: 'closed-bare',
+          url: bare.url,
+          pid: pidOf('bare'),
+          description: `closed model, ${settings.vus} workers: bare node:http with the same body (load/src/bench/bare-server.ts)`,
+        },
+      );
     }
     signal.throwIfAborted();
     const stack: Stack = {
       appUrl: app.url,
       appPid: pidOf('app'),
-      bareUrl,
-      barePid: bareUrl === undefined ? undefined : pidOf('bare'),
+      references,
       account: seeded.account,
       productId: seeded.productId,
       orderProductIds: seeded.orderProductIds,
     };
-    const { records, descriptions } = await measure(settings, stack, k6, k6Dir, join(logDir, 'k6.log'), signal);
+    const { records, descriptions } = await measure(settings, stack, vegeta, signal);
 
     const summaries = new Map<BenchRow, RowSummary>();
     for (const row of BENCH_ROWS) {
       const summary = summarise(row, records);
       if (summary !== undefined) summaries.set(row, summary);
     }
-    const bareSummary = summaries.get('closed-bare');
     const appClosed = summaries.get('closed-app');
-    const rows = [...summaries.values()].map((summary) => ({ summary, judgement: judge(summary, bareSummary) }));
+    const expressSummary = summaries.get('closed-express');
+    const bareSummary = summaries.get('closed-bare');
+    const rows = [...summaries.values()].map((summary) => ({ summary, judgement: judge(summary, expressSummary) }));
     const judgements = rows.flatMap((row) => (row.judgement === undefined ? [] : [row.judgement]));
-    const ratio = appClosed !== undefined && bareSummary !== undefined ? appToBare(appClosed, bareSummary) : undefined;
+    const ratios =
+      appClosed === undefined
+        ? []
+        : [expressSummary, bareSummary].flatMap((reference) =>
+            reference === undefined ? [] : [ratioOf(appClosed, reference)],
+          );
     const finishedAt = new Date();
     const file = writeResults(
       {
@@ -498,7 +510,7 @@ async function main(): Promise<number> {
             },
           ]),
         ),
-        ratioAppToBare: ratio ?? null,
+        ratios,
       },
       startedAt,
     );
@@ -508,11 +520,11 @@ async function main(): Promise<number> {
       '',
       formatTable(rows),
       '',
-      ...(ratio === undefined ? [] : [formatRatio(ratio)]),
+      ...ratios.map(formatRatio),
       misses.length === 0
         ? `every target met (${judgements.length} judged)`
         : `targets missed:\n  ${misses.join('\n  ')}`,
-      `k6 shares this machine's ${os.cpus().length} CPUs with the targets: compare the rows, not the absolute numbers`,
+      `the generator (Vegeta and this process) shares this machine's ${os.cpus().length} CPUs with the targets: compare the rows, not the absolute numbers`,
       `results: ${shown(file)}; compare with the baseline: npm run bench:check`,
     ].join('\n');
   } catch (error) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import { grantAdmin } from '../../../pipelines/src/testing/app-under-test.js';
 
-/** The account k6 signs in with (SEED_EMAIL, SEED_PASSWORD): registered, then granted admin to seed products. */
+/** The account the scenarios sign in with (SEED_EMAIL, SEED_PASSWORD): registered, then granted admin to seed products. */
 export interface SeedAccount {
   readonly email: string;
   readonly password: string;

@@ -10,6 +10,7 @@ import type { ServiceDefinition } from '../../../pipelines/src/platform/supervis
 export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'server.js');
 export const BUILT_MIGRATE_ENTRY = join(repoRoot, 'app', 'dist', 'migrate.js');
 export const BARE_SERVER_SCRIPT = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
+export const EXPRESS_SERVER_SCRIPT = fileURLToPath(new URL('./express-server.ts', import.meta.url));
 
 const PORT_ENV = 'none (the benchmark picks a free port)';
 
@@ -77,5 +78,17 @@ export function bareServerService(port: number, responseFile: string): ServiceDe
     stopTimeoutMs: 5_000,
     readyTimeoutMs: 15_000,
     probe: () => expectOk(`${base}/`),
+  };
+}
+
+/**
+ * The Express 5 one-route reference server (express-server.ts, loopback only), run with tsx like the bare server.
+ * @param responseFile JSON { contentType, body } its one route answers with (see bare-response.ts).
+ */
+export function expressServerService(port: number, responseFile: string): ServiceDefinition {
+  return {
+    ...bareServerService(port, responseFile),
+    name: 'express',
+    args: ['--import', 'tsx', EXPRESS_SERVER_SCRIPT, String(port), responseFile],
   };
 }

@@ -2,7 +2,7 @@
 export const BENCH_SCENARIOS = ['cached-read', 'orders', 'logins', 'bare', 'soak'] as const;
 export type BenchScenario = (typeof BENCH_SCENARIOS)[number];
 
-/** A k6 duration and its length. */
+/** A duration and its length. */
 export interface Duration {
   readonly text: string;
   readonly ms: number;
@@ -34,10 +34,10 @@ export const DEFAULT_SETTINGS = {
   runs: 3,
   scenarios: BENCH_SCENARIOS,
   duration: '60s',
-  rates: { cachedRead: 1000, orders: 200, logins: 50, soak: 100 },
+  rates: { cachedRead: 1500, orders: 200, logins: 50, soak: 100 },
   vus: 50,
   closedDuration: '20s',
-  soakDuration: '5m',
+  soakDuration: '10m',
 } as const;
 
 const MAX_RUNS = 100;
@@ -70,7 +70,7 @@ function wholeNumber(env: NodeJS.ProcessEnv, variable: string, fallback: number,
 
 const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1_000 } as const;
 
-/** Milliseconds of a k6 duration made of hours, minutes and seconds (20s, 1m30s, 2h); undefined if it is not one. */
+/** Milliseconds of a duration made of hours, minutes and seconds (20s, 1m30s, 2h); undefined if it is not one. */
 export function parseDuration(text: string): number | undefined {
   const match = /^(?:(\d{1,4})h)?(?:(\d{1,4})m)?(?:(\d{1,6})s)?$/.exec(text);
   if (!match || text === '') return undefined;
@@ -86,7 +86,7 @@ function durationOf(env: NodeJS.ProcessEnv, variable: string, fallback: string, 
     throw new BenchInputError(
       variable,
       raw,
-      `a k6 duration from 1s to ${maxHours}h in hours, minutes and seconds, such as 20s, 90s or 1m30s (default ${fallback})`,
+      `a duration from 1s to ${maxHours}h in hours, minutes and seconds, such as 20s, 90s or 1m30s (default ${fallback})`,
     );
   }
   return { text: raw, ms };

@@ -1,14 +1,17 @@
 /**
- * Peak: the production-like mix at PEAK_RATE iterations per second (default 1000) for PEAK_DURATION
- * (default 2m), plus sign-ins at LOGIN_RATE (default 1/s). Thresholds are the SLOs.
- *   TARGET_URL=http://127.0.0.1:8080 SEED_EMAIL=… SEED_PASSWORD=… .tools/bin/k6 run load/src/scenarios/peak.ts
+ * Peak: the production-like mix at PEAK_RATE requests per second (default 1000) for PEAK_DURATION (default 2m), plus
+ * sign-ins at LOGIN_RATE (default 1/s). Thresholds are the SLOs.
  */
-import { steadyMix } from './erp-api.ts';
+import type { Scenario } from '../engine/model.js';
+import type { Env } from '../engine/settings.js';
+import { steadyMix } from './erp-api.js';
 
-const mix = steadyMix({ scenario: 'peak', prefix: 'PEAK', rate: 1000, duration: '2m' });
-
-export const options = mix.options;
-export const setup = mix.setup;
-export const signIn = mix.signIn;
-export const handleSummary = mix.handleSummary;
-export default mix.run;
+export function peak(env: Env): Scenario {
+  return steadyMix(env, {
+    name: 'peak',
+    prefix: 'PEAK',
+    rate: 1000,
+    duration: '2m',
+    description: 'the production-like mix at the busiest expected rate',
+  });
+}

@@ -9,16 +9,24 @@ export interface FakeErp {
   close(): Promise<void>;
 }
 
-/**
- * Just enough of erp-api for the scenarios' setup and mix, answering at once. With `failEvery`, every n-th GET is
- * answered 500 (writes never are, so setup always seeds): a canary that fails a share of its reads.
- */
-export async function startFakeErp(options: { failEvery?: number } = {}): Promise<FakeErp> {
+export interface FakeErpOptions {
+  /** Answer every n-th GET with 500 (writes never are, so seeding always works): 20 is 5 % of reads. */
+  readonly failEvery?: number;
+  /** Hold every answer this long: a canary that adds latency. */
+  readonly delayMs?: number;
+}
+
+/** Just enough of erp-api for the scenarios' seeding and mix, answering at once unless told otherwise. */
+export async function startFakeErp(options: FakeErpOptions = {}): Promise<FakeErp> {
   let reads = 0;
   const server: Server = createServer((req, res) => {
     req.resume();
     const send = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      const answer = (): void => {
+        res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      };
+      if (options.delayMs === undefined) answer();
+      else setTimeout(answer, options.delayMs);
     };
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (req.method === 'GET') {

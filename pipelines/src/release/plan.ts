@@ -10,7 +10,7 @@ import type { SliKind } from '../../../monitoring/src/slo.js';
 
 /** What a gate checks between two traffic steps. */
 export type AnalysisGate =
-  /** The k6 gate scenario against the canary: its thresholds decide. */
+  /** The load gate against the canary: its thresholds decide. */
   | { readonly kind: 'load'; readonly scenario: 'gate' }
   /** A Prometheus check of one SLO on the canary's own traffic. */
   | { readonly kind: 'slo'; readonly slo: SliKind };
@@ -30,38 +30,52 @@ export interface ReleasePlan {
   readonly stages: readonly ReleaseStage[];
 }
 
-/** The k6 scenario that gates each canary stage, as the runner (local or a Kubernetes Job) needs it. */
+/** The load gate of each canary stage, as the runner (local or a Kubernetes Job) needs it. */
 export interface GateScenario {
   readonly name: string;
-  /** Path of the bundled k6 script inside the gate image (or relative to the repository when run locally). */
-  readonly script: string;
-  /** The same script in this repository, from its root: what the image bundles and the local executor runs. */
+  /** The scenario the gate runs (a name in load/src/scenarios/index.ts). */
+  readonly scenario: string;
+  /** The gate image's command: Node running the bundled gate (load/src/cli.ts) with the scenario's name. */
+  readonly command: readonly string[];
+  /** The scenario's module in this repository, from its root: what the bundle holds and the local executor runs. */
   readonly repositoryPath: string;
-  /** Longest the scenario may run, in seconds; a runner kills it after that and counts the stage inconclusive. */
+  /** The gate's entry point in this repository, from its root: `npx tsx <it> <scenario>` runs the gate locally. */
+  readonly entryPath: string;
+  /** Longest the gate may run, in seconds; a runner kills it after that and counts the stage inconclusive. */
   readonly timeoutSeconds: number;
-  /** k6's own exit codes: 99 when a threshold failed (the canary is worse), any other non-zero is not a verdict. */
-  readonly exitCodes: { readonly passed: 0; readonly thresholdsFailed: 99 };
+  /**
+   * The gate's exit codes: 0 passed; 1 a threshold failed (the canary is worse); 2 inconclusive (unreachable, too few
+   * answers, the engine failed, a timeout), which is no verdict.
+   */
+  readonly exitCodes: { readonly passed: 0; readonly thresholdsFailed: 1; readonly inconclusive: 2 };
   /** Environment variable through which the runner passes the canary's base URL. */
   readonly targetUrlVariable: string;
+  /** Environment variable through which the runner passes the stable version's base URL, to compare the p99 with. */
+  readonly stableUrlVariable: string;
+  /** Environment variable of the gate's own time limit, in seconds (it stops and answers inconclusive). */
+  readonly timeoutVariable: string;
   /** Where this scenario comes from: `load/`. */
   readonly source: 'load';
 }
 
-/** Where the gate image (a k6 image) holds the scenario and its siblings (erp-api.ts, thresholds.json); k6 runs .ts. */
-export const GATE_IMAGE_SCENARIO_DIR = '/scenarios';
+/** Where the gate image (load/Dockerfile) holds the bundled gate: Node runs it, with Vegeta on the PATH. */
+export const GATE_IMAGE_ENTRY = '/gate/gate.mjs';
 
 /**
- * The k6 gate of every canary stage: load/src/scenarios/canary-gate.ts, copied with the rest of
- * load/src/scenarios into {@link GATE_IMAGE_SCENARIO_DIR} of the gate image. Its defaults (20 arrivals/s for 30 s,
- * thresholds that abort after 10 s) finish well inside the timeout.
+ * The load gate of every canary stage: load/src/scenarios/canary-gate.ts run by the gate (load/src/cli.ts), bundled
+ * into {@link GATE_IMAGE_ENTRY} of the gate image. Its defaults (20 requests/s for 30 s) finish well inside the timeout.
  */
 export const GATE_SCENARIO: GateScenario = {
   name: 'gate',
-  script: `${GATE_IMAGE_SCENARIO_DIR}/canary-gate.ts`,
+  scenario: 'canary-gate',
+  command: ['node', GATE_IMAGE_ENTRY, 'canary-gate'],
   repositoryPath: 'load/src/scenarios/canary-gate.ts',
+  entryPath: 'load/src/cli.ts',
   timeoutSeconds: 300,
-  exitCodes: { passed: 0, thresholdsFailed: 99 },
+  exitCodes: { passed: 0, thresholdsFailed: 1, inconclusive: 2 },
   targetUrlVariable: 'TARGET_URL',
+  stableUrlVariable: 'STABLE_URL',
+  timeoutVariable: 'GATE_TIMEOUT_SECONDS',
   source: 'load',
 };
 
