@@ -242,7 +242,7 @@ export async function buildBase(progress: Progress, lockFile = BASE_LOCK_FILE): 
       'buildah',
       [
         'bud',
-        '--layers',
+        '--layers=false',
         '--pull=never',
         '--timestamp',
         String(lock.sourceDateEpoch),

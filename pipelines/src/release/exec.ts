@@ -46,11 +46,11 @@ export function run(command: string, args: readonly string[], options: RunOption
       pending = parts.pop() ?? '';
       for (const line of parts) if (line.trim() !== '') options.onLine(line);
     };
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
       lines(chunk);
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
       lines(chunk);
     });

@@ -175,8 +175,11 @@ export function imageByName(name: string): ImageDefinition {
 }
 
 /** Where built images are kept as OCI layouts (one per image), the input of scan, sign and push. */
-export const layoutDir = (image: ImageDefinition): string =>
-  join(localDir, 'release', 'oci', image.name.replace('/', '+'));
+export function layoutDir(image: ImageDefinition, root = repoRoot): string {
+  // a tree other than this checkout (a test's modified copy) must not move this checkout's tags
+  const suffix = root === repoRoot ? '' : `-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`;
+  return join(localDir, 'release', 'oci', `${image.name.replace('/', '+')}${suffix}`);
+}
 
 export interface SourceInfo {
   readonly commit: string;
@@ -224,7 +227,7 @@ export interface BuiltImage {
 
 export interface BuildOptions {
   readonly root?: string;
-  /** Rebuild every layer instead of reusing cached ones (the reproducibility test's second build). */
+  /** Build even when the inputs equal the last build's (the reproducibility test's second build). */
   readonly noCache?: boolean;
   /** Override the commit time (tests that build a modified copy of the tree). */
   readonly source?: SourceInfo;
@@ -254,7 +257,7 @@ export async function buildImage(
     .update([staged.key, base.digest, String(source.sourceDateEpoch), tag, dockerfileText].join('\0'))
     .digest('hex');
   const previous = readBuildRecordIfAny(image.name);
-  const layout = layoutDir(image);
+  const layout = layoutDir(image, root);
   if (!options.noCache && previous?.inputs === inputs && existsSync(join(layout, 'index.json'))) {
     progress.ok(`${image.name}:${tag} ${previous.digest} (unchanged inputs, not rebuilt)`);
     return previous;
@@ -264,8 +267,9 @@ export async function buildImage(
   const buildCommand = [
     'buildah',
     'bud',
-    '--layers',
-    ...(options.noCache ? ['--no-cache'] : []),
+    // no layer cache: buildah reuses cached layers across --timestamp values, so a new commit could get an old
+    // commit's layers; unchanged inputs are skipped above instead
+    '--layers=false',
     '--pull=never',
     '--timestamp',
     String(source.sourceDateEpoch),
