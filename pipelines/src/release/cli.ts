@@ -5,7 +5,6 @@ import { consoleProgress, type Progress, seconds, silentProgress } from '../plat
 import { buildBase, lockBase } from './base.js';
 import { EXIT, type ExitCode, ReleaseError } from './errors.js';
 import { buildImage, IMAGES, imageByName, type BuiltImage } from './images.js';
-import { writeBuildRecord } from './record.js';
 
 export const USAGE = `usage: npm run release -- <command> [options]
 
@@ -59,9 +58,7 @@ async function buildAll(images: readonly string[], progress: Progress): Promise<
   const base = await buildBase(progress);
   const built: BuiltImage[] = [];
   for (const image of images.length > 0 ? images.map(imageByName) : IMAGES) {
-    const result = await buildImage(image, base, progress);
-    writeBuildRecord(result);
-    built.push(result);
+    built.push(await buildImage(image, base, progress));
   }
   return built;
 }

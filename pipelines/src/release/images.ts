@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 import { localDir, repoRoot } from '../platform/paths.js';
 import type { Progress } from '../platform/progress.js';
 import type { BaseImage } from './base.js';
-import { readBuildRecordIfAny } from './record.js';
+import { readBuildRecordIfAny, writeBuildRecord } from './record.js';
+import { imageSbom } from './sbom.js';
 import { EXIT, ReleaseError } from './errors.js';
 import { run, runOk } from './exec.js';
 
@@ -211,6 +212,8 @@ export async function sourceInfo(root: string): Promise<SourceInfo> {
 
 export interface BuiltImage {
   readonly name: string;
+  /** CycloneDX SBOM written by the build from what it put into the image. */
+  readonly sbom: string;
   /** Hash of everything the image is built from; an equal hash means an equal image. */
   readonly inputs: string;
   /** `<semver>-<short commit>`. */
@@ -258,7 +261,12 @@ export async function buildImage(
     .digest('hex');
   const previous = readBuildRecordIfAny(image.name);
   const layout = layoutDir(image, root);
-  if (!options.noCache && previous?.inputs === inputs && existsSync(join(layout, 'index.json'))) {
+  if (
+    !options.noCache &&
+    previous?.inputs === inputs &&
+    existsSync(previous.sbom) &&
+    existsSync(join(layout, 'index.json'))
+  ) {
     progress.ok(`${image.name}:${tag} ${previous.digest} (unchanged inputs, not rebuilt)`);
     return previous;
   }
@@ -295,8 +303,22 @@ export async function buildImage(
   const digest = readFileSync(digestFile, 'utf8').trim();
   rmSync(digestFile, { force: true });
   progress.ok(`${image.name}:${tag} ${digest}`);
-  return {
+  const evidence = evidenceDir(image.name, digest);
+  mkdirSync(evidence, { recursive: true });
+  const sbom = join(evidence, 'sbom.cdx.json');
+  const bom = imageSbom({
     name: image.name,
+    tag,
+    digest,
+    base,
+    nodeModules: [join(context, 'node_modules'), join(context, 'app', 'node_modules')],
+    sourceDateEpoch: source.sourceDateEpoch,
+  });
+  writeFileSync(sbom, `${JSON.stringify(bom, null, 2)}\n`);
+  progress.ok(`${image.name}: SBOM with ${String(bom.components.length)} components`);
+  const built: BuiltImage = {
+    name: image.name,
+    sbom,
     inputs,
     tag,
     digest,
@@ -306,4 +328,10 @@ export async function buildImage(
     dockerfile: image.dockerfile,
     buildCommand: buildCommand.map((arg) => (arg === context ? '<staged context>' : arg)),
   };
+  if (root === repoRoot) writeBuildRecord(built);
+  return built;
 }
+
+/** Where the SBOM, scan results and other evidence of one image digest are kept. */
+export const evidenceDir = (name: string, digest: string): string =>
+  join(localDir, 'release', 'evidence', name.replace('/', '+'), digest.replace('sha256:', ''));
