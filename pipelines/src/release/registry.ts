@@ -62,7 +62,7 @@ export const repositoryIn = (registry: string, name: string): string => `${regis
 
 /** Pushes a built image from its OCI layout to the registry under its tag; the digest cannot change on the way. */
 export async function pushImage(image: BuiltImage, registry: string): Promise<string> {
-  if (!/^[\w.-]+(:\d+)?$/.test(registry)) {
+  if (!/^[\w.-]+:\d+$/.test(registry) && !/^[\w.-]+$/.test(registry)) {
     throw new ReleaseError(
       `registry ${JSON.stringify(registry)} is not host[:port]`,
       'pass --registry 127.0.0.1:5000',

@@ -72,8 +72,10 @@ function npmComponents(nodeModules: string, seen = new Set<string>()): SbomCompo
       const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as PackageJson;
       if (typeof pkg.name === 'string' && typeof pkg.version === 'string' && !seen.has(`${pkg.name}@${pkg.version}`)) {
         seen.add(`${pkg.name}@${pkg.version}`);
-        const [group, name] = pkg.name.startsWith('@') ? pkg.name.split('/') : [undefined, pkg.name];
-        const purl = `pkg:npm/${group ? `${encodeURIComponent(group)}/` : ''}${name ?? pkg.name}@${pkg.version}`;
+        const slash = pkg.name.indexOf('/');
+        const group = pkg.name.startsWith('@') && slash > 0 ? pkg.name.slice(0, slash) : undefined;
+        const name = group === undefined ? pkg.name : pkg.name.slice(slash + 1);
+        const purl = `pkg:npm/${group ? `${encodeURIComponent(group)}/` : ''}${name}@${pkg.version}`;
         const license =
           typeof pkg.license === 'string'
             ? pkg.license
@@ -81,7 +83,7 @@ function npmComponents(nodeModules: string, seen = new Set<string>()): SbomCompo
         out.push({
           type: 'library',
           'bom-ref': purl,
-          name: name ?? pkg.name,
+          name,
           ...(group ? { group } : {}),
           version: pkg.version,
           purl,
