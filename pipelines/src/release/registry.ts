@@ -61,7 +61,7 @@ export function registryService(options: RegistryOptions): ServiceDefinition {
 export const repositoryIn = (registry: string, name: string): string => `${registry}/${name}`;
 
 /** Pushes a built image from its OCI layout to the registry under its tag; the digest cannot change on the way. */
-export async function pushImage(image: BuiltImage, registry: string): Promise<string> {
+export async function pushImage(image: BuiltImage, registry: string, repository = image.name): Promise<string> {
   if (!/^[\w.-]+:\d+$/.test(registry) && !/^[\w.-]+$/.test(registry)) {
     throw new ReleaseError(
       `registry ${JSON.stringify(registry)} is not host[:port]`,
@@ -77,9 +77,9 @@ export async function pushImage(image: BuiltImage, registry: string): Promise<st
       '--preserve-digests',
       '--dest-tls-verify=false',
       `oci:${image.layout}:${image.tag}`,
-      `docker://${repositoryIn(registry, image.name)}:${image.tag}`,
+      `docker://${repositoryIn(registry, repository)}:${image.tag}`,
     ],
     `pushing ${image.name}:${image.tag} to ${registry}`,
   );
-  return `${repositoryIn(registry, image.name)}@${image.digest}`;
+  return `${repositoryIn(registry, repository)}@${image.digest}`;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
 import pg from 'pg';
@@ -31,4 +32,50 @@ export async function freshDatabase(adminUrl: string, name: string): Promise<str
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+interface Manifest {
+  layers: { mediaType: string; digest: string; size: number; annotations?: Record<string, string> }[];
+}
+
+/**
+ * Rewrites one attestation in the registry the way an attacker with push rights would: the statement's predicate
+ * changes, its DSSE signature stays. cosign must then refuse it.
+ */
+export async function alterAttestation(
+  registry: string,
+  repository: string,
+  digest: string,
+  predicateType: string,
+): Promise<void> {
+  const base = `http://${registry}/v2/${repository}`;
+  const tag = `${digest.replace(':', '-')}.att`;
+  const accept = { Accept: 'application/vnd.oci.image.manifest.v1+json' };
+  const manifestResponse = await fetch(`${base}/manifests/${tag}`, { headers: accept });
+  const mediaType = manifestResponse.headers.get('content-type') ?? 'application/vnd.oci.image.manifest.v1+json';
+  const manifest = (await manifestResponse.json()) as Manifest;
+  const layer = manifest.layers.find((l) => l.annotations?.predicateType === predicateType);
+  if (!layer) throw new Error(`no ${predicateType} layer in ${repository}:${tag}`);
+  const envelope = (await (await fetch(`${base}/blobs/${layer.digest}`)).json()) as { payload: string };
+  const statement = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
+    predicate: Record<string, unknown>;
+  };
+  statement.predicate.findings = [];
+  statement.predicate.counts = { critical: 0, altered: 1 };
+  envelope.payload = Buffer.from(JSON.stringify(statement)).toString('base64');
+  const body = Buffer.from(JSON.stringify(envelope));
+  const newDigest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const upload = await fetch(`${base}/blobs/uploads/`, { method: 'POST' });
+  const location = new URL(upload.headers.get('location') ?? '', `http://${registry}`);
+  location.searchParams.set('digest', newDigest);
+  const put = await fetch(location, { method: 'PUT', body, headers: { 'Content-Type': 'application/octet-stream' } });
+  if (put.status !== 201) throw new Error(`blob upload answered ${String(put.status)}`);
+  layer.digest = newDigest;
+  layer.size = body.length;
+  const saved = await fetch(`${base}/manifests/${tag}`, {
+    method: 'PUT',
+    body: JSON.stringify(manifest),
+    headers: { 'Content-Type': mediaType },
+  });
+  if (saved.status !== 201) throw new Error(`manifest upload answered ${String(saved.status)}: ${await saved.text()}`);
 }
