@@ -36,16 +36,39 @@ interface ParsedReference {
   readonly digest?: string;
 }
 
+/** host or host:port */
+const isRegistry = (value: string): boolean => {
+  const [host = '', port, ...extra] = value.split(':');
+  return /^[\w.-]+$/.test(host) && extra.length === 0 && (port === undefined || /^\d{1,5}$/.test(port));
+};
+
 export function parseReference(reference: string): ParsedReference {
-  const match = /^([\w.-]+(?::\d+)?)\/([a-z0-9._/-]+?)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(reference);
-  if (!match?.[1] || !match[2] || (match[3] === undefined && match[4] === undefined)) {
+  const slash = reference.indexOf('/');
+  const registry = reference.slice(0, Math.max(slash, 0));
+  let rest = reference.slice(slash + 1);
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at !== -1) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  const colon = rest.lastIndexOf(':');
+  const tag = colon > rest.lastIndexOf('/') && colon !== -1 ? rest.slice(colon + 1) : undefined;
+  const repository = tag === undefined ? rest : rest.slice(0, colon);
+  const valid =
+    isRegistry(registry) &&
+    /^[a-z0-9._/-]+$/.test(repository) &&
+    (tag === undefined || /^[\w.-]+$/.test(tag)) &&
+    (digest === undefined || /^sha256:[0-9a-f]{64}$/.test(digest)) &&
+    (tag !== undefined || digest !== undefined);
+  if (!valid) {
     throw new ReleaseError(
       `${JSON.stringify(reference)} is not <registry>/<repository>:<tag> or <registry>/<repository>@sha256:<digest>`,
       'pass the image as 127.0.0.1:5000/slipway/erp-api@sha256:…',
       EXIT.usage,
     );
   }
-  return { registry: match[1], repository: match[2], tag: match[3], digest: match[4] };
+  return { registry, repository, tag, digest };
 }
 
 const MANIFEST_TYPES = [
