@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
@@ -7,6 +9,7 @@ import { scopeDir } from '../../src/platform/paths.js';
 import { freePort } from '../../src/platform/ports.js';
 import { silentProgress } from '../../src/platform/progress.js';
 import { Supervisor } from '../../src/platform/supervisor.js';
+import { runOk } from '../../src/release/exec.js';
 import { registryService } from '../../src/release/registry.js';
 
 /** A real registry of this test file's own, on a free loopback port, removed with the returned stop(). */
@@ -79,3 +82,29 @@ export async function alterAttestation(
   });
   if (saved.status !== 201) throw new Error(`manifest upload answered ${String(saved.status)}: ${await saved.text()}`);
 }
+
+/**
+ * A local OSV database in osv-scanner's offline layout (<dir>/osv-scanner/<ecosystem>/all.zip) from the advisory
+ * records under test/fixtures/osv/<ecosystem>/; ecosystems without records get an empty archive.
+ */
+export async function fixtureOsvDatabase(dir: string): Promise<string> {
+  const fixtures = join(fixturesDir, 'osv');
+  for (const ecosystem of ['npm', 'Debian']) {
+    const target = join(dir, 'osv-scanner', ecosystem);
+    mkdirSync(target, { recursive: true });
+    const records = existsSync(join(fixtures, ecosystem)) ? readdirSync(join(fixtures, ecosystem)) : [];
+    if (records.length === 0) {
+      // the end-of-central-directory record alone: a valid zip with no entries
+      writeFileSync(join(target, 'all.zip'), Buffer.concat([Buffer.from('PK\x05\x06'), Buffer.alloc(18)]));
+      continue;
+    }
+    await runOk(
+      'zip',
+      ['-q', '-X', '-j', join(target, 'all.zip'), ...records.map((r) => join(fixtures, ecosystem, r))],
+      'zipping the OSV fixture',
+    );
+  }
+  return dir;
+}
+
+export const fixturesDir = fileURLToPath(new URL('../fixtures', import.meta.url));
