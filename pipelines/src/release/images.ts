@@ -135,7 +135,7 @@ export const appImage: ImageDefinition = {
           localDir,
           'release',
           'context',
-          `erp-api-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`,
+          root === repoRoot ? 'erp-api' : `erp-api-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`,
         );
         rmSync(context, { recursive: true, force: true });
         mkdirSync(join(context, 'app'), { recursive: true });
