@@ -9,14 +9,16 @@ import { freePort } from '../../src/platform/ports.js';
 import { silentProgress } from '../../src/platform/progress.js';
 import { buildBase, type BaseImage } from '../../src/release/base.js';
 import { inspectContainer, runToCompletion, startContainer } from '../../src/release/container.js';
-import { appImage, buildImage, sourceInfo, type BuiltImage } from '../../src/release/images.js';
+import { appImage, buildImage, evidenceDir, sourceInfo, type BuiltImage } from '../../src/release/images.js';
 import { attest, ensureSigningKey, signDigest, type SigningKey } from '../../src/release/cosign.js';
 import { run, runOk } from '../../src/release/exec.js';
 import { ATTESTATION_TYPES, SCAN_MAX_AGE_DAYS } from '../../src/release/identity.js';
 import { pushImage } from '../../src/release/registry.js';
 import { type ScanPredicate, signAndAttest, type SignOptions } from '../../src/release/sign.js';
 import { type Verification, verifyImage, type VerifyOptions } from '../../src/release/verify.js';
-import { alterAttestation, freshDatabase, startRegistry } from './support.js';
+import type { CycloneDxBom } from '../../src/release/sbom.js';
+import { scanImage } from '../../src/release/scan.js';
+import { alterAttestation, fixtureOsvDatabase, freshDatabase, startRegistry } from './support.js';
 
 // Real buildah, mmdebstrap, skopeo, docker-registry and podman: a cold first build takes minutes on two cores.
 const SLOW = 15 * 60_000;
@@ -160,10 +162,24 @@ describe('sign, attest and verify', () => {
   const failed = (verification: Verification): string[] =>
     verification.checks.filter((check) => !check.ok).map((check) => check.check);
 
+  let scanned: ScanPredicate;
   beforeAll(async () => {
     registry = await startRegistry('sign');
     key = await ensureSigningKey(join(localDir, 'test', `run-${String(process.pid)}-cosign`));
-    await signAndAttest(first, signOptions('good/erp-api'), silentProgress);
+    // the real gate on the real image, offline against the fixture OSV database
+    const osvDb = await fixtureOsvDatabase(join(localDir, 'test', `run-${String(process.pid)}-osv`));
+    const scan = await scanImage(
+      first,
+      {
+        root: repoRoot,
+        policyFile: join(repoRoot, 'policies', 'scan-policy.yaml'),
+        exceptionsFile: join(repoRoot, 'policies', 'exceptions.yaml'),
+        osvDb,
+      },
+      silentProgress,
+    );
+    scanned = scan.predicate;
+    await signAndAttest(first, signOptions('good/erp-api', scanned), silentProgress);
   }, SLOW);
   afterAll(async () => {
     await registry.stop();
@@ -187,6 +203,19 @@ describe('sign, attest and verify', () => {
     },
     SLOW,
   );
+
+  it('signs what the gate passed: the image and the tree scan clean, with evidence as a table, JSON and SARIF', () => {
+    expect(scanned.verdict).toBe('pass');
+    expect(scanned.digest).toBe(first.digest);
+    const evidence = join(evidenceDir(first.name, first.digest));
+    expect(readFileSync(join(evidence, 'gate.txt'), 'utf8')).toContain('verdict: pass');
+    expect(JSON.parse(readFileSync(join(evidence, 'gate.sarif'), 'utf8'))).toMatchObject({ version: '2.1.0' });
+    const sbom = JSON.parse(readFileSync(first.sbom, 'utf8')) as CycloneDxBom;
+    const purls = sbom.components.map((c) => c.purl);
+    expect(purls).toContainEqual(expect.stringMatching(/^pkg:deb\/debian\/libc6@/));
+    expect(purls).toContainEqual(expect.stringMatching(/^pkg:npm\/express@5\./));
+    expect(sbom.components.every((c) => c.licenses.length > 0)).toBe(true);
+  });
 
   it('keeps the private key encrypted under .local/, with its password beside it', () => {
     expect(readFileSync(key.privateKey, 'utf8')).toContain('ENCRYPTED SIGSTORE PRIVATE KEY');
