@@ -35,6 +35,8 @@ export const scanPolicySchema = z.object({
   blockSeverities: z.array(z.enum(SEVERITIES)).min(1),
   allowedLicences: z.array(z.string().min(1)).min(1),
   allowedLicenceExpressions: z.array(z.string().min(1)),
+  /** checkov checks that do not apply here, each with the reason (reviewed with the policy). */
+  checkovSkipChecks: z.array(z.object({ id: z.string().regex(/^CKV_[A-Z0-9_]+$/), reason: z.string().min(10) })),
 });
 export type ScanPolicy = z.infer<typeof scanPolicySchema>;
 

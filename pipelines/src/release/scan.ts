@@ -6,7 +6,17 @@ import type { Progress } from '../platform/progress.js';
 import { decide, type Finding, gateSarif, gateTable, type GateResult, readExceptions, readScanPolicy } from './gate.js';
 import { evidenceDir, type BuiltImage } from './images.js';
 import type { CycloneDxBom } from './sbom.js';
-import { gitleaksFindings, licenceFindings, osvFindings, unpackLayers } from './scanners.js';
+import {
+  checkovFindings,
+  gitleaksFindings,
+  licenceFindings,
+  osvFindings,
+  unpackLayers,
+  zizmorFindings,
+} from './scanners.js';
+
+/** Every Dockerfile of the repository: the images' and the load gate's. */
+const DOCKERFILES = ['app/Dockerfile', 'load/Dockerfile'];
 import type { ScanPredicate } from './sign.js';
 
 export interface ScanOptions {
@@ -35,7 +45,8 @@ function osvSbom(bom: CycloneDxBom, dir: string): string {
 
 /**
  * Every scanner on one built image and its source tree, then one decision: osv-scanner on the lockfile and the
- * image's packages, gitleaks on the tree and on each image layer, licences of the image's packages.
+ * image's packages, gitleaks on the tree and on each image layer, licences of the image's packages, zizmor on the
+ * workflows and checkov on the Dockerfiles.
  */
 export async function scanImage(image: BuiltImage, options: ScanOptions, progress: Progress): Promise<ImageScan> {
   const now = options.now ?? new Date();
@@ -60,6 +71,9 @@ export async function scanImage(image: BuiltImage, options: ScanOptions, progres
     }
     progress.step(`${image.name}: licences of ${String(bom.components.length)} packages`);
     findings.push(...licenceFindings(bom, policy));
+    progress.step('zizmor on .github/workflows, checkov on the Dockerfiles');
+    findings.push(...(await zizmorFindings(join(options.root, '.github', 'workflows'))));
+    findings.push(...(await checkovFindings(DOCKERFILES, options.root, policy)));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

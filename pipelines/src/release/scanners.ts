@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { repoRoot } from '../platform/paths.js';
 import { toolPath } from '../platform/tools.js';
 import { EXIT, ReleaseError } from './errors.js';
 import { run, runOk } from './exec.js';
@@ -194,4 +195,87 @@ export function licenceFindings(bom: CycloneDxBom, policy: ScanPolicy): Finding[
     }
   }
   return findings;
+}
+
+/** A PyPI tool from the venv scripts/bootstrap builds from tools.pypi. */
+export function pypiTool(name: 'zizmor' | 'checkov'): string {
+  const path = join(repoRoot, '.tools', 'python', 'bin', name);
+  if (!existsSync(path)) {
+    throw new ReleaseError(
+      `${name} is not installed (${path} is missing)`,
+      'run scripts/bootstrap (pins in tools.pypi)',
+      EXIT.missing,
+    );
+  }
+  return path;
+}
+
+interface ZizmorFinding {
+  readonly ident: string;
+  readonly desc: string;
+  readonly determinations: { readonly severity: string };
+  readonly locations: readonly {
+    readonly symbolic: { readonly key: { readonly Local?: { readonly verbatim_path: string } } };
+  }[];
+}
+
+/** zizmor on the GitHub workflows, offline (no GitHub API): template injection, credential leaks, unpinned actions. */
+export async function zizmorFindings(workflows: string): Promise<Finding[]> {
+  const result = await run(pypiTool('zizmor'), ['--offline', '--format', 'json', workflows]);
+  // zizmor exits 10-14 when it found something; other non-zero codes are its own failures
+  if (result.code !== 0 && !(result.code >= 10 && result.code <= 14)) {
+    throw new ReleaseError(
+      `zizmor exited ${String(result.code)}: ${result.stderr.trim().slice(-300)}`,
+      'read the error; run scripts/bootstrap',
+    );
+  }
+  return (JSON.parse(result.stdout) as ZizmorFinding[]).map((f) => ({
+    id: `zizmor:${f.ident}`,
+    scanner: 'zizmor',
+    severity:
+      ({ High: 'high', Medium: 'medium', Low: 'low', Informational: 'info' } as Record<string, Severity>)[
+        f.determinations.severity
+      ] ?? 'high',
+    target: f.locations[0]?.symbolic.key.Local?.verbatim_path ?? workflows,
+    title: f.desc,
+  }));
+}
+
+interface CheckovReport {
+  readonly results: { readonly failed_checks: readonly { check_id: string; check_name: string; file_path: string }[] };
+}
+
+/**
+ * checkov on Dockerfiles. Its open-source edition reports no severities, so every failed check is high (it blocks)
+ * unless the scan policy skips it with a reason.
+ */
+export async function checkovFindings(files: readonly string[], root: string, policy: ScanPolicy): Promise<Finding[]> {
+  const skip = policy.checkovSkipChecks.map((s) => s.id);
+  const args = [
+    '--framework',
+    'dockerfile',
+    '-o',
+    'json',
+    '--quiet',
+    ...(skip.length > 0 ? ['--skip-check', skip.join(',')] : []),
+  ];
+  for (const file of files) args.push('-f', file);
+  const result = await run(pypiTool('checkov'), args, { cwd: root });
+  if (result.code !== 0 && result.code !== 1) {
+    throw new ReleaseError(
+      `checkov exited ${String(result.code)}: ${result.stderr.trim().slice(-300)}`,
+      'read the error; run scripts/bootstrap',
+    );
+  }
+  const parsed = JSON.parse(result.stdout) as CheckovReport | readonly CheckovReport[] | { passed: number };
+  const reports = Array.isArray(parsed) ? (parsed as readonly CheckovReport[]) : 'results' in parsed ? [parsed] : [];
+  return reports.flatMap((report) =>
+    report.results.failed_checks.map((check) => ({
+      id: `checkov:${check.check_id}`,
+      scanner: 'checkov',
+      severity: 'high' as const,
+      target: check.file_path.replace(/^\//, ''),
+      title: check.check_name,
+    })),
+  );
 }

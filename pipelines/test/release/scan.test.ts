@@ -16,7 +16,14 @@ import {
   type ScanException,
 } from '../../src/release/gate.js';
 import type { CycloneDxBom } from '../../src/release/sbom.js';
-import { gitleaksFindings, licenceFindings, osvFindings, unpackLayers } from '../../src/release/scanners.js';
+import {
+  checkovFindings,
+  gitleaksFindings,
+  licenceFindings,
+  osvFindings,
+  unpackLayers,
+  zizmorFindings,
+} from '../../src/release/scanners.js';
 import { fixtureOsvDatabase, fixturesDir } from './support.js';
 
 const work = join(localDir, 'test', `run-${String(process.pid)}-scan`);
@@ -191,4 +198,23 @@ describe('licences', () => {
       expect(decide(findings, [], policy, now).verdict).toBe('fail');
     }
   });
+});
+
+describe('configuration: zizmor on workflows, checkov on Dockerfiles', () => {
+  it('finds nothing in this repository', async () => {
+    expect(await zizmorFindings(join(repoRoot, '.github', 'workflows'))).toEqual([]);
+    expect(await checkovFindings(['app/Dockerfile', 'load/Dockerfile'], repoRoot, policy)).toEqual([]);
+  }, 120_000);
+
+  it('blocks a template injection in a workflow', async () => {
+    const findings = await zizmorFindings(join(fixturesDir, 'config', 'workflows', 'injectable.yml'));
+    expect(findings.map((f) => [f.id, f.severity])).toContainEqual(['zizmor:template-injection', 'high']);
+    expect(decide(findings, [], policy, now).verdict).toBe('fail');
+  }, 60_000);
+
+  it('blocks a Dockerfile that runs as root', async () => {
+    const findings = await checkovFindings([join(fixturesDir, 'config', 'root.Dockerfile')], repoRoot, policy);
+    expect(findings.map((f) => f.id)).toContain('checkov:CKV_DOCKER_3');
+    expect(decide(findings, [], policy, now).verdict).toBe('fail');
+  }, 120_000);
 });
