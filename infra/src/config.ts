@@ -1,5 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { KEYLESS_IDENTITY } from '../../pipelines/src/release/identity.js';
 
 /** The stacks this program knows; the stack name is the environment. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
@@ -333,13 +334,13 @@ export const CONFIG_KEYS = {
   signingIdentity: key({
     type: 'string',
     description: 'Keyless cosign identity (CI workflow) whose signatures Kyverno admits.',
-    default: 'https://github.com/slipway/slipway/.github/workflows/release.yml@refs/heads/main',
+    default: KEYLESS_IDENTITY.subject,
     schema: z.url({ error: 'must be the URL of the signing workflow' }),
   }),
   signingIssuer: key({
     type: 'string',
     description: 'OIDC issuer of the keyless signing identity.',
-    default: 'https://token.actions.githubusercontent.com',
+    default: KEYLESS_IDENTITY.issuer,
     schema: z.url({ error: 'must be an https:// OIDC issuer URL' }),
   }),
   protectData: key({

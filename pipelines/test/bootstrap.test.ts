@@ -53,8 +53,8 @@ describe('scripts/bootstrap', () => {
 });
 
 describe('pinned tools', () => {
-  test('tools.versions pins vegeta, cosign, actionlint and gitleaks to exact versions', () => {
-    expect(pinnedTools().map((t) => t.name)).toEqual(['vegeta', 'cosign', 'actionlint', 'gitleaks']);
+  test('tools.versions pins vegeta, cosign, actionlint, gitleaks and osv-scanner to exact versions', () => {
+    expect(pinnedTools().map((t) => t.name)).toEqual(['vegeta', 'cosign', 'actionlint', 'gitleaks', 'osv-scanner']);
   });
 
   test.each(pinnedTools().map((t) => [t.name, t] as const))(

@@ -31,6 +31,7 @@ async function platformEnv(): Promise<NodeJS.ProcessEnv & { PORT: string; SLIPWA
     PORT: String(await freePort()),
     SLIPWAY_POSTGRES_PORT: String(await freePort()),
     SLIPWAY_REDIS_PORT: String(await freePort()),
+    SLIPWAY_REGISTRY_PORT: String(await freePort()),
   };
 }
 
@@ -70,7 +71,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis and the app, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the registry and the app, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -86,6 +87,8 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(table.get('app')).toBe(appUrl);
     expect(table.get('postgres')).toBe(`postgresql://slipway@${HOST}:${env.SLIPWAY_POSTGRES_PORT}/erp`);
     expect(table.get('redis')).toBe(`redis://${HOST}:${env.SLIPWAY_REDIS_PORT}`);
+    expect(table.get('registry')).toBe(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`);
+    expect((await fetch(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}/v2/`)).status).toBe(200);
     expect(output()).not.toMatch(/postgresql:\/\/slipway:/); // no password printed
     expect((await fetch(`${appUrl}/health/live`)).status).toBe(200);
     expect((await fetch(`${appUrl}/health/ready`)).status).toBe(200);
@@ -107,7 +110,7 @@ describe('npm start / npm stop (the local platform)', () => {
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    expect(pids).toHaveLength(3);
+    expect(pids).toHaveLength(4);
 
     const again = npm(['start'], env);
     expect(again.status).toBe(0);
@@ -119,7 +122,7 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(stopped.status).toBe(0);
     expect(await exited).toBe(0);
     expect(pids.filter(isAlive)).toEqual([]);
-    for (const port of [env.PORT, env.SLIPWAY_POSTGRES_PORT, env.SLIPWAY_REDIS_PORT]) {
+    for (const port of [env.PORT, env.SLIPWAY_POSTGRES_PORT, env.SLIPWAY_REDIS_PORT, env.SLIPWAY_REGISTRY_PORT]) {
       expect(await isPortFree(HOST, Number(port))).toBe(true);
     }
     expect(existsSync(localPaths(env.SLIPWAY_SCOPE).stateFile)).toBe(false);

@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 
 import { chartResources } from '../capacity.js';
 import { CHARTS, type ChartName } from '../charts.js';
+import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS } from '../../../pipelines/src/release/identity.js';
 
 export interface DeliveryArgs {
   readonly provider: k8s.Provider;
@@ -156,6 +157,17 @@ export class Delivery extends pulumi.ComponentResource {
     const workloads = {
       any: [{ resources: { kinds: ['Pod'], namespaces: [...args.enforcedNamespaces] } }],
     };
+    const releaseAttestor = {
+      entries: [
+        {
+          keyless: {
+            subject: args.signingIdentity,
+            issuer: args.signingIssuer,
+            rekor: { url: 'https://rekor.sigstore.dev' },
+          },
+        },
+      ],
+    };
     const policies = [
       // Signed by our release workflow (keyless, via the Sigstore transparency log) and pinned by digest.
       clusterPolicy(
@@ -177,19 +189,15 @@ export class Delivery extends pulumi.ComponentResource {
                   mutateDigest: false,
                   verifyDigest: true,
                   required: true,
-                  attestors: [
-                    {
-                      entries: [
-                        {
-                          keyless: {
-                            subject: args.signingIdentity,
-                            issuer: args.signingIssuer,
-                            rekor: { url: 'https://rekor.sigstore.dev' },
-                          },
-                        },
-                      ],
-                    },
-                  ],
+                  attestors: [releaseAttestor],
+                  // the same attestation types the release CLI attaches and verifies (pipelines/src/release/identity.ts)
+                  attestations: REQUIRED_ATTESTATIONS.map((kind) => ({
+                    type: ATTESTATION_TYPES[kind],
+                    attestors: [releaseAttestor],
+                    ...(kind === 'scan'
+                      ? { conditions: [{ all: [{ key: '{{ verdict }}', operator: 'Equals', value: 'pass' }] }] }
+                      : {}),
+                  })),
                 },
               ],
             },

@@ -7,10 +7,11 @@ import { portFromEnv } from './ports.js';
 import { appService } from './services/app.js';
 import { postgresService } from './services/postgres.js';
 import { redisService } from './services/redis.js';
+import { registryService } from '../release/registry.js';
 import type { ServiceDefinition } from './supervisor.js';
 
 export const LOCAL_HOST = '127.0.0.1';
-export const DEFAULT_PORTS = { app: 8080, postgres: 55432, redis: 56379 } as const;
+export const DEFAULT_PORTS = { app: 8080, postgres: 55432, redis: 56379, registry: 5000 } as const;
 export const APP_DATABASE = 'erp';
 /** The last line `npm start` prints once everything answers. */
 export const RUNNING_FOOTER = 'Ctrl-C, or `npm stop` from another terminal, stops it.';
@@ -95,5 +96,12 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       password: localSecret(adminPasswordFile(scope), 24),
     },
   });
-  return [postgres, redis, app];
+  // the release CLI pushes, signs and verifies images here (npm run release -- sign, SLIPWAY_REGISTRY)
+  const registry = registryService({
+    dir: join(dir, 'registry'),
+    host: LOCAL_HOST,
+    port: portFromEnv(env, 'SLIPWAY_REGISTRY_PORT', DEFAULT_PORTS.registry),
+    portEnv: 'SLIPWAY_REGISTRY_PORT',
+  });
+  return [postgres, redis, registry, app];
 }

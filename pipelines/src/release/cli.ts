@@ -1,0 +1,229 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { PlatformError } from '../platform/errors.js';
+import { repoRoot } from '../platform/paths.js';
+import { consoleProgress, type Progress, seconds, silentProgress } from '../platform/progress.js';
+import { buildBase, lockBase } from './base.js';
+import { EXIT, type ExitCode, ReleaseError } from './errors.js';
+import { ensureSigningKey } from './cosign.js';
+import { gateTable } from './gate.js';
+import { buildImage, evidenceDir, IMAGES, imageByName, type BuiltImage } from './images.js';
+import { readBuildRecord } from './record.js';
+import { scanImage } from './scan.js';
+import { type ScanPredicate, signAndAttest } from './sign.js';
+import { verifyImage } from './verify.js';
+
+export const USAGE = `usage: npm run release -- <command> [options]
+
+commands
+  build        build the base image from its lock, then each image reproducibly (buildah), as OCI layouts, with SBOMs
+  scan         osv-scanner, gitleaks (tree and image layers) and licences, decided by one gate (policies/)
+  sign         push each image by digest to the registry, sign it and attest SBOM, scan result and provenance
+  verify       check signature, attestations, scan verdict and freshness, and the commit, before anything runs
+  lock-base    resolve the base image's Debian packages and Node.js again and rewrite base-image.lock.json
+
+options
+  --image <name>   only this image (default: all of ${IMAGES.map((i) => i.name).join(', ')})
+  --registry <h:p> the OCI registry (default: $SLIPWAY_REGISTRY or 127.0.0.1:5000, what npm start runs)
+  --osv-db <dir>   scan offline with this local OSV database (osv-scanner's cache layout); online without it
+  --main-ref <ref> verify: the branch a released commit must be on (default: main)
+  --json           print one JSON document on stdout instead of progress lines
+  -h, --help       this text
+
+exit codes
+  0 done · 1 refused (gate or verification) · 2 bad command line or input · 3 tool or service missing · 4 failed`;
+
+const COMMANDS = ['build', 'scan', 'sign', 'verify', 'lock-base'] as const;
+type Command = (typeof COMMANDS)[number] | 'help';
+
+interface Parsed {
+  readonly command: Command;
+  readonly json: boolean;
+  readonly images: readonly string[];
+  readonly registry: string;
+  readonly osvDb?: string;
+  readonly mainRef: string;
+}
+
+export function parseCommandLine(argv: readonly string[]): Parsed {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        image: { type: 'string', multiple: true },
+        registry: { type: 'string' },
+        'osv-db': { type: 'string' },
+        'main-ref': { type: 'string', default: 'main' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new ReleaseError((error as Error).message, `see the usage:\n${USAGE}`, EXIT.usage);
+  }
+  const [command = '', ...extra] = parsed.positionals;
+  const registry = parsed.values.registry ?? process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000';
+  if (parsed.values.help) return { command: 'help', json: false, images: [], registry, mainRef: 'main' };
+  const known = COMMANDS.find((c) => c === command);
+  if (known === undefined || extra.length > 0) {
+    throw new ReleaseError(
+      `unknown command ${JSON.stringify([command, ...extra].join(' '))}`,
+      `use one of ${COMMANDS.join(', ')} (npm run release -- --help)`,
+      EXIT.usage,
+    );
+  }
+  const osvDb = parsed.values['osv-db'];
+  if (osvDb !== undefined && !existsSync(join(osvDb, 'osv-scanner'))) {
+    throw new ReleaseError(
+      `--osv-db ${osvDb} holds no osv-scanner/ folder`,
+      'pass a directory laid out as osv-scanner caches it: <dir>/osv-scanner/<ecosystem>/all.zip',
+      EXIT.usage,
+    );
+  }
+  const images = (parsed.values.image ?? []).map((name) => imageByName(name).name);
+  return {
+    command: known,
+    json: parsed.values.json,
+    images,
+    registry,
+    ...(osvDb === undefined ? {} : { osvDb: resolve(osvDb) }),
+    mainRef: parsed.values['main-ref'],
+  };
+}
+
+async function buildAll(images: readonly string[], progress: Progress): Promise<BuiltImage[]> {
+  const base = await buildBase(progress);
+  const built: BuiltImage[] = [];
+  for (const image of images.length > 0 ? images.map(imageByName) : IMAGES) {
+    built.push(await buildImage(image, base, progress));
+  }
+  return built;
+}
+
+const selected = (names: readonly string[]): BuiltImage[] =>
+  (names.length > 0 ? names : IMAGES.map((i) => i.name)).map((name) => readBuildRecord(name));
+
+async function afterBuild(parsed: Parsed, progress: Progress, out: NodeJS.WritableStream): Promise<ExitCode> {
+  const images = selected(parsed.images);
+  const report: unknown[] = [];
+  let refused = false;
+  for (const image of images) {
+    if (parsed.command === 'scan') {
+      const scan = await scanImage(
+        image,
+        {
+          root: repoRoot,
+          policyFile: join(repoRoot, 'policies', 'scan-policy.yaml'),
+          exceptionsFile: join(repoRoot, 'policies', 'exceptions.yaml'),
+          ...(parsed.osvDb === undefined ? {} : { osvDb: parsed.osvDb }),
+        },
+        progress,
+      );
+      refused ||= scan.result.verdict === 'fail';
+      report.push({ image: image.name, ...scan.predicate, evidence: scan.evidence });
+      if (!parsed.json) out.write(`\n${image.name}@${image.digest}\n${gateTable(scan.result)}\n`);
+    } else if (parsed.command === 'sign') {
+      const scanFile = join(evidenceDir(image.name, image.digest), 'scan-predicate.json');
+      if (!existsSync(scanFile)) {
+        throw new ReleaseError(
+          `${image.name}@${image.digest} has not been scanned`,
+          'run npm run release -- scan',
+          EXIT.usage,
+        );
+      }
+      const scan = JSON.parse(readFileSync(scanFile, 'utf8')) as ScanPredicate;
+      if (scan.verdict !== 'pass') {
+        throw new ReleaseError(
+          `${image.name}@${image.digest}: the scan gate said fail; a failing image is not signed`,
+          'fix or except the findings in the gate table (npm run release -- scan), then scan again',
+          EXIT.refused,
+        );
+      }
+      if (image.source.dirty) progress.warn(`${image.name}: built from a tree with uncommitted changes`);
+      const reference = await signAndAttest(
+        image,
+        {
+          registry: parsed.registry,
+          key: await ensureSigningKey(),
+          scan,
+          root: repoRoot,
+          repository: 'https://github.com/slipway/slipway',
+          builderId: 'https://slipway.dev/builders/release-cli-local',
+        },
+        progress,
+      );
+      report.push({ image: image.name, reference });
+      if (!parsed.json) out.write(`${image.name}: ${reference} signed and attested\n`);
+    } else {
+      const key = await ensureSigningKey();
+      const verification = await verifyImage({
+        reference: `${parsed.registry}/${image.name}:${image.tag}`,
+        expectedDigest: image.digest,
+        publicKey: key.publicKey,
+        root: repoRoot,
+        mainRef: parsed.mainRef,
+      });
+      refused ||= !verification.ok;
+      report.push(verification);
+      if (!parsed.json) {
+        out.write(`\n${verification.reference} → ${verification.digest}\n`);
+        for (const check of verification.checks)
+          out.write(`  ${check.ok ? 'ok    ' : 'REFUSE'}  ${check.check.padEnd(24)} ${check.detail}\n`);
+        out.write(`verify: ${verification.ok ? 'pass' : 'refused'}\n`);
+      }
+    }
+  }
+  if (parsed.json) out.write(`${JSON.stringify({ command: parsed.command, ok: !refused, images: report })}\n`);
+  return refused ? EXIT.refused : EXIT.ok;
+}
+
+export async function main(argv: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<ExitCode> {
+  let json = argv.includes('--json');
+  const started = Date.now();
+  try {
+    const parsed = parseCommandLine(argv);
+    json = parsed.json;
+    const progress = json ? silentProgress : consoleProgress;
+    if (parsed.command === 'help') {
+      out.write(`${USAGE}\n`);
+      return EXIT.ok;
+    }
+    if (parsed.command === 'lock-base') {
+      const lock = await lockBase(progress);
+      if (json) out.write(`${JSON.stringify({ command: 'lock-base', ok: true, lock })}\n`);
+      return EXIT.ok;
+    }
+    if (parsed.command !== 'build') return await afterBuild(parsed, progress, out);
+    const built = await buildAll(parsed.images, progress);
+    if (json) {
+      out.write(
+        `${JSON.stringify({ command: 'build', ok: true, images: built, seconds: (Date.now() - started) / 1000 })}\n`,
+      );
+    } else {
+      out.write(`\n${'image'.padEnd(24)} ${'tag'.padEnd(16)} digest\n`);
+      for (const image of built) out.write(`${image.name.padEnd(24)} ${image.tag.padEnd(16)} ${image.digest}\n`);
+      out.write(`build done in ${seconds(Date.now() - started)}\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    const code: ExitCode = error instanceof ReleaseError ? error.exitCode : EXIT.failed;
+    const formatted =
+      error instanceof PlatformError
+        ? { error: error.message, fix: error.fix }
+        : {
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+            fix: 'report this as a bug',
+          };
+    if (json) out.write(`${JSON.stringify({ ok: false, exitCode: code, ...formatted })}\n`);
+    else process.stderr.write(`error: ${formatted.error}\n  fix: ${formatted.fix}\n`);
+    return code;
+  }
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop() ?? '\0')) {
+  process.exitCode = await main(process.argv.slice(2));
+}

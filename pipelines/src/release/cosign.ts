@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { localDir } from '../platform/paths.js';
+import { toolPath } from '../platform/tools.js';
+import { EXIT, ReleaseError } from './errors.js';
+import { run, runOk, type RunResult } from './exec.js';
+
+/** A cosign key pair; the private key is encrypted with a password kept next to it (never committed). */
+export interface SigningKey {
+  readonly privateKey: string;
+  readonly publicKey: string;
+  readonly password: string;
+}
+
+export const defaultKeyDir = (): string => join(localDir, 'release', 'cosign');
+
+/** The local signing key under .local/, generated (password-protected) on first use. */
+export async function ensureSigningKey(dir = defaultKeyDir()): Promise<SigningKey> {
+  const privateKey = join(dir, 'cosign.key');
+  const publicKey = join(dir, 'cosign.pub');
+  const passwordFile = join(dir, 'password');
+  if (!existsSync(privateKey)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const password = randomBytes(24).toString('base64url');
+    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    await runOk(
+      cosign(),
+      ['generate-key-pair', '--output-key-prefix', join(dir, 'cosign')],
+      'generating a cosign key pair',
+      {
+        env: { ...process.env, COSIGN_PASSWORD: password },
+      },
+    );
+  }
+  if (!existsSync(passwordFile) || !existsSync(publicKey)) {
+    throw new ReleaseError(
+      `${dir} holds cosign.key without its password file or public key`,
+      `move ${dir} aside and run again to generate a new key pair`,
+      EXIT.missing,
+    );
+  }
+  return { privateKey, publicKey, password: readFileSync(passwordFile, 'utf8').trim() };
+}
+
+export const cosign = (): string => toolPath('cosign');
+
+/** Flags every cosign call against the local registry needs: plain HTTP on loopback, no public transparency log. */
+const LOCAL = ['--allow-http-registry', '--allow-insecure-registry'];
+
+export async function signDigest(reference: string, key: SigningKey): Promise<void> {
+  await runOk(
+    cosign(),
+    ['sign', '--yes', '--tlog-upload=false', ...LOCAL, '--key', key.privateKey, reference],
+    `signing ${reference}`,
+    {
+      env: { ...process.env, COSIGN_PASSWORD: key.password },
+    },
+  );
+}
+
+export async function attest(
+  reference: string,
+  predicateType: string,
+  predicateFile: string,
+  key: SigningKey,
+): Promise<void> {
+  await runOk(
+    cosign(),
+    [
+      'attest',
+      '--yes',
+      '--tlog-upload=false',
+      ...LOCAL,
+      '--key',
+      key.privateKey,
+      '--type',
+      predicateType,
+      '--predicate',
+      predicateFile,
+      reference,
+    ],
+    `attesting ${predicateType} on ${reference}`,
+    { env: { ...process.env, COSIGN_PASSWORD: key.password } },
+  );
+}
+
+export function verifySignature(reference: string, publicKey: string): Promise<RunResult> {
+  return run(cosign(), [
+    'verify',
+    '--key',
+    publicKey,
+    '--insecure-ignore-tlog=true',
+    ...LOCAL,
+    '--output',
+    'json',
+    reference,
+  ]);
+}
+
+export function verifyAttestation(reference: string, predicateType: string, publicKey: string): Promise<RunResult> {
+  return run(cosign(), [
+    'verify-attestation',
+    '--key',
+    publicKey,
+    '--insecure-ignore-tlog=true',
+    ...LOCAL,
+    '--type',
+    predicateType,
+    '--output',
+    'json',
+    reference,
+  ]);
+}

@@ -1,0 +1,21 @@
+import { PlatformError } from '../platform/errors.js';
+
+/**
+ * Exit codes of `npm run release`, documented in pipelines/README.md.
+ *   0 done · 1 refused (a gate or a verification said no) · 2 bad command line or input
+ *   3 a tool or service is missing · 4 the work failed (a build, a push, a signing)
+ */
+export const EXIT = { ok: 0, refused: 1, usage: 2, missing: 3, failed: 4 } as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A release step's error: what was wrong (with the value), what to do, and the exit code it maps to. */
+export class ReleaseError extends PlatformError {
+  constructor(
+    message: string,
+    fix: string,
+    readonly exitCode: ExitCode = EXIT.failed,
+    options?: { cause?: unknown },
+  ) {
+    super(message, fix, options);
+  }
+}

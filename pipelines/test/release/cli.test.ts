@@ -1,0 +1,49 @@
+import { Writable } from 'node:stream';
+
+import { describe, expect, it } from 'vitest';
+
+import { EXIT } from '../../src/release/errors.js';
+import { main, parseCommandLine } from '../../src/release/cli.js';
+
+function collect(): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+describe('npm run release', () => {
+  it('documents its commands and exit codes', async () => {
+    const out = collect();
+    expect(await main(['--help'], out.stream)).toBe(EXIT.ok);
+    for (const word of ['build', 'scan', 'sign', 'verify', 'exit codes', '--json']) expect(out.text()).toContain(word);
+  });
+
+  it('answers an unknown command with exit 2 and a structured --json error', async () => {
+    const out = collect();
+    expect(await main(['deploy', '--json'], out.stream)).toBe(EXIT.usage);
+    expect(JSON.parse(out.text())).toMatchObject({
+      ok: false,
+      exitCode: 2,
+      error: 'unknown command "deploy"',
+      fix: expect.stringContaining('build, scan, sign, verify') as unknown,
+    });
+  });
+
+  it('refuses an unknown image, an unknown flag and an OSV database folder without osv-scanner/', () => {
+    expect(() => parseCommandLine(['build', '--image', 'nope'])).toThrow(/unknown image 'nope'/);
+    expect(() => parseCommandLine(['build', '--fast'])).toThrow(/--fast/);
+    expect(() => parseCommandLine(['scan', '--osv-db', '/nonexistent'])).toThrow(
+      /--osv-db \/nonexistent holds no osv-scanner/,
+    );
+  });
+
+  it('takes the registry from the flag, then SLIPWAY_REGISTRY, then the platform default', () => {
+    expect(parseCommandLine(['sign', '--registry', '127.0.0.1:5999']).registry).toBe('127.0.0.1:5999');
+    expect(parseCommandLine(['sign']).registry).toBe(process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000');
+  });
+});
