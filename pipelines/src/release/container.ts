@@ -14,6 +14,10 @@ export interface ContainerOptions {
   readonly env: Readonly<Record<string, string>>;
   readonly args?: readonly string[];
   readonly name?: string;
+  /** `uid:gid` to run as; the app's by default. */
+  readonly user?: string;
+  /** Replaces the image's entry point (e.g. to ask a bundled tool its version). */
+  readonly entrypoint?: string;
 }
 
 /**
@@ -43,7 +47,8 @@ function podmanArgs(options: ContainerOptions, envFile: string, detach: boolean)
     '--tmpfs',
     '/tmp:rw,size=64m,mode=1777',
     '--user',
-    `${String(APP_UID)}:${String(APP_UID)}`,
+    options.user ?? `${String(APP_UID)}:${String(APP_UID)}`,
+    ...(options.entrypoint ? ['--entrypoint', options.entrypoint] : []),
     '--cap-drop',
     'ALL',
     '--security-opt',
@@ -82,6 +87,14 @@ export function runToCompletion(options: ContainerOptions): Promise<string> {
       `podman run ${options.reference} ${(options.args ?? []).join(' ')}`,
     );
     return result.stdout;
+  });
+}
+
+/** Runs the image to its end and returns its exit code and output, whatever the code (e.g. the gate's verdicts). */
+export function runForExit(options: ContainerOptions): Promise<{ code: number; output: string }> {
+  return withEnvFile(options.env, async (file) => {
+    const result = await run('podman', podmanArgs(options, file, false));
+    return { code: result.code, output: `${result.stdout}${result.stderr}` };
   });
 }
 

@@ -6,7 +6,7 @@ import { localDir, repoRoot } from '../platform/paths.js';
 import type { Progress } from '../platform/progress.js';
 import type { BaseImage } from './base.js';
 import { readBuildRecordIfAny, writeBuildRecord } from './record.js';
-import { imageSbom } from './sbom.js';
+import { imageSbom, type SbomApplication } from './sbom.js';
 import { EXIT, ReleaseError } from './errors.js';
 import { run, runOk } from './exec.js';
 
@@ -30,6 +30,10 @@ export interface ImageDefinition {
   readonly versionFrom: string;
   /** Prepares the Dockerfile's context: a key naming all its inputs, and how to write it out. */
   readonly context: (root: string, progress: Progress) => Promise<StagedContext>;
+  /** The node_modules folders of the staged context that end up in the image (listed in its SBOM). */
+  readonly sbomNodeModules: (context: string) => readonly string[];
+  /** Programs the image carries besides Debian's packages, Node.js and npm packages (listed in its SBOM). */
+  readonly sbomApplications?: (root: string) => readonly SbomApplication[];
 }
 
 const hashFiles = (root: string, files: readonly string[], extra = ''): string => {
@@ -122,6 +126,7 @@ export const appImage: ImageDefinition = {
   name: 'slipway/erp-api',
   dockerfile: 'app/Dockerfile',
   versionFrom: 'app/package.json',
+  sbomNodeModules: (context) => [join(context, 'node_modules'), join(context, 'app', 'node_modules')],
   async context(root, progress) {
     const [[deps, depsKey], [dist, distKey]] = await Promise.all([
       productionDependencies(root, progress),
@@ -131,12 +136,7 @@ export const appImage: ImageDefinition = {
     return {
       key: hashFiles(root, own, `${depsKey}\0${distKey}`),
       async write() {
-        const context = join(
-          localDir,
-          'release',
-          'context',
-          root === repoRoot ? 'erp-api' : `erp-api-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`,
-        );
+        const context = contextDir(root, 'erp-api');
         rmSync(context, { recursive: true, force: true });
         mkdirSync(join(context, 'app'), { recursive: true });
         // hard links: the cached trees are never written to, and copying 300 MB of dependencies costs seconds
@@ -156,12 +156,86 @@ export const appImage: ImageDefinition = {
   },
 };
 
-/**
- * The images a release builds, in order. The load gate joins as one more entry once load/Dockerfile builds on
- * BASE_IMAGE: `{ name: 'slipway/erp-api-gate', dockerfile: 'load/Dockerfile', versionFrom: 'load/package.json',
- * context: repositoryContext }` (the gate's Dockerfile is built from the repository root).
- */
-export const IMAGES: readonly ImageDefinition[] = [appImage];
+/** Where a staged context lives: one folder per image, and per tree for a test's modified copy of the repository. */
+function contextDir(root: string, name: string): string {
+  const suffix = root === repoRoot ? '' : `-${createHash('sha256').update(root).digest('hex').slice(0, 8)}`;
+  return join(localDir, 'release', 'context', `${name}${suffix}`);
+}
+
+/** The pinned Vegeta that scripts/bootstrap builds (static, -trimpath), as tools.versions names it. */
+function pinnedVegeta(root: string): { readonly version: string; readonly module: string } {
+  const line = readFileSync(join(root, 'tools.versions'), 'utf8')
+    .split('\n')
+    .map((row) => row.trim().split(/\s+/))
+    .find((fields) => fields[0] === 'vegeta');
+  const [, module, version] = line ?? [];
+  if (module === undefined || version === undefined) {
+    throw new ReleaseError(
+      'tools.versions has no vegeta line',
+      'pin vegeta there (name, go package, version)',
+      EXIT.usage,
+    );
+  }
+  return { module, version };
+}
+
+/** The load gate image: its context holds exactly what load/Dockerfile copies (see load/Dockerfile.dockerignore). */
+export const gateImage: ImageDefinition = {
+  name: 'slipway/erp-api-gate',
+  dockerfile: 'load/Dockerfile',
+  versionFrom: 'load/package.json',
+  sbomNodeModules: () => [],
+  sbomApplications: (root) => {
+    const vegeta = pinnedVegeta(root);
+    return [
+      {
+        name: 'vegeta',
+        version: vegeta.version,
+        purl: `pkg:golang/${vegeta.module}@${vegeta.version}`,
+        licence: 'MIT',
+      },
+    ];
+  },
+  // eslint-disable-next-line @typescript-eslint/require-await -- the interface is async for images that build first
+  async context(root) {
+    const vegeta = join(root, '.tools', 'bin', 'vegeta');
+    if (!existsSync(vegeta)) {
+      throw new ReleaseError(
+        `${vegeta} is missing: the gate image carries the pinned Vegeta`,
+        'run scripts/bootstrap, which builds it',
+        EXIT.missing,
+      );
+    }
+    const esbuild = 'node_modules/@esbuild/linux-x64';
+    const files = [
+      ...listFiles(root, esbuild),
+      ...listFiles(root, 'load/src'),
+      ...listFiles(root, 'monitoring/src'),
+      '.tools/bin/vegeta',
+    ];
+    return {
+      key: hashFiles(root, files),
+      async write() {
+        const context = contextDir(root, 'erp-api-gate');
+        rmSync(context, { recursive: true, force: true });
+        for (const file of files) {
+          mkdirSync(join(context, file, '..'), { recursive: true });
+          // .tools may be a symbolic link to a shared tool folder: copy what it points at
+          cpSync(join(root, file), join(context, file), { dereference: true });
+        }
+        await runOk(
+          'chmod',
+          ['0755', join(context, '.tools', 'bin', 'vegeta'), join(context, esbuild, 'bin', 'esbuild')],
+          'staging the gate',
+        );
+        return context;
+      },
+    };
+  },
+};
+
+/** The images a release builds, in order: the app, then the load gate its canary stages run. */
+export const IMAGES: readonly ImageDefinition[] = [appImage, gateImage];
 
 export function imageByName(name: string): ImageDefinition {
   const found = IMAGES.find((image) => image.name === name || image.name.endsWith(`/${name}`));
@@ -279,6 +353,8 @@ export async function buildImage(
     // commit's layers; unchanged inputs are skipped above instead
     '--layers=false',
     '--pull=never',
+    // RUN steps (the gate's bundling) need no cgroups this way; sandboxes that refuse them cannot build otherwise
+    '--isolation=chroot',
     '--timestamp',
     String(source.sourceDateEpoch),
     '--build-arg',
@@ -311,7 +387,8 @@ export async function buildImage(
     tag,
     digest,
     base,
-    nodeModules: [join(context, 'node_modules'), join(context, 'app', 'node_modules')],
+    nodeModules: image.sbomNodeModules(context),
+    applications: image.sbomApplications?.(root) ?? [],
     sourceDateEpoch: source.sourceDateEpoch,
   });
   writeFileSync(sbom, `${JSON.stringify(bom, null, 2)}\n`);

@@ -15,6 +15,15 @@ export interface SbomComponent {
   readonly licenses: readonly ({ license: { id?: string; name?: string } } | { expression: string })[];
 }
 
+/** A program the image carries outside any package manager (for example a pinned Go binary). */
+export interface SbomApplication {
+  readonly name: string;
+  readonly version: string;
+  readonly purl: string;
+  /** SPDX licence id. */
+  readonly licence: string;
+}
+
 export interface CycloneDxBom {
   readonly bomFormat: 'CycloneDX';
   readonly specVersion: '1.5';
@@ -103,6 +112,7 @@ export function imageSbom(options: {
   readonly digest: string;
   readonly base: BaseImage;
   readonly nodeModules: readonly string[];
+  readonly applications?: readonly SbomApplication[];
   readonly sourceDateEpoch: number;
 }): CycloneDxBom {
   const nodePurl = `pkg:generic/node@${options.base.node.version}`;
@@ -118,6 +128,14 @@ export function imageSbom(options: {
       licenses: licenses('MIT'),
     },
     ...options.nodeModules.flatMap((dir) => npmComponents(dir, seen)),
+    ...(options.applications ?? []).map((app) => ({
+      type: 'application' as const,
+      'bom-ref': app.purl,
+      name: app.name,
+      version: app.version,
+      purl: app.purl,
+      licenses: licenses(app.licence),
+    })),
   ].sort((a, b) => a.purl.localeCompare(b.purl));
   // the same image always gets the same serial number, so the SBOM is reproducible too
   const hex = createHash('sha256').update(options.digest).digest('hex');

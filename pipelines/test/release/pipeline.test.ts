@@ -8,11 +8,12 @@ import { localDir, repoRoot } from '../../src/platform/paths.js';
 import { freePort } from '../../src/platform/ports.js';
 import { silentProgress } from '../../src/platform/progress.js';
 import { buildBase, type BaseImage } from '../../src/release/base.js';
-import { inspectContainer, runToCompletion, startContainer } from '../../src/release/container.js';
-import { appImage, buildImage, evidenceDir, sourceInfo, type BuiltImage } from '../../src/release/images.js';
+import { inspectContainer, runForExit, runToCompletion, startContainer } from '../../src/release/container.js';
+import { appImage, buildImage, evidenceDir, gateImage, sourceInfo, type BuiltImage } from '../../src/release/images.js';
 import { attest, ensureSigningKey, signDigest, type SigningKey } from '../../src/release/cosign.js';
 import { run, runOk } from '../../src/release/exec.js';
 import { ATTESTATION_TYPES, SCAN_MAX_AGE_DAYS } from '../../src/release/identity.js';
+import { GATE_SCENARIO } from '../../src/release/plan.js';
 import { pushImage } from '../../src/release/registry.js';
 import { type ScanPredicate, signAndAttest, type SignOptions } from '../../src/release/sign.js';
 import { type Verification, verifyImage, type VerifyOptions } from '../../src/release/verify.js';
@@ -125,6 +126,45 @@ describe('registry and podman', () => {
       } finally {
         await container.stop();
       }
+    },
+    SLOW,
+  );
+
+  it(
+    'builds the load gate image reproducibly on the same base and runs it from the registry: Vegeta inside, verdict exit codes',
+    async () => {
+      const gate = await buildImage(gateImage, base, silentProgress);
+      const again = await buildImage(gateImage, base, silentProgress, { noCache: true });
+      process.stdout.write(`reproducible gate build: ${gate.digest} and ${again.digest}\n`);
+      expect(again.digest).toBe(gate.digest);
+      const sbom = JSON.parse(readFileSync(gate.sbom, 'utf8')) as CycloneDxBom;
+      expect(sbom.components.map((c) => c.purl)).toContainEqual(
+        expect.stringMatching(/^pkg:golang\/github\.com\/tsenart\/vegeta\/v12@v12\./),
+      );
+
+      const reference = await pushImage(gate, registry.address);
+      const user = '10002:10002';
+      const vegeta = await runForExit({
+        reference,
+        env: {},
+        user,
+        entrypoint: '/usr/local/bin/vegeta',
+        args: ['-version'],
+      });
+      // go install stamps no version string; the Go runtime line shows the binary runs in the image
+      expect(vegeta.code, vegeta.output).toBe(0);
+      expect(vegeta.output).toMatch(/Runtime: go\d/);
+      const port = await freePort('127.0.0.1');
+      const verdict = await runForExit({
+        reference,
+        user,
+        env: {
+          [GATE_SCENARIO.targetUrlVariable]: `http://127.0.0.1:${String(port)}`,
+          [GATE_SCENARIO.timeoutVariable]: '30',
+        },
+      });
+      expect(verdict.output).toContain('INCONCLUSIVE');
+      expect(verdict.code).toBe(GATE_SCENARIO.exitCodes.inconclusive);
     },
     SLOW,
   );
