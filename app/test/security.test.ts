@@ -9,7 +9,12 @@ import { RuntimeSettings } from '../src/config-reload.js';
 import { loadConfig } from '../src/config.js';
 import { createDatabase, databaseSettings } from '../src/db/pool.js';
 import type { ErrorBody } from '../src/http/errors.js';
-import { GENERAL_RATE_LIMIT_KEY_PREFIX, rateLimitLeaseSize } from '../src/http/security.js';
+import {
+  GENERAL_RATE_LIMIT_KEY_PREFIX,
+  rateLimitLeaseSize,
+  rememberLease,
+  type RateLimitLease,
+} from '../src/http/security.js';
 import { Lifecycle } from '../src/lifecycle.js';
 import { createLogger } from '../src/logger.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -106,6 +111,21 @@ describe('general rate limit on real Redis', () => {
     const careful = clientIp();
     for (let i = 0; i < 3; i++) await fetch(`${small.url}/nowhere`, from(careful));
     expect(await counted(careful)).toBe(3);
+  });
+
+  it('keeps at most a bounded number of leases: spent and expired ones go first, then the oldest live one', () => {
+    const leases = new Map<string, RateLimitLease>();
+    const now = 1_000;
+    rememberLease(leases, 'a', { remaining: 5, expiresAt: now + 60_000 }, now, 2);
+    rememberLease(leases, 'b', { remaining: 0, expiresAt: now + 60_000 }, now, 2);
+    rememberLease(leases, 'c', { remaining: 5, expiresAt: now + 60_000 }, now, 2);
+    expect([...leases.keys()]).toEqual(['a', 'c']);
+    // every lease still live: the oldest makes room, so many clients in one minute cannot grow the map without end
+    rememberLease(leases, 'd', { remaining: 5, expiresAt: now + 60_000 }, now, 2);
+    expect([...leases.keys()]).toEqual(['c', 'd']);
+    rememberLease(leases, 'c', { remaining: 9, expiresAt: now + 60_000 }, now, 2);
+    expect(leases.size).toBe(2);
+    expect(leases.get('c')?.remaining).toBe(9);
   });
 
   it('keeps counting in Redis, so a second replica sees the same client over its limit', async () => {

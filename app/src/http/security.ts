@@ -185,7 +185,7 @@ export function generalRateLimit({ store, settings, metrics, logger }: GeneralRa
   // Points taken from Redis at once per client and spent here: at most 1 % of the limit, so a client is never
   // limited more than 1 % early, and a busy client costs Redis one round trip per lease, not one per request.
   let leaseSize = rateLimitLeaseSize(points);
-  const leases = new Map<string, { remaining: number; expiresAt: number }>();
+  const leases = new Map<string, RateLimitLease>();
   settings.onChange((next) => {
     limiter.points = next.rateLimitPerMinute;
     insurance.points = next.rateLimitPerMinute;
@@ -217,8 +217,7 @@ export function generalRateLimit({ store, settings, metrics, logger }: GeneralRa
     try {
       const granted = await limiter.consume(key, leaseSize);
       if (leaseSize > 1) {
-        if (leases.size >= MAX_RATE_LIMIT_LEASES) pruneLeases(leases, now);
-        leases.set(key, { remaining: leaseSize - 1, expiresAt: now + granted.msBeforeNext });
+        rememberLease(leases, key, { remaining: leaseSize - 1, expiresAt: now + granted.msBeforeNext }, now);
       }
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) {
@@ -249,6 +248,29 @@ export function rateLimitLeaseSize(pointsPerMinute: number): number {
   return Math.max(1, Math.floor(pointsPerMinute / 100));
 }
 
-function pruneLeases(leases: Map<string, { remaining: number; expiresAt: number }>, now: number): void {
-  for (const [key, lease] of leases) if (lease.remaining === 0 || lease.expiresAt <= now) leases.delete(key);
+export interface RateLimitLease {
+  remaining: number;
+  expiresAt: number;
+}
+
+/**
+ * Keeps a client's lease, never more than `max` of them: past it the spent and expired ones go, and when every one is
+ * still live, the oldest (a lease dropped early only sends that client back to Redis sooner).
+ */
+export function rememberLease(
+  leases: Map<string, RateLimitLease>,
+  key: string,
+  lease: RateLimitLease,
+  now: number,
+  max = MAX_RATE_LIMIT_LEASES,
+): void {
+  leases.delete(key);
+  if (leases.size >= max) {
+    for (const [client, held] of leases) if (held.remaining === 0 || held.expiresAt <= now) leases.delete(client);
+    for (const client of leases.keys()) {
+      if (leases.size < max) break;
+      leases.delete(client);
+    }
+  }
+  leases.set(key, lease);
 }
