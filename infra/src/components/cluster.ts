@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 
 import { chartResources } from '../capacity.js';
 import { CHARTS } from '../charts.js';
+import { logGroupKey } from '../log-encryption.js';
 import { named, type Tags } from '../tags.js';
 
 export interface ClusterArgs {
@@ -119,10 +120,21 @@ export class Cluster extends pulumi.ComponentResource {
       parent,
     );
 
+    // EKS writes to exactly this name; creating it first lets us set the retention and the key.
+    const logGroupName = `/aws/eks/${args.name}/cluster`;
+    const logKey = logGroupKey(
+      `${name}-control-plane-logs-key`,
+      {
+        region: args.region,
+        logGroupName,
+        description: `${args.name}: EKS control-plane logs`,
+        tags: args.tags,
+      },
+      parent,
+    );
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-control-plane-logs`,
-      // EKS writes to exactly this name; creating it first lets us set the retention.
-      { name: `/aws/eks/${args.name}/cluster`, retentionInDays: 90, tags: named(args.tags, args.name) },
+      { name: logGroupName, retentionInDays: 90, kmsKeyId: logKey.arn, tags: named(args.tags, args.name) },
       parent,
     );
 

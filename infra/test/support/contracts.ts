@@ -595,4 +595,38 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       .filter((id) => publicSubnets.includes(id))
       .map((id) => `the EKS control plane uses public subnet ${id}`);
   },
+
+  'every log group is encrypted with its own rotating key that CloudWatch Logs may use for that log group only': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const groups = ofType(run, 'aws:cloudwatch/logGroup:LogGroup');
+    if (groups.length < 2) problems.push(`expected the flow-log and control-plane log groups, found ${groups.length}`);
+    const keys = ofType(run, 'aws:kms/key:Key');
+    for (const group of groups) {
+      const name = group.inputs.name;
+      const keyArn = group.inputs.kmsKeyId;
+      const key = keys.find((candidate) => typeof keyArn === 'string' && keyArn.endsWith(`:${candidate.name}`));
+      if (typeof name !== 'string' || key === undefined) {
+        problems.push(`log group ${group.name} has no name or no customer-managed key (kmsKeyId ${String(keyArn)})`);
+        continue;
+      }
+      if (key.inputs.enableKeyRotation !== true) problems.push(`the key of log group ${name} does not rotate`);
+      const policy = typeof key.inputs.policy === 'string' ? rec(JSON.parse(key.inputs.policy)) : {};
+      const grants = arr(policy.Statement)
+        .map(rec)
+        .filter((statement) => rec(statement.Principal).Service === `logs.${run.config.region}.amazonaws.com`);
+      if (grants.length === 0) problems.push(`the key of log group ${name} does not let CloudWatch Logs use it`);
+      for (const grant of grants) {
+        const scope = rec(rec(grant.Condition).ArnEquals)['kms:EncryptionContext:aws:logs:arn'];
+        if (
+          typeof scope !== 'string' ||
+          !scope.startsWith(`arn:aws:logs:${run.config.region}:`) ||
+          !scope.endsWith(`:log-group:${name}`)
+        )
+          problems.push(`the key of log group ${name} lets CloudWatch Logs use it for ${String(scope)}`);
+      }
+    }
+    return problems;
+  },
 };
