@@ -6,6 +6,7 @@ import { chartResources } from '../capacity.js';
 import { CHARTS } from '../charts.js';
 import { logGroupKey } from '../log-encryption.js';
 import { named, type Tags } from '../tags.js';
+import { serviceTrustPolicy } from '../trust.js';
 
 export interface ClusterArgs {
   readonly name: string;
@@ -43,6 +44,7 @@ function clusterAutoscalerTag(version: string): string {
   return tag;
 }
 
+/** Trust for EC2 instances, which cannot carry a source condition (see SERVICES_WITHOUT_SOURCE_CONDITION). */
 function assumeRole(service: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
@@ -111,7 +113,14 @@ export class Cluster extends pulumi.ComponentResource {
 
     const clusterRole = new aws.iam.Role(
       `${name}-control-plane`,
-      { assumeRolePolicy: assumeRole('eks.amazonaws.com'), tags: named(args.tags, `${args.name}-control-plane`) },
+      {
+        assumeRolePolicy: serviceTrustPolicy(
+          'eks.amazonaws.com',
+          (accountId) => `arn:aws:eks:${args.region}:${accountId}:cluster/${args.name}`,
+          parent,
+        ),
+        tags: named(args.tags, `${args.name}-control-plane`),
+      },
       parent,
     );
     const clusterPolicy = new aws.iam.RolePolicyAttachment(

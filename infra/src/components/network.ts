@@ -3,6 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 
 import { logGroupKey } from '../log-encryption.js';
 import { named, type Tags } from '../tags.js';
+import { serviceTrustPolicy } from '../trust.js';
 
 export interface NetworkArgs {
   readonly name: string;
@@ -162,12 +163,11 @@ export class Network extends pulumi.ComponentResource {
     const flowLogRole = new aws.iam.Role(
       `${name}-flow-logs`,
       {
-        assumeRolePolicy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Principal: { Service: 'vpc-flow-logs.amazonaws.com' }, Action: 'sts:AssumeRole' },
-          ],
-        }),
+        assumeRolePolicy: serviceTrustPolicy(
+          'vpc-flow-logs.amazonaws.com',
+          (accountId) => `arn:aws:ec2:${args.region}:${accountId}:vpc-flow-log/*`,
+          parent,
+        ),
         tags: named(args.tags, `${args.name}-flow-logs`),
       },
       parent,
