@@ -47,6 +47,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     availabilityZoneCount: config.availabilityZoneCount,
     natGatewayPerAz: config.natGatewayPerAz,
     flowLogRetentionDays: config.flowLogRetentionDays,
+    region: config.region,
     tags,
   });
   const cluster = new Cluster('cluster', {

@@ -243,6 +243,7 @@ export class Backups extends pulumi.ComponentResource {
     const backupRole = new aws.iam.Role(
       `${name}-aws-backup`,
       {
+        // No source condition: see SERVICES_WITHOUT_SOURCE_CONDITION in trust.ts.
         assumeRolePolicy: JSON.stringify({
           Version: '2012-10-17',
           Statement: [{ Effect: 'Allow', Principal: { Service: 'backup.amazonaws.com' }, Action: 'sts:AssumeRole' }],

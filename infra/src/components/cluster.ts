@@ -4,7 +4,9 @@ import * as pulumi from '@pulumi/pulumi';
 
 import { chartResources } from '../capacity.js';
 import { CHARTS } from '../charts.js';
+import { logGroupKey } from '../log-encryption.js';
 import { named, type Tags } from '../tags.js';
+import { serviceTrustPolicy } from '../trust.js';
 
 export interface ClusterArgs {
   readonly name: string;
@@ -42,6 +44,7 @@ function clusterAutoscalerTag(version: string): string {
   return tag;
 }
 
+/** Trust for EC2 instances, which cannot carry a source condition (see SERVICES_WITHOUT_SOURCE_CONDITION). */
 function assumeRole(service: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
@@ -110,7 +113,14 @@ export class Cluster extends pulumi.ComponentResource {
 
     const clusterRole = new aws.iam.Role(
       `${name}-control-plane`,
-      { assumeRolePolicy: assumeRole('eks.amazonaws.com'), tags: named(args.tags, `${args.name}-control-plane`) },
+      {
+        assumeRolePolicy: serviceTrustPolicy(
+          'eks.amazonaws.com',
+          (accountId) => `arn:aws:eks:${args.region}:${accountId}:cluster/${args.name}`,
+          parent,
+        ),
+        tags: named(args.tags, `${args.name}-control-plane`),
+      },
       parent,
     );
     const clusterPolicy = new aws.iam.RolePolicyAttachment(
@@ -119,10 +129,21 @@ export class Cluster extends pulumi.ComponentResource {
       parent,
     );
 
+    // EKS writes to exactly this name; creating it first lets us set the retention and the key.
+    const logGroupName = `/aws/eks/${args.name}/cluster`;
+    const logKey = logGroupKey(
+      `${name}-control-plane-logs-key`,
+      {
+        region: args.region,
+        logGroupName,
+        description: `${args.name}: EKS control-plane logs`,
+        tags: args.tags,
+      },
+      parent,
+    );
     const logGroup = new aws.cloudwatch.LogGroup(
       `${name}-control-plane-logs`,
-      // EKS writes to exactly this name; creating it first lets us set the retention.
-      { name: `/aws/eks/${args.name}/cluster`, retentionInDays: 90, tags: named(args.tags, args.name) },
+      { name: logGroupName, retentionInDays: 90, kmsKeyId: logKey.arn, tags: named(args.tags, args.name) },
       parent,
     );
 

@@ -1,7 +1,9 @@
 import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 
+import { logGroupKey } from '../log-encryption.js';
 import { named, type Tags } from '../tags.js';
+import { serviceTrustPolicy } from '../trust.js';
 
 export interface NetworkArgs {
   readonly name: string;
@@ -11,6 +13,8 @@ export interface NetworkArgs {
   /** One NAT gateway per zone; otherwise one shared NAT gateway. */
   readonly natGatewayPerAz: boolean;
   readonly flowLogRetentionDays: number;
+  /** The stack's region: its CloudWatch Logs service encrypts the flow logs. */
+  readonly region: string;
   readonly tags: Tags;
 }
 
@@ -134,20 +138,36 @@ export class Network extends pulumi.ComponentResource {
       );
     });
 
+    // A known name, so the key policy can name the one log group the key is for.
+    const flowLogGroupName = `/aws/vpc/${args.name}/flow-logs`;
+    const flowLogKey = logGroupKey(
+      `${name}-flow-logs-key`,
+      {
+        region: args.region,
+        logGroupName: flowLogGroupName,
+        description: `${args.name}: VPC flow logs`,
+        tags: args.tags,
+      },
+      parent,
+    );
     const flowLogGroup = new aws.cloudwatch.LogGroup(
       `${name}-flow-logs`,
-      { retentionInDays: args.flowLogRetentionDays, tags: named(args.tags, `${args.name}-flow-logs`) },
+      {
+        name: flowLogGroupName,
+        retentionInDays: args.flowLogRetentionDays,
+        kmsKeyId: flowLogKey.arn,
+        tags: named(args.tags, `${args.name}-flow-logs`),
+      },
       parent,
     );
     const flowLogRole = new aws.iam.Role(
       `${name}-flow-logs`,
       {
-        assumeRolePolicy: JSON.stringify({
-          Version: '2012-10-17',
-          Statement: [
-            { Effect: 'Allow', Principal: { Service: 'vpc-flow-logs.amazonaws.com' }, Action: 'sts:AssumeRole' },
-          ],
-        }),
+        assumeRolePolicy: serviceTrustPolicy(
+          'vpc-flow-logs.amazonaws.com',
+          (accountId) => `arn:aws:ec2:${args.region}:${accountId}:vpc-flow-log/*`,
+          parent,
+        ),
         tags: named(args.tags, `${args.name}-flow-logs`),
       },
       parent,

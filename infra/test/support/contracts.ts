@@ -5,6 +5,7 @@
  */
 import { ConfigError, configVariables, loadConfig } from '../../../app/src/config.js';
 import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
+import { SERVICES_WITHOUT_SOURCE_CONDITION } from '../../src/trust.js';
 import { allocatable, CHART_WORKLOADS, EKS_SYSTEM_PODS, parseQuantity, type Amount } from '../../src/capacity.js';
 import { CHARTS, type ChartName } from '../../src/charts.js';
 import type { StackExpectations } from './checks.js';
@@ -594,5 +595,75 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
     return subnets
       .filter((id) => publicSubnets.includes(id))
       .map((id) => `the EKS control plane uses public subnet ${id}`);
+  },
+
+  'every log group is encrypted with its own rotating key that CloudWatch Logs may use for that log group only': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const groups = ofType(run, 'aws:cloudwatch/logGroup:LogGroup');
+    if (groups.length < 2) problems.push(`expected the flow-log and control-plane log groups, found ${groups.length}`);
+    const keys = ofType(run, 'aws:kms/key:Key');
+    for (const group of groups) {
+      const name = group.inputs.name;
+      const keyArn = group.inputs.kmsKeyId;
+      const key = keys.find((candidate) => typeof keyArn === 'string' && keyArn.endsWith(`:${candidate.name}`));
+      if (typeof name !== 'string' || key === undefined) {
+        problems.push(`log group ${group.name} has no name or no customer-managed key (kmsKeyId ${String(keyArn)})`);
+        continue;
+      }
+      if (key.inputs.enableKeyRotation !== true) problems.push(`the key of log group ${name} does not rotate`);
+      const policy = typeof key.inputs.policy === 'string' ? rec(JSON.parse(key.inputs.policy)) : {};
+      const grants = arr(policy.Statement)
+        .map(rec)
+        .filter((statement) => rec(statement.Principal).Service === `logs.${run.config.region}.amazonaws.com`);
+      if (grants.length === 0) problems.push(`the key of log group ${name} does not let CloudWatch Logs use it`);
+      for (const grant of grants) {
+        const scope = rec(rec(grant.Condition).ArnEquals)['kms:EncryptionContext:aws:logs:arn'];
+        if (
+          typeof scope !== 'string' ||
+          !scope.startsWith(`arn:aws:logs:${run.config.region}:`) ||
+          !scope.endsWith(`:log-group:${name}`)
+        )
+          problems.push(`the key of log group ${name} lets CloudWatch Logs use it for ${String(scope)}`);
+      }
+    }
+    return problems;
+  },
+
+  'every role a service assumes is limited to this account’s resources (aws:SourceAccount and aws:SourceArn)': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const statements = ofType(run, 'aws:iam/role:Role').flatMap((role) =>
+      typeof role.inputs.assumeRolePolicy === 'string'
+        ? arr(rec(JSON.parse(role.inputs.assumeRolePolicy)).Statement).map((statement) => ({
+            role: role.name,
+            statement: rec(statement),
+          }))
+        : [],
+    );
+    const trusted = statements.filter(({ statement }) => typeof rec(statement.Principal).Service === 'string');
+    if (!trusted.some(({ statement }) => rec(statement.Principal).Service === 'vpc-flow-logs.amazonaws.com'))
+      problems.push('no role trusts vpc-flow-logs.amazonaws.com: the walk over trust policies is broken');
+    for (const { role, statement } of trusted) {
+      const service = String(rec(statement.Principal).Service);
+      if (service in SERVICES_WITHOUT_SOURCE_CONDITION) continue;
+      const condition = rec(statement.Condition);
+      const account = rec(condition.StringEquals)['aws:SourceAccount'];
+      const source = rec(condition.ArnLike)['aws:SourceArn'];
+      const prefix = `arn:aws:${service.split('.')[0] === 'vpc-flow-logs' ? 'ec2' : service.split('.')[0]}:${run.config.region}:`;
+      if (typeof account !== 'string' || !/^\d{12}$/.test(account))
+        problems.push(`role ${role} trusts ${service} without aws:SourceAccount`);
+      else if (
+        typeof source !== 'string' ||
+        !source.startsWith(`${prefix}${account}:`) ||
+        source === `${prefix}${account}:*`
+      )
+        problems.push(
+          `role ${role} trusts ${service} for source ${String(source)}, not one kind of this account's resources`,
+        );
+    }
+    return problems;
   },
 };
