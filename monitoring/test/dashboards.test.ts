@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { DASHBOARDS } from '../src/dashboards/index.js';
 import { NOT_A_CACHE } from '../src/rules.js';
 import { SLOS } from '../src/slo.js';
+import { dashboardSchemaErrors } from './support/grafana-schema.js';
 import { GENERATED } from './support/paths.js';
 
 interface GeneratedPanel {
@@ -59,4 +60,31 @@ describe('dashboards', () => {
     for (const target of panel?.targets ?? []) expect(target.expr).toContain(`cache!~"${NOT_A_CACHE.join('|')}"`);
     expect(panel?.targets?.length).toBeGreaterThan(0);
   });
+
+  test('every generated dashboard is a valid @grafana/schema Dashboard, and the check rejects an unknown panel field or a wrong type', () => {
+    const files = Object.fromEntries(
+      DASHBOARDS.map((dashboard) => [
+        `${dashboard.uid}.json`,
+        JSON.parse(readFileSync(join(GENERATED, 'dashboards', `${dashboard.uid}.json`), 'utf8')) as unknown,
+      ]),
+    );
+    const first = generated[0];
+    expect(first).toBeDefined();
+    const [panel, ...rest] = first?.panels ?? [];
+    const broken = {
+      'unknown panel field': { ...first, panels: [{ ...panel, targetz: [] }, ...rest] },
+      'wrong field type': { ...first, panels: [{ ...panel, gridPos: { h: '8', w: 12, x: 0, y: 0 } }, ...rest] },
+    };
+    const errors = dashboardSchemaErrors({ ...files, ...broken });
+    expect(
+      errors.filter((error) => !error.startsWith('unknown panel field') && !error.startsWith('wrong field type')),
+    ).toEqual([]);
+    expect(errors.some((error) => error.startsWith('unknown panel field') && error.includes('targetz'))).toBe(true);
+    expect(
+      errors.some(
+        (error) =>
+          error.startsWith('wrong field type') && error.includes("'string' is not assignable to type 'number'"),
+      ),
+    ).toBe(true);
+  }, 60_000);
 });

@@ -8,8 +8,9 @@ import {
   ThresholdsConfigBuilder,
   ThresholdsMode,
   VariableRefresh,
+  VariableType,
 } from '@grafana/grafana-foundation-sdk/dashboard';
-import type { Threshold } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Dashboard, Threshold } from '@grafana/grafana-foundation-sdk/dashboard';
 
 import { APP_SELECTOR } from '../config.js';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
@@ -158,7 +159,20 @@ export function buildDashboard(spec: DashboardSpec): object {
     for (const panel of row.panels)
       builder.withPanel(panel.kind === 'stat' ? statPanel(panel) : timeseriesPanel(panel));
   }
-  return builder.build();
+  return withoutIntervalFields(builder.build());
+}
+
+/** The SDK gives every variable the interval variable's auto fields, which no other variable type has. */
+// eslint-disable-next-line @typescript-eslint/no-deprecated
+function withoutIntervalFields(dashboard: Dashboard): object {
+  const list = (dashboard.templating.list ?? []).map((variable) =>
+    Object.fromEntries(
+      Object.entries(variable).filter(
+        ([key]) => variable.type === VariableType.Interval || !['auto', 'auto_min', 'auto_count'].includes(key),
+      ),
+    ),
+  );
+  return { ...dashboard, templating: { ...dashboard.templating, list } };
 }
 
 /** `$__rate_interval` lets Grafana pick a window of at least four scrapes at any zoom. */
