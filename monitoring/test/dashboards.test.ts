@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { DASHBOARDS } from '../src/dashboards/index.js';
+import { DASHBOARDS, DEPLOY_ANNOTATION } from '../src/dashboards/index.js';
 import { NOT_A_CACHE } from '../src/rules.js';
 import { SLOS } from '../src/slo.js';
 import { dashboardSchemaErrors } from './support/grafana-schema.js';
@@ -21,6 +21,7 @@ const generated = DASHBOARDS.map(
       uid: string;
       panels: GeneratedPanel[];
       templating: { list: { name: string; query?: unknown }[] };
+      annotations: { list: { name: string; enable: boolean; target?: { expr?: string } }[] };
     },
 );
 const panels = generated.flatMap((dashboard) => dashboard.panels.map((panel) => ({ uid: dashboard.uid, panel })));
@@ -38,6 +39,18 @@ describe('dashboards', () => {
         .map((expr) => `${uid} / ${panel.title ?? '?'}: ${expr}`),
     );
     expect(unscoped).toEqual([]);
+  });
+
+  test('every dashboard shows deploys from the Rollout phase Argo Rollouts exports, in the picked namespaces', () => {
+    for (const dashboard of generated)
+      expect(dashboard.annotations.list, dashboard.uid).toContainEqual(
+        expect.objectContaining({
+          name: 'Deploys',
+          enable: true,
+          target: expect.objectContaining({ expr: DEPLOY_ANNOTATION.expr }),
+        }),
+      );
+    expect(DEPLOY_ANNOTATION.expr).toContain('exported_namespace=~"$namespace"');
   });
 
   test('each SLO has a burn-rate panel with the alert thresholds drawn', () => {

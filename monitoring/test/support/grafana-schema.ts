@@ -14,7 +14,9 @@ const SCHEMA_TYPES = join(
 // TypeScript string enums (ThresholdsMode…) refuse their own JSON values; this turns each enum into its values.
 const AS_JSON = [
   'type Json<T> = T extends string ? `${T}` : T extends (infer U)[] ? Json<U>[] : T extends object ? { [K in keyof T]: Json<T[K]> } : T;',
-  'type Dashboard = Json<Schema>;',
+  // The schema leaves each data source's query type open (AnnotationQuery<TQuery>); ours is a Prometheus range query.
+  'type Annotation = AnnotationQuery<DataQuery & { expr: string; interval?: string }>;',
+  "type Dashboard = Json<Omit<Schema, 'annotations'> & { annotations?: { list?: Annotation[] } }>;",
 ].join('\n');
 
 /**
@@ -33,7 +35,7 @@ export function dashboardSchemaErrors(dashboards: Readonly<Record<string, unknow
       .join('\n\n');
     writeFileSync(
       file,
-      `import type { Dashboard as Schema } from ${JSON.stringify(SCHEMA_TYPES)};\n${AS_JSON}\n${body}\n`,
+      `import type { AnnotationQuery, DataQuery, Dashboard as Schema } from ${JSON.stringify(SCHEMA_TYPES)};\n${AS_JSON}\n${body}\n`,
     );
     const program = ts.createProgram([file], {
       strict: true,
