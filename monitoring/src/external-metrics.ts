@@ -16,7 +16,8 @@ export interface ExternalMetric {
 const SCRAPED = [...TARGET_LABELS];
 // kube-state-metrics is scraped with honor_labels, so `namespace` is the object's namespace, not its own.
 const KSM = ['job', 'instance', 'namespace'];
-const ARGO = ['job', 'instance', 'namespace', 'name'];
+// The argo-rollouts chart's ServiceMonitor sets no honorLabels: the object's namespace arrives as exported_namespace.
+const ARGO = [...SCRAPED, 'exported_namespace', 'name'];
 const ANALYSIS_PHASES = ['Pending', 'Running', 'Successful', 'Failed', 'Error', 'Inconclusive'];
 
 export const EXTERNAL_METRICS: readonly ExternalMetric[] = [

@@ -3,7 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { DATABASE_DEFAULTS } from '../../app/src/db/pool.js';
 import { HTTP_DURATION_BUCKETS, METRIC_CATALOGUE } from '../../app/src/observability/metric-catalogue.js';
 import { DB_POOL_MAX_CONNECTIONS, TARGET_LABELS } from '../src/config.js';
-import { DASHBOARDS } from '../src/dashboards/index.js';
+import { DASHBOARDS, DEPLOY_ANNOTATION } from '../src/dashboards/index.js';
 import { EXTERNAL_METRICS } from '../src/external-metrics.js';
 import { knownSeries, metricsIn, queryProblems } from '../src/metric-check.js';
 import type { CatalogueMetric } from '../src/metric-check.js';
@@ -32,6 +32,7 @@ function allQueries(): { where: string; expr: string }[] {
         ),
       ),
     ),
+    { where: `dashboard annotation ${DEPLOY_ANNOTATION.name}`, expr: DEPLOY_ANNOTATION.expr },
     ...Object.values(SLO_ANALYSIS_QUERIES).map((query) => ({
       where: `canary analysis ${query.slo}`,
       expr: query.query.replaceAll(CANARY_SELECTOR, 'namespace="erp",rollouts_pod_template_hash="abc"'),

@@ -3,9 +3,10 @@ import { join } from 'node:path';
 
 import { describe, expect, test } from 'vitest';
 
-import { DASHBOARDS } from '../src/dashboards/index.js';
+import { DASHBOARDS, DEPLOY_ANNOTATION } from '../src/dashboards/index.js';
 import { NOT_A_CACHE } from '../src/rules.js';
 import { SLOS } from '../src/slo.js';
+import { dashboardSchemaErrors } from './support/grafana-schema.js';
 import { GENERATED } from './support/paths.js';
 
 interface GeneratedPanel {
@@ -20,6 +21,7 @@ const generated = DASHBOARDS.map(
       uid: string;
       panels: GeneratedPanel[];
       templating: { list: { name: string; query?: unknown }[] };
+      annotations: { list: { name: string; enable: boolean; target?: { expr?: string } }[] };
     },
 );
 const panels = generated.flatMap((dashboard) => dashboard.panels.map((panel) => ({ uid: dashboard.uid, panel })));
@@ -37,6 +39,15 @@ describe('dashboards', () => {
         .map((expr) => `${uid} / ${panel.title ?? '?'}: ${expr}`),
     );
     expect(unscoped).toEqual([]);
+  });
+
+  test('every dashboard shows deploys from the Rollout phase Argo Rollouts exports, in the picked namespaces', () => {
+    for (const dashboard of generated) {
+      const deploys = dashboard.annotations.list.find((annotation) => annotation.name === 'Deploys');
+      expect(deploys?.enable, dashboard.uid).toBe(true);
+      expect(deploys?.target?.expr, dashboard.uid).toBe(DEPLOY_ANNOTATION.expr);
+    }
+    expect(DEPLOY_ANNOTATION.expr).toContain('exported_namespace=~"$namespace"');
   });
 
   test('each SLO has a burn-rate panel with the alert thresholds drawn', () => {
@@ -59,4 +70,31 @@ describe('dashboards', () => {
     for (const target of panel?.targets ?? []) expect(target.expr).toContain(`cache!~"${NOT_A_CACHE.join('|')}"`);
     expect(panel?.targets?.length).toBeGreaterThan(0);
   });
+
+  test('every generated dashboard is a valid @grafana/schema Dashboard, and the check rejects an unknown panel field or a wrong type', () => {
+    const files = Object.fromEntries(
+      DASHBOARDS.map((dashboard) => [
+        `${dashboard.uid}.json`,
+        JSON.parse(readFileSync(join(GENERATED, 'dashboards', `${dashboard.uid}.json`), 'utf8')) as unknown,
+      ]),
+    );
+    const first = generated[0];
+    expect(first).toBeDefined();
+    const [panel, ...rest] = first?.panels ?? [];
+    const broken = {
+      'unknown panel field': { ...first, panels: [{ ...panel, targetz: [] }, ...rest] },
+      'wrong field type': { ...first, panels: [{ ...panel, gridPos: { h: '8', w: 12, x: 0, y: 0 } }, ...rest] },
+    };
+    const errors = dashboardSchemaErrors({ ...files, ...broken });
+    expect(
+      errors.filter((error) => !error.startsWith('unknown panel field') && !error.startsWith('wrong field type')),
+    ).toEqual([]);
+    expect(errors.some((error) => error.startsWith('unknown panel field') && error.includes('targetz'))).toBe(true);
+    expect(
+      errors.some(
+        (error) =>
+          error.startsWith('wrong field type') && error.includes("'string' is not assignable to type 'number'"),
+      ),
+    ).toBe(true);
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import {
+  AnnotationQueryBuilder,
   DashboardBuilder,
   DashboardCursorSync,
   DatasourceVariableBuilder,
@@ -8,10 +9,11 @@ import {
   ThresholdsConfigBuilder,
   ThresholdsMode,
   VariableRefresh,
+  VariableType,
 } from '@grafana/grafana-foundation-sdk/dashboard';
-import type { Threshold } from '@grafana/grafana-foundation-sdk/dashboard';
+import type { Dashboard, Threshold } from '@grafana/grafana-foundation-sdk/dashboard';
 
-import { APP_SELECTOR } from '../config.js';
+import { APP_SELECTOR, SERVICE } from '../config.js';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
@@ -25,6 +27,16 @@ export const SCOPE_VARIABLES = ['namespace', 'instance'] as const;
 
 /** Matchers of every app query on a dashboard: the job, then the namespace and instance the viewer picked. */
 export const DASHBOARD_SELECTOR = [APP_SELECTOR, ...SCOPE_VARIABLES.map((name) => `${name}=~"$${name}"`)].join(',');
+
+/**
+ * Deploys drawn on every dashboard: a region while Argo Rollouts reports the erp-api Rollout Progressing (its
+ * `rollout_info{namespace, name, strategy, traffic_router, phase}` gauge, controller/metrics/prommetrics.go). The chart's
+ * ServiceMonitor keeps the controller's own namespace in `namespace`, so the Rollout's is `exported_namespace`.
+ */
+export const DEPLOY_ANNOTATION = {
+  name: 'Deploys',
+  expr: `max by (exported_namespace, name) (rollout_info{name="${SERVICE}",exported_namespace=~"$namespace",phase="Progressing"} == 1)`,
+} as const;
 
 export interface Query {
   readonly expr: string;
@@ -135,6 +147,14 @@ export function buildDashboard(spec: DashboardSpec): object {
     .timezone('utc')
     .tooltip(DashboardCursorSync.Crosshair)
     .readonly()
+    .annotation(
+      new AnnotationQueryBuilder()
+        .name(DEPLOY_ANNOTATION.name)
+        .datasource(DATASOURCE)
+        .enable(true)
+        .iconColor('blue')
+        .target(new prometheus.DataqueryBuilder().expr(DEPLOY_ANNOTATION.expr).refId('Anno').interval('60s')),
+    )
     .withVariable(
       new DatasourceVariableBuilder(DATASOURCE_VARIABLE)
         .label('Prometheus')
@@ -158,7 +178,20 @@ export function buildDashboard(spec: DashboardSpec): object {
     for (const panel of row.panels)
       builder.withPanel(panel.kind === 'stat' ? statPanel(panel) : timeseriesPanel(panel));
   }
-  return builder.build();
+  return withoutIntervalFields(builder.build());
+}
+
+/** The SDK gives every variable the interval variable's auto fields, which no other variable type has. */
+// eslint-disable-next-line @typescript-eslint/no-deprecated
+function withoutIntervalFields(dashboard: Dashboard): object {
+  const list = (dashboard.templating.list ?? []).map((variable) =>
+    Object.fromEntries(
+      Object.entries(variable).filter(
+        ([key]) => variable.type === VariableType.Interval || !['auto', 'auto_min', 'auto_count'].includes(key),
+      ),
+    ),
+  );
+  return { ...dashboard, templating: { ...dashboard.templating, list } };
 }
 
 /** `$__rate_interval` lets Grafana pick a window of at least four scrapes at any zoom. */

@@ -7,7 +7,7 @@ import { overview } from './overview.js';
 import { release } from './release.js';
 
 export type { DashboardSpec, PanelSpec, Query } from './common.js';
-export { DATASOURCE_VARIABLE } from './common.js';
+export { DATASOURCE_VARIABLE, DEPLOY_ANNOTATION } from './common.js';
 
 export const DASHBOARDS: readonly DashboardSpec[] = [overview, database, authentication, cache, release];
 
