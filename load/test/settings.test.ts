@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
-import { BenchInputError, benchSettings, parseDuration } from '../src/bench/settings.js';
+import { parseDuration, ScenarioInputError } from '../src/engine/settings.js';
+import { benchSettings } from '../src/bench/settings.js';
 
 describe('benchSettings', () => {
   test('defaults to the issue targets: 3 runs of every scenario, 60 s open-model runs; empty counts as unset', () => {
@@ -61,8 +62,8 @@ describe('benchSettings', () => {
     } catch (error) {
       caught = error;
     }
-    expect(caught).toBeInstanceOf(BenchInputError);
-    const message = (caught as BenchInputError).message;
+    expect(caught).toBeInstanceOf(ScenarioInputError);
+    const message = (caught as ScenarioInputError).message;
     expect(message).toContain(`${name}=${JSON.stringify(value)}`);
     expect(message).toContain(accepted);
     expect(message).not.toContain('\n');

@@ -36,7 +36,8 @@ import {
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
 import { bareServerService, builtAppService, expressServerService } from './services.js';
-import { BenchInputError, benchSettings, type BenchSettings } from './settings.js';
+import { ScenarioInputError } from '../engine/settings.js';
+import { benchSettings, type BenchSettings } from './settings.js';
 
 // SLIPWAY_SCOPE moves the run to .local/<scope>, so a test's run never meets a developer's `npm run bench`.
 const SCOPE = process.env.SLIPWAY_SCOPE === undefined ? 'bench' : platformScope(process.env);
@@ -341,7 +342,7 @@ async function main(): Promise<number> {
   try {
     settings = benchSettings(process.env);
   } catch (error) {
-    if (!(error instanceof BenchInputError)) throw error;
+    if (!(error instanceof ScenarioInputError)) throw error;
     process.stderr.write(`error: ${error.message}\n`);
     return EXIT_USAGE;
   }

@@ -1,3 +1,5 @@
+import { parseDuration, ScenarioInputError, wholeNumber } from '../engine/settings.js';
+
 /** The measurements `npm run bench` can take, in the order it takes them. */
 export const BENCH_SCENARIOS = ['cached-read', 'orders', 'logins', 'bare', 'soak'] as const;
 export type BenchScenario = (typeof BENCH_SCENARIOS)[number];
@@ -45,45 +47,12 @@ const MAX_VUS = 10_000;
 const MAX_RATE = 100_000;
 const HOUR_MS = 60 * 60 * 1000;
 
-/** A benchmark variable holds a value it cannot take; the message is the one line a person reads. */
-export class BenchInputError extends Error {
-  override readonly name = 'BenchInputError';
-
-  constructor(
-    readonly variable: string,
-    readonly value: string,
-    readonly accepted: string,
-  ) {
-    super(`${variable}=${JSON.stringify(value)} is not valid: use ${accepted}, or unset it`);
-  }
-}
-
-function wholeNumber(env: NodeJS.ProcessEnv, variable: string, fallback: number, max: number): number {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!/^\d{1,9}$/.test(raw) || value < 1 || value > max) {
-    throw new BenchInputError(variable, raw, `a whole number from 1 to ${max} (default ${fallback})`);
-  }
-  return value;
-}
-
-const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1_000 } as const;
-
-/** Milliseconds of a duration made of hours, minutes and seconds (20s, 1m30s, 2h); undefined if it is not one. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(?:(\d{1,4})h)?(?:(\d{1,4})m)?(?:(\d{1,6})s)?$/.exec(text);
-  if (!match || text === '') return undefined;
-  const [, hours = '0', minutes = '0', secs = '0'] = match;
-  return Number(hours) * UNIT_MS.h + Number(minutes) * UNIT_MS.m + Number(secs) * UNIT_MS.s;
-}
-
 function durationOf(env: NodeJS.ProcessEnv, variable: string, fallback: string, maxHours: number): Duration {
   const raw = env[variable];
   if (raw === undefined || raw === '') return { text: fallback, ms: parseDuration(fallback) ?? 0 };
   const ms = parseDuration(raw);
   if (ms === undefined || ms < 1_000 || ms > maxHours * HOUR_MS) {
-    throw new BenchInputError(
+    throw new ScenarioInputError(
       variable,
       raw,
       `a duration from 1s to ${maxHours}h in hours, minutes and seconds, such as 20s, 90s or 1m30s (default ${fallback})`,
@@ -98,7 +67,7 @@ function scenarios(env: NodeJS.ProcessEnv): BenchScenario[] {
   const names = raw.split(',').map((name) => name.trim());
   const accepted = `a comma-separated subset of ${BENCH_SCENARIOS.join(',')} (default all)`;
   if (names.some((name) => !(BENCH_SCENARIOS as readonly string[]).includes(name))) {
-    throw new BenchInputError('BENCH_SCENARIOS', raw, accepted);
+    throw new ScenarioInputError('BENCH_SCENARIOS', raw, accepted);
   }
   // the order of the table, whatever the order given
   return BENCH_SCENARIOS.filter((name) => names.includes(name));
@@ -107,7 +76,7 @@ function scenarios(env: NodeJS.ProcessEnv): BenchScenario[] {
 /**
  * Reads BENCH_RUNS, BENCH_SCENARIOS, BENCH_DURATION, BENCH_READ_RATE, BENCH_ORDER_RATE, BENCH_LOGIN_RATE, BENCH_VUS,
  * BENCH_CLOSED_DURATION, BENCH_SOAK_RATE and BENCH_SOAK_DURATION (an empty one counts as unset).
- * @throws {BenchInputError} for the first variable with a value it cannot take.
+ * @throws {ScenarioInputError} for the first variable with a value it cannot take.
  */
 export function benchSettings(env: NodeJS.ProcessEnv): BenchSettings {
   const rates = DEFAULT_SETTINGS.rates;
