@@ -1,3 +1,5 @@
+import type * as k8s from '@pulumi/kubernetes';
+
 /** Every Helm chart the platform installs, pinned to one exact version (the policy pack refuses ranges). */
 export const CHARTS = {
   argoRollouts: { chart: 'argo-rollouts', version: '2.35.3', repo: 'https://argoproj.github.io/argo-helm' },
@@ -24,3 +26,27 @@ export const CHARTS = {
 } as const;
 
 export type ChartName = keyof typeof CHARTS;
+
+/** A Helm release of one pinned chart, installed atomically: every caller gets the same name, version and repo. */
+export function pinnedRelease(
+  chartName: ChartName,
+  args: {
+    readonly namespace: string;
+    readonly values: Record<string, unknown>;
+    readonly timeoutSeconds: number;
+    readonly createNamespace?: boolean;
+  },
+): k8s.helm.v3.ReleaseArgs {
+  const pinned = CHARTS[chartName];
+  return {
+    name: pinned.chart,
+    chart: pinned.chart,
+    version: pinned.version,
+    repositoryOpts: { repo: pinned.repo },
+    namespace: args.namespace,
+    ...(args.createNamespace === undefined ? {} : { createNamespace: args.createNamespace }),
+    atomic: true,
+    timeout: args.timeoutSeconds,
+    values: args.values,
+  };
+}

@@ -3,7 +3,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
 import { chartResources } from '../capacity.js';
-import { CHARTS } from '../charts.js';
+import { pinnedRelease } from '../charts.js';
 import { logGroupKey } from '../log-encryption.js';
 import { named, type Tags } from '../tags.js';
 import { serviceTrustPolicy } from '../trust.js';
@@ -377,16 +377,11 @@ export class Cluster extends pulumi.ComponentResource {
     // HorizontalPodAutoscalers read CPU from metrics-server; Cluster Autoscaler grows the node group for pending pods.
     new k8s.helm.v3.Release(
       `${name}-metrics-server`,
-      {
-        name: CHARTS.metricsServer.chart,
-        chart: CHARTS.metricsServer.chart,
-        version: CHARTS.metricsServer.version,
-        repositoryOpts: { repo: CHARTS.metricsServer.repo },
+      pinnedRelease('metricsServer', {
         namespace: 'kube-system',
-        atomic: true,
-        timeout: 600,
+        timeoutSeconds: 600,
         values: { replicas: 2, resources: chartResources('50m', '96Mi') },
-      },
+      }),
       { parent: this, provider: this.provider, dependsOn: [nodeGroup] },
     );
     const autoscalerRole = new aws.iam.Role(
@@ -439,14 +434,9 @@ export class Cluster extends pulumi.ComponentResource {
     );
     new k8s.helm.v3.Release(
       `${name}-cluster-autoscaler`,
-      {
-        name: CHARTS.clusterAutoscaler.chart,
-        chart: CHARTS.clusterAutoscaler.chart,
-        version: CHARTS.clusterAutoscaler.version,
-        repositoryOpts: { repo: CHARTS.clusterAutoscaler.repo },
+      pinnedRelease('clusterAutoscaler', {
         namespace: 'kube-system',
-        atomic: true,
-        timeout: 600,
+        timeoutSeconds: 600,
         values: {
           cloudProvider: 'aws',
           awsRegion: args.region,
@@ -462,7 +452,7 @@ export class Cluster extends pulumi.ComponentResource {
           },
           extraArgs: { 'balance-similar-node-groups': true, expander: 'least-waste' },
         },
-      },
+      }),
       { parent: this, provider: this.provider, dependsOn: [nodeGroup] },
     );
 

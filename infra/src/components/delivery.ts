@@ -2,7 +2,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
 import { chartResources } from '../capacity.js';
-import { CHARTS, type ChartName } from '../charts.js';
+import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS } from '../../../pipelines/src/release/identity.js';
 
 export interface DeliveryArgs {
@@ -35,20 +35,9 @@ function release(
   values: Record<string, unknown>,
   dependsOn: pulumi.Resource[] = [],
 ): k8s.helm.v3.Release {
-  const chart = CHARTS[name];
   return new k8s.helm.v3.Release(
-    chart.chart,
-    {
-      name: chart.chart,
-      chart: chart.chart,
-      version: chart.version,
-      repositoryOpts: { repo: chart.repo },
-      namespace,
-      createNamespace: true,
-      atomic: true,
-      timeout: 900,
-      values,
-    },
+    CHARTS[name].chart,
+    pinnedRelease(name, { namespace, values, timeoutSeconds: 900, createNamespace: true }),
     { parent, provider, dependsOn },
   );
 }

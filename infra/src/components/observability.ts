@@ -5,7 +5,7 @@ import * as random from '@pulumi/random';
 import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
 import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { chartResources } from '../capacity.js';
-import { CHARTS, type ChartName } from '../charts.js';
+import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { PAGERDUTY_ROUTING_KEY_SECRET, SLACK_WEBHOOK_SECRET, type MonitoringSources } from '../monitoring-sources.js';
 
 export interface ObservabilityArgs {
@@ -149,19 +149,9 @@ export class Observability extends pulumi.ComponentResource {
     );
 
     const chart = (chartName: ChartName, values: Record<string, unknown>, dependsOn: pulumi.Resource[]) => {
-      const pinned = CHARTS[chartName];
       return new k8s.helm.v3.Release(
-        pinned.chart,
-        {
-          name: pinned.chart,
-          chart: pinned.chart,
-          version: pinned.version,
-          repositoryOpts: { repo: pinned.repo },
-          namespace: MONITORING_NAMESPACE,
-          atomic: true,
-          timeout: 900,
-          values,
-        },
+        CHARTS[chartName].chart,
+        pinnedRelease(chartName, { namespace: MONITORING_NAMESPACE, values, timeoutSeconds: 900 }),
         { ...options, dependsOn: [namespace, ...dependsOn] },
       );
     };
