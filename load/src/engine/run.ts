@@ -43,28 +43,15 @@ export interface EndpointSummary extends Stats {
 }
 
 /** What a run measured: per scenario, per flow, per endpoint and per phase, and each threshold's outcome. */
-export interface ScenarioSummary {
+export interface ScenarioSummary extends Omit<Stats, 'minMs' | 'avgMs'> {
   readonly scenario: string;
   readonly targetUrl: string;
   readonly startedAt: string;
   readonly durationMs: number;
-  readonly requests: number;
   /** Requests the open-model flows asked for in the phases that ran (closed flows: what they sent). */
   readonly requestedRequests: number;
-  readonly achievedRate: number;
   /** Requests sent over requests asked for: how far the generator fell behind (1: not at all). */
   readonly achievedShare: number;
-  readonly p50Ms: number;
-  readonly p90Ms: number;
-  readonly p95Ms: number;
-  readonly p99Ms: number;
-  readonly maxMs: number;
-  /** 5xx and requests without an answer, over all requests. */
-  readonly errorRate: number;
-  readonly statuses: Readonly<Record<string, number>>;
-  readonly checkRate: number;
-  /** The first transport errors as Vegeta worded them. */
-  readonly errors: readonly string[];
   readonly endpoints: Readonly<Record<string, EndpointSummary>>;
   readonly phases: readonly PhaseOutcome[];
   /** Requests, p50, p99 and failures per second of the run, for charts. */
