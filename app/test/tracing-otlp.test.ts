@@ -108,7 +108,9 @@ describe('the real entry point with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
 
     // tsx compiles the whole app on the first start, which takes a while on a busy machine.
     const deadline = Date.now() + 45_000;
-    while (!stdout.includes('"msg":"listening"')) {
+    // The server listens before Redis is connected (it serves degraded without it); the request below must reach
+    // the rate limiter's Redis, not its in-memory stand-in, so wait for both.
+    while (!stdout.includes('"msg":"listening"') || !stdout.includes('"msg":"redis ready"')) {
       if (Date.now() > deadline) throw new Error(`server did not start:\n${stdout}\n${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
