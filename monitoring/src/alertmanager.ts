@@ -2,7 +2,8 @@ import { SERVICE } from './config.js';
 
 /**
  * Alertmanager routing: critical pages, warning opens a ticket, info and none reach nobody. Every endpoint comes
- * from a file mounted from a Secret (Alertmanager 0.25 reads `*_file` options), so the config holds no secret.
+ * from a file mounted from a Secret, so the config holds no secret. The webhook's `url_file` needs Alertmanager
+ * 0.26 or later: the cluster runs kube-prometheus-stack's v0.28.1, and tools.versions pins the same for the tests.
  */
 /** The stacks infra deploys (Pulumi.<stack>.yaml); each gets its own Alertmanager config. */
 export const STACKS = ['dev', 'staging', 'prod'] as const;
@@ -18,11 +19,16 @@ export interface AlertmanagerOptions {
   readonly platformChannel: string;
   /** File holding the PagerDuty Events API v2 routing key; only a stack that pages has one. */
   readonly pagerDutyRoutingKeyFile?: string;
-  /** Where the dead man's switch receives Watchdog; none by default (Alertmanager 0.25 has no webhook url_file). */
-  readonly deadMansSwitch?: { readonly url: string; readonly credentialsFile: string };
+  /**
+   * File holding the dead man's switch URL that receives Watchdog every minute. Heartbeat services (healthchecks.io,
+   * Dead Man's Snitch, PagerDuty heartbeats) put the secret in the URL itself, so the whole URL lives in the file.
+   */
+  readonly heartbeatUrlFile: string;
 }
 
 const SLACK_WEBHOOK_FILE = '/etc/alertmanager/secrets/alertmanager-slack/url';
+/** Each stack's Secret holds its own heartbeat URL: a silent dev cluster must not look like a healthy prod one. */
+export const HEARTBEAT_URL_FILE = '/etc/alertmanager/secrets/alertmanager-heartbeat/url';
 
 /** Per stack: its own channels; only prod pages a person, dev and staging post critical alerts to Slack. */
 export const ALERTMANAGER_STACKS: Readonly<Record<Stack, AlertmanagerOptions>> = {
@@ -31,18 +37,21 @@ export const ALERTMANAGER_STACKS: Readonly<Record<Stack, AlertmanagerOptions>> =
     slackWebhookFile: SLACK_WEBHOOK_FILE,
     ticketChannel: '#erp-alerts-dev',
     platformChannel: '#platform-alerts-dev',
+    heartbeatUrlFile: HEARTBEAT_URL_FILE,
   },
   staging: {
     stack: 'staging',
     slackWebhookFile: SLACK_WEBHOOK_FILE,
     ticketChannel: '#erp-alerts-staging',
     platformChannel: '#platform-alerts-staging',
+    heartbeatUrlFile: HEARTBEAT_URL_FILE,
   },
   prod: {
     stack: 'prod',
     slackWebhookFile: SLACK_WEBHOOK_FILE,
     ticketChannel: '#erp-alerts',
     platformChannel: '#platform-alerts',
+    heartbeatUrlFile: HEARTBEAT_URL_FILE,
     pagerDutyRoutingKeyFile: '/etc/alertmanager/secrets/alertmanager-pagerduty/routing-key',
   },
 };
@@ -83,19 +92,11 @@ const TEMPLATE_TEXT =
 const anyOf = (names: readonly string[]): string => `alertname=~"${names.join('|')}"`;
 
 export function alertmanagerConfig(options: AlertmanagerOptions = DEFAULT_ALERTMANAGER_OPTIONS): object {
-  const watchdogReceiver =
-    options.deadMansSwitch === undefined
-      ? { name: RECEIVERS.watchdog }
-      : {
-          name: RECEIVERS.watchdog,
-          webhook_configs: [
-            {
-              url: options.deadMansSwitch.url,
-              send_resolved: false,
-              http_config: { authorization: { credentials_file: options.deadMansSwitch.credentialsFile } },
-            },
-          ],
-        };
+  // The heartbeat service pages when the pings stop; a resolved Watchdog never happens, so none is sent.
+  const watchdogReceiver = {
+    name: RECEIVERS.watchdog,
+    webhook_configs: [{ url_file: options.heartbeatUrlFile, send_resolved: false }],
+  };
   const slack = (channel: string) => ({
     api_url_file: options.slackWebhookFile,
     channel,

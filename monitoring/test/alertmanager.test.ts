@@ -1,26 +1,35 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 
 import { freePort } from '../../pipelines/src/platform/ports.js';
-import { ALERTMANAGER_STACKS, INHIBITED_BY_DATABASE_DOWN, RECEIVERS, STACKS } from '../src/alertmanager.js';
+import {
+  ALERTMANAGER_STACKS,
+  HEARTBEAT_URL_FILE,
+  INHIBITED_BY_DATABASE_DOWN,
+  RECEIVERS,
+  STACKS,
+} from '../src/alertmanager.js';
 import type { Stack } from '../src/alertmanager.js';
 import { LOG_ALERTS } from '../src/loki.js';
 import { ALERTS } from '../src/rules.js';
 import { GENERATED } from './support/paths.js';
 import { startTool, waitFor } from './support/processes.js';
 import type { Started } from './support/processes.js';
-import { runTool } from './support/tools.js';
+import { ALERTMANAGER, AMTOOL, runTool } from './support/tools.js';
 
 const configOf = (stack: Stack): string => join(GENERATED, 'alertmanager', `${stack}.yaml`);
 const CONFIG = configOf('prod');
 
 function routeOf(labels: Record<string, string>, config = CONFIG): string {
   const args = Object.entries(labels).map(([key, value]) => `${key}=${value}`);
-  const result = runTool('amtool', ['config', 'routes', 'test', `--config.file=${config}`, ...args]);
+  const result = runTool(AMTOOL(), ['config', 'routes', 'test', `--config.file=${config}`, ...args]);
   expect(result.status, result.output).toBe(0);
   return result.output
     .split('\n')
@@ -30,7 +39,7 @@ function routeOf(labels: Record<string, string>, config = CONFIG): string {
 
 describe('Alertmanager config', () => {
   test.each(STACKS)('amtool check-config accepts the %s config', (stack) => {
-    const result = runTool('amtool', ['check-config', configOf(stack)]);
+    const result = runTool(AMTOOL(), ['check-config', configOf(stack)]);
     expect(result.output).toContain('SUCCESS');
     expect(result.status).toBe(0);
   });
@@ -113,7 +122,7 @@ describe('Alertmanager inhibition (a real Alertmanager)', () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     alertmanager = startTool(
-      'prometheus-alertmanager',
+      ALERTMANAGER(),
       [
         `--config.file=${CONFIG}`,
         `--storage.path=${dir}`,
@@ -203,5 +212,114 @@ describe('Alertmanager inhibition (a real Alertmanager)', () => {
       alertmanager.log,
     );
     expect(state?.status.state).toBe('active');
+  });
+});
+
+/** The config as a pod sees it, with each mounted Secret file moved under `dir` (nothing else changes). */
+function withSecretsUnder(dir: string, config: unknown, contents: Record<string, string>): unknown {
+  if (Array.isArray(config)) return config.map((item) => withSecretsUnder(dir, item, contents));
+  if (typeof config !== 'object' || config === null) return config;
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) => {
+      if (!key.endsWith('_file') || typeof value !== 'string') return [key, withSecretsUnder(dir, value, contents)];
+      const content = contents[value];
+      if (content === undefined) throw new Error(`the test has no content for the mounted file ${value}`);
+      const file = join(dir, 'secrets', value.replaceAll('/', '_'));
+      mkdirSync(join(dir, 'secrets'), { recursive: true });
+      writeFileSync(file, content, { mode: 0o600 });
+      return [key, file];
+    }),
+  );
+}
+
+describe("the dead man's switch (a real Alertmanager with each stack's config)", () => {
+  test('every stack reads its heartbeat URL from the mounted Secret file, never from the config', () => {
+    for (const stack of STACKS) {
+      const config = parse(readFileSync(configOf(stack), 'utf8')) as {
+        receivers: { name: string; webhook_configs?: Record<string, unknown>[] }[];
+      };
+      const watchdog = config.receivers.find((receiver) => receiver.name === RECEIVERS.watchdog);
+      expect(watchdog?.webhook_configs, stack).toEqual([{ url_file: HEARTBEAT_URL_FILE, send_resolved: false }]);
+    }
+  });
+
+  test.each(STACKS)('%s: Watchdog reaches the heartbeat URL held in the secret file', async (stack) => {
+    const dir = mkdtempSync(join(tmpdir(), `slipway-heartbeat-${stack}-`));
+    const secret = randomUUID();
+    const pings: { path: string; body: string }[] = [];
+    // The heartbeat service: only a POST to the secret path counts as a ping, as with healthchecks.io.
+    const receiver = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        pings.push({ path: `${request.method ?? ''} ${request.url ?? ''}`, body });
+        response.statusCode = request.method === 'POST' && request.url === `/ping/${secret}` ? 200 : 404;
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const heartbeatUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/ping/${secret}`;
+    const config = withSecretsUnder(dir, parse(readFileSync(configOf(stack), 'utf8')), {
+      [HEARTBEAT_URL_FILE]: heartbeatUrl,
+      [ALERTMANAGER_STACKS[stack].slackWebhookFile]: 'http://127.0.0.1:9/slack-is-not-called-here',
+      ...(ALERTMANAGER_STACKS[stack].pagerDutyRoutingKeyFile === undefined
+        ? {}
+        : { [ALERTMANAGER_STACKS[stack].pagerDutyRoutingKeyFile]: 'routing-key-not-called-here' }),
+    });
+    const configFile = join(dir, 'alertmanager.yaml');
+    writeFileSync(configFile, stringify(config));
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const alertmanager = startTool(
+      ALERTMANAGER(),
+      [
+        `--config.file=${configFile}`,
+        `--storage.path=${dir}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--cluster.listen-address=',
+      ],
+      dir,
+    );
+    try {
+      await waitFor(
+        'Alertmanager ready',
+        async () => {
+          const response = await fetch(`${url}/-/ready`);
+          if (!response.ok) throw new Error(`/-/ready answered ${response.status}`);
+        },
+        20_000,
+        alertmanager.log,
+      );
+      const [watchdog] = ALERTS.filter((alert) => alert.name === 'Watchdog').flatMap((alert) => alert.rules);
+      const posted = await fetch(`${url}/api/v2/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([{ labels: { alertname: 'Watchdog', severity: watchdog?.severity } }]),
+      });
+      expect(posted.status).toBe(200);
+      const ping = await waitFor(
+        'the heartbeat receives Watchdog',
+        async () => {
+          const hit = pings.find((candidate) => candidate.path === `POST /ping/${secret}`);
+          if (hit === undefined) throw new Error(`requests so far: ${JSON.stringify(pings.map((p) => p.path))}`);
+          return hit;
+        },
+        15_000,
+        alertmanager.log,
+      );
+      const payload = JSON.parse(ping.body) as {
+        receiver: string;
+        status: string;
+        alerts: { labels: Record<string, string> }[];
+      };
+      expect(payload.receiver).toBe(RECEIVERS.watchdog);
+      expect(payload.status).toBe('firing');
+      expect(payload.alerts.map((alert) => alert.labels.alertname)).toEqual(['Watchdog']);
+      expect(pings.filter((candidate) => candidate.path !== `POST /ping/${secret}`)).toEqual([]);
+    } finally {
+      await alertmanager.stop();
+      await new Promise((resolve) => receiver.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { requireTool } from './tools.js';
@@ -15,7 +15,7 @@ export interface Started {
 /** Starts a tool in the background with its output in `dir`/<name>.log; stop() ends exactly that process. */
 export function startTool(name: string, args: readonly string[], dir: string): Started {
   requireTool(name);
-  const log = join(dir, `${name}.log`);
+  const log = join(dir, `${basename(name)}.log`);
   const fd = openSync(log, 'a');
   const child = spawn(name, args, { stdio: ['ignore', fd, fd] });
   return {

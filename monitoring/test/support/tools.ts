@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
 
+import { toolPath } from '../../../pipelines/src/platform/tools.js';
+
+/**
+ * Alertmanager and amtool as pinned in tools.versions (the cluster's v0.28.1), not Debian's 0.25, which rejects
+ * the webhook's `url_file`. A missing binary fails with `run scripts/bootstrap`.
+ */
+export const ALERTMANAGER = (): string => toolPath('alertmanager');
+export const AMTOOL = (): string => toolPath('amtool');
+
 export interface ToolResult {
   readonly status: number | null;
   readonly output: string;
