@@ -331,6 +331,13 @@ export const CONFIG_KEYS = {
     secret: true,
     schema: text('must be the 32-character PagerDuty Events API v2 integration key', /^[A-Za-z0-9]{32}$/),
   }),
+  alertHeartbeatUrl: key({
+    type: 'string',
+    description:
+      "This stack's dead man's switch URL (healthchecks.io, Dead Man's Snitch…) that Watchdog pings every minute; set with pulumi config set --secret.",
+    secret: true,
+    schema: z.url({ protocol: /^https$/, error: "must be the https:// ping URL of the stack's dead man's switch" }),
+  }),
   signingIdentity: key({
     type: 'string',
     description: 'Keyless cosign identity (CI workflow) whose signatures Kyverno admits.',

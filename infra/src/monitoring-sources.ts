@@ -45,6 +45,8 @@ export const PAGERDUTY_ROUTING_KEY_SECRET: AlertmanagerSecretFile = {
   key: 'routing-key',
 };
 
+export const HEARTBEAT_URL_SECRET: AlertmanagerSecretFile = { secretName: 'alertmanager-heartbeat', key: 'url' };
+
 export function alertmanagerSecretPath(file: AlertmanagerSecretFile): string {
   return `/etc/alertmanager/secrets/${file.secretName}/${file.key}`;
 }

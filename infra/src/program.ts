@@ -100,6 +100,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     externalLabels: { env: config.environment, cluster: name },
     slackWebhookUrl: config.alertSlackWebhookUrl,
     pagerDutyRoutingKey: config.alertPagerDutyRoutingKey,
+    heartbeatUrl: config.alertHeartbeatUrl,
     appNamespace: APP_NAMESPACE,
     appLabels: labels,
     // Every stack keeps the whole SLO window, or its 30-day budget would be computed from half of it.

@@ -69,6 +69,7 @@ describe.each(ENVIRONMENTS)('Pulumi.%s.yaml', (stack) => {
       expect.stringContaining(
         `run: pulumi config set --secret ${PROJECT}:alertPagerDutyRoutingKey <value> -s ${stack}`,
       ),
+      expect.stringContaining(`run: pulumi config set --secret ${PROJECT}:alertHeartbeatUrl <value> -s ${stack}`),
     ]);
   });
 });

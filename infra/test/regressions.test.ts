@@ -68,7 +68,7 @@ describe('must-fail changes to prod', () => {
     expect(check(SLO_ANALYSIS)(shortRetention, EXPECTED.prod)).toEqual([]);
   });
 
-  test('Alertmanager without the PagerDuty Secret mounted fails the endpoint file check', () => {
+  test('Alertmanager without the PagerDuty and heartbeat Secrets mounted fails the endpoint file check', () => {
     const resources = shortRetention.resources.map((resource) => {
       if (resource.type !== 'kubernetes:helm.sh/v3:Release' || resource.inputs.chart !== 'kube-prometheus-stack')
         return resource;
@@ -84,6 +84,7 @@ describe('must-fail changes to prod', () => {
     });
     expect(check(ALERTMANAGER_FILES)({ ...shortRetention, resources }, EXPECTED.prod)).toEqual([
       '/etc/alertmanager/secrets/alertmanager-pagerduty/routing-key: Secret alertmanager-pagerduty is not in alertmanagerSpec.secrets',
+      '/etc/alertmanager/secrets/alertmanager-heartbeat/url: Secret alertmanager-heartbeat is not in alertmanagerSpec.secrets',
     ]);
     expect(check(ALERTMANAGER_FILES)(shortRetention, EXPECTED.prod)).toEqual([]);
   });

@@ -299,10 +299,10 @@ describe("the dead man's switch (a real Alertmanager with each stack's config)",
       expect(posted.status).toBe(200);
       const ping = await waitFor(
         'the heartbeat receives Watchdog',
-        async () => {
+        () => {
           const hit = pings.find((candidate) => candidate.path === `POST /ping/${secret}`);
           if (hit === undefined) throw new Error(`requests so far: ${JSON.stringify(pings.map((p) => p.path))}`);
-          return hit;
+          return Promise.resolve(hit);
         },
         15_000,
         alertmanager.log,

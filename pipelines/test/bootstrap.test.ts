@@ -53,8 +53,16 @@ describe('scripts/bootstrap', () => {
 });
 
 describe('pinned tools', () => {
-  test('tools.versions pins vegeta, cosign, actionlint, gitleaks and osv-scanner to exact versions', () => {
-    expect(pinnedTools().map((t) => t.name)).toEqual(['vegeta', 'cosign', 'actionlint', 'gitleaks', 'osv-scanner']);
+  test('tools.versions pins vegeta, cosign, actionlint, gitleaks, osv-scanner, alertmanager and amtool exactly', () => {
+    expect(pinnedTools().map((t) => t.name)).toEqual([
+      'vegeta',
+      'cosign',
+      'actionlint',
+      'gitleaks',
+      'osv-scanner',
+      'alertmanager',
+      'amtool',
+    ]);
   });
 
   test.each(pinnedTools().map((t) => [t.name, t] as const))(

@@ -6,7 +6,12 @@ import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
 import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
-import { PAGERDUTY_ROUTING_KEY_SECRET, SLACK_WEBHOOK_SECRET, type MonitoringSources } from '../monitoring-sources.js';
+import {
+  HEARTBEAT_URL_SECRET,
+  PAGERDUTY_ROUTING_KEY_SECRET,
+  SLACK_WEBHOOK_SECRET,
+  type MonitoringSources,
+} from '../monitoring-sources.js';
 
 export interface ObservabilityArgs {
   readonly provider: k8s.Provider;
@@ -16,6 +21,8 @@ export interface ObservabilityArgs {
   readonly slackWebhookUrl: pulumi.Input<string>;
   /** PagerDuty Events API v2 routing key of the on-call service, which critical alerts page. */
   readonly pagerDutyRoutingKey: pulumi.Input<string>;
+  /** The stack's dead man's switch URL: Watchdog pings it every minute. */
+  readonly heartbeatUrl: pulumi.Input<string>;
   /** The app's namespace and the label selecting its metrics Service. */
   readonly appNamespace: string;
   readonly appLabels: Readonly<Record<string, string>>;
@@ -139,6 +146,14 @@ export class Observability extends pulumi.ComponentResource {
       },
       inNamespace,
     );
+    const heartbeat = new k8s.core.v1.Secret(
+      `${name}-alertmanager-heartbeat`,
+      {
+        metadata: { name: HEARTBEAT_URL_SECRET.secretName, namespace: MONITORING_NAMESPACE },
+        stringData: { [HEARTBEAT_URL_SECRET.key]: pulumi.secret(args.heartbeatUrl) },
+      },
+      inNamespace,
+    );
     const alertmanagerConfig = new k8s.core.v1.Secret(
       `${name}-alertmanager-config`,
       {
@@ -181,7 +196,11 @@ export class Observability extends pulumi.ComponentResource {
           alertmanagerSpec: {
             configSecret: 'alertmanager-slipway',
             resources: chartResources('25m', '64Mi'),
-            secrets: [SLACK_WEBHOOK_SECRET.secretName, PAGERDUTY_ROUTING_KEY_SECRET.secretName],
+            secrets: [
+              SLACK_WEBHOOK_SECRET.secretName,
+              PAGERDUTY_ROUTING_KEY_SECRET.secretName,
+              HEARTBEAT_URL_SECRET.secretName,
+            ],
           },
         },
         prometheusOperator: {
@@ -202,7 +221,7 @@ export class Observability extends pulumi.ComponentResource {
           ],
         },
       },
-      [grafanaAdmin, slack, pagerDuty, alertmanagerConfig],
+      [grafanaAdmin, slack, pagerDuty, heartbeat, alertmanagerConfig],
     );
     const loki = chart(
       'loki',

@@ -23,6 +23,7 @@ const SECRET_SIG = pulumi.runtime.specialSecretSig;
 export const TEST_SECRETS: Readonly<Record<string, string>> = {
   [`${PROJECT}:alertSlackWebhookUrl`]: 'https://hooks.test.invalid/alerts/stand-in-webhook-for-tests',
   [`${PROJECT}:alertPagerDutyRoutingKey`]: 'StandInPagerDutyRoutingKey4Tests',
+  [`${PROJECT}:alertHeartbeatUrl`]: 'https://heartbeat.test.invalid/ping/stand-in-heartbeat-for-tests',
 };
 
 export interface RecordedResource {
