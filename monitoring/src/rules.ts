@@ -18,7 +18,7 @@ import { SLOS } from './slo.js';
 
 export { GROUPS } from './alerts/common.js';
 export { MIN_QUERIES_PER_SECOND, NOT_A_CACHE } from './alerts/dependencies.js';
-export { MIN_REQUESTS_PER_SECOND } from './alerts/service.js';
+export { MIN_REQUESTS_PER_SECOND } from './slo.js';
 export {
   AUDIT_VERIFY_CRONJOB,
   AUDIT_VERIFY_INTERVAL_HOURS,

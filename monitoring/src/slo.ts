@@ -130,6 +130,12 @@ export const BURN_RATE_WINDOWS: readonly BurnRateAlertWindow[] = [
   { severity: 'warning', burnRate: 1, longWindow: '3d', shortWindow: '6h' },
 ];
 
+/**
+ * Below this many requests a second a ratio is noise: at 3 a.m. a handful of failures among a few hundred requests
+ * burns "14.4 times the budget" without being an incident. Burn-rate alerts and HighErrorRate hold to it.
+ */
+export const MIN_REQUESTS_PER_SECOND = 1;
+
 /** Rounds away binary noise (1 - 0.999 = 0.0010000000000000009) so rule text stays readable. */
 export function decimal(value: number): number {
   return Number(value.toPrecision(12));
@@ -151,6 +157,15 @@ function le(seconds: number): string {
   return String(seconds);
 }
 
+/** Requests a second an SLO counts over `window`: the denominator of its error ratio. */
+export function requestRateQuery(slo: ServiceLevelObjective, window: string): string {
+  if (slo.source === 'edge') return `sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR}}[${window}]))`;
+  const selector = requestSelector(slo);
+  return slo.sli === 'availability'
+    ? `sum(rate(http_requests_total{${selector}}[${window}]))`
+    : `sum(rate(http_request_duration_seconds_count{${selector}}[${window}]))`;
+}
+
 /**
  * The fraction of bad requests of an SLO over `window`: 5xx answers for availability, answers slower than the
  * threshold for latency. `or vector(0)` keeps the ratio at 0 (not empty) while nothing fails.
@@ -160,20 +175,20 @@ export function errorRatioQuery(slo: ServiceLevelObjective, window: string): str
     if (slo.sli !== 'availability') throw new Error(`SLO ${slo.name}: the edge measures availability only`);
     return (
       `(sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR},status=~"5.."}[${window}])) or vector(0))` +
-      ` / sum(rate(nginx_ingress_controller_requests{${EDGE_SELECTOR}}[${window}]))`
+      ` / ${requestRateQuery(slo, window)}`
     );
   }
   const selector = requestSelector(slo);
   if (slo.sli === 'availability')
     return (
       `(sum(rate(http_requests_total{${selector},status=~"5.."}[${window}])) or vector(0))` +
-      ` / sum(rate(http_requests_total{${selector}}[${window}]))`
+      ` / ${requestRateQuery(slo, window)}`
     );
   const threshold = le(slo.latencyThresholdSeconds ?? LATENCY_THRESHOLD_SECONDS);
   return (
     `(sum(rate(http_request_duration_seconds_count{${selector}}[${window}]))` +
     ` - sum(rate(http_request_duration_seconds_bucket{${selector},le="${threshold}"}[${window}])))` +
-    ` / sum(rate(http_request_duration_seconds_count{${selector}}[${window}]))`
+    ` / ${requestRateQuery(slo, window)}`
   );
 }
 

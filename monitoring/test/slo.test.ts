@@ -53,8 +53,10 @@ describe('SLOs', () => {
     expect(burn?.rules).toHaveLength(SLOS.length * 2);
     const page = burn?.rules.find((rule) => rule.severity === 'critical' && rule.labels?.slo === 'api-availability');
     expect(page?.expr).toBe(
-      '(slo:sli_error:ratio_rate1h{slo="api-availability"} > 0.0144 and slo:sli_error:ratio_rate5m{slo="api-availability"} > 0.0144)' +
-        ' or (slo:sli_error:ratio_rate6h{slo="api-availability"} > 0.006 and slo:sli_error:ratio_rate30m{slo="api-availability"} > 0.006)',
+      '(slo:sli_error:ratio_rate1h{slo="api-availability"} > 0.0144 and slo:sli_error:ratio_rate5m{slo="api-availability"} > 0.0144' +
+        ' and on () sum(rate(http_requests_total{job="erp-api"}[5m])) > 1)' +
+        ' or (slo:sli_error:ratio_rate6h{slo="api-availability"} > 0.006 and slo:sli_error:ratio_rate30m{slo="api-availability"} > 0.006' +
+        ' and on () sum(rate(http_requests_total{job="erp-api"}[30m])) > 1)',
     );
   });
 

@@ -1,11 +1,9 @@
 import { appSeries, appTarget } from '../fixtures.js';
+import { MIN_REQUESTS_PER_SECOND } from '../slo.js';
 import { APP, APP_UP, GROUPS, rate, requests } from './common.js';
 import type { AlertDefinition, TestSeries } from '../rules.js';
 
 /** Alerts of the group: The service itself. */
-
-/** Below this many requests a second a ratio is noise: one failed request of three is not an incident. */
-export const MIN_REQUESTS_PER_SECOND = 1;
 
 const errorRatio = (window: string): string =>
   `sum(${rate(`http_requests_total{${APP},status=~"5.."}`, window)}) / sum(${rate(`http_requests_total{${APP}}`, window)})`;

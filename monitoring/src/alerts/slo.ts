@@ -5,11 +5,13 @@ import {
   DERIVED_WINDOWS,
   BURN_RATE_WINDOWS,
   ERROR_RATIO_WINDOWS,
+  MIN_REQUESTS_PER_SECOND,
   SLOS,
   decimal,
   errorBudget,
   errorRatioQuery,
   errorRatioRecord,
+  requestRateQuery,
   sloLabels,
   sloSeries,
 } from '../slo.js';
@@ -51,9 +53,11 @@ function burnRateRule(slo: ServiceLevelObjective, severity: 'critical' | 'warnin
   const expr = pairs
     .map((pair) => {
       const threshold = decimal(pair.burnRate * errorBudget(slo));
+      // The traffic floor on the short window: a few failures among a trickle of requests is not an incident.
       return (
         `(${sloSeries(slo, errorRatioRecord(pair.longWindow))} > ${threshold}` +
-        ` and ${sloSeries(slo, errorRatioRecord(pair.shortWindow))} > ${threshold})`
+        ` and ${sloSeries(slo, errorRatioRecord(pair.shortWindow))} > ${threshold}` +
+        ` and on () ${requestRateQuery(slo, pair.shortWindow)} > ${MIN_REQUESTS_PER_SECOND})`
       );
     })
     .join(' or ');
@@ -105,6 +109,38 @@ export const errorBudgetBurn: AlertDefinition = {
             },
           ],
         },
+      ],
+    },
+    {
+      name: 'a steady 5% error rate at 2 requests a second, above the traffic floor, pages and opens a ticket',
+      // At 3 h the ticket's 2 h short window is full of the steady rate (rate() over a half-empty window reads low).
+      series: [requests('200', '0+114x240'), requests('500', '0+6x240')],
+      checks: [
+        {
+          at: '3h',
+          alerts: [
+            {
+              severity: 'critical',
+              labels: burnLabels('api-availability', 'availability', 'api'),
+              description:
+                'SLO api-availability: 5% of requests were bad over the last 1 h or 6 h, 6 to 14.4 times the rate its 30-day error budget allows; at this pace the budget is gone within 5 days.',
+            },
+            {
+              severity: 'warning',
+              labels: burnLabels('api-availability', 'availability', 'api'),
+              description:
+                'SLO api-availability: 5% of requests were bad over the last 1 d or 3 d, 1 to 3 times the rate its 30-day error budget allows; at this pace the budget is gone within 30 days.',
+            },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'the same 5% at 40 requests a minute (2 failures), below the traffic floor, neither pages nor opens a ticket',
+      series: [requests('200', '0+38x240'), requests('500', '0+2x240')],
+      checks: [
+        { at: '1h', alerts: [] },
+        { at: '3h', alerts: [] },
       ],
     },
     {
