@@ -7,8 +7,9 @@ import { repoRoot } from '../platform/paths.js';
 import { consoleProgress, type Progress, seconds, silentProgress } from '../platform/progress.js';
 import { buildBase, lockBase } from './base.js';
 import { EXIT, type ExitCode, ReleaseError } from './errors.js';
-import { ensureSigningKey } from './cosign.js';
+import { ensureSigningKey, type Signer } from './cosign.js';
 import { gateTable } from './gate.js';
+import { KEYLESS_IDENTITY } from './identity.js';
 import { buildImage, evidenceDir, IMAGES, imageByName, type BuiltImage } from './images.js';
 import { readBuildRecord } from './record.js';
 import { scanImage } from './scan.js';
@@ -29,6 +30,10 @@ options
   --registry <h:p> the OCI registry (default: $SLIPWAY_REGISTRY or 127.0.0.1:5000, what npm start runs)
   --osv-db <dir>   scan offline with this local OSV database (osv-scanner's cache layout); online without it
   --main-ref <ref> verify: the branch a released commit must be on (default: main)
+  --certificate-identity <url> --certificate-oidc-issuer <url>
+                   verify: accept keyless signatures of this identity (both flags together) instead of the local
+                   key; the release workflow's is ${KEYLESS_IDENTITY.subject}
+                   issued by ${KEYLESS_IDENTITY.issuer}
   --json           print one JSON document on stdout instead of progress lines
   -h, --help       this text
 
@@ -45,6 +50,32 @@ interface Parsed {
   readonly registry: string;
   readonly osvDb?: string;
   readonly mainRef: string;
+  /** verify: a keyless identity; the local key when absent. */
+  readonly keyless?: Extract<Signer, { kind: 'keyless' }>;
+}
+
+function keylessSigner(identity: string | undefined, issuer: string | undefined): Parsed['keyless'] {
+  if (identity === undefined && issuer === undefined) return undefined;
+  if (identity === undefined || issuer === undefined) {
+    throw new ReleaseError(
+      `--certificate-identity and --certificate-oidc-issuer go together; got only ${identity === undefined ? `--certificate-oidc-issuer ${issuer ?? ''}` : `--certificate-identity ${identity}`}`,
+      `pass both, e.g. --certificate-identity ${KEYLESS_IDENTITY.subject} --certificate-oidc-issuer ${KEYLESS_IDENTITY.issuer}`,
+      EXIT.usage,
+    );
+  }
+  for (const [flag, value] of [
+    ['--certificate-identity', identity],
+    ['--certificate-oidc-issuer', issuer],
+  ] as const) {
+    if (!URL.canParse(value) || new URL(value).protocol !== 'https:') {
+      throw new ReleaseError(
+        `${flag} ${JSON.stringify(value)} is not an https:// URL`,
+        `pass the workflow identity and issuer as URLs, e.g. ${flag} ${flag === '--certificate-identity' ? KEYLESS_IDENTITY.subject : KEYLESS_IDENTITY.issuer}`,
+        EXIT.usage,
+      );
+    }
+  }
+  return { kind: 'keyless', identity, issuer };
 }
 
 export function parseCommandLine(argv: readonly string[]): Parsed {
@@ -59,6 +90,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         registry: { type: 'string' },
         'osv-db': { type: 'string' },
         'main-ref': { type: 'string', default: 'main' },
+        'certificate-identity': { type: 'string' },
+        'certificate-oidc-issuer': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -85,6 +118,14 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     );
   }
   const images = (parsed.values.image ?? []).map((name) => imageByName(name).name);
+  const keyless = keylessSigner(parsed.values['certificate-identity'], parsed.values['certificate-oidc-issuer']);
+  if (keyless !== undefined && known !== 'verify') {
+    throw new ReleaseError(
+      `--certificate-identity and --certificate-oidc-issuer apply to verify, not ${known}`,
+      'signing signs with the local key; keyless signing runs in the release workflow',
+      EXIT.usage,
+    );
+  }
   return {
     command: known,
     json: parsed.values.json,
@@ -92,6 +133,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     registry,
     ...(osvDb === undefined ? {} : { osvDb: resolve(osvDb) }),
     mainRef: parsed.values['main-ref'],
+    ...(keyless === undefined ? {} : { keyless }),
   };
 }
 
@@ -159,11 +201,11 @@ async function afterBuild(parsed: Parsed, progress: Progress, out: NodeJS.Writab
       report.push({ image: image.name, reference });
       if (!parsed.json) out.write(`${image.name}: ${reference} signed and attested\n`);
     } else {
-      const key = await ensureSigningKey();
+      const signer: Signer = parsed.keyless ?? { kind: 'key', publicKey: (await ensureSigningKey()).publicKey };
       const verification = await verifyImage({
         reference: `${parsed.registry}/${image.name}:${image.tag}`,
         expectedDigest: image.digest,
-        publicKey: key.publicKey,
+        signer,
         root: repoRoot,
         mainRef: parsed.mainRef,
       });

@@ -12,7 +12,47 @@ export interface SigningKey {
   readonly privateKey: string;
   readonly publicKey: string;
   readonly password: string;
+  /**
+   * A code-signing certificate for the key and its CA chain (PEM), attached to every signature and attestation so
+   * a keyless verify can check the identity in it; keyless signing in CI gets both from Fulcio instead.
+   */
+  readonly certificate?: { readonly certificate: string; readonly chain: string };
 }
+
+/**
+ * Whose signatures verify accepts: the local public key, or a keyless identity, the certificate's subject (the
+ * signing workflow) and the OIDC issuer that vouched for it, as Kyverno checks at admission.
+ */
+export type Signer =
+  | { readonly kind: 'key'; readonly publicKey: string }
+  | {
+      readonly kind: 'keyless';
+      readonly identity: string;
+      readonly issuer: string;
+      /**
+       * PEM roots of a private CA in place of Sigstore's public Fulcio; such certificates carry no SCT and the
+       * signatures no Rekor entry, so neither is required then. Without it both are checked online.
+       */
+      readonly caRoots?: string;
+    };
+
+/** How a verification names the signer in its messages. */
+export function describeSigner(signer: Signer): string {
+  return signer.kind === 'key' ? `key ${signer.publicKey}` : `${signer.identity} (issuer ${signer.issuer})`;
+}
+
+function signerArgs(signer: Signer): string[] {
+  // Local signatures are not uploaded to a public transparency log (see signDigest).
+  if (signer.kind === 'key') return ['--key', signer.publicKey, '--insecure-ignore-tlog=true'];
+  const identity = ['--certificate-identity', signer.identity, '--certificate-oidc-issuer', signer.issuer];
+  if (signer.caRoots === undefined) return identity;
+  return [...identity, '--ca-roots', signer.caRoots, '--insecure-ignore-sct=true', '--insecure-ignore-tlog=true'];
+}
+
+const certificateArgs = (key: SigningKey): string[] =>
+  key.certificate === undefined
+    ? []
+    : ['--certificate', key.certificate.certificate, '--certificate-chain', key.certificate.chain];
 
 export const defaultKeyDir = (): string => join(localDir, 'release', 'cosign');
 
@@ -52,7 +92,7 @@ const LOCAL = ['--allow-http-registry', '--allow-insecure-registry'];
 export async function signDigest(reference: string, key: SigningKey): Promise<void> {
   await runOk(
     cosign(),
-    ['sign', '--yes', '--tlog-upload=false', ...LOCAL, '--key', key.privateKey, reference],
+    ['sign', '--yes', '--tlog-upload=false', ...LOCAL, '--key', key.privateKey, ...certificateArgs(key), reference],
     `signing ${reference}`,
     {
       env: { ...process.env, COSIGN_PASSWORD: key.password },
@@ -75,6 +115,7 @@ export async function attest(
       ...LOCAL,
       '--key',
       key.privateKey,
+      ...certificateArgs(key),
       '--type',
       predicateType,
       '--predicate',
@@ -86,25 +127,14 @@ export async function attest(
   );
 }
 
-export function verifySignature(reference: string, publicKey: string): Promise<RunResult> {
-  return run(cosign(), [
-    'verify',
-    '--key',
-    publicKey,
-    '--insecure-ignore-tlog=true',
-    ...LOCAL,
-    '--output',
-    'json',
-    reference,
-  ]);
+export function verifySignature(reference: string, signer: Signer): Promise<RunResult> {
+  return run(cosign(), ['verify', ...signerArgs(signer), ...LOCAL, '--output', 'json', reference]);
 }
 
-export function verifyAttestation(reference: string, predicateType: string, publicKey: string): Promise<RunResult> {
+export function verifyAttestation(reference: string, predicateType: string, signer: Signer): Promise<RunResult> {
   return run(cosign(), [
     'verify-attestation',
-    '--key',
-    publicKey,
-    '--insecure-ignore-tlog=true',
+    ...signerArgs(signer),
     ...LOCAL,
     '--type',
     predicateType,

@@ -1,6 +1,6 @@
 import { run } from './exec.js';
 import { EXIT, ReleaseError } from './errors.js';
-import { verifyAttestation, verifySignature } from './cosign.js';
+import { describeSigner, type Signer, verifyAttestation, verifySignature } from './cosign.js';
 import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS, SCAN_MAX_AGE_DAYS } from './identity.js';
 
 /** One thing verify checked, kept as evidence whether it passed or not. */
@@ -22,7 +22,8 @@ export interface VerifyOptions {
   readonly reference: string;
   /** The digest the release recorded; a tag that now points elsewhere is refused. */
   readonly expectedDigest?: string;
-  readonly publicKey: string;
+  /** The local key, or the keyless identity of the release workflow (certificate identity and OIDC issuer). */
+  readonly signer: Signer;
   /** Checkout used to decide whether the provenance's commit is on the main branch. */
   readonly root: string;
   readonly mainRef: string;
@@ -117,9 +118,9 @@ function statements(stdout: string): Statement[] {
 const lastLines = (text: string): string => text.trim().split('\n').slice(-2).join(' ').slice(0, 400);
 
 /**
- * Checks an image before anything runs it: the signature is from the configured key, every required attestation
- * is present and signed over this digest, the scan says pass and is fresh, and the provenance names a commit on
- * the main branch. Every check is reported, passed or not.
+ * Checks an image before anything runs it: the signature is from the configured signer (key or keyless identity),
+ * every required attestation is present and signed over this digest by the same signer, the scan says pass and is
+ * fresh, and the provenance names a commit on the main branch. Every check is reported, passed or not.
  */
 export async function verifyImage(options: VerifyOptions): Promise<Verification> {
   const ref = parseReference(options.reference);
@@ -137,19 +138,20 @@ export async function verifyImage(options: VerifyOptions): Promise<Verification>
   }
   const pinned = `${ref.registry}/${ref.repository}@${digest}`;
 
-  const signature = await verifySignature(pinned, options.publicKey);
+  const signer = describeSigner(options.signer);
+  const signature = await verifySignature(pinned, options.signer);
   checks.push({
     check: 'signature',
     ok: signature.code === 0,
     detail:
       signature.code === 0
-        ? `${pinned} is signed by ${options.publicKey}`
-        : `no valid signature on ${pinned} for key ${options.publicKey}: ${lastLines(signature.stderr)}`,
+        ? `${pinned} is signed by ${signer}`
+        : `no valid signature on ${pinned} by ${signer}: ${lastLines(signature.stderr)}`,
   });
 
   for (const kind of REQUIRED_ATTESTATIONS) {
     const type = ATTESTATION_TYPES[kind];
-    const result = await verifyAttestation(pinned, type, options.publicKey);
+    const result = await verifyAttestation(pinned, type, options.signer);
     const found = result.code === 0 ? statements(result.stdout).filter((s) => s.predicateType === type) : [];
     const onDigest = found.filter((s) =>
       s.subject?.some((subject) => `sha256:${subject.digest?.sha256 ?? ''}` === digest),
@@ -158,7 +160,7 @@ export async function verifyImage(options: VerifyOptions): Promise<Verification>
       checks.push({
         check: `attestation ${kind}`,
         ok: false,
-        detail: `no ${type} attestation signed by ${options.publicKey} on ${pinned}${result.code === 0 ? '' : `: ${lastLines(result.stderr)}`}`,
+        detail: `no ${type} attestation signed by ${signer} on ${pinned}${result.code === 0 ? '' : `: ${lastLines(result.stderr)}`}`,
       });
       continue;
     }

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { EXIT } from '../../src/release/errors.js';
 import { main, parseCommandLine } from '../../src/release/cli.js';
+import { KEYLESS_IDENTITY } from '../../src/release/identity.js';
 
 function collect(): { stream: Writable; text: () => string } {
   let text = '';
@@ -45,5 +46,33 @@ describe('npm run release', () => {
   it('takes the registry from the flag, then SLIPWAY_REGISTRY, then the platform default', () => {
     expect(parseCommandLine(['sign', '--registry', '127.0.0.1:5999']).registry).toBe('127.0.0.1:5999');
     expect(parseCommandLine(['sign']).registry).toBe(process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000');
+  });
+
+  it('verifies keyless with --certificate-identity and --certificate-oidc-issuer, both or neither, on verify only', () => {
+    const keyless = [
+      '--certificate-identity',
+      KEYLESS_IDENTITY.subject,
+      '--certificate-oidc-issuer',
+      KEYLESS_IDENTITY.issuer,
+    ];
+    expect(parseCommandLine(['verify', ...keyless]).keyless).toEqual({
+      kind: 'keyless',
+      identity: KEYLESS_IDENTITY.subject,
+      issuer: KEYLESS_IDENTITY.issuer,
+    });
+    expect(parseCommandLine(['verify']).keyless).toBeUndefined();
+    expect(() => parseCommandLine(['verify', '--certificate-identity', KEYLESS_IDENTITY.subject])).toThrow(
+      /--certificate-identity and --certificate-oidc-issuer go together/,
+    );
+    expect(() =>
+      parseCommandLine([
+        'verify',
+        '--certificate-identity',
+        'release.yml',
+        '--certificate-oidc-issuer',
+        KEYLESS_IDENTITY.issuer,
+      ]),
+    ).toThrow(/--certificate-identity "release.yml" is not an https:\/\/ URL/);
+    expect(() => parseCommandLine(['sign', ...keyless])).toThrow(/apply to verify, not sign/);
   });
 });

@@ -193,7 +193,7 @@ describe('sign, attest and verify', () => {
     verifyImage({
       reference: `${registry.address}/${target}:${first.tag}`,
       expectedDigest: first.digest,
-      publicKey: key.publicKey,
+      signer: { kind: 'key', publicKey: key.publicKey },
       root: repoRoot,
       // the branch under test is not merged yet; its own HEAD stands for main here
       mainRef: 'HEAD',
