@@ -310,6 +310,35 @@ export interface BuildOptions {
   readonly source?: SourceInfo;
 }
 
+/** The `buildah bud` command line of one image build. */
+export function buildahBudCommand(build: {
+  readonly sourceDateEpoch: number;
+  readonly baseReference: string;
+  readonly dockerfile: string;
+  readonly tag: string;
+  readonly context: string;
+}): string[] {
+  return [
+    'buildah',
+    'bud',
+    // no layer cache: buildah reuses cached layers across --timestamp values, so a new commit could get an old
+    // commit's layers; buildImage skips a build whose inputs are unchanged instead
+    '--layers=false',
+    '--pull=never',
+    // RUN steps (the gate's bundling) need no cgroups this way; sandboxes that refuse them cannot build otherwise
+    '--isolation=chroot',
+    '--timestamp',
+    String(build.sourceDateEpoch),
+    '--build-arg',
+    `BASE_IMAGE=${build.baseReference}`,
+    '-f',
+    build.dockerfile,
+    '-t',
+    build.tag,
+    build.context,
+  ];
+}
+
 /** Builds one image reproducibly with buildah and stores it as an OCI layout; returns its tag and digest. */
 export async function buildImage(
   image: ImageDefinition,
@@ -346,25 +375,13 @@ export async function buildImage(
   }
   const context = await staged.write();
   const local = `localhost/${image.name}:${tag}`;
-  const buildCommand = [
-    'buildah',
-    'bud',
-    // no layer cache: buildah reuses cached layers across --timestamp values, so a new commit could get an old
-    // commit's layers; unchanged inputs are skipped above instead
-    '--layers=false',
-    '--pull=never',
-    // RUN steps (the gate's bundling) need no cgroups this way; sandboxes that refuse them cannot build otherwise
-    '--isolation=chroot',
-    '--timestamp',
-    String(source.sourceDateEpoch),
-    '--build-arg',
-    `BASE_IMAGE=${base.reference}`,
-    '-f',
-    join(root, image.dockerfile),
-    '-t',
-    local,
+  const buildCommand = buildahBudCommand({
+    sourceDateEpoch: source.sourceDateEpoch,
+    baseReference: base.reference,
+    dockerfile: join(root, image.dockerfile),
+    tag: local,
     context,
-  ];
+  });
   progress.step(
     `${image.name}: buildah bud (${relative(root, join(root, image.dockerfile))}, SOURCE_DATE_EPOCH=${String(source.sourceDateEpoch)})`,
   );

@@ -10,6 +10,7 @@ import { silentProgress } from '../../src/platform/progress.js';
 import { buildBase, type BaseImage } from '../../src/release/base.js';
 import { inspectContainer, runForExit, runToCompletion, startContainer } from '../../src/release/container.js';
 import { appImage, buildImage, evidenceDir, gateImage, sourceInfo, type BuiltImage } from '../../src/release/images.js';
+import { gateTable } from '../../src/release/gate.js';
 import { attest, ensureSigningKey, signDigest, type SigningKey } from '../../src/release/cosign.js';
 import { run, runOk } from '../../src/release/exec.js';
 import { ATTESTATION_TYPES, SCAN_MAX_AGE_DAYS } from '../../src/release/identity.js';
@@ -26,6 +27,8 @@ const SLOW = 15 * 60_000;
 
 let base: BaseImage;
 let first: BuiltImage;
+/** The load gate image, once 'registry and podman' has built it; signing builds it (from cache) otherwise. */
+let gate: BuiltImage | undefined;
 
 beforeAll(async () => {
   base = await buildBase(silentProgress);
@@ -42,6 +45,7 @@ describe('reproducible build', () => {
     expect(first.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(first.buildCommand).toContain(`BASE_IMAGE=${base.reference}`);
     expect(first.buildCommand).toContain(String(source.sourceDateEpoch));
+    expect(first.buildCommand).toContain('--layers=false');
   });
 
   it(
@@ -133,16 +137,17 @@ describe('registry and podman', () => {
   it(
     'builds the load gate image reproducibly on the same base and runs it from the registry: Vegeta inside, verdict exit codes',
     async () => {
-      const gate = await buildImage(gateImage, base, silentProgress);
+      const built = await buildImage(gateImage, base, silentProgress);
+      gate = built;
       const again = await buildImage(gateImage, base, silentProgress, { noCache: true });
-      process.stdout.write(`reproducible gate build: ${gate.digest} and ${again.digest}\n`);
-      expect(again.digest).toBe(gate.digest);
-      const sbom = JSON.parse(readFileSync(gate.sbom, 'utf8')) as CycloneDxBom;
+      process.stdout.write(`reproducible gate build: ${built.digest} and ${again.digest}\n`);
+      expect(again.digest).toBe(built.digest);
+      const sbom = JSON.parse(readFileSync(built.sbom, 'utf8')) as CycloneDxBom;
       expect(sbom.components.map((c) => c.purl)).toContainEqual(
         expect.stringMatching(/^pkg:golang\/github\.com\/tsenart\/vegeta\/v12@v12\./),
       );
 
-      const reference = await pushImage(gate, registry.address);
+      const reference = await pushImage(built, registry.address);
       const user = '10002:10002';
       const vegeta = await runForExit({
         reference,
@@ -203,21 +208,19 @@ describe('sign, attest and verify', () => {
     verification.checks.filter((check) => !check.ok).map((check) => check.check);
 
   let scanned: ScanPredicate;
+  let osvDb: string;
+  const scanOptions = () => ({
+    root: repoRoot,
+    policyFile: join(repoRoot, 'policies', 'scan-policy.yaml'),
+    exceptionsFile: join(repoRoot, 'policies', 'exceptions.yaml'),
+    osvDb,
+  });
   beforeAll(async () => {
     registry = await startRegistry('sign');
     key = await ensureSigningKey(join(localDir, 'test', `run-${String(process.pid)}-cosign`));
     // the real gate on the real image, offline against the fixture OSV database
-    const osvDb = await fixtureOsvDatabase(join(localDir, 'test', `run-${String(process.pid)}-osv`));
-    const scan = await scanImage(
-      first,
-      {
-        root: repoRoot,
-        policyFile: join(repoRoot, 'policies', 'scan-policy.yaml'),
-        exceptionsFile: join(repoRoot, 'policies', 'exceptions.yaml'),
-        osvDb,
-      },
-      silentProgress,
-    );
+    osvDb = await fixtureOsvDatabase(join(localDir, 'test', `run-${String(process.pid)}-osv`));
+    const scan = await scanImage(first, scanOptions(), silentProgress);
     scanned = scan.predicate;
     await signAndAttest(first, signOptions('good/erp-api', scanned), silentProgress);
   }, SLOW);
@@ -240,6 +243,46 @@ describe('sign, attest and verify', () => {
         'scan result',
       ]);
       expect(verification.ok).toBe(true);
+    },
+    SLOW,
+  );
+
+  it(
+    'scans, signs, attests and verifies the load gate image the same way, and refuses it unsigned',
+    async () => {
+      const built = gate ?? (await buildImage(gateImage, base, silentProgress));
+      const scan = await scanImage(built, scanOptions(), silentProgress);
+      expect(scan.predicate.verdict, gateTable(scan.result)).toBe('pass');
+      expect(scan.predicate.digest).toBe(built.digest);
+      await signAndAttest(built, { ...signOptions('good/erp-api-gate', scan.predicate) }, silentProgress);
+      const verifyGate = (target: string): Promise<Verification> =>
+        verifyImage({
+          reference: `${registry.address}/${target}:${built.tag}`,
+          expectedDigest: built.digest,
+          signer: { kind: 'key', publicKey: key.publicKey },
+          root: repoRoot,
+          mainRef: 'HEAD',
+        });
+      const verification = await verifyGate('good/erp-api-gate');
+      expect(verification.checks.filter((check) => !check.ok)).toEqual([]);
+      expect(verification.checks.map((check) => check.check)).toEqual([
+        'digest',
+        'signature',
+        'attestation sbom',
+        'attestation provenance',
+        'provenance commit',
+        'attestation scan',
+        'scan result',
+      ]);
+      expect(verification.digest).toBe(built.digest);
+
+      await pushImage(built, registry.address, 'unsigned/erp-api-gate');
+      expect(failed(await verifyGate('unsigned/erp-api-gate'))).toEqual([
+        'signature',
+        'attestation sbom',
+        'attestation provenance',
+        'attestation scan',
+      ]);
     },
     SLOW,
   );
