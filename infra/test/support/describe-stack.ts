@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { loadPolicyPack, type LoadedPolicyPack } from '../../../policies/test/support/pack.js';
@@ -6,6 +8,7 @@ import { fromRecorded } from '../../../policies/test/support/validate.js';
 import type { Environment } from '../../src/config.js';
 import { CHECKS, EXPECTED } from './checks.js';
 import { CLUSTER_CHECKS } from './contracts.js';
+import { manifestsFile, renderManifests } from './manifests.js';
 import { countsByType, runStack, type StackRun } from './stack.js';
 
 /** The tests every stack runs: each named check over the resources its program registers under mocks. */
@@ -18,6 +21,14 @@ export function describeStack(stack: Environment): void {
     }, 180_000);
     afterAll(() => {
       pack?.stop();
+    });
+
+    test('renders the Kubernetes objects committed in infra/generated/manifests/ (the release scan runs checkov on them)', () => {
+      const committed = existsSync(manifestsFile(stack)) ? readFileSync(manifestsFile(stack), 'utf8') : '';
+      expect(
+        renderManifests(run) === committed,
+        `${manifestsFile(stack)} is stale: run npm run render-manifests -w infra and commit it`,
+      ).toBe(true);
     });
 
     test('violates no mandatory policy of the policy pack, loaded as pulumi preview --policy-pack loads it', async () => {

@@ -35,8 +35,20 @@ export const scanPolicySchema = z.object({
   blockSeverities: z.array(z.enum(SEVERITIES)).min(1),
   allowedLicences: z.array(z.string().min(1)).min(1),
   allowedLicenceExpressions: z.array(z.string().min(1)),
-  /** checkov checks that do not apply here, each with the reason (reviewed with the policy). */
-  checkovSkipChecks: z.array(z.object({ id: z.string().regex(/^CKV_[A-Z0-9_]+$/), reason: z.string().min(10) })),
+  /**
+   * checkov checks that do not apply here, each with the reason (reviewed with the policy); with `resources`, only
+   * for those Kubernetes objects (`Kind.namespace.name`, a trailing `*` matching a generated suffix).
+   */
+  checkovSkipChecks: z.array(
+    z.object({
+      id: z.string().regex(/^CKV2?_[A-Z0-9_]+$/),
+      reason: z.string().min(10),
+      resources: z
+        .array(z.string().regex(/^[A-Za-z]+\.[a-z0-9-]+\.[a-z0-9.-]+\*?$/, 'must be Kind.namespace.name'))
+        .min(1)
+        .optional(),
+    }),
+  ),
 });
 export type ScanPolicy = z.infer<typeof scanPolicySchema>;
 

@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { Progress } from '../platform/progress.js';
+import { EXIT, ReleaseError } from './errors.js';
 import { decide, type Finding, gateSarif, gateTable, type GateResult, readExceptions, readScanPolicy } from './gate.js';
 import { evidenceDir, type BuiltImage } from './images.js';
 import type { CycloneDxBom } from './sbom.js';
@@ -17,6 +18,23 @@ import {
 
 /** Every Dockerfile of the repository: the images' and the load gate's. */
 const DOCKERFILES = ['app/Dockerfile', 'load/Dockerfile'];
+
+/** Where infra commits each stack's rendered Kubernetes objects (`npm run render-manifests -w infra`). */
+const MANIFESTS_DIR = join('infra', 'generated', 'manifests');
+
+/** The rendered Kubernetes manifests of every stack, relative to `root`; none is an error, not a clean scan. */
+export function kubernetesManifests(root: string): string[] {
+  const dir = join(root, MANIFESTS_DIR);
+  const files = existsSync(dir) ? readdirSync(dir).filter((file) => file.endsWith('.yaml')) : [];
+  if (files.length === 0) {
+    throw new ReleaseError(
+      `${dir} holds no rendered manifests to scan`,
+      'run npm run render-manifests -w infra and commit infra/generated/manifests/',
+      EXIT.usage,
+    );
+  }
+  return files.sort().map((file) => join(MANIFESTS_DIR, file));
+}
 import type { ScanPredicate } from './sign.js';
 
 export interface ScanOptions {
@@ -46,7 +64,7 @@ function osvSbom(bom: CycloneDxBom, dir: string): string {
 /**
  * Every scanner on one built image and its source tree, then one decision: osv-scanner on the lockfile and the
  * image's packages, gitleaks on the tree and on each image layer, licences of the image's packages, zizmor on the
- * workflows and checkov on the Dockerfiles.
+ * workflows and checkov on the Dockerfiles and on the rendered Kubernetes manifests.
  */
 export async function scanImage(image: BuiltImage, options: ScanOptions, progress: Progress): Promise<ImageScan> {
   const now = options.now ?? new Date();
@@ -71,9 +89,10 @@ export async function scanImage(image: BuiltImage, options: ScanOptions, progres
     }
     progress.step(`${image.name}: licences of ${String(bom.components.length)} packages`);
     findings.push(...licenceFindings(bom, policy));
-    progress.step('zizmor on .github/workflows, checkov on the Dockerfiles');
+    progress.step('zizmor on .github/workflows, checkov on the Dockerfiles and the rendered Kubernetes manifests');
     findings.push(...(await zizmorFindings(join(options.root, '.github', 'workflows'))));
     findings.push(...(await checkovFindings(DOCKERFILES, options.root, policy)));
+    findings.push(...(await checkovFindings(kubernetesManifests(options.root), options.root, policy, 'kubernetes')));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

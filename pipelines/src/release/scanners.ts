@@ -242,21 +242,37 @@ export async function zizmorFindings(workflows: string): Promise<Finding[]> {
 }
 
 interface CheckovReport {
-  readonly results: { readonly failed_checks: readonly { check_id: string; check_name: string; file_path: string }[] };
+  readonly results: {
+    readonly failed_checks: readonly { check_id: string; check_name: string; file_path: string; resource: string }[];
+  };
 }
 
+/** Whether a policy skip scoped to `resources` covers one checkov resource (`Kind.namespace.name`). */
+const coversResource = (resources: readonly string[], resource: string): boolean =>
+  resources.some((pattern) =>
+    pattern.endsWith('*') ? resource.startsWith(pattern.slice(0, -1)) : pattern === resource,
+  );
+
 /**
- * checkov on Dockerfiles. Its open-source edition reports no severities, so every failed check is high (it blocks)
- * unless the scan policy skips it with a reason.
+ * checkov on Dockerfiles or on rendered Kubernetes manifests. Its open-source edition reports no severities, so
+ * every failed check is high (it blocks) unless the scan policy skips it with a reason, everywhere or for the
+ * objects it names. It runs offline (`--skip-download`): no policy download from the vendor's platform.
  */
-export async function checkovFindings(files: readonly string[], root: string, policy: ScanPolicy): Promise<Finding[]> {
-  const skip = policy.checkovSkipChecks.map((s) => s.id);
+export async function checkovFindings(
+  files: readonly string[],
+  root: string,
+  policy: ScanPolicy,
+  framework: 'dockerfile' | 'kubernetes' = 'dockerfile',
+): Promise<Finding[]> {
+  const skip = policy.checkovSkipChecks.filter((s) => s.resources === undefined).map((s) => s.id);
+  const scoped = policy.checkovSkipChecks.filter((s) => s.resources !== undefined);
   const args = [
     '--framework',
-    'dockerfile',
+    framework,
     '-o',
     'json',
     '--quiet',
+    '--skip-download',
     ...(skip.length > 0 ? ['--skip-check', skip.join(',')] : []),
   ];
   for (const file of files) args.push('-f', file);
@@ -270,12 +286,19 @@ export async function checkovFindings(files: readonly string[], root: string, po
   const parsed = JSON.parse(result.stdout) as CheckovReport | readonly CheckovReport[] | { passed: number };
   const reports = Array.isArray(parsed) ? (parsed as readonly CheckovReport[]) : 'results' in parsed ? [parsed] : [];
   return reports.flatMap((report) =>
-    report.results.failed_checks.map((check) => ({
-      id: `checkov:${check.check_id}`,
-      scanner: 'checkov',
-      severity: 'high' as const,
-      target: check.file_path.replace(/^\//, ''),
-      title: check.check_name,
-    })),
+    report.results.failed_checks
+      .filter(
+        (check) => !scoped.some((s) => s.id === check.check_id && coversResource(s.resources ?? [], check.resource)),
+      )
+      .map((check) => ({
+        id: `checkov:${check.check_id}`,
+        scanner: 'checkov',
+        severity: 'high' as const,
+        target:
+          framework === 'kubernetes'
+            ? `${check.file_path.replace(/^\//, '')} ${check.resource}`
+            : check.file_path.replace(/^\//, ''),
+        title: check.check_name,
+      })),
   );
 }

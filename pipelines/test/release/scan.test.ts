@@ -16,6 +16,7 @@ import {
   type ScanException,
 } from '../../src/release/gate.js';
 import type { CycloneDxBom } from '../../src/release/sbom.js';
+import { kubernetesManifests } from '../../src/release/scan.js';
 import {
   checkovFindings,
   gitleaksFindings,
@@ -200,7 +201,7 @@ describe('licences', () => {
   });
 });
 
-describe('configuration: zizmor on workflows, checkov on Dockerfiles', () => {
+describe('configuration: zizmor on workflows, checkov on Dockerfiles and Kubernetes manifests', () => {
   it('finds nothing in this repository', async () => {
     expect(await zizmorFindings(join(repoRoot, '.github', 'workflows'))).toEqual([]);
     expect(await checkovFindings(['app/Dockerfile', 'load/Dockerfile'], repoRoot, policy)).toEqual([]);
@@ -211,6 +212,30 @@ describe('configuration: zizmor on workflows, checkov on Dockerfiles', () => {
     expect(findings.map((f) => [f.id, f.severity])).toContainEqual(['zizmor:template-injection', 'high']);
     expect(decide(findings, [], policy, now).verdict).toBe('fail');
   }, 60_000);
+
+  it("passes every stack's rendered Kubernetes manifests under the policy's scoped skips, and only under them", async () => {
+    const manifests = kubernetesManifests(repoRoot);
+    expect(manifests).toEqual(['dev', 'prod', 'staging'].map((stack) => `infra/generated/manifests/${stack}.yaml`));
+    expect(await checkovFindings(manifests, repoRoot, policy, 'kubernetes')).toEqual([]);
+    // The same objects without the skips: each finding is one the policy names, on the objects it names.
+    const unskipped = { ...policy, checkovSkipChecks: policy.checkovSkipChecks.filter((s) => !s.resources) };
+    const findings = await checkovFindings(manifests.slice(0, 1), repoRoot, unskipped, 'kubernetes');
+    expect([...new Set(findings.map((f) => f.id))].sort()).toEqual(['checkov:CKV_K8S_35', 'checkov:CKV_K8S_38']);
+    expect(findings.map((f) => f.target)).toContainEqual(
+      expect.stringMatching(/^infra\/generated\/manifests\/dev\.yaml Job\.erp\.erp-api-rollout-wait-/),
+    );
+  }, 180_000);
+
+  it('blocks a privileged pod', async () => {
+    const findings = await checkovFindings(
+      [join(fixturesDir, 'config', 'privileged-pod.yaml')],
+      repoRoot,
+      policy,
+      'kubernetes',
+    );
+    expect(findings.map((f) => f.id)).toContain('checkov:CKV_K8S_16');
+    expect(decide(findings, [], policy, now).verdict).toBe('fail');
+  }, 120_000);
 
   it('blocks a Dockerfile that runs as root', async () => {
     const findings = await checkovFindings([join(fixturesDir, 'config', 'root.Dockerfile')], repoRoot, policy);
