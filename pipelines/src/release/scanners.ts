@@ -1,6 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+
+import { parseAllDocuments, stringify } from 'yaml';
 
 import { repoRoot } from '../platform/paths.js';
 import { toolPath } from '../platform/tools.js';
@@ -253,6 +255,38 @@ const coversResource = (resources: readonly string[], resource: string): boolean
     pattern.endsWith('*') ? resource.startsWith(pattern.slice(0, -1)) : pattern === resource,
   );
 
+interface KubernetesObject {
+  readonly kind?: string;
+  readonly metadata?: { readonly name?: string; readonly namespace?: string };
+  readonly spec?: { readonly replicas?: number; readonly selector?: unknown; readonly template?: unknown };
+}
+
+/**
+ * checkov has pod checks for Deployments but none for Argo Rollouts, whose spec.template is the same
+ * PodTemplateSpec: the copy checkov reads adds each Rollout as a Deployment of its template. Returns the copy and
+ * the `namespace.name` of those Rollouts, so findings can name the Rollout.
+ */
+function withRolloutsAsDeployments(file: string, dir: string): { copy: string; rollouts: Set<string> } {
+  const text = readFileSync(file, 'utf8');
+  const rollouts = new Set<string>();
+  const views = parseAllDocuments(text)
+    .map((document) => document.toJS() as KubernetesObject | null)
+    .filter((object): object is KubernetesObject => object?.kind === 'Rollout')
+    .map((rollout) => {
+      rollouts.add(`${rollout.metadata?.namespace ?? 'default'}.${rollout.metadata?.name ?? ''}`);
+      const { replicas, selector, template } = rollout.spec ?? {};
+      return stringify({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: rollout.metadata,
+        spec: { ...(replicas === undefined ? {} : { replicas }), selector, template },
+      });
+    });
+  const copy = join(dir, basename(file));
+  writeFileSync(copy, [text, ...views].join('\n---\n'));
+  return { copy, rollouts };
+}
+
 /**
  * checkov on Dockerfiles or on rendered Kubernetes manifests. Its open-source edition reports no severities, so
  * every failed check is high (it blocks) unless the scan policy skips it with a reason, everywhere or for the
@@ -275,8 +309,22 @@ export async function checkovFindings(
     '--skip-download',
     ...(skip.length > 0 ? ['--skip-check', skip.join(',')] : []),
   ];
-  for (const file of files) args.push('-f', file);
-  const result = await run(pypiTool('checkov'), args, { cwd: root });
+  // Kubernetes files are scanned as copies (Rollouts shown as Deployments); findings name the original file.
+  const work = framework === 'kubernetes' ? mkdtempSync(join(tmpdir(), 'slipway-checkov-')) : undefined;
+  const originals = new Map<string, string>();
+  const rollouts = new Set<string>();
+  files.forEach((file, index) => {
+    if (work === undefined) return args.push('-f', file);
+    const dir = join(work, String(index));
+    mkdirSync(dir);
+    const scanned = withRolloutsAsDeployments(resolve(root, file), dir);
+    for (const rollout of scanned.rollouts) rollouts.add(rollout);
+    originals.set(`${String(index)}/${basename(file)}`, file);
+    return args.push('-f', scanned.copy);
+  });
+  const result = await run(pypiTool('checkov'), args, { cwd: root }).finally(() => {
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
   if (result.code !== 0 && result.code !== 1) {
     throw new ReleaseError(
       `checkov exited ${String(result.code)}: ${result.stderr.trim().slice(-300)}`,
@@ -285,20 +333,27 @@ export async function checkovFindings(
   }
   const parsed = JSON.parse(result.stdout) as CheckovReport | readonly CheckovReport[] | { passed: number };
   const reports = Array.isArray(parsed) ? (parsed as readonly CheckovReport[]) : 'results' in parsed ? [parsed] : [];
+  const resourceOf = (resource: string): string => {
+    const [kind, ...rest] = resource.split('.');
+    return kind === 'Deployment' && rollouts.has(rest.join('.')) ? `Rollout.${rest.join('.')}` : resource;
+  };
   return reports.flatMap((report) =>
     report.results.failed_checks
+      .map((check) => ({ ...check, resource: resourceOf(check.resource) }))
       .filter(
         (check) => !scoped.some((s) => s.id === check.check_id && coversResource(s.resources ?? [], check.resource)),
       )
-      .map((check) => ({
-        id: `checkov:${check.check_id}`,
-        scanner: 'checkov',
-        severity: 'high' as const,
-        target:
-          framework === 'kubernetes'
-            ? `${check.file_path.replace(/^\//, '')} ${check.resource}`
-            : check.file_path.replace(/^\//, ''),
-        title: check.check_name,
-      })),
+      .map((check) => {
+        // checkov prints the copy's path relative to its working directory; its last two parts name the original
+        const file =
+          originals.get(check.file_path.split('/').slice(-2).join('/')) ?? check.file_path.replace(/^\//, '');
+        return {
+          id: `checkov:${check.check_id}`,
+          scanner: 'checkov',
+          severity: 'high' as const,
+          target: framework === 'kubernetes' ? `${file} ${check.resource}` : file,
+          title: check.check_name,
+        };
+      }),
   );
 }

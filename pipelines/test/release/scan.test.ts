@@ -224,6 +224,8 @@ describe('configuration: zizmor on workflows, checkov on Dockerfiles and Kuberne
     expect(findings.map((f) => f.target)).toContainEqual(
       expect.stringMatching(/^infra\/generated\/manifests\/dev\.yaml Job\.erp\.erp-api-rollout-wait-/),
     );
+    // checkov sees the Rollout's pod template (as a Deployment) and names the Rollout
+    expect(findings.map((f) => f.target)).toContain('infra/generated/manifests/dev.yaml Rollout.erp.erp-api');
   }, 180_000);
 
   it('blocks a privileged pod', async () => {
