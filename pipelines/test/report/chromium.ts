@@ -20,6 +20,12 @@ export interface OpenedPage {
   readonly charts: readonly { readonly title: string; readonly status: string | null; readonly points: number }[];
 }
 
+/** The little of a DOM element the chart count reads (the workspace compiles without the DOM library). */
+interface FigureElement {
+  getAttribute(name: string): string | null;
+  querySelectorAll(selector: string): { readonly length: number };
+}
+
 /** Opens an HTML file in headless Chromium, collects what went wrong, counts the charts' points, screenshots it. */
 export async function openInChromium(file: string, screenshot: string): Promise<OpenedPage> {
   if (!existsSync(CHROMIUM))
@@ -38,13 +44,17 @@ export async function openInChromium(file: string, screenshot: string): Promise<
       if (request.url() !== url) otherRequests.push(request.url());
     });
     await page.goto(url, { waitUntil: 'load' });
-    const charts = await page.$$eval('figure.chart', (figures) =>
-      figures.map((figure) => ({
-        title: figure.getAttribute('data-title') ?? '(untitled)',
-        status: figure.getAttribute('data-status'),
-        // A drawn point is a series symbol: not a legend entry, not a silent band or threshold line.
-        points: figure.querySelectorAll('svg [ecmeta_ssr_type="chart"][ecmeta_data_index]:not([ecmeta_silent])').length,
-      })),
+    const charts = await page.$$eval('figure.chart', (figures: unknown[]) =>
+      figures.map((element) => {
+        const figure = element as FigureElement;
+        return {
+          title: figure.getAttribute('data-title') ?? '(untitled)',
+          status: figure.getAttribute('data-status'),
+          // A drawn point is a series symbol: not a legend entry, not a silent band or threshold line.
+          points: figure.querySelectorAll('svg [ecmeta_ssr_type="chart"][ecmeta_data_index]:not([ecmeta_silent])')
+            .length,
+        };
+      }),
     );
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
