@@ -53,6 +53,12 @@ describe('npm run release -- report: bad input', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  test('report --help prints its usage', async () => {
+    const out = collect();
+    expect(await release(['report', '--help'], out.stream)).toBe(EXIT.ok);
+    expect(out.text()).toContain('usage: npm run release -- report <record.json> [--prometheus URL]');
+  });
+
   test('no record file, a missing one, one that is not JSON and one of the wrong shape: exit 2, what and fix', async () => {
     expect((await run(['report'])).answer).toMatchObject({
       ok: false,

@@ -15,6 +15,7 @@ interface ReportArgs {
   readonly prometheusUrl?: string;
   readonly outDir?: string;
   readonly json: boolean;
+  readonly help?: boolean;
 }
 
 export function parseReportArgs(argv: readonly string[]): ReportArgs {
@@ -27,11 +28,13 @@ export function parseReportArgs(argv: readonly string[]): ReportArgs {
         prometheus: { type: 'string' },
         'out-dir': { type: 'string' },
         json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (error) {
     throw new ReleaseError((error as Error).message, `see the usage:\n${REPORT_USAGE}`, EXIT.usage);
   }
+  if (parsed.values.help) return { recordFile: '', json: false, help: true };
   const [recordFile, ...extra] = parsed.positionals;
   if (recordFile === undefined || extra.length > 0)
     throw new ReleaseError(
@@ -52,6 +55,10 @@ export function parseReportArgs(argv: readonly string[]): ReportArgs {
 /** `npm run release -- report`: renders a release record; errors propagate as ReleaseError to the release CLI. */
 export async function reportCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<ExitCode> {
   const args = parseReportArgs(argv);
+  if (args.help === true) {
+    out.write(`${REPORT_USAGE}\n`);
+    return EXIT.ok;
+  }
   const record = readReleaseRecord(args.recordFile);
   const written = await writeReleaseReport(record, {
     outDir: args.outDir ?? dirname(args.recordFile),
