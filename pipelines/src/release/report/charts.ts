@@ -127,6 +127,8 @@ export function renderTimeSeriesChart(chart: TimeSeriesChart): string {
               markLine: {
                 silent: true,
                 symbol: 'none',
+                // ECharts rounds marker values to 2 decimals by default, which puts a 0.1% budget at 0.
+                precision: 10,
                 lineStyle: { type: 'dashed', color: '#c33' },
                 label: { formatter: '{b}', fontSize: 10 },
                 data: thresholds,

@@ -1,3 +1,5 @@
+import { parse } from 'yaml';
+
 import { EXIT, ReleaseError } from '../errors.js';
 
 /** One series of a range query: its labels and its points, `[epoch ms, value]`; NaN and ±Inf become null (a gap). */
@@ -97,9 +99,11 @@ export async function queryRange(baseUrl: string, query: RangeQuery): Promise<Ra
 /** The global scrape interval Prometheus runs with, in seconds (from `/api/v1/status/config`); 60 when unset. */
 export async function scrapeIntervalSeconds(baseUrl: string): Promise<number> {
   const body = await get(baseUrl, '/api/v1/status/config', {});
-  const yaml = (body.data as { yaml?: string } | undefined)?.yaml ?? '';
-  const match = /^\s{2}scrape_interval:\s*(\S+)/m.exec(yaml);
-  return match?.[1] === undefined ? 60 : durationSeconds(match[1]);
+  const config = parse((body.data as { yaml?: string } | undefined)?.yaml ?? '') as {
+    global?: { scrape_interval?: string };
+  } | null;
+  const interval = durationSeconds(config?.global?.scrape_interval ?? '1m');
+  return Number.isFinite(interval) && interval > 0 ? interval : 60;
 }
 
 const UNIT_SECONDS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };

@@ -206,6 +206,15 @@ async function chartsSection(
       from: span.start,
       to: span.end,
       min: 0,
+      // A ratio axis reaches at least twice the threshold, so a flat zero line still shows how far off the budget is.
+      ...(definition.threshold === undefined
+        ? {}
+        : {
+            max: Math.max(
+              definition.threshold.value * 2,
+              ...series.flatMap((s) => s.points.map(([, v]) => (v ?? 0) * 1.2)),
+            ),
+          }),
       bands: stageBands(record, span.end),
       ...(definition.threshold === undefined ? {} : { thresholds: [definition.threshold] }),
     });
