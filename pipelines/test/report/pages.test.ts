@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -35,6 +35,7 @@ describe('the release report and the dashboard preview, opened in headless Chrom
   beforeAll(async () => {
     stack = await startReleaseStack();
     dir = mkdtempSync(join(tmpdir(), 'slipway-pages-'));
+    mkdirSync(ARTIFACTS_DIR, { recursive: true });
     startedAt = new Date();
     await driveTraffic([stack.stable, stack.canary], 12);
     finishedAt = new Date();
@@ -85,6 +86,7 @@ describe('the release report and the dashboard preview, opened in headless Chrom
     ])
       expect(html).toContain(text);
 
+    copyFileSync(answer.html, join(ARTIFACTS_DIR, 'release-report.html'));
     const opened = await openInChromium(answer.html, join(ARTIFACTS_DIR, 'release-report.png'));
     expect(opened.consoleErrors).toEqual([]);
     expect(opened.otherRequests).toEqual([]);
@@ -115,6 +117,7 @@ describe('the release report and the dashboard preview, opened in headless Chrom
       ['Analysis results', 'Rollout phase', 'SLO edge-availability: burn rate'].sort(),
     );
 
+    copyFileSync(file, join(ARTIFACTS_DIR, 'dashboards-preview.html'));
     const opened = await openInChromium(file, join(ARTIFACTS_DIR, 'dashboards-preview.png'));
     expect(opened.consoleErrors).toEqual([]);
     expect(opened.otherRequests).toEqual([]);
