@@ -281,3 +281,16 @@ export const SLO_ANALYSIS_QUERIES: Readonly<Record<SliKind, SloAnalysisQuery>> =
   availability: canaryAnalysisQuery(apiSlo('availability')),
   latency: canaryAnalysisQuery(apiSlo('latency')),
 };
+
+/**
+ * The `quantile` (0.99 for p99) of the response time of one version's requests over `window`; `matchers` select the
+ * version, as {@link canaryMatchers} writes them. The release report charts it for the canary and the stable version.
+ */
+export function versionLatencyQuantileQuery(
+  quantile: number,
+  matchers: string,
+  window: string = CANARY_ANALYSIS_WINDOW,
+): string {
+  const selector = requestSelector(apiSlo('latency'), [matchers]);
+  return `histogram_quantile(${quantile}, sum by (le) (rate(http_request_duration_seconds_bucket{${selector}}[${window}])))`;
+}

@@ -16,6 +16,7 @@ import { appService } from '../../pipelines/src/platform/services/app.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
 import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
 import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
+import { CLUSTER_ONLY } from '../src/cluster-only.js';
 import { APP_JOB, APP_SELECTOR, METRICS_PORT, METRICS_SERVICE } from '../src/config.js';
 import { FIXTURE_SERVICE_LABELS } from '../src/fixtures.js';
 import { appServiceMonitorSpec, discoveryLabels, operatorRelabelConfigs, relabel } from '../src/service-monitor.js';
@@ -58,26 +59,13 @@ interface Query {
 }
 
 /**
- * Queries allowed to return nothing here, and why. Each reason is checked where it can be: an app metric listed
- * as absent must really be absent from the app's /metrics, so the list shrinks as the app grows.
+ * Queries allowed to return nothing here, and why: the cluster-only metrics (monitoring/src/cluster-only.ts, the list
+ * the dashboard preview uses too), and app metrics this test's traffic does not reach. Each app entry is checked: a
+ * metric listed as absent must really be absent from the app's /metrics, so the list shrinks as the app grows.
  */
 const ABSENT_HERE: readonly { readonly metrics: readonly string[]; readonly reason: string; readonly app: boolean }[] =
   [
-    {
-      metrics: ['nginx_ingress_controller_requests'],
-      reason: 'ingress-nginx runs in the cluster only (the local nginx exports no metrics)',
-      app: false,
-    },
-    {
-      metrics: ['analysis_run_info', 'analysis_run_metric_phase', 'rollout_info'],
-      reason: 'the Argo Rollouts controller runs in the cluster only',
-      app: false,
-    },
-    {
-      metrics: ['kube_cronjob_status_last_successful_time', 'kube_cronjob_created', 'kube_job_failed'],
-      reason: 'kube-state-metrics runs in the cluster only; no backup has run here',
-      app: false,
-    },
+    ...CLUSTER_ONLY.map((entry) => ({ ...entry, app: false })),
     {
       metrics: [
         'db_queries_total',

@@ -12,6 +12,7 @@ import { gateTable } from './gate.js';
 import { KEYLESS_IDENTITY } from './identity.js';
 import { buildImage, evidenceDir, IMAGES, imageByName, type BuiltImage } from './images.js';
 import { readBuildRecord } from './record.js';
+import { reportCommand } from './report/cli.js';
 import { scanImage } from './scan.js';
 import { type ScanPredicate, signAndAttest } from './sign.js';
 import { verifyImage } from './verify.js';
@@ -24,6 +25,7 @@ commands
   sign         push each image by digest to the registry, sign it and attest SBOM, scan result and provenance
   verify       check signature, attestations, scan verdict and freshness, and the commit, before anything runs
   lock-base    resolve the base image's Debian packages and Node.js again and rewrite base-image.lock.json
+  report       report <record.json> [--prometheus URL] [--out-dir DIR]: a release's JSON and self-contained HTML report
 
 options
   --image <name>   only this image (default: all of ${IMAGES.map((i) => i.name).join(', ')})
@@ -227,6 +229,8 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
   let json = argv.includes('--json');
   const started = Date.now();
   try {
+    // The report reads its own arguments: a record file and --prometheus.
+    if (argv[0] === 'report') return await reportCommand(argv.slice(1), out);
     const parsed = parseCommandLine(argv);
     json = parsed.json;
     const progress = json ? silentProgress : consoleProgress;
