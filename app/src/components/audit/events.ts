@@ -6,6 +6,8 @@ export const AUDIT_EVENT = {
   loginSucceeded: 'auth.login.succeeded',
   loginFailed: 'auth.login.failed',
   accountLocked: 'auth.account.locked',
+  addressLocked: 'auth.account.address_locked',
+  accountUnlocked: 'auth.account.unlocked',
   logout: 'auth.logout',
   refreshReused: 'auth.refresh_reused',
   roleGranted: 'access.role.granted',
