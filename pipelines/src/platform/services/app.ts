@@ -43,36 +43,30 @@ export function migrateDatabase(databaseUrl: string, migrateArgs: readonly strin
 }
 
 /**
- * Registers `admin` through the public API (an existing account is kept) and grants it the admin role with the
- * app's own `admin` command, as an operator bootstraps the first administrator of a new environment.
+ * Makes `admin` (an existing account is kept) and grants it the admin role with the app's own `admin create-user`
+ * command, as an operator bootstraps the first administrator of a new environment: not through the public sign-up,
+ * which is rate-limited per client IP. The password goes through standard input, never the command line.
  */
-export async function ensureAdministrator(
-  baseUrl: string,
+export function ensureAdministrator(
   admin: Administrator,
   appEnv: Readonly<Record<string, string>>,
   adminArgs: readonly string[],
-): Promise<void> {
-  const response = await fetch(`${baseUrl}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: admin.email, username: admin.username, password: admin.password }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  // 409: registered on an earlier start; the grant below is idempotent
-  if (response.status !== 201 && response.status !== 409) {
-    throw new PlatformError(
-      `registering the local administrator ${admin.email} answered ${response.status}: ${await response.text()}`,
-      'read the app log named above; npm stop && npm start retries',
-    );
-  }
-  const result = spawnSync(process.execPath, [...adminArgs, 'grant-role', '--email', admin.email, '--role', 'admin'], {
+): void {
+  const args = ['create-user', '--email', admin.email, '--username', admin.username, '--password-file', '-'];
+  const result = spawnSync(process.execPath, [...adminArgs, ...args, '--role', 'admin'], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: appEnv.DATABASE_URL ?? '', REDIS_URL: appEnv.REDIS_URL ?? '' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: appEnv.DATABASE_URL ?? '',
+      REDIS_URL: appEnv.REDIS_URL ?? '',
+      PASSWORD_PEPPER: appEnv.PASSWORD_PEPPER ?? '',
+    },
+    input: `${admin.password}\n`,
     encoding: 'utf8',
   });
   if (result.status !== 0) {
     throw new PlatformError(
-      `granting the admin role to ${admin.email} failed (exit ${String(result.status)}):\n${`${result.stdout}${result.stderr}`.trim()}`,
+      `making the local administrator ${admin.email} failed (exit ${String(result.status)}):\n${`${result.stdout}${result.stderr}`.trim()}`,
       'npm run admin -w app -- --help shows the command; fix what it says and start again',
     );
   }
@@ -107,12 +101,11 @@ export function appService(options: AppOptions): ServiceDefinition {
       if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
     },
 
-    async afterReady(): Promise<void> {
-      if (options.administrator === undefined) return;
-      await ensureAdministrator(base, options.administrator, options.env, [
-        ...tsx,
-        join(repoRoot, 'app', 'src', 'admin.ts'),
-      ]);
+    afterReady(): Promise<void> {
+      if (options.administrator !== undefined) {
+        ensureAdministrator(options.administrator, options.env, [...tsx, join(repoRoot, 'app', 'src', 'admin.ts')]);
+      }
+      return Promise.resolve();
     },
   };
 }
