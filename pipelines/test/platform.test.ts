@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
+import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 
 import { removeDirectory } from '../src/platform/accounts.js';
@@ -107,6 +108,29 @@ describe('npm start / npm stop (the local platform)', () => {
     const users = await fetch(`${appUrl}/api/v1/users`, { headers: { Authorization: `Bearer ${token}` } });
     expect(users.status).toBe(200);
     expect((await fetch(`${appUrl}/api/docs/openapi.json`)).status).toBe(200);
+
+    // the app signs in to PostgreSQL as erp_app, which owns nothing: it cannot turn the audit triggers off
+    const { dir } = localPaths(env.SLIPWAY_SCOPE);
+    const secret = (file: string) => encodeURIComponent(readFileSync(file, 'utf8').trim());
+    const database = (user: string, password: string) =>
+      `postgresql://${user}:${password}@${HOST}:${env.SLIPWAY_POSTGRES_PORT ?? ''}/erp`;
+    const owner = new pg.Client({ connectionString: database('slipway', secret(join(dir, 'postgres', 'password'))) });
+    const app = new pg.Client({
+      connectionString: database('erp_app', secret(join(dir, 'secrets', 'app-database-password'))),
+    });
+    await owner.connect();
+    await app.connect();
+    try {
+      const users = await owner.query<{ usename: string }>(
+        "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'erp' AND pid <> pg_backend_pid()",
+      );
+      expect(users.rows).toEqual([{ usename: 'erp_app' }]);
+      await expect(app.query('ALTER TABLE audit_logs DISABLE TRIGGER ALL')).rejects.toMatchObject({ code: '42501' });
+      await expect(app.query('ALTER TABLE users ADD COLUMN is_root boolean')).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await app.end();
+      await owner.end();
+    }
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];

@@ -14,6 +14,11 @@ export interface AppOptions {
   readonly env: Readonly<Record<string, string>>;
   /** An account made (if missing) and granted the admin role once the app answers, so people can try every route. */
   readonly administrator?: Administrator;
+  /**
+   * Migrations as the database owner, who also lets the app's role log in with `appRolePassword`; without it they
+   * run with the app's own DATABASE_URL.
+   */
+  readonly migration?: { readonly ownerDatabaseUrl: string; readonly appRolePassword: string };
 }
 
 /** The local platform's administrator: its password lives in a 0600 file under .local/, never printed. */
@@ -27,11 +32,20 @@ export interface Administrator {
  * Applies the app's pending migrations with one of its migrate entry points (`node <args> up`): the source
  * through tsx, or the production build. Fails with the migrate command's own output.
  */
-export function migrateDatabase(databaseUrl: string, migrateArgs: readonly string[], progress: Progress): void {
+export function migrateDatabase(
+  databaseUrl: string,
+  migrateArgs: readonly string[],
+  progress: Progress,
+  appRolePassword?: string,
+): void {
   progress.step('app: applying database migrations');
   const result = spawnSync(process.execPath, [...migrateArgs, 'up'], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl },
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: databaseUrl,
+      ...(appRolePassword === undefined ? {} : { APP_DATABASE_PASSWORD: appRolePassword }),
+    },
     encoding: 'utf8',
   });
   if (result.status !== 0) {
@@ -92,7 +106,12 @@ export function appService(options: AppOptions): ServiceDefinition {
     readyTimeoutMs: 60_000,
     // the app refuses to start on a schema behind its build: migrate first, as the cluster's migration Job does
     prepare(progress: Progress): Promise<void> {
-      migrateDatabase(options.env.DATABASE_URL ?? '', [...tsx, join(repoRoot, 'app', 'src', 'migrate.ts')], progress);
+      migrateDatabase(
+        options.migration?.ownerDatabaseUrl ?? options.env.DATABASE_URL ?? '',
+        [...tsx, join(repoRoot, 'app', 'src', 'migrate.ts')],
+        progress,
+        options.migration?.appRolePassword,
+      );
       return Promise.resolve();
     },
 
