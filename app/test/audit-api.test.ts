@@ -189,10 +189,16 @@ describe('GET /api/v1/audit-logs: filters and pagination', () => {
     expect(beyond).toMatchObject({ items: [], total: 5 });
     const ascending = await auditLogs({ resource_id: resourceId, sort: 'occurred_at', limit: '2' });
     expect(ascending.items.map((item) => item.before)).toEqual([{ n: 0 }, { n: 1 }]);
+    // a range that ends before it starts holds nothing
+    const empty = await auditLogs({
+      resource_id: resourceId,
+      from: '2026-05-02T00:00:00Z',
+      to: '2026-05-01T00:00:00Z',
+    });
+    expect(empty).toMatchObject({ items: [], total: 0 });
   });
 
   it.each([
-    [{ from: '2026-05-02T00:00:00Z', to: '2026-05-01T00:00:00Z' }, 'query.to', 'is before from'],
     [{ from: 'yesterday' }, 'query.from', 'from must be an ISO 8601 timestamp with a time zone'],
     [{ to: '2026-05-01T00:00:00' }, 'query.to', 'to must be an ISO 8601 timestamp with a time zone'],
     [{ user_id: 'ada' }, 'query.user_id', 'user_id must be a user id (a UUID)'],

@@ -120,7 +120,14 @@ describe('sign-in, /me, refresh and sign-out', () => {
     const neither = await call(app.url, 'POST', `${AUTH}/login`, { body: { password: 'whatever it is' } });
     expect(neither.status).toBe(400);
     expect(neither.body.error).toMatchObject({
-      fields: { 'body.email': [expect.stringContaining('either email or username')] },
+      fields: { body: [expect.stringContaining('either email or username')] },
+    });
+    const both = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: 'ada@example.com', username: 'ada', password: 'whatever it is' },
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.error).toMatchObject({
+      fields: { body: [expect.stringContaining('either email or username')] },
     });
   });
 
