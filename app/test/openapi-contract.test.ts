@@ -137,6 +137,9 @@ describe('the document states what the server enforces', () => {
     [{ sort: 'name,-name' }, false],
     [{ sort: '-price_cents,name' }, true],
     [{ sort: '' }, true],
+    [{ max_price_cents: '2147483648' }, false],
+    [{ max_price_cents: '2147483647' }, true],
+    [{ min_price_cents: '10', max_price_cents: '5' }, true],
   ])('GET /api/v1/products?%j: allowed %s', async (query, allowed) => {
     await expectAgreement('get', '/api/v1/products', { query }, allowed);
   });
@@ -172,6 +175,15 @@ describe('the document states what the server enforces', () => {
     await expectAgreement('post', '/api/v1/orders', { body: { items: [line, { ...line, quantity: 2 }] } }, false);
     // allowed, and refused only for what it is: an unknown product
     await expectAgreement('post', '/api/v1/orders', { body: { items: [line] } }, true);
+  });
+
+  it('states that a product change names at least one field and a role names each permission once', async () => {
+    const product = randomUUID();
+    expect(documentAllows('patch', '/api/v1/products/{id}', { body: {} })).toBe(false);
+    expect(await serverRefuses('patch', `/api/v1/products/${product}`, { body: {} })).toBe(true);
+    const permissions = { permissions: ['products:read', 'products:read'] };
+    expect(documentAllows('put', '/api/v1/roles/{role}/permissions', { body: permissions })).toBe(false);
+    expect(await serverRefuses('put', '/api/v1/roles/manager/permissions', { body: permissions })).toBe(true);
   });
 });
 

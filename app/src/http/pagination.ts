@@ -18,6 +18,24 @@ export function wholeNumberPattern(max: number): RegExp {
   return new RegExp(`^(?:[1-9][0-9]{0,${digits - 1}}|${max})$`);
 }
 
+/** The decimal numbers 0 to `max` without leading zeros, as one pattern the validator and the document share. */
+export function upToPattern(max: number): RegExp {
+  const digits = String(max);
+  const alternatives = ['0', `[1-9][0-9]{0,${digits.length - 2}}`];
+  // numbers as long as max: equal on a prefix, then one smaller digit, then anything
+  for (let at = 0; at < digits.length; at += 1) {
+    const digit = Number(digits[at]);
+    const low = at === 0 ? 1 : 0;
+    if (digit > low) {
+      const rest = digits.length - at - 1;
+      alternatives.push(`${digits.slice(0, at)}[${low}-${digit - 1}]${rest > 0 ? `[0-9]{${rest}}` : ''}`);
+    }
+  }
+  alternatives.push(digits);
+  // eslint-disable-next-line security/detect-non-literal-regexp -- built from a number, at module load
+  return new RegExp(`^(?:${alternatives.join('|')})$`);
+}
+
 function positiveWhole(name: string, max: number) {
   const rule = `${name} must be a whole number from 1 to ${max}, without leading zeros`;
   return z
