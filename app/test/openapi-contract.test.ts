@@ -140,6 +140,7 @@ describe('the document states what the server enforces', () => {
     [{ max_price_cents: '2147483648' }, false],
     [{ max_price_cents: '2147483647' }, true],
     [{ min_price_cents: '10', max_price_cents: '5' }, true],
+    [{ name: 'oak\u0001' }, false],
   ])('GET /api/v1/products?%j: allowed %s', async (query, allowed) => {
     await expectAgreement('get', '/api/v1/products', { query }, allowed);
   });
@@ -175,6 +176,29 @@ describe('the document states what the server enforces', () => {
     await expectAgreement('post', '/api/v1/orders', { body: { items: [line, { ...line, quantity: 2 }] } }, false);
     // allowed, and refused only for what it is: an unknown product
     await expectAgreement('post', '/api/v1/orders', { body: { items: [line] } }, true);
+  });
+
+  it.each([
+    ['   ', false],
+    ['two\nlines', false],
+    ['Oak chair', true],
+  ])('POST /api/v1/products with the name %j: allowed %s', async (productName, allowed) => {
+    const body = { sku: `SKU-${randomUUID().slice(0, 8)}`, name: productName, price_cents: 100, stock: 1 };
+    await expectAgreement('post', '/api/v1/products', { body }, allowed);
+  });
+
+  it.each([
+    ['with\ttab and\nline', true],
+    ['bell\u0007', false],
+  ])('POST /api/v1/products with the description %j: allowed %s', async (text, allowed) => {
+    const body = {
+      sku: `SKU-${randomUUID().slice(0, 8)}`,
+      name: 'Desk',
+      description: text,
+      price_cents: 100,
+      stock: 1,
+    };
+    await expectAgreement('post', '/api/v1/products', { body }, allowed);
   });
 
   it('states that a product change names at least one field and a role names each permission once', async () => {

@@ -19,6 +19,10 @@ function hasControlCharacter(text: string, allowLineBreaks: boolean): boolean {
   return false;
 }
 
+// The same rules as hasControlCharacter and trim, stated in the document: one line, not only spaces.
+const NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$';
+const DESCRIPTION_PATTERN = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+
 const sku = z.string().regex(SKU_PATTERN, {
   error: 'sku must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
 });
@@ -27,11 +31,13 @@ const name = z
   .trim()
   .min(1, { error: 'name must not be empty' })
   .max(NAME_MAX_LENGTH, { error: `name must be at most ${NAME_MAX_LENGTH} characters` })
-  .refine((text) => !hasControlCharacter(text, false), { error: 'name must not contain control characters' });
+  .refine((text) => !hasControlCharacter(text, false), { error: 'name must not contain control characters' })
+  .meta({ pattern: NAME_PATTERN });
 const description = z
   .string()
   .max(DESCRIPTION_MAX_LENGTH, { error: `description must be at most ${DESCRIPTION_MAX_LENGTH} characters` })
-  .refine((text) => !hasControlCharacter(text, true), { error: 'description must not contain control characters' });
+  .refine((text) => !hasControlCharacter(text, true), { error: 'description must not contain control characters' })
+  .meta({ pattern: DESCRIPTION_PATTERN });
 const priceCents = z
   .int({ error: 'price_cents must be a whole number of cents' })
   .min(1, { error: 'price_cents must be at least 1' })
@@ -85,6 +91,7 @@ export const listProductsQuery = listQuerySchema(productSort, {
     .min(1, { error: 'name must not be empty; leave it out to list every product' })
     .max(NAME_MAX_LENGTH, { error: `name must be at most ${NAME_MAX_LENGTH} characters` })
     .refine((text) => !hasControlCharacter(text, false), { error: 'name must not contain control characters' })
+    .meta({ pattern: '^[^\\u0000-\\u001f\\u007f]*$' })
     .optional(),
   min_price_cents: priceFilter('min_price_cents'),
   max_price_cents: priceFilter('max_price_cents'),
