@@ -550,6 +550,16 @@ function problemLine(variable: ConfigVariable, value: string | undefined, detail
  * Reads and validates DATABASE_URL alone, for tools such as the migration CLI that need nothing else.
  * @throws {ConfigError} with the same problem line {@link loadConfig} would give.
  */
+/** PASSWORD_PEPPER alone, checked by the service's own rule (for the admin CLI's create-user). */
+export function loadPasswordPepper(env: NodeJS.ProcessEnv = process.env): string {
+  const value = env.PASSWORD_PEPPER === '' ? undefined : env.PASSWORD_PEPPER;
+  const result = configSchema.in.shape.PASSWORD_PEPPER.safeParse(value);
+  if (result.success) return result.data;
+  const variable = configVariables.find((candidate) => candidate.name === 'PASSWORD_PEPPER');
+  if (variable === undefined) throw new Error('PASSWORD_PEPPER is missing from configVariables');
+  throw new ConfigError([problemLine(variable, value)]);
+}
+
 export function loadDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
   const value = env.DATABASE_URL === '' ? undefined : env.DATABASE_URL;
   const result = configSchema.in.shape.DATABASE_URL.safeParse(value);

@@ -1,4 +1,8 @@
+/* eslint-disable security/detect-non-literal-fs-filename -- paths are temporary folders the tests make */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { Redis } from 'ioredis';
@@ -6,12 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PermissionCache } from '../src/components/access/cache.js';
 import { EXIT, runAdminCli } from '../src/admin.js';
+import { PasswordHasher } from '../src/components/auth/passwords.js';
 import type { Database } from '../src/db/pool.js';
 import { createLogger } from '../src/logger.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
-import { insertUser, testDb } from './support/db.js';
+import { TEST_SECRETS } from './support/app.js';
+import { insertUser, testDb, unique } from './support/db.js';
 import { CapturedLogs } from './support/logs.js';
 import { freePort } from './support/net.js';
 import { testServices } from './support/services.js';
@@ -187,4 +193,67 @@ describe('npm run admin -- grant-role / revoke-role', () => {
     expect(await run(['grant-role', '--role', 'manager'])).toBe(EXIT.usage);
     expect(await rolesOf(user.id)).toEqual(['manager']);
   }, 30_000);
+});
+
+describe('npm run admin -- create-user', () => {
+  it('makes an account that signs in with the pepper, grants the role, and leaves an existing one as it is', async () => {
+    const name = unique('boot')
+      .replace(/[^A-Za-z0-9._-]/g, '')
+      .slice(0, 60);
+    const email = `${name}@example.com`;
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-admin-'));
+    const passwordFile = join(dir, 'password');
+    writeFileSync(passwordFile, 'a long enough local password\n', { mode: 0o600 });
+    const env = { DATABASE_URL: database.url, PASSWORD_PEPPER: TEST_SECRETS.PASSWORD_PEPPER };
+    const argv = ['create-user', '--email', email, '--username', name, '--password-file', passwordFile];
+
+    const first = await cli([...argv, '--role', 'admin'], env);
+    expect(first).toMatchObject({ code: EXIT.ok, stderr: '' });
+    expect(first.stdout).toContain(`created ${email}`);
+    expect(first.stdout).toContain('granted role admin');
+    const { rows } = await db.query<{ id: string; password_hash: string }>(
+      'test.createdUser',
+      'SELECT id, password_hash FROM users WHERE email = $1',
+      [email],
+    );
+    const [user] = rows;
+    expect(await rolesOf(user?.id ?? '')).toEqual(['admin', 'customer']);
+    const hasher = new PasswordHasher(TEST_SECRETS.PASSWORD_PEPPER);
+    expect(await hasher.verify(user?.password_hash ?? '', 'a long enough local password')).toBe(true);
+
+    writeFileSync(passwordFile, 'another long password here\n');
+    const again = await cli([...argv, '--role', 'admin'], env);
+    expect(again.code).toBe(EXIT.ok);
+    expect(again.stdout).toContain('already exists; its password is unchanged');
+    expect(again.stdout).toContain('already has role admin; nothing changed');
+    const after = await db.query<{ password_hash: string }>(
+      'test.hashAfter',
+      'SELECT password_hash FROM users WHERE id = $1',
+      [user?.id],
+    );
+    expect(after.rows[0]?.password_hash).toBe(user?.password_hash);
+  });
+
+  it('refuses a short password, a missing file, a bad username (64) and a missing pepper (78)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slipway-admin-'));
+    const short = join(dir, 'short');
+    writeFileSync(short, 'short\n');
+    const env = { DATABASE_URL: database.url, PASSWORD_PEPPER: TEST_SECRETS.PASSWORD_PEPPER };
+    const base = ['create-user', '--email', 'x@example.com', '--username', 'someone'];
+    const weak = await cli([...base, '--password-file', short], env);
+    expect(weak.code).toBe(EXIT.usage);
+    expect(weak.stderr).toContain(`the password in --password-file ${short} is refused`);
+    const missing = await cli([...base, '--password-file', join(dir, 'absent')], env);
+    expect(missing.code).toBe(EXIT.usage);
+    expect(missing.stderr).toContain('cannot read --password-file');
+    const badName = await cli(
+      ['create-user', '--email', 'x@example.com', '--username', 'a b', '--password-file', short],
+      env,
+    );
+    expect(badName.code).toBe(EXIT.usage);
+    expect(badName.stderr).toContain('--username "a b" is not a username');
+    const noPepper = await cli([...base, '--password-file', short], { DATABASE_URL: database.url });
+    expect(noPepper.code).toBe(EXIT.config);
+    expect(noPepper.stderr).toContain('PASSWORD_PEPPER');
+  });
 });

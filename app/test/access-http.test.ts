@@ -7,7 +7,8 @@ import { createComponents } from '../src/components/index.js';
 import type { ErrorBody } from '../src/http/errors.js';
 import { startTestApp } from './support/app.js';
 import type { TestApp } from './support/app.js';
-import { call, grantAccountRole, registerAccount, signIn } from './support/auth.js';
+import { FAILURES_BEFORE_ADDRESS_LOCK, FAILURES_BEFORE_LOCK } from '../src/components/auth/login-protection.js';
+import { call, clientIp, grantAccountRole, registerAccount, signIn } from './support/auth.js';
 import type { Account, Reply } from './support/auth.js';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
@@ -478,6 +479,60 @@ describe('user administration', () => {
       (await request('PATCH', `/api/v1/users/${randomUUID()}`, { token: admin.token, body: { is_active: false } }))
         .status,
     ).toBe(404);
+  });
+
+  it('lets an administrator unlock an account for every address, audited; a customer may not', async () => {
+    const target = await registerAccount(service.url);
+    const attacker = clientIp();
+    const login = (ip: string, password: string) =>
+      call(service.url, 'POST', '/api/v1/auth/login', { body: { email: target.email, password }, ip });
+    const statuses = [];
+    for (let attempt = 1; attempt <= FAILURES_BEFORE_ADDRESS_LOCK; attempt += 1) {
+      statuses.push((await login(attacker, 'wrong')).status);
+    }
+    expect(statuses.at(-1)).toBe(423);
+    // An account-wide lock as well, as many addresses would leave it.
+    await service.db.query(
+      'test.lockAccount',
+      "UPDATE users SET failed_login_count = $2, locked_until = now() + interval '15 minutes' WHERE id = $1",
+      [target.id, FAILURES_BEFORE_LOCK],
+    );
+    expect((await login(clientIp(), target.password)).status).toBe(423);
+
+    expectForbidden(
+      await request('POST', `/api/v1/users/${target.id}/unlock`, { token: subject.token }),
+      'users:manage',
+    );
+    expect((await request('POST', `/api/v1/users/${target.id}/unlock`)).status).toBe(401);
+    const unlocked = await request('POST', `/api/v1/users/${target.id}/unlock`, {
+      token: admin.token,
+      userAgent: 'unlock-test',
+    });
+    expect(unlocked.status).toBe(200);
+    expect(unlocked.body).toEqual({
+      user_id: target.id,
+      locked_until: expect.stringMatching(/^\d{4}-/) as unknown,
+      failed_login_count: FAILURES_BEFORE_LOCK,
+      addresses_cleared: 1,
+    });
+    expect((await login(attacker, target.password)).status).toBe(200);
+
+    const { rows } = await service.db.query<AuditRow>(
+      'test.unlockAudit',
+      `SELECT actor_user_id, event_type, resource_type, resource_id, user_agent, before, after, metadata
+         FROM audit_logs WHERE resource_id = $1 AND event_type = 'auth.account.unlocked'`,
+      [target.id],
+    );
+    expect(rows).toEqual([
+      expect.objectContaining({
+        actor_user_id: admin.account.id,
+        resource_type: 'user',
+        user_agent: 'unlock-test',
+        before: { locked_until: (unlocked.body as { locked_until: string }).locked_until, failed_login_count: 20 },
+        after: { locked_until: null, failed_login_count: 0 },
+      }),
+    ]);
+    expect((await request('POST', `/api/v1/users/${randomUUID()}/unlock`, { token: admin.token })).status).toBe(404);
   });
 
   it('never leaves the service without an active administrator', async () => {

@@ -241,6 +241,31 @@ describe('the app role and the triggers keep the log append-only', () => {
     });
   });
 
+  it('denies erp_app turning the audit triggers off, altering or creating a table: it owns nothing', async () => {
+    for (const sql of [
+      'ALTER TABLE audit_logs DISABLE TRIGGER ALL',
+      'ALTER TABLE audit_logs DISABLE TRIGGER USER',
+      'ALTER TABLE users ADD COLUMN is_root boolean',
+      'DROP TRIGGER audit_logs_no_update ON audit_logs',
+    ]) {
+      await expect(pl.app.query('test.ddl', sql), sql).rejects.toMatchObject({
+        cause: { code: '42501', message: expect.stringMatching(/^must be owner of (table|relation) /) as unknown },
+      });
+    }
+    await expect(pl.app.query('test.create', 'CREATE TABLE public.shadow (id int)')).rejects.toMatchObject({
+      cause: { code: '42501' },
+    });
+    // erp_app and the login roles made as its members (erp_app_*) own no table, sequence, function or schema
+    const { rows } = await pl.owner.query<{ owned: string }>(
+      `SELECT count(*)::text AS owned FROM (
+         SELECT relowner AS owner FROM pg_class UNION ALL SELECT proowner FROM pg_proc
+         UNION ALL SELECT nspowner FROM pg_namespace) o
+         JOIN pg_roles r ON r.oid = o.owner
+        WHERE r.rolname = 'erp_app' OR r.rolname LIKE 'erp\\_app\\_%'`,
+    );
+    expect(rows).toEqual([{ owned: '0' }]);
+  });
+
   it.each([
     ['UPDATE', "UPDATE audit_logs SET event_type = 'x.y'"],
     ['DELETE', 'DELETE FROM audit_logs'],

@@ -2,6 +2,11 @@ import { randomUUID } from 'node:crypto';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import {
+  FAILURES_BEFORE_ADDRESS_LOCK,
+  FAILURES_BEFORE_LOCK,
+  LOGIN_FAILURES_PER_IP_PER_DAY,
+} from '../src/components/auth/login-protection.js';
 import { TokenService } from '../src/components/auth/tokens.js';
 import { TEST_SECRETS } from './support/app.js';
 import type { TestApp } from './support/app.js';
@@ -115,7 +120,14 @@ describe('sign-in, /me, refresh and sign-out', () => {
     const neither = await call(app.url, 'POST', `${AUTH}/login`, { body: { password: 'whatever it is' } });
     expect(neither.status).toBe(400);
     expect(neither.body.error).toMatchObject({
-      fields: { 'body.email': [expect.stringContaining('either email or username')] },
+      fields: { body: [expect.stringContaining('either email or username')] },
+    });
+    const both = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: 'ada@example.com', username: 'ada', password: 'whatever it is' },
+    });
+    expect(both.status).toBe(400);
+    expect(both.body.error).toMatchObject({
+      fields: { body: [expect.stringContaining('either email or username')] },
     });
   });
 
@@ -240,47 +252,125 @@ describe('sign-in, /me, refresh and sign-out', () => {
 });
 
 describe('login protection', () => {
-  it('answers the 6th attempt from one IP within 15 minutes with 429, Retry-After and unlock_at', async () => {
+  it('counts only failures against an address: six good sign-ins in a row from one IP all succeed', async () => {
     const ip = clientIp();
     const account = await registerAccount(app.url);
-    for (let attempt = 1; attempt <= 5; attempt += 1) {
+    const statuses = [];
+    for (let attempt = 1; attempt <= 6; attempt += 1) {
       const reply = await call(app.url, 'POST', `${AUTH}/login`, {
-        body: { username: unique('guess').slice(0, 60), password: 'guessing away' },
+        body: { email: account.email, password: account.password },
         ip,
       });
-      expect(reply.status).toBe(401);
+      statuses.push(reply.status);
     }
-    const sixth = await call(app.url, 'POST', `${AUTH}/login`, {
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+
+  it(`answers with 429, Retry-After and unlock_at once an IP failed ${LOGIN_FAILURES_PER_IP_PER_DAY} times in a day`, async () => {
+    const ip = clientIp();
+    const account = await registerAccount(app.url);
+    const statuses = new Set<number>();
+    for (let attempt = 1; attempt <= LOGIN_FAILURES_PER_IP_PER_DAY; attempt += 1) {
+      const reply = await call(app.url, 'POST', `${AUTH}/login`, {
+        body: { username: `guess-${attempt}`, password: 'guessing away' },
+        ip,
+      });
+      statuses.add(reply.status);
+    }
+    expect([...statuses]).toEqual([401]);
+    const next = await call(app.url, 'POST', `${AUTH}/login`, {
       body: { email: account.email, password: account.password },
       ip,
     });
-    expect(sixth.status).toBe(429);
-    const retryAfter = Number(sixth.headers.get('retry-after'));
-    expect(retryAfter).toBeGreaterThan(14 * 60);
-    expect(retryAfter).toBeLessThanOrEqual(15 * 60);
-    const { details } = sixth.body.error as { details: { unlock_at: string } };
-    expect(Date.parse(details.unlock_at) - Date.now()).toBeGreaterThan(14 * 60_000);
-    const blocked = app.logs.withMessage('sign-in blocked: too many attempts from this IP').at(-1);
+    expect(next.status).toBe(429);
+    const retryAfter = Number(next.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(23 * 3600);
+    expect(retryAfter).toBeLessThanOrEqual(24 * 3600);
+    const { details } = next.body.error as { details: { unlock_at: string } };
+    expect(Date.parse(details.unlock_at) - Date.now()).toBeGreaterThan(23 * 3600_000);
+    const blocked = app.logs.withMessage('sign-in blocked: too many failed attempts from this IP').at(-1);
     expect(blocked).toMatchObject({ ip, attemptedEmail: account.email });
     expect(JSON.stringify(blocked)).not.toContain(account.password);
     const samples = await scrape(app.url);
     expect(sampleValue(samples, 'auth_login_attempts_total', { result: 'rate_limited' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(samples, 'rate_limit_blocks_total', { limiter: 'login' })).toBeGreaterThanOrEqual(1);
+    // Another address is not affected.
+    expect((await signIn(app.url, account)).accessToken).toBeTruthy();
   });
 
-  it('locks the account after 5 wrong passwords, even for the right one, and queues the notice', async () => {
+  it('shuts one address out of an account after 5 wrong passwords from it; the owner elsewhere still signs in', async () => {
     const account = await registerAccount(app.url);
-    const ip = clientIp();
+    const attacker = clientIp();
     const replies = [];
-    for (let attempt = 1; attempt <= 5; attempt += 1) {
+    for (let attempt = 1; attempt <= FAILURES_BEFORE_ADDRESS_LOCK; attempt += 1) {
       replies.push(
         await call(app.url, 'POST', `${AUTH}/login`, {
           body: { email: account.email, password: `wrong ${attempt}` },
-          ip,
+          ip: attacker,
         }),
       );
     }
     expect(replies.map((reply) => reply.status)).toEqual([401, 401, 401, 401, 423]);
+
+    // The right password from the shut-out address is refused too: it may be a guess that finally hit.
+    const fromAttacker = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: account.email, password: account.password },
+      ip: attacker,
+    });
+    expect(fromAttacker.status).toBe(423);
+    const error = fromAttacker.body.error as { code: string; message: string; details: { unlock_at: string } };
+    expect(error.code).toBe('ACCOUNT_LOCKED');
+    expect(error.message).toContain('from your address');
+    const unlockIn = Date.parse(error.details.unlock_at) - Date.now();
+    expect(unlockIn).toBeGreaterThan(14 * 60_000);
+    expect(unlockIn).toBeLessThanOrEqual(15 * 60_000);
+    expect(Number(fromAttacker.headers.get('retry-after'))).toBeGreaterThan(14 * 60);
+
+    const owner = await call(app.url, 'POST', `${AUTH}/login`, {
+      body: { email: account.email, password: account.password },
+      ip: clientIp(),
+    });
+    expect(owner.status).toBe(200);
+    expect(app.logs.withMessage('sign-in blocked: account locked for this address').at(-1)).toMatchObject({
+      attemptedEmail: account.email,
+      userId: account.id,
+      ip: attacker,
+    });
+    const samples = await scrape(app.url);
+    expect(sampleValue(samples, 'auth_address_lockouts_total')).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(samples, 'auth_login_attempts_total', { result: 'locked' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it("forgets an address's run of wrong passwords once it signs in", async () => {
+    const account = await registerAccount(app.url);
+    const ip = clientIp();
+    const wrong = () =>
+      call(app.url, 'POST', `${AUTH}/login`, { body: { email: account.email, password: 'not it' }, ip });
+    for (let attempt = 1; attempt < FAILURES_BEFORE_ADDRESS_LOCK; attempt += 1)
+      expect((await wrong()).status).toBe(401);
+    await signIn(app.url, account, ip);
+    for (let attempt = 1; attempt < FAILURES_BEFORE_ADDRESS_LOCK; attempt += 1)
+      expect((await wrong()).status).toBe(401);
+  });
+
+  it(`locks the account for everyone after ${FAILURES_BEFORE_LOCK} wrong passwords from many addresses, and queues the notice`, async () => {
+    const account = await registerAccount(app.url);
+    const addresses = Array.from({ length: FAILURES_BEFORE_LOCK / FAILURES_BEFORE_ADDRESS_LOCK }, () => clientIp());
+    const statuses = [];
+    for (const ip of addresses) {
+      for (let attempt = 1; attempt <= FAILURES_BEFORE_ADDRESS_LOCK; attempt += 1) {
+        statuses.push(
+          (
+            await call(app.url, 'POST', `${AUTH}/login`, {
+              body: { email: account.email, password: `wrong ${attempt}` },
+              ip,
+            })
+          ).status,
+        );
+      }
+    }
+    expect(statuses.at(-1)).toBe(423);
+    const lastIp = addresses.at(-1) ?? '';
 
     const right = await call(app.url, 'POST', `${AUTH}/login`, {
       body: { email: account.email, password: account.password },
@@ -292,7 +382,6 @@ describe('login protection', () => {
     const unlockIn = Date.parse(error.details.unlock_at) - Date.now();
     expect(unlockIn).toBeGreaterThan(14 * 60_000);
     expect(unlockIn).toBeLessThanOrEqual(15 * 60_000);
-    expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(14 * 60);
 
     const { rows } = await app.db.query<{ recipient: string; template: string; payload: Record<string, unknown> }>(
       'test.outbox',
@@ -303,7 +392,11 @@ describe('login protection', () => {
       {
         recipient: account.email,
         template: 'account_locked',
-        payload: expect.objectContaining({ unlockAt: error.details.unlock_at, ip, failedAttempts: 5 }) as unknown,
+        payload: expect.objectContaining({
+          unlockAt: error.details.unlock_at,
+          ip: lastIp,
+          failedAttempts: FAILURES_BEFORE_LOCK,
+        }) as unknown,
       },
     ]);
     expect(app.logs.withMessage('sign-in blocked: account locked').at(-1)).toMatchObject({
@@ -312,28 +405,24 @@ describe('login protection', () => {
     });
     const samples = parseExposition(await (await fetch(`${app.url}/metrics`)).text());
     expect(sampleValue(samples, 'auth_lockouts_total')).toBeGreaterThanOrEqual(1);
-    expect(sampleValue(samples, 'auth_login_attempts_total', { result: 'locked' })).toBeGreaterThanOrEqual(1);
   });
 
-  it('shares the IP limit and the lockout between two app instances on the same Redis and database', async () => {
+  it('shares the address lock and the account lock between two app instances on the same Redis and database', async () => {
     const other = await startAuthApp();
     try {
-      const ip = clientIp();
-      const guesses = [app, other, app, other, app].map((instance) =>
-        call(instance.url, 'POST', `${AUTH}/login`, { body: { username: 'nobody-here', password: 'guessing' }, ip }),
-      );
-      expect((await Promise.all(guesses)).map((reply) => reply.status)).toEqual([401, 401, 401, 401, 401]);
-      expect(
-        (await call(other.url, 'POST', `${AUTH}/login`, { body: { username: 'nobody-here', password: 'x' }, ip }))
-          .status,
-      ).toBe(429);
-
       const account = await registerAccount(other.url);
+      const ip = clientIp();
+      const guesses = [];
       for (const instance of [app, other, app, other, app]) {
-        await call(instance.url, 'POST', `${AUTH}/login`, { body: { email: account.email, password: 'wrong one' } });
+        guesses.push(
+          (await call(instance.url, 'POST', `${AUTH}/login`, { body: { email: account.email, password: 'nope' }, ip }))
+            .status,
+        );
       }
+      expect(guesses).toEqual([401, 401, 401, 401, 423]);
       const right = await call(other.url, 'POST', `${AUTH}/login`, {
         body: { email: account.email, password: account.password },
+        ip,
       });
       expect(right.status).toBe(423);
     } finally {

@@ -188,7 +188,7 @@ describe('products over HTTP', () => {
     ['an SQL sort', '?sort=name;DROP%20TABLE%20products', 'query.sort'],
     ['an unknown filter', '?colour=red', 'query.colour'],
     ['a huge name filter', `?name=${'a'.repeat(5_000)}`, 'query.name'],
-    ['an inverted price range', '?min_price_cents=10&max_price_cents=5', 'query.max_price_cents'],
+    ['a price above the largest stored', '?max_price_cents=2147483648', 'query.max_price_cents'],
     ['a negative price', '?min_price_cents=-1', 'query.min_price_cents'],
   ])('refuses a listing with %s with a structured 400', async (_what, search, field) => {
     const reply = await call('GET', `/api/v1/products${search}`, { user });

@@ -94,6 +94,7 @@ describe('Metrics recording functions', () => {
     }
     expect(sampleValue(all, 'rate_limit_blocks_total', { limiter: 'general' })).toBe(0);
     expect(sampleValue(all, 'auth_lockouts_total')).toBe(0);
+    expect(sampleValue(all, 'auth_address_lockouts_total')).toBe(0);
     expect(sampleValue(all, 'backup_last_success_timestamp_seconds')).toBe(0);
   });
 

@@ -116,7 +116,7 @@ describe('validate()', () => {
     expect(response.status).toBe(400);
     expect(((await response.json()) as ErrorBody).error.fields).toEqual({
       'params.userId': ['Invalid UUID (got "123")'],
-      'query.limit': ['limit must be a whole number from 1 to 1000 (got 5000)'],
+      'query.limit': ['limit must be a whole number from 1 to 1000, without leading zeros (got "5000")'],
       'query.colour': ['is not a known field; remove it or check its spelling'],
     });
   });

@@ -10,7 +10,7 @@ import {
   lowCacheHitRate,
   slowQueriesRising,
 } from './alerts/dependencies.js';
-import { highAuthFailureRate, accountLockoutSpike } from './alerts/security.js';
+import { highAuthFailureRate, accountLockoutSpike, signInLockoutBurst } from './alerts/security.js';
 import { backupMissing, backupFailed, restoreDrillStale, auditVerifyStale } from './alerts/backups.js';
 import { canaryAnalysisFailed } from './alerts/delivery.js';
 import { watchdog } from './alerts/meta.js';
@@ -120,6 +120,7 @@ export const ALERTS: readonly AlertDefinition[] = [
   slowQueriesRising,
   highAuthFailureRate,
   accountLockoutSpike,
+  signInLockoutBurst,
   backupMissing,
   backupFailed,
   restoreDrillStale,

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
+import pg from 'pg';
 import { afterAll, describe, expect, test } from 'vitest';
 
 import { removeDirectory } from '../src/platform/accounts.js';
@@ -108,6 +109,29 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(users.status).toBe(200);
     expect((await fetch(`${appUrl}/api/docs/openapi.json`)).status).toBe(200);
 
+    // the app signs in to PostgreSQL as erp_app, which owns nothing: it cannot turn the audit triggers off
+    const { dir } = localPaths(env.SLIPWAY_SCOPE);
+    const secret = (file: string) => encodeURIComponent(readFileSync(file, 'utf8').trim());
+    const database = (user: string, password: string) =>
+      `postgresql://${user}:${password}@${HOST}:${env.SLIPWAY_POSTGRES_PORT ?? ''}/erp`;
+    const owner = new pg.Client({ connectionString: database('slipway', secret(join(dir, 'postgres', 'password'))) });
+    const app = new pg.Client({
+      connectionString: database('erp_app', secret(join(dir, 'secrets', 'app-database-password'))),
+    });
+    await owner.connect();
+    await app.connect();
+    try {
+      const users = await owner.query<{ usename: string }>(
+        "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'erp' AND pid <> pg_backend_pid()",
+      );
+      expect(users.rows).toEqual([{ usename: 'erp_app' }]);
+      await expect(app.query('ALTER TABLE audit_logs DISABLE TRIGGER ALL')).rejects.toMatchObject({ code: '42501' });
+      await expect(app.query('ALTER TABLE users ADD COLUMN is_root boolean')).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await app.end();
+      await owner.end();
+    }
+
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
     expect(pids).toHaveLength(4);
@@ -128,6 +152,68 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(existsSync(localPaths(env.SLIPWAY_SCOPE).stateFile)).toBe(false);
     expect(npm(['stop'], env).stdout).toContain('Slipway is not running.');
   }, 240_000);
+
+  test('restarts a killed Redis and counts it; after a kill -9 of the supervisor, npm stop leaves nothing and npm start works again', async () => {
+    // a tiny per-IP limit that the calls below use up, as a busy machine would: the administrator is still made
+    const env: Awaited<ReturnType<typeof platformEnv>> = {
+      ...(await platformEnv()),
+      RATE_LIMIT_PER_MINUTE: '2',
+      TRUST_PROXY: '1',
+    };
+    const { child } = await startPlatform(env);
+    const { stateFile } = localPaths(env.SLIPWAY_SCOPE);
+    const appUrl = `http://${HOST}:${env.PORT}`;
+    const serviceOf = (name: string) => readState(stateFile)?.services.find((s) => s.name === name);
+    const statusLine = (name: string) =>
+      npm(['run', 'status'], env)
+        .stdout.split('\n')
+        .find((line) => line.trim().startsWith(`${name} `)) ?? '';
+
+    // Redis rewrites its title; the status still sees it running
+    expect(statusLine('redis')).toMatch(/redis\s+running\s+pid \d+\s+restarts 0/);
+    const redisPid = serviceOf('redis')?.pid ?? 0;
+    process.kill(redisPid, 'SIGKILL');
+    await expect
+      .poll(() => serviceOf('redis'), { timeout: 30_000, interval: 250 })
+      .toMatchObject({ restarts: 1, restarting: false });
+    expect(serviceOf('redis')?.pid).not.toBe(redisPid);
+    expect(statusLine('redis')).toMatch(/redis\s+running\s+pid \d+\s+restarts 1/);
+    await expect.poll(async () => (await fetch(`${appUrl}/health/ready`)).status, { timeout: 30_000 }).toBe(200);
+
+    // spend this address's per-minute budget, kept in Redis across the restart below
+    for (let n = 0; n < 3; n += 1) await fetch(`${appUrl}/api/v1/roles`);
+    expect((await fetch(`${appUrl}/api/v1/roles`)).status).toBe(429);
+
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const state = readState(stateFile);
+    const pids = state?.services.map((s) => s.pid) ?? [];
+    process.kill(state?.supervisorPid ?? 0, 'SIGKILL');
+    await exited;
+    expect(pids.every(isAlive)).toBe(true);
+
+    const stopped = npm(['stop'], env);
+    expect(stopped.stdout).toContain('Slipway is stopped.');
+    expect(stopped.status).toBe(0);
+    expect(pids.filter(isAlive)).toEqual([]);
+    for (const port of [env.PORT, env.SLIPWAY_POSTGRES_PORT, env.SLIPWAY_REDIS_PORT, env.SLIPWAY_REGISTRY_PORT]) {
+      expect(await isPortFree(HOST, Number(port))).toBe(true);
+    }
+
+    const again = await startPlatform(env);
+    const againExited = new Promise((resolve) => again.child.once('exit', resolve));
+    try {
+      const password = readFileSync(adminPasswordFile(env.SLIPWAY_SCOPE), 'utf8').trim();
+      const login = await fetch(`${appUrl}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': '10.9.8.7' },
+        body: JSON.stringify({ email: LOCAL_ADMIN_EMAIL, password }),
+      });
+      expect(login.status).toBe(200);
+    } finally {
+      expect(npm(['stop'], env).status).toBe(0);
+      await againExited;
+    }
+  }, 300_000);
 
   test('a taken app port fails with the port and the variable to change, and stops what it had started', async () => {
     const env = await platformEnv();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import {
   AlreadyRunning,
   claimState,
   readState,
+  stopRecorded,
   Supervisor,
   type PlatformState,
   type ServiceDefinition,
@@ -22,11 +23,16 @@ import {
 const HOST = '127.0.0.1';
 
 /** A real HTTP server process; `exitCode` makes it die at once instead (a broken service). */
-function httpService(name: string, port: number, options: { exitCode?: number; ignoreTerm?: boolean } = {}) {
+function httpService(
+  name: string,
+  port: number,
+  options: { exitCode?: number; ignoreTerm?: boolean; title?: string } = {},
+) {
   const script =
     options.exitCode !== undefined
       ? `console.error('fatal: cannot open config'); process.exit(${options.exitCode})`
       : `${options.ignoreTerm ? "process.on('SIGTERM', () => console.log('ignoring SIGTERM'));" : ''}
+         ${options.title === undefined ? '' : `process.title = ${JSON.stringify(options.title)};`}
          require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '${HOST}', () => console.log('listening'))`;
   return {
     name,
@@ -120,6 +126,107 @@ describe('Supervisor', () => {
     await s.start(httpService('alpha', await freePort()));
     process.kill(s.services[0]?.pid ?? 0, 'SIGKILL');
     await expect.poll(() => exits, { timeout: 5_000 }).toEqual(['alpha:null:SIGKILL']);
+  });
+});
+
+describe('restarts', () => {
+  const policy = { initialDelayMs: 200, maxDelayMs: 1_000, resetAfterMs: 60_000 };
+
+  test('brings a service that dies back after a back-off that doubles, and records its restarts', async () => {
+    const s = supervisor();
+    s.restartPolicy = policy;
+    const delays: number[] = [];
+    s.onRestart = (_name, _restarts, delayMs) => {
+      if (delayMs !== undefined) delays.push(delayMs);
+    };
+    const port = await freePort();
+    await s.start(httpService('alpha', port));
+    for (const restarts of [1, 2]) {
+      const before = s.services[0]?.pid ?? 0;
+      process.kill(before, 'SIGKILL');
+      await expect.poll(() => s.services[0], { timeout: 10_000 }).toMatchObject({ restarts, restarting: false });
+      expect(s.services[0]?.pid).not.toBe(before);
+      expect((await fetch(`http://${HOST}:${port}/`)).status).toBe(200);
+    }
+    expect(delays).toEqual([200, 400]);
+    expect(readState(s.stateFile)?.services[0]).toMatchObject({ name: 'alpha', restarts: 2, restarting: false });
+    expect(readState(s.stateFile)?.services[0]?.lastExit).toContain('signal SIGKILL');
+  });
+
+  test('leaves a service with restart: never down, and only reports it', async () => {
+    const s = supervisor();
+    s.restartPolicy = policy;
+    const exits: string[] = [];
+    s.onUnexpectedExit = (name) => exits.push(name);
+    await s.start({ ...httpService('once', await freePort()), restart: 'never' });
+    const pid = s.services[0]?.pid ?? 0;
+    process.kill(pid, 'SIGKILL');
+    await expect.poll(() => exits, { timeout: 5_000 }).toEqual(['once']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(s.services[0]).toMatchObject({ pid, restarts: 0 });
+  });
+});
+
+describe('process identity', () => {
+  test('stops a service that rewrote its process title once its supervisor died', async () => {
+    const { stateFile, logDir } = scratch();
+    const owner = new Supervisor(stateFile, logDir, silentProgress);
+    const port = await freePort();
+    await owner.start(httpService('renamed', port, { title: 'renamed-by-itself 127.0.0.1:1' }));
+    const pid = owner.services[0]?.pid ?? 0;
+    await expect.poll(() => readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('renamed-by-itself');
+    // the supervisor that wrote the state is gone (kill -9): point it at a pid that no longer exists
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => dead.once('exit', resolve));
+    writeFileSync(stateFile, JSON.stringify({ ...readState(stateFile), supervisorPid: dead.pid }));
+
+    await claimState(stateFile, silentProgress);
+    expect(isAlive(pid)).toBe(false);
+    expect(await isPortFree(HOST, port)).toBe(true);
+  });
+
+  test('stops a service named only by its PID file when the state file is lost', async () => {
+    const { stateFile, logDir } = scratch();
+    const owner = new Supervisor(stateFile, logDir, silentProgress);
+    const port = await freePort();
+    await owner.start(httpService('orphan', port));
+    const record = owner.services[0];
+    expect(record?.startTime).toMatch(/^\d+$/);
+    rmSync(stateFile);
+
+    await stopRecorded(stateFile, silentProgress);
+    expect(isAlive(record?.pid ?? 0)).toBe(false);
+    expect(await isPortFree(HOST, port)).toBe(true);
+  });
+
+  test('leaves alone a process that merely reuses a recorded pid', async () => {
+    const { stateFile } = scratch();
+    const bystander = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      const pid = bystander.pid ?? 0;
+      const state: PlatformState = {
+        supervisorPid: 1,
+        startedAt: 'earlier',
+        services: [
+          {
+            name: 'ghost',
+            pid,
+            startTime: '1',
+            command: process.execPath,
+            url: 'http://127.0.0.1:1',
+            stopSignal: 'SIGTERM',
+            stopTimeoutMs: 1_000,
+            log: '/dev/null',
+            restarts: 0,
+          },
+        ],
+      };
+      writeFileSync(stateFile, JSON.stringify(state));
+      await stopRecorded(stateFile, silentProgress);
+      expect(isAlive(pid)).toBe(true);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
   });
 });
 

@@ -32,6 +32,7 @@ export function createComponents(deps: ComponentDependencies): Components {
     authenticate: auth.authenticate,
     audit: deps.audit ?? new AuditLog(),
     permissions,
+    loginLocks: auth.loginLimits,
   });
   const catalog = createCatalogRouter({
     db: deps.db,

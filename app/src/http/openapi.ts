@@ -252,6 +252,36 @@ export function apiDocsOf(router: object): RouteDescriber | undefined {
   return describers.get(router);
 }
 
+// Marks a z.xor for the document: zod-to-openapi renders every union as anyOf.
+const EXCLUSIVE = 'x-slipway-exclusive';
+
+/**
+ * Exactly one of `options` (z.xor), with `error` when none or several match; the API document states it as
+ * `oneOf`, which is what the validator enforces.
+ */
+export function exclusiveUnion<const T extends readonly [z.ZodType, z.ZodType, ...z.ZodType[]]>(
+  options: T,
+  error: string,
+) {
+  return z.xor(options, { error }).meta({ [EXCLUSIVE]: true });
+}
+
+/** Rewrites the anyOf of each {@link exclusiveUnion} as oneOf, in place. */
+function markExclusiveUnions(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const item of node) markExclusiveUnions(item);
+    return;
+  }
+  if (typeof node !== 'object' || node === null) return;
+  const schema = node as Record<string, unknown>;
+  if (schema[EXCLUSIVE] === true && Array.isArray(schema.anyOf)) {
+    schema.oneOf = schema.anyOf;
+    Reflect.deleteProperty(schema, 'anyOf');
+    Reflect.deleteProperty(schema, EXCLUSIVE);
+  }
+  for (const value of Object.values(schema)) markExclusiveUnions(value);
+}
+
 /** Builds the OpenAPI 3.1 document from every component's describer. */
 export function buildOpenApiDocument(describers: readonly RouteDescriber[]): OpenApiDocument {
   const registry = new OpenAPIRegistry();
@@ -266,7 +296,9 @@ export function buildOpenApiDocument(describers: readonly RouteDescriber[]): Ope
   const { name, version } = packageInfo();
   const generator = new OpenApiGeneratorV31(registry.definitions, { sortComponents: 'alphabetically' });
   try {
-    return generate(generator, name, version);
+    const document = generate(generator, name, version);
+    markExclusiveUnions(document);
+    return document;
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
     throw new TypeError(

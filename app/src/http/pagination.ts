@@ -5,13 +5,44 @@ export const PAGE_MAX_LIMIT = 1000;
 // A page beyond this is a mistake or a scan; keyset pagination is the tool for deep paging.
 export const PAGE_MAX = 1_000_000;
 
+/**
+ * The decimal numbers 1 to `max` (a power of ten) without leading zeros, as one pattern: the validator and the
+ * API document share it, so the document states the range the server enforces.
+ */
+export function wholeNumberPattern(max: number): RegExp {
+  const digits = String(max).length - 1;
+  if (max < 10 || String(max) !== `1${'0'.repeat(digits)}`) {
+    throw new TypeError(`wholeNumberPattern(): ${max} is not a power of ten of at least 10`);
+  }
+  // eslint-disable-next-line security/detect-non-literal-regexp -- built from a checked power of ten, at module load
+  return new RegExp(`^(?:[1-9][0-9]{0,${digits - 1}}|${max})$`);
+}
+
+/** The decimal numbers 0 to `max` without leading zeros, as one pattern the validator and the document share. */
+export function upToPattern(max: number): RegExp {
+  const digits = String(max);
+  const alternatives = ['0', `[1-9][0-9]{0,${digits.length - 2}}`];
+  // numbers as long as max: equal on a prefix, then one smaller digit, then anything
+  for (let at = 0; at < digits.length; at += 1) {
+    const digit = Number(digits[at]);
+    const low = at === 0 ? 1 : 0;
+    if (digit > low) {
+      const rest = digits.length - at - 1;
+      alternatives.push(`${digits.slice(0, at)}[${low}-${digit - 1}]${rest > 0 ? `[0-9]{${rest}}` : ''}`);
+    }
+  }
+  alternatives.push(digits);
+  // eslint-disable-next-line security/detect-non-literal-regexp -- built from a number, at module load
+  return new RegExp(`^(?:${alternatives.join('|')})$`);
+}
+
 function positiveWhole(name: string, max: number) {
-  const rule = `${name} must be a whole number from 1 to ${max}`;
+  const rule = `${name} must be a whole number from 1 to ${max}, without leading zeros`;
   return z
     .string({ error: rule })
-    .regex(/^\d{1,7}$/, { error: rule })
-    .transform(Number)
-    .pipe(z.number().int().min(1, { error: rule }).max(max, { error: rule }));
+    .regex(wholeNumberPattern(max), { error: rule })
+    .meta({ description: `A whole number from 1 to ${max}.` })
+    .transform(Number);
 }
 
 /** `page` (≥ 1, default 1) and `limit` (1..1000, default 20) query fields, to spread into a `z.strictObject`. */
@@ -65,6 +96,16 @@ export interface SortOptions<Field extends string> {
 }
 
 /**
+ * `sort` as the document states it: `fields`, comma-separated, each optionally prefixed with `-` and named at most
+ * once (the lookahead refuses a field that comes back later in the list).
+ */
+export function sortPattern(fields: readonly string[]): string {
+  const names = `(?:${fields.join('|')})`;
+  const repeated = `(?!.*(?:^|,)-?(${names})(?:,.*)?,-?\\1(?:,|$))`;
+  return `^${repeated}(?:-?${names}(?:,-?${names}){0,${fields.length - 1}})?$`;
+}
+
+/**
  * Declares what a listing may be sorted by: `columns` maps each public field name to its SQL column expression.
  * Only those expressions ever reach SQL; the request's text is only compared against the field names.
  */
@@ -86,6 +127,10 @@ export function defineSort<const Field extends string>(
 
   const schema = z
     .string({ error: `sort must be a comma-separated list of fields; ${allowed}` })
+    .meta({
+      description: `Comma-separated fields, each at most once; ${allowed}.`,
+      pattern: sortPattern(fields),
+    })
     .optional()
     .transform((value, context): readonly SortKey<Field>[] => {
       if (value === undefined || value === '') return options.default;

@@ -91,6 +91,12 @@ export const APP_METRICS = {
     help: 'Accounts locked after too many failed sign-ins.',
     labelNames: [],
   },
+  authAddressLockoutsTotal: {
+    name: 'auth_address_lockouts_total',
+    type: 'counter',
+    help: 'Client addresses shut out of one account after too many wrong passwords in a row from them.',
+    labelNames: [],
+  },
   authTokenValidationsTotal: {
     name: 'auth_token_validations_total',
     type: 'counter',

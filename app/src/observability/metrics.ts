@@ -58,6 +58,7 @@ export class Metrics {
   readonly #httpInFlight = this.#gauge(APP_METRICS.httpRequestsInFlight);
   readonly #loginAttempts = this.#counter(APP_METRICS.authLoginAttemptsTotal);
   readonly #lockouts = this.#counter(APP_METRICS.authLockoutsTotal);
+  readonly #addressLockouts = this.#counter(APP_METRICS.authAddressLockoutsTotal);
   readonly #tokenValidations = this.#counter(APP_METRICS.authTokenValidationsTotal);
   readonly #dbQueries = this.#counter(APP_METRICS.dbQueriesTotal);
   readonly #dbQueryDuration = this.#histogram(APP_METRICS.dbQueryDurationSeconds);
@@ -80,7 +81,14 @@ export class Metrics {
     for (const result of LOGIN_RESULTS) this.#loginAttempts.inc({ result }, 0);
     for (const result of TOKEN_VALIDATION_RESULTS) this.#tokenValidations.inc({ result }, 0);
     for (const limiter of RATE_LIMITERS) this.#rateLimitBlocks.inc({ limiter }, 0);
-    for (const counter of [this.#lockouts, this.#dbRetries, this.#dbRollbacks, this.#usersCreated]) counter.inc(0);
+    for (const counter of [
+      this.#lockouts,
+      this.#addressLockouts,
+      this.#dbRetries,
+      this.#dbRollbacks,
+      this.#usersCreated,
+    ])
+      counter.inc(0);
     this.#backupLastSuccess.set(0);
     this.#httpInFlight.set(0);
   }
@@ -114,6 +122,10 @@ export class Metrics {
 
   authLockout(): void {
     this.#lockouts.inc();
+  }
+
+  authAddressLockout(): void {
+    this.#addressLockouts.inc();
   }
 
   authTokenValidation(result: TokenValidationResult): void {

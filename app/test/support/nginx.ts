@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { processStartTime } from '../../../pipelines/src/platform/processes.js';
 import { freePort } from './net.js';
 import { claimRunFolder } from './run-folder.js';
 import { statusOf, waitFor } from './server-process.js';
@@ -90,6 +91,8 @@ export async function startNginx({ dir, upstreams, stateFile }: NginxOptions): P
       {
         name: 'nginx',
         pid: child.pid,
+        startTime: processStartTime(child.pid) ?? 'unknown',
+        restarts: 0,
         command: NGINX,
         url,
         stopSignal: 'SIGQUIT',

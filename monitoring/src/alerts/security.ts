@@ -87,3 +87,40 @@ export const accountLockoutSpike: AlertDefinition = {
     },
   ],
 };
+
+export const signInLockoutBurst: AlertDefinition = {
+  name: 'SignInLockoutBurst',
+  group: GROUPS.security,
+  rules: [
+    {
+      expr: `sum(increase(auth_address_lockouts_total{${APP}}[15m])) > 20`,
+      for: '5m',
+      severity: 'warning',
+      summary: 'Many accounts are being locked from the addresses guessing their passwords',
+      description:
+        '{{ $value | humanize }} addresses were shut out of an account after wrong passwords in a row in the last 15 minutes (threshold 20): password guessing or lockout abuse across many accounts.',
+    },
+  ],
+  tests: [
+    {
+      name: 'two address lockouts a minute',
+      series: [{ series: appSeries('auth_address_lockouts_total'), values: '0+2x30' }],
+      checks: [
+        {
+          at: '25m',
+          alerts: [
+            {
+              description:
+                '30 addresses were shut out of an account after wrong passwords in a row in the last 15 minutes (threshold 20): password guessing or lockout abuse across many accounts.',
+            },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'a few users mistyping their passwords',
+      series: [{ series: appSeries('auth_address_lockouts_total'), values: '0x10 1x10 2x10' }],
+      checks: [{ at: '25m', alerts: [] }],
+    },
+  ],
+};

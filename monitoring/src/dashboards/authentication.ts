@@ -33,9 +33,12 @@ export const authentication: DashboardSpec = {
         {
           title: 'Account lockouts',
           description:
-            'Accounts locked after too many failed sign-ins, per interval. AccountLockoutSpike warns above 10 in 15 minutes.',
+            'Accounts locked for everyone, and addresses shut out of one account, per interval. AccountLockoutSpike warns above 10 account lockouts in 15 minutes, SignInLockoutBurst above 20 address lockouts.',
           unit: 'short',
-          queries: [{ expr: `sum(increase(auth_lockouts_total{${APP}}[${W}]))`, legend: 'lockouts' }],
+          queries: [
+            { expr: `sum(increase(auth_lockouts_total{${APP}}[${W}]))`, legend: 'lockouts' },
+            { expr: `sum(increase(auth_address_lockouts_total{${APP}}[${W}]))`, legend: 'address lockouts' },
+          ],
         },
       ],
     },

@@ -10,9 +10,20 @@ import {
   RUNNING_FOOTER,
 } from './local.js';
 import { repoRoot } from './paths.js';
-import { isAlive, runsCommand, waitForExit } from './processes.js';
+import { waitForExit } from './processes.js';
 import { consoleProgress, seconds } from './progress.js';
-import { AlreadyRunning, claimState, readState, stopRecorded, Supervisor, type ServiceRecord } from './supervisor.js';
+import {
+  AlreadyRunning,
+  claimState,
+  DEFAULT_RESTART_POLICY,
+  isRecordedAlive,
+  isSupervisorAlive,
+  readPidFiles,
+  readState,
+  stopRecorded,
+  Supervisor,
+  type ServiceRecord,
+} from './supervisor.js';
 
 const USAGE = 'usage: platform <start|stop|status>  (npm start, npm stop, npm run status)';
 
@@ -65,11 +76,16 @@ async function start(): Promise<number> {
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       process.on(signal, () => void shutdown(signal).then(() => resolve(0)));
     }
+    // as a cluster would: a service that dies comes back after a back-off, and npm run status counts it
+    supervisor.restartPolicy = DEFAULT_RESTART_POLICY;
     supervisor.onUnexpectedExit = (name, code, signal, log) => {
       consoleProgress.warn(
         `${name} exited unexpectedly (code ${String(code)}, signal ${String(signal)}); see ${relative(repoRoot, log)}`,
       );
-      void shutdown(`${name} failed`).then(() => resolve(1));
+    };
+    supervisor.onRestart = (name, restarts, delayMs) => {
+      if (delayMs === undefined) consoleProgress.ok(`${name} is back (restart ${restarts})`);
+      else consoleProgress.step(`restarting ${name} in ${seconds(delayMs)} (restart ${restarts})`);
     };
   });
 
@@ -99,8 +115,7 @@ async function stop(): Promise<number> {
     process.stdout.write('Slipway is not running.\n');
     return 0;
   }
-  const supervisorAlive = isAlive(state.supervisorPid) && runsCommand(state.supervisorPid, process.execPath);
-  if (supervisorAlive) {
+  if (isSupervisorAlive(state)) {
     consoleProgress.step(`asking the supervisor (pid ${state.supervisorPid}) to stop`);
     process.kill(state.supervisorPid, 'SIGTERM');
     const longest = Math.max(10_000, ...state.services.map((s) => s.stopTimeoutMs));
@@ -109,8 +124,9 @@ async function stop(): Promise<number> {
     }
   }
   // Whatever is still recorded (a supervisor that died or hung) is stopped here.
+  const recorded = [...(readState(stateFile)?.services ?? state.services), ...readPidFiles(stateFile)];
   await stopRecorded(stateFile, consoleProgress);
-  const left = state.services.filter((s) => isAlive(s.pid) && runsCommand(s.pid, s.command));
+  const left = recorded.filter(isRecordedAlive);
   if (left.length > 0) {
     throw new PlatformError(
       `still running after stop: ${left.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}`,
@@ -128,14 +144,15 @@ function status(): number {
     process.stdout.write('Slipway is not running.\n');
     return 0;
   }
-  const alive = isAlive(state.supervisorPid) && runsCommand(state.supervisorPid, process.execPath);
+  const alive = isSupervisorAlive(state);
   process.stdout.write(
     `Supervisor pid ${state.supervisorPid} (${alive ? 'running' : 'gone'}), started ${state.startedAt}\n`,
   );
   for (const service of state.services) {
-    const up = isAlive(service.pid) && runsCommand(service.pid, service.command);
+    const up = isRecordedAlive(service);
+    const condition = service.restarting === true ? 'restarting' : up ? 'running' : 'stopped';
     process.stdout.write(
-      `  ${service.name.padEnd(10)} ${up ? 'running' : 'stopped'}  pid ${service.pid}  ${service.url}\n`,
+      `  ${service.name.padEnd(10)} ${condition.padEnd(10)}  pid ${service.pid}  restarts ${service.restarts}  ${service.url}\n`,
     );
   }
   return alive ? 0 : 1;

@@ -13,6 +13,8 @@ import type { ServiceDefinition } from './supervisor.js';
 export const LOCAL_HOST = '127.0.0.1';
 export const DEFAULT_PORTS = { app: 8080, postgres: 55432, redis: 56379, registry: 5000 } as const;
 export const APP_DATABASE = 'erp';
+/** The app's least-privilege login (app/migrations/0001 makes it): it owns nothing, migrations run as the owner. */
+export const APP_DATABASE_ROLE = 'erp_app';
 /** The last line `npm start` prints once everything answers. */
 export const RUNNING_FOOTER = 'Ctrl-C, or `npm stop` from another terminal, stops it.';
 
@@ -76,6 +78,7 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     const value = env[key];
     if (value !== undefined) passthrough[key] = value;
   }
+  const appRolePassword = localSecret(join(dir, 'secrets', 'app-database-password'), 24);
   const app = appService({
     host: LOCAL_HOST,
     port: portFromEnv(env, 'PORT', DEFAULT_PORTS.app),
@@ -84,12 +87,13 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       NODE_ENV: 'development',
       APP_ENV: 'dev',
       ...passthrough,
-      DATABASE_URL: postgres.connectionString(APP_DATABASE),
+      DATABASE_URL: postgres.connectionStringAs(APP_DATABASE_ROLE, appRolePassword, APP_DATABASE),
       REDIS_URL: redis.connectionUrl,
       // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
       JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
       PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
     },
+    migration: { ownerDatabaseUrl: postgres.connectionString(APP_DATABASE), appRolePassword },
     administrator: {
       email: LOCAL_ADMIN_EMAIL,
       username: 'admin',

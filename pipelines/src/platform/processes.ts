@@ -20,6 +20,27 @@ export function commandLine(pid: number): string[] | undefined {
   }
 }
 
+/**
+ * When a process started, in clock ticks since boot (field 22 of /proc/<pid>/stat), or undefined when it is gone.
+ * With the pid it names one process for good: unlike its title, a process cannot change it (Redis rewrites its title).
+ */
+export function processStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // the command name in parentheses may hold spaces and parentheses; the fields after its last ')' do not
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19];
+}
+
+/** True while `pid` is still the process that started at `startTime` (guards against pid reuse). */
+export function isSameProcess(pid: number, startTime: string): boolean {
+  return isAlive(pid) && processStartTime(pid) === startTime;
+}
+
 /** Guards against pid reuse: the pid still runs the executable we started. */
 export function runsCommand(pid: number, command: string): boolean {
   const argv = commandLine(pid);
@@ -35,6 +56,11 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
+}
+
+/** SIGKILL to every process left in the group `pid` led; nothing when the group is empty. */
+export function killGroup(pid: number): void {
+  signal(-pid, 'SIGKILL');
 }
 
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {

@@ -10,7 +10,7 @@ import { createAuthorize, createHolds } from './guard.js';
 import type { Authorize, Holds } from './guard.js';
 import { accessRouter } from './routes.js';
 import { AccessService } from './service.js';
-import type { AccessAuditLog } from './service.js';
+import type { AccessAuditLog, LoginLockReleaser } from './service.js';
 
 export { PermissionCache, PERMISSIONS_TTL_SECONDS, ROLES_TTL_SECONDS } from './cache.js';
 export type { UserGrants } from './cache.js';
@@ -19,7 +19,7 @@ export type { Authorize, Holds } from './guard.js';
 export { ADMIN_ROLE, PERMISSIONS, isPermission } from './permissions.js';
 export type { Permission } from './permissions.js';
 export { ACCESS_AUDIT_EVENTS, AccessService } from './service.js';
-export type { AccessAuditLog, Actor } from './service.js';
+export type { AccessAuditLog, Actor, LoginLockReleaser, UnlockOutcome } from './service.js';
 
 export interface AccessComponent {
   /** `authorize('products:create')`: mount after `authenticate`; 403 FORBIDDEN naming the missing permission. */
@@ -47,6 +47,8 @@ export interface AccessComponentDependencies {
   readonly hitRate?: Partial<HitRatePolicy>;
   /** A cache made beforehand, to share with the auth component's account check; otherwise one is made here. */
   readonly permissions?: PermissionCache | undefined;
+  /** Sign-in protection's per-address failures, which an administrator's unlock clears too. */
+  readonly loginLocks?: LoginLockReleaser | undefined;
 }
 
 /** Wires role-based access control: the permission cache, the `authorize` guard and the administration routes. */
@@ -62,7 +64,12 @@ export function createAccessComponent(deps: AccessComponentDependencies): Access
       ...(deps.hitRate === undefined ? {} : { hitRate: deps.hitRate }),
     });
   const authorize = createAuthorize(permissions, deps.logger);
-  const service = new AccessService({ db: deps.db, cache: permissions, audit: deps.audit });
+  const service = new AccessService({
+    db: deps.db,
+    cache: permissions,
+    audit: deps.audit,
+    loginLocks: deps.loginLocks,
+  });
   const router = accessRouter({ service, authenticate: deps.authenticate, authorize });
   return { authorize, holds: createHolds(permissions, deps.logger), router, permissions, service };
 }

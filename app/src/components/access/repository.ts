@@ -143,6 +143,23 @@ export async function lockUser(q: Queryable, userId: string): Promise<{ readonly
   return rows[0] === undefined ? undefined : { isActive: rows[0].is_active };
 }
 
+/** Clears a user's sign-in lock and failure count; returns the lock state before, or undefined for no such user. */
+export async function clearUserLock(
+  q: Queryable,
+  userId: string,
+): Promise<{ readonly failedLoginCount: number; readonly lockedUntil: Date | null } | undefined> {
+  const { rows } = await q.query<{ failed_login_count: number; locked_until: Date | null }>(
+    'users.clearLock',
+    `UPDATE users u SET failed_login_count = 0, locked_until = NULL
+       FROM (SELECT id, failed_login_count, locked_until FROM users WHERE id = $1 FOR UPDATE) before
+      WHERE u.id = before.id
+      RETURNING before.failed_login_count, before.locked_until`,
+    [userId],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { failedLoginCount: row.failed_login_count, lockedUntil: row.locked_until };
+}
+
 /** Locks the role row until the transaction ends: changes to one role, or to who holds it, serialise on it. */
 export async function lockRole(q: Queryable, roleName: string): Promise<{ readonly id: string } | undefined> {
   const { rows } = await q.query<{ id: string }>(

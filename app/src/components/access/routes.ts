@@ -19,7 +19,7 @@ import {
   userIdParams,
   userRoleParams,
 } from './schemas.js';
-import type { AccessService, Actor, Role, UserProfile, UserSummary } from './service.js';
+import type { AccessService, Actor, Role, UnlockOutcome, UserProfile, UserSummary } from './service.js';
 
 export interface AccessRouterDependencies {
   readonly service: AccessService;
@@ -52,6 +52,30 @@ const roleResponse = z.strictObject({
   permissions: z.array(z.enum(PERMISSIONS)),
 });
 const userPageResponse = pageResponse(userSummaryResponse, 'users');
+// No body is expected; an empty JSON object is accepted too.
+const unlockBody = z.strictObject({}).optional();
+const unlockResponse = z.strictObject({
+  user_id: z.uuid(),
+  locked_until: z.iso
+    .datetime()
+    .nullable()
+    .meta({ description: 'The account-wide lock that was lifted; null when none was in force.' }),
+  failed_login_count: z.int().min(0).meta({ description: 'Wrong passwords in a row before the unlock.' }),
+  addresses_cleared: z
+    .int()
+    .min(0)
+    .nullable()
+    .meta({ description: 'Addresses shut out of the account that may sign in again; null when Redis was away.' }),
+});
+
+function unlockJson(outcome: UnlockOutcome): z.input<typeof unlockResponse> {
+  return {
+    user_id: outcome.userId,
+    locked_until: outcome.lockedUntil?.toISOString() ?? null,
+    failed_login_count: outcome.failedLoginCount,
+    addresses_cleared: outcome.addressesCleared,
+  };
+}
 
 function userSummaryJson(user: UserSummary): z.input<typeof userSummaryResponse> {
   return {
@@ -117,6 +141,12 @@ export function accessRouter({ service, authenticate, authorize }: AccessRouterD
   router.patch('/api/v1/users/:id', authenticate, authorize('users:manage'), updateUser, async (req, res) => {
     const { params, body } = updateUser.input(req);
     res.json(userJson(await service.setActive(params.id, body.is_active, actorOf(req))));
+  });
+
+  const unlockUser = validate({ params: userIdParams, body: unlockBody });
+  router.post('/api/v1/users/:id/unlock', authenticate, authorize('users:manage'), unlockUser, async (req, res) => {
+    const { params } = unlockUser.input(req);
+    res.json(unlockJson(await service.unlockAccount(params.id, actorOf(req))));
   });
 
   const grantRole = validate({ params: userIdParams, body: grantRoleBody });
@@ -191,6 +221,17 @@ export function describeAccessRoutes(registry: OpenAPIRegistry): void {
     request: { params: userIdParams, body: updateUserBody },
     responses: { 200: { description: 'The user afterwards.', schema: userResponse } },
     errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+  });
+  describeRoute(registry, {
+    ...users,
+    method: 'post',
+    path: '/api/v1/users/:id/unlock',
+    summary: 'Lift the sign-in locks of an account: the account-wide one and every address shut out of it',
+    description: 'Audited as `auth.account.unlocked`. Idempotent: an account without a lock answers 200 too.',
+    permission: 'users:manage',
+    request: { params: userIdParams, body: unlockBody },
+    responses: { 200: { description: 'What was lifted.', schema: unlockResponse } },
+    errors: ['NOT_FOUND', 'TRANSACTION_CONFLICT'],
   });
   describeRoute(registry, {
     ...users,

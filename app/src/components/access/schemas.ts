@@ -51,5 +51,6 @@ export const rolePermissionsBody = z.strictObject({
   permissions: z
     .array(permission, { error: 'permissions must be a list of permission names' })
     .max(PERMISSIONS.length * 2, { error: 'permissions lists too many entries; name each permission once' })
-    .refine((names) => new Set(names).size === names.length, { error: 'name each permission once' }),
+    .refine((names) => new Set(names).size === names.length, { error: 'name each permission once' })
+    .meta({ uniqueItems: true }),
 });

@@ -8,6 +8,7 @@ import type { PermissionCache } from './cache.js';
 import { ADMIN_ROLE } from './permissions.js';
 import type { Permission } from './permissions.js';
 import {
+  clearUserLock,
   countActiveHolders,
   deleteUserRole,
   findRole,
@@ -33,8 +34,25 @@ export const ACCESS_AUDIT_EVENTS = {
   rolePermissionsChanged: 'access.role_permissions.changed',
   userActivated: 'access.user.activated',
   userDeactivated: 'access.user.deactivated',
+  accountUnlocked: 'auth.account.unlocked',
   usersRead: 'users.read',
 } as const;
+
+/** What an unlock needs from sign-in protection: forgetting every address's failures against one account. */
+export interface LoginLockReleaser {
+  /** @returns how many addresses had failures recorded against the account. */
+  forgetAccount(userId: string): Promise<number>;
+}
+
+/** What an administrator's unlock found and cleared. */
+export interface UnlockOutcome {
+  readonly userId: string;
+  /** The account-wide lock it lifted, or null when there was none (or it had run out). */
+  readonly lockedUntil: Date | null;
+  readonly failedLoginCount: number;
+  /** Addresses whose failures against the account were forgotten; null when Redis could not be reached. */
+  readonly addressesCleared: number | null;
+}
 
 /** What this component needs from the audit log: a write that joins the caller's transaction. */
 export interface AccessAuditLog {
@@ -59,6 +77,8 @@ export interface AccessServiceDependencies {
   readonly db: Database;
   readonly cache: PermissionInvalidator;
   readonly audit?: AccessAuditLog | undefined;
+  /** Sign-in protection's per-address failures; without it an unlock clears only the account-wide lock. */
+  readonly loginLocks?: LoginLockReleaser | undefined;
 }
 
 /** A grant's result: the user afterwards, and whether the call changed anything (false: they had the role). */
@@ -101,7 +121,10 @@ export class AccessService {
   readonly #cache: PermissionInvalidator;
   readonly #audit: AccessAuditLog | undefined;
 
-  constructor({ db, cache, audit }: AccessServiceDependencies) {
+  readonly #loginLocks: LoginLockReleaser | undefined;
+
+  constructor({ db, cache, audit, loginLocks }: AccessServiceDependencies) {
+    this.#loginLocks = loginLocks;
     this.#db = db;
     this.#cache = cache;
     this.#audit = audit;
@@ -149,6 +172,48 @@ export class AccessService {
     );
     if (changed) await this.#cache.invalidateUsers([userId], actor.log);
     return this.#detail(userId);
+  }
+
+  /**
+   * Lifts an account's sign-in locks: the account-wide one and every address's run of failures, audited as
+   * `auth.account.unlocked` in the transaction that clears the lock. @throws {NotFoundError}
+   */
+  async unlockAccount(userId: string, actor: Actor): Promise<UnlockOutcome> {
+    const before = await withTransaction(
+      this.#db,
+      async (tx) => {
+        const cleared = await clearUserLock(tx, userId);
+        if (cleared === undefined) throw userNotFound(userId);
+        const lockedUntil =
+          cleared.lockedUntil !== null && cleared.lockedUntil > new Date() ? cleared.lockedUntil : null;
+        await this.#record(tx, actor, {
+          type: ACCESS_AUDIT_EVENTS.accountUnlocked,
+          resourceType: 'user',
+          resourceId: userId,
+          before: {
+            locked_until: lockedUntil?.toISOString() ?? null,
+            failed_login_count: cleared.failedLoginCount,
+          },
+          after: { locked_until: null, failed_login_count: 0 },
+        });
+        return { lockedUntil, failedLoginCount: cleared.failedLoginCount };
+      },
+      { name: 'access.unlockAccount' },
+    );
+    let addressesCleared: number | null = 0;
+    if (this.#loginLocks !== undefined) {
+      try {
+        addressesCleared = await this.#loginLocks.forgetAccount(userId);
+      } catch (error) {
+        addressesCleared = null;
+        actor.log.warn(
+          { err: error, userId },
+          'account unlocked, but the per-address sign-in failures could not be cleared in Redis; they run out within 15 minutes',
+        );
+      }
+    }
+    actor.log.info({ userId, ...before, addressesCleared }, 'account unlocked by an administrator');
+    return { userId, ...before, addressesCleared };
   }
 
   listRoles(): Promise<Role[]> {

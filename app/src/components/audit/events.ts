@@ -6,6 +6,8 @@ export const AUDIT_EVENT = {
   loginSucceeded: 'auth.login.succeeded',
   loginFailed: 'auth.login.failed',
   accountLocked: 'auth.account.locked',
+  addressLocked: 'auth.account.address_locked',
+  accountUnlocked: 'auth.account.unlocked',
   logout: 'auth.logout',
   refreshReused: 'auth.refresh_reused',
   roleGranted: 'access.role.granted',
@@ -39,15 +41,13 @@ export interface AuditEvent {
   readonly metadata?: Readonly<Record<string, AuditJson>> | undefined;
 }
 
-const EVENT_TYPE_SEGMENT = /^[a-z][a-z0-9_]*$/;
 export const AUDIT_EVENT_TYPE_MAX_LENGTH = 100;
+/** Two or more dotted lower-case segments, at most 100 characters in all: the listing filter and the document share it. */
+export const AUDIT_EVENT_TYPE_PATTERN = new RegExp(
+  `^(?=.{1,${AUDIT_EVENT_TYPE_MAX_LENGTH}}$)[a-z][a-z0-9_]*(?:\\.[a-z][a-z0-9_]*)+$`,
+);
 
 /** Whether `type` is an event type: two or more dotted lower-case segments, at most 100 characters in all. */
 export function isAuditEventType(type: string): boolean {
-  const segments = type.split('.');
-  return (
-    type.length <= AUDIT_EVENT_TYPE_MAX_LENGTH &&
-    segments.length >= 2 &&
-    segments.every((segment) => EVENT_TYPE_SEGMENT.test(segment))
-  );
+  return AUDIT_EVENT_TYPE_PATTERN.test(type);
 }

@@ -22,6 +22,8 @@ export interface AuthComponent {
   readonly router: Router;
   /** The guard for any route that needs a signed-in user; read the user with `requestContext(req).userId`. */
   readonly authenticate: RequestHandler;
+  /** The sign-in limits, shared with the administrator's unlock. */
+  readonly loginLimits: LoginAttemptLimiter;
 }
 
 export interface AuthComponentDependencies {
@@ -47,16 +49,17 @@ export function createAuthComponent({
   audit = new AuditLog(),
   accounts,
 }: AuthComponentDependencies): AuthComponent {
+  const loginLimits = new LoginAttemptLimiter(redis);
   const service = new AuthService({
     db,
     redis,
     metrics,
     tokens: new TokenService({ secrets: config.jwtSecrets, issuer: config.jwtIssuer, audience: config.jwtAudience }),
     passwords: new PasswordHasher(config.passwordPepper),
-    attempts: new LoginAttemptLimiter(redis),
+    attempts: loginLimits,
     audit,
     accounts,
   });
   const guard = authenticate(service, logger);
-  return { service, router: authRouter(service, guard, logger), authenticate: guard };
+  return { service, router: authRouter(service, guard, logger), authenticate: guard, loginLimits };
 }

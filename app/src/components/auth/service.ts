@@ -18,6 +18,8 @@ import { AUDIT_EVENT } from '../audit/events.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
 import {
+  ADDRESS_LOCK_SECONDS,
+  FAILURES_BEFORE_ADDRESS_LOCK,
   FAILURES_BEFORE_LOCK,
   LOCK_SECONDS,
   LOGIN_IP_WINDOW_SECONDS,
@@ -113,13 +115,20 @@ function describeLogin(login: LoginIdentifier): Record<string, string> {
 
 function invalidCredentials(): UnauthorizedError {
   return new UnauthorizedError(
-    `the email or username and password do not match an account; check both and try again (after ${FAILURES_BEFORE_LOCK} wrong passwords in a row the account is locked for ${LOCK_SECONDS / 60} minutes)`,
+    `the email or username and password do not match an account; check both and try again (after ${FAILURES_BEFORE_ADDRESS_LOCK} wrong passwords in a row from one address the account is locked for that address for ${ADDRESS_LOCK_SECONDS / 60} minutes)`,
   );
 }
 
 function lockedError(unlockAt: Date): LockedError {
   return new LockedError(
     `this account is locked after ${FAILURES_BEFORE_LOCK} wrong passwords in a row; try again after ${unlockAt.toISOString()}`,
+    unlockAt,
+  );
+}
+
+function addressLockedError(unlockAt: Date): LockedError {
+  return new LockedError(
+    `this account is locked for sign-ins from your address after ${FAILURES_BEFORE_ADDRESS_LOCK} wrong passwords in a row from it; try again after ${unlockAt.toISOString()}, or ask an administrator to unlock it`,
     unlockAt,
   );
 }
@@ -170,30 +179,33 @@ export class AuthService {
     }
   }
 
-  /** Signs in: per-IP limit, then lockout, then the password; issues an access and a refresh token. */
+  /**
+   * Signs in: the address's daily failures, the account's lock for everyone and for this address, then the
+   * password; issues an access and a refresh token. Only failures count against the limits.
+   */
   async login(input: { readonly login: LoginIdentifier; readonly password: string }, caller: Caller) {
     const { db, passwords, attempts, metrics } = this.#deps;
     const who = { ip: caller.ip, ...describeLogin(input.login) };
 
-    const decision = await attempts.consume(caller.ip);
-    if (!decision.allowed) {
+    const candidate = await findLoginCandidate(db, input.login);
+    const decision = await attempts.check(caller.ip, candidate?.id);
+    if (!decision.allowed && decision.scope === 'ip') {
       metrics.authLoginAttempt('rate_limited');
       metrics.rateLimitBlock('login');
       const unlockAt = new Date(Date.now() + decision.retryAfterSeconds * 1000);
       caller.log.warn(
         { ...who, retryAfterSeconds: decision.retryAfterSeconds },
-        'sign-in blocked: too many attempts from this IP',
+        'sign-in blocked: too many failed attempts from this IP',
       );
       throw new RateLimitError(
-        `too many sign-in attempts from ${caller.ip}: the limit is ${decision.limit} per ${LOGIN_IP_WINDOW_SECONDS / 60} minutes; retry after ${decision.retryAfterSeconds} s`,
+        `too many failed sign-ins from ${caller.ip}: the limit is ${decision.limit} per ${LOGIN_IP_WINDOW_SECONDS / 3600} hours; retry after ${decision.retryAfterSeconds} s`,
         decision.retryAfterSeconds,
         { details: { unlock_at: unlockAt.toISOString() } },
       );
     }
-
-    const candidate = await findLoginCandidate(db, input.login);
     if (candidate === undefined) {
       await passwords.verifyDummy(input.password);
+      await attempts.recordFailure(caller.ip);
       metrics.authLoginAttempt('failure');
       caller.log.info(who, 'sign-in failed: no such account');
       await this.#auditBestEffort(caller, {
@@ -216,6 +228,19 @@ export class AuthService {
         metadata: { ...auditedLogin(input.login), reason: 'account_locked' },
       });
       throw lockedError(candidate.lockedUntil);
+    }
+    if (!decision.allowed) {
+      const unlockAt = new Date(Date.now() + decision.retryAfterSeconds * 1000);
+      metrics.authLoginAttempt('locked');
+      caller.log.warn({ ...who, userId: candidate.id, unlockAt }, 'sign-in blocked: account locked for this address');
+      await this.#auditBestEffort(caller, {
+        type: AUDIT_EVENT.loginFailed,
+        actorUserId: candidate.id,
+        resourceType: 'user',
+        resourceId: candidate.id,
+        metadata: { ...auditedLogin(input.login), reason: 'address_locked' },
+      });
+      throw addressLockedError(unlockAt);
     }
     if (!(await passwords.verify(candidate.passwordHash, input.password))) {
       throw await this.#wrongPassword(candidate, caller, who, input.login);
@@ -256,19 +281,24 @@ export class AuthService {
       },
       { name: 'auth.login' },
     );
+    await attempts.recordSuccess(caller.ip, candidate.id);
     metrics.authLoginAttempt('success');
     caller.log.info({ userId: candidate.id, ip: caller.ip, sessionId }, 'signed in');
     return pair.tokens;
   }
 
-  /** Counts the failure; the one that reaches the limit locks the account and queues the notice, atomically. */
+  /**
+   * Counts the failure for the address and the account; the one that reaches the account's limit locks it and
+   * queues the notice, atomically. The one that reaches the address's limit shuts only this address out.
+   */
   async #wrongPassword(
     candidate: LoginCandidate,
     caller: Caller,
     who: Record<string, string>,
     login: LoginIdentifier,
   ): Promise<AppError> {
-    const { db, metrics } = this.#deps;
+    const { db, metrics, attempts } = this.#deps;
+    const address = await attempts.recordFailure(caller.ip, candidate.id);
     const outcome = await withTransaction(
       db,
       async (tx) => {
@@ -303,6 +333,13 @@ export class AuthService {
               after: { locked_until: result.lockedUntil.toISOString() },
               metadata: { failed_login_count: result.failedLoginCount },
             });
+          } else if (address.addressLocked) {
+            await this.#audit(tx, caller, {
+              type: AUDIT_EVENT.addressLocked,
+              ...user,
+              after: { locked_until: new Date(Date.now() + address.retryAfterSeconds * 1000).toISOString() },
+              metadata: { consecutive_failures_from_ip: FAILURES_BEFORE_ADDRESS_LOCK },
+            });
           }
         }
         return result;
@@ -314,6 +351,15 @@ export class AuthService {
       // Another replica locked it between our read and this write.
       const current = await findLoginCandidate(db, { email: candidate.email });
       return current?.lockedUntil == null ? invalidCredentials() : lockedError(current.lockedUntil);
+    }
+    if (outcome.lockedUntil === null && address.addressLocked) {
+      const unlockAt = new Date(Date.now() + address.retryAfterSeconds * 1000);
+      metrics.authAddressLockout();
+      caller.log.warn(
+        { ...who, userId: candidate.id, failedLoginCount: outcome.failedLoginCount, unlockAt },
+        'account locked for this address after too many wrong passwords from it',
+      );
+      return addressLockedError(unlockAt);
     }
     if (outcome.lockedUntil === null) {
       caller.log.info(

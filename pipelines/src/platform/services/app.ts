@@ -14,6 +14,11 @@ export interface AppOptions {
   readonly env: Readonly<Record<string, string>>;
   /** An account made (if missing) and granted the admin role once the app answers, so people can try every route. */
   readonly administrator?: Administrator;
+  /**
+   * Migrations as the database owner, who also lets the app's role log in with `appRolePassword`; without it they
+   * run with the app's own DATABASE_URL.
+   */
+  readonly migration?: { readonly ownerDatabaseUrl: string; readonly appRolePassword: string };
 }
 
 /** The local platform's administrator: its password lives in a 0600 file under .local/, never printed. */
@@ -27,11 +32,20 @@ export interface Administrator {
  * Applies the app's pending migrations with one of its migrate entry points (`node <args> up`): the source
  * through tsx, or the production build. Fails with the migrate command's own output.
  */
-export function migrateDatabase(databaseUrl: string, migrateArgs: readonly string[], progress: Progress): void {
+export function migrateDatabase(
+  databaseUrl: string,
+  migrateArgs: readonly string[],
+  progress: Progress,
+  appRolePassword?: string,
+): void {
   progress.step('app: applying database migrations');
   const result = spawnSync(process.execPath, [...migrateArgs, 'up'], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl },
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: databaseUrl,
+      ...(appRolePassword === undefined ? {} : { APP_DATABASE_PASSWORD: appRolePassword }),
+    },
     encoding: 'utf8',
   });
   if (result.status !== 0) {
@@ -43,36 +57,30 @@ export function migrateDatabase(databaseUrl: string, migrateArgs: readonly strin
 }
 
 /**
- * Registers `admin` through the public API (an existing account is kept) and grants it the admin role with the
- * app's own `admin` command, as an operator bootstraps the first administrator of a new environment.
+ * Makes `admin` (an existing account is kept) and grants it the admin role with the app's own `admin create-user`
+ * command, as an operator bootstraps the first administrator of a new environment: not through the public sign-up,
+ * which is rate-limited per client IP. The password goes through standard input, never the command line.
  */
-export async function ensureAdministrator(
-  baseUrl: string,
+export function ensureAdministrator(
   admin: Administrator,
   appEnv: Readonly<Record<string, string>>,
   adminArgs: readonly string[],
-): Promise<void> {
-  const response = await fetch(`${baseUrl}/api/v1/auth/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: admin.email, username: admin.username, password: admin.password }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  // 409: registered on an earlier start; the grant below is idempotent
-  if (response.status !== 201 && response.status !== 409) {
-    throw new PlatformError(
-      `registering the local administrator ${admin.email} answered ${response.status}: ${await response.text()}`,
-      'read the app log named above; npm stop && npm start retries',
-    );
-  }
-  const result = spawnSync(process.execPath, [...adminArgs, 'grant-role', '--email', admin.email, '--role', 'admin'], {
+): void {
+  const args = ['create-user', '--email', admin.email, '--username', admin.username, '--password-file', '-'];
+  const result = spawnSync(process.execPath, [...adminArgs, ...args, '--role', 'admin'], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: appEnv.DATABASE_URL ?? '', REDIS_URL: appEnv.REDIS_URL ?? '' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: appEnv.DATABASE_URL ?? '',
+      REDIS_URL: appEnv.REDIS_URL ?? '',
+      PASSWORD_PEPPER: appEnv.PASSWORD_PEPPER ?? '',
+    },
+    input: `${admin.password}\n`,
     encoding: 'utf8',
   });
   if (result.status !== 0) {
     throw new PlatformError(
-      `granting the admin role to ${admin.email} failed (exit ${String(result.status)}):\n${`${result.stdout}${result.stderr}`.trim()}`,
+      `making the local administrator ${admin.email} failed (exit ${String(result.status)}):\n${`${result.stdout}${result.stderr}`.trim()}`,
       'npm run admin -w app -- --help shows the command; fix what it says and start again',
     );
   }
@@ -98,7 +106,12 @@ export function appService(options: AppOptions): ServiceDefinition {
     readyTimeoutMs: 60_000,
     // the app refuses to start on a schema behind its build: migrate first, as the cluster's migration Job does
     prepare(progress: Progress): Promise<void> {
-      migrateDatabase(options.env.DATABASE_URL ?? '', [...tsx, join(repoRoot, 'app', 'src', 'migrate.ts')], progress);
+      migrateDatabase(
+        options.migration?.ownerDatabaseUrl ?? options.env.DATABASE_URL ?? '',
+        [...tsx, join(repoRoot, 'app', 'src', 'migrate.ts')],
+        progress,
+        options.migration?.appRolePassword,
+      );
       return Promise.resolve();
     },
 
@@ -107,12 +120,11 @@ export function appService(options: AppOptions): ServiceDefinition {
       if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
     },
 
-    async afterReady(): Promise<void> {
-      if (options.administrator === undefined) return;
-      await ensureAdministrator(base, options.administrator, options.env, [
-        ...tsx,
-        join(repoRoot, 'app', 'src', 'admin.ts'),
-      ]);
+    afterReady(): Promise<void> {
+      if (options.administrator !== undefined) {
+        ensureAdministrator(options.administrator, options.env, [...tsx, join(repoRoot, 'app', 'src', 'admin.ts')]);
+      }
+      return Promise.resolve();
     },
   };
 }

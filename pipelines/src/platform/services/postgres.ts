@@ -62,6 +62,8 @@ export interface PostgresService extends ServiceDefinition {
   readonly user: string;
   /** Connection string with the password, for the app and tests; never print it. */
   connectionString(database: string): string;
+  /** The same for another login role (e.g. the app's least-privilege role); never print it. */
+  connectionStringAs(user: string, password: string, database: string): string;
 }
 
 export function postgresService(options: PostgresOptions): PostgresService {
@@ -110,6 +112,8 @@ export function postgresService(options: PostgresOptions): PostgresService {
     ...(runAs ? { runAs } : {}),
     stopSignal: 'SIGINT',
     connectionString,
+    connectionStringAs: (user: string, rolePassword: string, database: string): string =>
+      `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(rolePassword)}@${host}:${port}/${encodeURIComponent(database)}`,
 
     prepare(progress: Progress): Promise<void> {
       dataPath = ownedDirectory(dataDir, runAs, progress, options.fresh);

@@ -24,6 +24,11 @@ export const createOrderBody = z.strictObject({
     .array(orderLine)
     .min(1, { error: 'items must hold at least one line' })
     .max(MAX_ORDER_LINES, { error: `items must hold at most ${MAX_ORDER_LINES} lines` })
+    .meta({
+      description: 'One line per product: a product_id may appear on one line only.',
+      // JSON Schema has no uniqueness by one property; this extension states the rule the validator enforces.
+      'x-unique-by': 'product_id',
+    })
     .superRefine((lines, context) => {
       const seen = new Set<string>();
       lines.forEach((line, index) => {

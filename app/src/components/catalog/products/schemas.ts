@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { defineSort, listQuerySchema } from '../../../http/pagination.js';
+import { defineSort, listQuerySchema, upToPattern } from '../../../http/pagination.js';
 
 /** The largest value of a PostgreSQL `integer` column (price_cents, stock). */
 export const INT4_MAX = 2_147_483_647;
@@ -19,6 +19,10 @@ function hasControlCharacter(text: string, allowLineBreaks: boolean): boolean {
   return false;
 }
 
+// The same rules as hasControlCharacter and trim, stated in the document: one line, not only spaces.
+const NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$';
+const DESCRIPTION_PATTERN = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+
 const sku = z.string().regex(SKU_PATTERN, {
   error: 'sku must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit',
 });
@@ -27,11 +31,13 @@ const name = z
   .trim()
   .min(1, { error: 'name must not be empty' })
   .max(NAME_MAX_LENGTH, { error: `name must be at most ${NAME_MAX_LENGTH} characters` })
-  .refine((text) => !hasControlCharacter(text, false), { error: 'name must not contain control characters' });
+  .refine((text) => !hasControlCharacter(text, false), { error: 'name must not contain control characters' })
+  .meta({ pattern: NAME_PATTERN });
 const description = z
   .string()
   .max(DESCRIPTION_MAX_LENGTH, { error: `description must be at most ${DESCRIPTION_MAX_LENGTH} characters` })
-  .refine((text) => !hasControlCharacter(text, true), { error: 'description must not contain control characters' });
+  .refine((text) => !hasControlCharacter(text, true), { error: 'description must not contain control characters' })
+  .meta({ pattern: DESCRIPTION_PATTERN });
 const priceCents = z
   .int({ error: 'price_cents must be a whole number of cents' })
   .min(1, { error: 'price_cents must be at least 1' })
@@ -65,7 +71,8 @@ export const updateProductBody = z
   })
   .refine((changes) => Object.keys(changes).length > 0, {
     error: 'send at least one of sku, name, description, price_cents, stock_delta',
-  });
+  })
+  .meta({ minProperties: 1 });
 
 export const productSort = defineSort(
   { sku: 'p.sku', name: 'p.name', price_cents: 'p.price_cents', created_at: 'p.created_at' },
@@ -74,13 +81,8 @@ export const productSort = defineSort(
 export type ProductSortField = (typeof productSort.fields)[number];
 
 function priceFilter(field: string) {
-  const rule = `${field} must be a whole number of cents from 0 to ${INT4_MAX}`;
-  return z
-    .string({ error: rule })
-    .regex(/^\d{1,10}$/, { error: rule })
-    .transform(Number)
-    .pipe(z.number().int().max(INT4_MAX, { error: rule }))
-    .optional();
+  const rule = `${field} must be a whole number of cents from 0 to ${INT4_MAX}, without leading zeros`;
+  return z.string({ error: rule }).regex(upToPattern(INT4_MAX), { error: rule }).transform(Number).optional();
 }
 
 export const listProductsQuery = listQuerySchema(productSort, {
@@ -89,13 +91,9 @@ export const listProductsQuery = listQuerySchema(productSort, {
     .min(1, { error: 'name must not be empty; leave it out to list every product' })
     .max(NAME_MAX_LENGTH, { error: `name must be at most ${NAME_MAX_LENGTH} characters` })
     .refine((text) => !hasControlCharacter(text, false), { error: 'name must not contain control characters' })
+    .meta({ pattern: '^[^\\u0000-\\u001f\\u007f]*$' })
     .optional(),
   min_price_cents: priceFilter('min_price_cents'),
   max_price_cents: priceFilter('max_price_cents'),
-}).refine(
-  (query) =>
-    query.min_price_cents === undefined ||
-    query.max_price_cents === undefined ||
-    query.min_price_cents <= query.max_price_cents,
-  { error: 'max_price_cents must not be below min_price_cents', path: ['max_price_cents'] },
-);
+  // a min above the max is a range that holds nothing: an empty page, not an error the document could not state
+});
