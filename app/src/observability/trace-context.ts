@@ -1,10 +1,16 @@
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 
-/** What every log line written inside a traced operation carries, so a log line leads to its trace. */
+/**
+ * What every log line written inside a traced operation carries, so a log line leads to its trace. The names are
+ * the OpenTelemetry log data model's (`trace_id`, `span_id`), which Grafana's Loki derived field matches.
+ */
 export interface TraceFields {
-  readonly traceId?: string;
-  readonly spanId?: string;
+  readonly trace_id?: string;
+  readonly span_id?: string;
 }
+
+/** The span attribute that holds the request id of the error envelope, so support can search traces by it. */
+export const REQUEST_ID_ATTRIBUTE = 'app.request_id';
 
 /**
  * pino `mixin`: the active span's trace and span ids, or nothing outside a span. Without a started SDK the
@@ -15,5 +21,10 @@ export function traceContextMixin(): TraceFields {
   const span = trace.getActiveSpan();
   if (span === undefined) return {};
   const context = span.spanContext();
-  return isSpanContextValid(context) ? { traceId: context.traceId, spanId: context.spanId } : {};
+  return isSpanContextValid(context) ? { trace_id: context.traceId, span_id: context.spanId } : {};
+}
+
+/** Names the request id on the active span (the HTTP server span while request middleware runs); no-op untraced. */
+export function tagRequestId(requestId: string): void {
+  trace.getActiveSpan()?.setAttribute(REQUEST_ID_ATTRIBUTE, requestId);
 }
