@@ -46,11 +46,11 @@ interface Settings {
 
 function settingsOf(env: NodeJS.ProcessEnv): Settings {
   const runs = wholeNumber(env, 'BENCH_RUNS', 5, 100);
-  const rate = wholeNumber(env, 'BENCH_READ_RATE', 500, 100_000);
+  const rate = wholeNumber(env, 'BENCH_READ_RATE', 150, 100_000);
   const raw = env.BENCH_DURATION ?? '';
-  const durationMs = raw === '' ? 20_000 : parseDuration(raw);
+  const durationMs = raw === '' ? 15_000 : parseDuration(raw);
   if (durationMs === undefined || durationMs < 1_000) {
-    throw new ScenarioInputError('BENCH_DURATION', raw, 'a duration of 1s or more, such as 20s or 1m (default 20s)');
+    throw new ScenarioInputError('BENCH_DURATION', raw, 'a duration of 1s or more, such as 20s or 1m (default 15s)');
   }
   return { runs, rate, durationMs };
 }
@@ -81,6 +81,13 @@ async function main(): Promise<number> {
   const { dir, stateFile, logDir } = localPaths(SCOPE);
   await claimState(stateFile, progress);
   const supervisor = new Supervisor(stateFile, logDir, progress);
+  // Ctrl-C stops what the run started, not only this process
+  for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(name, () => {
+      process.stdout.write(`\n${name}: stopping everything the benchmark started\n`);
+      void supervisor.stopAll().finally(() => process.exit(130));
+    });
+  }
   // this run stops Jaeger on purpose; any other service leaving ends it
   let failure: Error | undefined;
   supervisor.onUnexpectedExit = (name, code) => {
