@@ -226,6 +226,12 @@ describe('traces of the local platform, in its Jaeger', () => {
     expect(productQuery).toBeDefined();
     expect(parentOf(present(productQuery, 'products.get query span'))?.operationName).toMatch(/^request handler/);
 
+    // the runbook's slow-trace query (runbooks/HighLatencyP99.md), with a threshold this read is above, lists it
+    const slow = await fetch(
+      `${jaegerUrl}/api/traces?service=erp-api&minDuration=1us&limit=1000&start=${(Date.now() - 3_600_000) * 1000}`,
+    );
+    expect(((await slow.json()) as { data: JaegerTrace[] }).data.map((t) => t.traceID)).toContain(traceId);
+
     // the app's log lines of the request carry the same trace id
     const lines = appLogLines('trace-read');
     expect(lines.length).toBeGreaterThan(0);
@@ -269,6 +275,13 @@ describe('traces of the local platform, in its Jaeger', () => {
     );
     const found = (await search.json()) as { data: JaegerTrace[] };
     expect(found.data.map((t) => t.traceID)).toEqual([traceId]);
+    // and the runbook's query for failed requests (runbooks/HighErrorRate.md) lists it; Jaeger 2.12's memory store
+    // cannot search by error=true (it reads the tag's string value as a boolean)
+    const failures = await fetch(
+      `${jaegerUrl}/api/traces?service=erp-api&limit=20&start=${(Date.now() - 3_600_000) * 1000}&tags=${encodeURIComponent(JSON.stringify({ 'http.response.status_code': '500' }))}`,
+    );
+    const errorTraces = ((await failures.json()) as { data: JaegerTrace[] }).data.map((t) => t.traceID);
+    expect(errorTraces).toContain(traceId);
   }, 60_000);
 
   test('with Jaeger frozen (SIGSTOP: exports hang instead of failing fast), requests still succeed', async () => {
