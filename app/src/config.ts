@@ -20,6 +20,15 @@ function wholeNumber(min: number, max: number, rule: string) {
     .pipe(z.number().int().min(min, { error: rule }).max(max, { error: rule }));
 }
 
+/** `0`, `1`, or a decimal between them such as `0.05`: a share of something. */
+function ratio(rule: string) {
+  return z
+    .string()
+    .refine((value) => /^[01]$/.test(value) || /^[01]\.\d{1,6}$/.test(value), { error: rule })
+    .transform(Number)
+    .pipe(z.number().max(1, { error: rule }));
+}
+
 function connectionUrl(protocols: readonly string[], rule: string) {
   return z.string().refine(
     (value) => {
@@ -188,6 +197,7 @@ const RULES = {
     'must be false, the number of proxies in front of the app from 1 to 10, or a comma-separated list of proxy IPs or subnets (10.0.0.0/8, loopback, linklocal, uniquelocal)',
   OTEL_EXPORTER_OTLP_ENDPOINT:
     'must be empty or an http:// or https:// URL with a host, such as http://otel-collector:4318',
+  OTEL_TRACES_SAMPLER_ARG: 'must be a ratio from 0 to 1 with at most 6 decimals, such as 0.1',
   CONFIG_FILE: 'must be empty or an absolute path to a file',
   JWT_SECRETS: `must be one or more secrets, comma-separated, newest first, each at least ${MIN_JWT_SECRET_BYTES} bytes, not a published default and not a short repeated pattern; JWT_SECRETS or JWT_SECRET is required, not both`,
   JWT_SECRET: `must be one secret of at least ${MIN_JWT_SECRET_BYTES} bytes, not a published default and not a short repeated pattern; JWT_SECRETS or JWT_SECRET is required, not both`,
@@ -222,6 +232,7 @@ export const configSchema = z
     RATE_LIMIT_PER_MINUTE: wholeNumber(1, 1_000_000, RULES.RATE_LIMIT_PER_MINUTE),
     TRUST_PROXY: trustProxy(RULES.TRUST_PROXY),
     OTEL_EXPORTER_OTLP_ENDPOINT: optional(connectionUrl(['http:', 'https:'], RULES.OTEL_EXPORTER_OTLP_ENDPOINT)),
+    OTEL_TRACES_SAMPLER_ARG: ratio(RULES.OTEL_TRACES_SAMPLER_ARG),
     CONFIG_FILE: optional(z.string().refine(isAbsolute, { error: RULES.CONFIG_FILE })),
     JWT_SECRETS: jwtSecretList(),
     JWT_SECRET: strongSecret(MIN_JWT_SECRET_BYTES, { emptyAllowed: true }),
@@ -258,6 +269,7 @@ export const configSchema = z
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: env.TRUST_PROXY,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    traceSampleRatio: env.OTEL_TRACES_SAMPLER_ARG,
     configFile: env.CONFIG_FILE,
     /** Newest first: the first signs, every one verifies. Never log these. */
     jwtSecrets: Object.freeze(env.JWT_SECRETS === '' ? [env.JWT_SECRET] : commaList(env.JWT_SECRETS)),
@@ -416,6 +428,14 @@ const docs: Record<ConfigVariableName, VariableDocs> = {
     secret: false,
     rule: RULES.OTEL_EXPORTER_OTLP_ENDPOINT,
     fix: 'set OTEL_EXPORTER_OTLP_ENDPOINT to the collector, such as http://otel-collector.observability:4318, or leave it empty to turn tracing off',
+  },
+  OTEL_TRACES_SAMPLER_ARG: {
+    description:
+      "Share of new traces kept (parent-based ratio sampling): a request that arrives with a W3C traceparent follows its caller's decision, one without is kept with this probability. 1 keeps every trace.",
+    default: '1',
+    secret: false,
+    rule: RULES.OTEL_TRACES_SAMPLER_ARG,
+    fix: 'set OTEL_TRACES_SAMPLER_ARG to a ratio such as 0.1 (one new trace in ten), or unset it to keep every trace',
   },
   CONFIG_FILE: {
     description:

@@ -50,7 +50,7 @@ export function createLogger(
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
       serializers: { err: pino.stdSerializers.err },
-      // traceId and spanId of the active span, when tracing is on, lead from a log line to its trace.
+      // trace_id and span_id of the active span, when tracing is on, lead from a log line to its trace.
       mixin: traceContextMixin,
     },
     destination,

@@ -13,6 +13,7 @@ describe('security, rate-limit and tracing variables', () => {
       rateLimitPerMinute: 100,
       trustProxy: false,
       otlpEndpoint: undefined,
+      traceSampleRatio: 1,
       configFile: undefined,
     });
   });
@@ -25,6 +26,7 @@ describe('security, rate-limit and tracing variables', () => {
       RATE_LIMIT_PER_MINUTE: '600',
       TRUST_PROXY: '2',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318',
+      OTEL_TRACES_SAMPLER_ARG: '0.05',
       CONFIG_FILE: '/etc/erp-api/config.env',
     });
     expect(config).toMatchObject({
@@ -33,6 +35,7 @@ describe('security, rate-limit and tracing variables', () => {
       rateLimitPerMinute: 600,
       trustProxy: 2,
       otlpEndpoint: 'http://otel-collector.observability:4318',
+      traceSampleRatio: 0.05,
       configFile: '/etc/erp-api/config.env',
     });
     expect(Object.isFrozen(config.corsOrigins)).toBe(true);
@@ -81,6 +84,8 @@ describe('security, rate-limit and tracing variables', () => {
     ['TRUST_PROXY', 'lb.internal', 'proxy IPs or subnets'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'otel-collector:4318', 'http:// or https:// URL'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'grpc://otel-collector:4317', 'http:// or https:// URL'],
+    ['OTEL_TRACES_SAMPLER_ARG', '1.5', 'a ratio from 0 to 1'],
+    ['OTEL_TRACES_SAMPLER_ARG', '10%', 'a ratio from 0 to 1'],
     ['CONFIG_FILE', 'config.env', 'absolute path'],
   ])('%s=%j gives one line naming it, its value, the rule and a fix', (name, value, rule) => {
     expectOneProblemLine(name, value, rule);
@@ -93,6 +98,7 @@ describe('security, rate-limit and tracing variables', () => {
       'RATE_LIMIT_PER_MINUTE',
       'TRUST_PROXY',
       'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'OTEL_TRACES_SAMPLER_ARG',
       'CONFIG_FILE',
     ];
     for (const name of names) {

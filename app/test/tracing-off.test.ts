@@ -43,8 +43,8 @@ describe('tracing off (OTEL_EXPORTER_OTLP_ENDPOINT empty)', () => {
     await fetch(`${app.url}/nowhere`, { headers: { 'X-Request-Id': 'req-untraced' } });
     const access = app.logs.lines.find((line) => line.requestId === 'req-untraced' && line.msg === 'request');
     expect(access).toBeDefined();
-    expect(access).not.toHaveProperty('traceId');
-    expect(access).not.toHaveProperty('spanId');
+    expect(access).not.toHaveProperty('trace_id');
+    expect(access).not.toHaveProperty('span_id');
   });
 
   it('shuts down as a no-op', async () => {

@@ -143,6 +143,6 @@ describe('the real entry point with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
       .split('\n')
       .filter((line) => line.includes('"requestId":"req-otlp"') && line.includes('"msg":"request"'));
     expect(access).toHaveLength(1);
-    expect(access[0]).toContain(`"traceId":"${callerTraceId}"`);
+    expect(access[0]).toContain(`"trace_id":"${callerTraceId}"`);
   }, 90_000);
 });

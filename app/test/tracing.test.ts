@@ -123,9 +123,16 @@ describe('tracing on', () => {
     const server = await serverSpan('/traced/10');
     const traceId = server.spanContext().traceId;
     const work = app.logs.lines.find((line) => line.requestId === 'req-traced-10' && line.msg === 'traced work done');
-    expect(work).toMatchObject({ traceId, spanId: expect.stringMatching(/^[0-9a-f]{16}$/) as unknown });
+    expect(work).toMatchObject({ trace_id: traceId, span_id: expect.stringMatching(/^[0-9a-f]{16}$/) as unknown });
     const access = app.logs.lines.find((line) => line.requestId === 'req-traced-10' && line.msg === 'request');
-    expect(access).toMatchObject({ traceId });
+    expect(access).toMatchObject({ trace_id: traceId });
+    expect(access).not.toHaveProperty('traceId');
+  });
+
+  it("names the request id on the server span, so the error envelope's reference finds the trace", async () => {
+    await fetch(`${app.url}/traced/12`, { headers: { 'X-Request-Id': 'req-traced-12' } });
+    const server = await serverSpan('/traced/12');
+    expect(server.attributes['app.request_id']).toBe('req-traced-12');
   });
 
   it('leaves probes and scrapes untraced', async () => {

@@ -136,6 +136,7 @@ export const CHART_WORKLOADS: Readonly<Record<ChartName, readonly ChartWorkload[
       enabled: ['gateway', 'enabled'],
     },
   ],
+  jaeger: [{ name: 'jaeger', resources: ['jaeger', 'resources'], replicas: ['jaeger', 'replicas'] }],
   metricsServer: [{ name: 'metrics-server', resources: ['resources'], replicas: ['replicas'] }],
   clusterAutoscaler: [{ name: 'cluster-autoscaler', resources: ['resources'], replicas: ['replicaCount'] }],
   alloy: [

@@ -13,6 +13,8 @@ export const CHARTS = {
   },
   loki: { chart: 'loki', version: '6.24.0', repo: 'https://grafana.github.io/helm-charts' },
   alloy: { chart: 'alloy', version: '0.12.0', repo: 'https://grafana.github.io/helm-charts' },
+  // Jaeger v2 (Apache-2.0) all in one; Grafana Tempo is AGPL and not used.
+  jaeger: { chart: 'jaeger', version: '4.11.1', repo: 'https://jaegertracing.github.io/helm-charts' },
   metricsServer: {
     chart: 'metrics-server',
     version: '3.12.2',

@@ -350,6 +350,28 @@ export const CONFIG_KEYS = {
     default: KEYLESS_IDENTITY.issuer,
     schema: z.url({ error: 'must be an https:// OIDC issuer URL' }),
   }),
+  traceSampleRatio: key({
+    type: 'string',
+    description:
+      "OTEL_TRACES_SAMPLER_ARG of erp-api: share of new traces kept (parent-based: a caller's traceparent decides its own).",
+    default: '0.1',
+    schema: text('must be a ratio from 0 to 1 with at most 6 decimals, such as 0.1', /^(?:[01]|[01]\.\d{1,6})$/).refine(
+      (value) => Number(value) <= 1,
+      { error: 'must be a ratio from 0 to 1 with at most 6 decimals, such as 0.1' },
+    ),
+  }),
+  traceRetentionHours: key({
+    type: 'integer',
+    description: 'Hours Jaeger keeps spans before its storage deletes them.',
+    default: 72,
+    schema: integer(1, 720, 'hours'),
+  }),
+  traceStorageGib: key({
+    type: 'integer',
+    description: "Size of Jaeger's volume in GiB; spans beyond it are lost until older ones expire.",
+    default: 20,
+    schema: integer(1, 500, 'GiB'),
+  }),
   protectData: key({
     type: 'boolean',
     description: 'Stateful resources refuse deletion (protect, deletionProtection, final snapshots, no forceDestroy).',

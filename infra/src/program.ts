@@ -14,7 +14,8 @@ import { Cluster } from './components/cluster.js';
 import { Database } from './components/database.js';
 import { Delivery } from './components/delivery.js';
 import { Network } from './components/network.js';
-import { Observability } from './components/observability.js';
+import { MONITORING_NAMESPACE, Observability } from './components/observability.js';
+import { JAEGER_OTLP_HTTP_PORT, JAEGER_POD_LABELS, Tracing } from './components/tracing.js';
 import type { StackConfig } from './config.js';
 import type { MonitoringSources } from './monitoring-sources.js';
 import { tagsFor } from './tags.js';
@@ -115,6 +116,14 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     acmeEmail: config.acmeEmail,
     monitoringOperator: observability.operator,
   });
+  const tracing = new Tracing('tracing', {
+    provider: cluster.provider,
+    exporterNamespaces: [APP_NAMESPACE],
+    queryNamespace: MONITORING_NAMESPACE,
+    retentionHours: config.traceRetentionHours,
+    storageGib: config.traceStorageGib,
+    protectData: config.protectData,
+  });
   const app = new App('app', {
     provider: cluster.provider,
     environment: config.environment,
@@ -131,6 +140,13 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     databaseAdminUrl: database.adminUrl,
     databaseAppPassword: database.appPassword,
     redisUrl: cache.url,
+    tracing: {
+      otlpEndpoint: tracing.otlpEndpoint,
+      namespace: tracing.namespace,
+      podLabels: JAEGER_POD_LABELS,
+      port: JAEGER_OTLP_HTTP_PORT,
+      sampleRatio: config.traceSampleRatio,
+    },
     dataCidr: config.vpcCidr,
     plan: inputs.plan,
     sloQueries: inputs.sloQueries,

@@ -92,6 +92,23 @@ export function lokiRetentionHelmValues(): object {
 export const LOG_STREAM_LABELS = ['namespace', 'pod', 'app'] as const;
 /** Fields of erp-api's pino JSON lines that rules filter on after `| json`. */
 export const LOG_FIELDS = ['level', 'event', 'msg', 'service', 'env'] as const;
+/** The field of erp-api's log lines that names their trace (app/src/observability/trace-context.ts). */
+export const TRACE_ID_FIELD = 'trace_id';
+/** Grafana's uid of the tracing (Jaeger) data source that log lines link to. */
+export const TRACING_DATASOURCE_UID = 'jaeger';
+
+/** Grafana's Loki data source derived field: a JSON log line's trace id, opened in the tracing data source. */
+export function traceDerivedField(): Record<string, string> {
+  return {
+    name: 'TraceID',
+    matcherType: 'regex',
+    matcherRegex: `"${TRACE_ID_FIELD}":"([0-9a-f]{32})"`,
+    // $$ keeps Grafana's provisioning from reading ${__value.raw} (the matched id) as an environment variable
+    url: '$${__value.raw}',
+    datasourceUid: TRACING_DATASOURCE_UID,
+  };
+}
+
 /** The `event` field the audit component logs when the hash chain of audit_logs does not verify. */
 export const AUDIT_INTEGRITY_EVENT = 'audit.integrity_failed';
 

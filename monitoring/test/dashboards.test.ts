@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
 import { DASHBOARDS, DEPLOY_ANNOTATION } from '../src/dashboards/index.js';
+import { TRACING_DATASOURCE_UID } from '../src/loki.js';
 import { NOT_A_CACHE } from '../src/rules.js';
 import { SLOS } from '../src/slo.js';
 import { dashboardSchemaErrors } from './support/grafana-schema.js';
@@ -11,6 +12,7 @@ import { GENERATED } from './support/paths.js';
 
 interface GeneratedPanel {
   readonly title?: string;
+  readonly links?: readonly { readonly title?: string; readonly url?: string }[];
   readonly fieldConfig?: { readonly defaults?: { readonly thresholds?: { readonly steps?: readonly unknown[] } } };
   readonly targets?: readonly { readonly expr?: string }[];
 }
@@ -27,6 +29,38 @@ const generated = DASHBOARDS.map(
 const panels = generated.flatMap((dashboard) => dashboard.panels.map((panel) => ({ uid: dashboard.uid, panel })));
 
 describe('dashboards', () => {
+  test("the latency and error panels link their time range to the traces in Jaeger, through Grafana's Explore", () => {
+    const overview = panels.filter(({ uid }) => uid === 'erp-api-overview').map(({ panel }) => panel);
+    const searchOf = (title: string): unknown => {
+      const url = overview.find((panel) => panel.title === title)?.links?.[0]?.url ?? '';
+      expect(url.startsWith('/explore?schemaVersion=1&panes='), title).toBe(true);
+      // Grafana replaces the tokens with the panel's range before it opens the link; they must survive encoding
+      const panes = new URL(
+        url.replace('${__from}', '1700000000000').replace('${__to}', '1700003600000'),
+        'http://g',
+      ).searchParams.get('panes');
+      return JSON.parse(panes ?? '{}') as unknown;
+    };
+    const pane = (extra: Record<string, string>) => ({
+      traces: {
+        datasource: TRACING_DATASOURCE_UID,
+        queries: [
+          {
+            refId: 'A',
+            datasource: { type: 'jaeger', uid: TRACING_DATASOURCE_UID },
+            queryType: 'search',
+            service: 'erp-api',
+            ...extra,
+            limit: 20,
+          },
+        ],
+        range: { from: '1700000000000', to: '1700003600000' },
+      },
+    });
+    expect(searchOf('p99 latency by route')).toEqual(pane({ minDuration: '500ms' }));
+    expect(searchOf('Server error ratio by route')).toEqual(pane({ tags: 'http.response.status_code=500' }));
+  });
+
   test('every dashboard lets the viewer pick the namespace and the instance, and every app query honours both', () => {
     for (const dashboard of generated)
       expect(dashboard.templating.list.map((variable) => variable.name)).toEqual(

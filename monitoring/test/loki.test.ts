@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 
-import { analyzeLogql, LOG_ALERTS, LOG_FIELDS, LOG_STREAM_LABELS, LOKI_RETENTION, lokiConfig } from '../src/loki.js';
+import {
+  analyzeLogql,
+  LOG_ALERTS,
+  LOG_FIELDS,
+  LOG_STREAM_LABELS,
+  LOKI_RETENTION,
+  lokiConfig,
+  TRACE_ID_FIELD,
+  TRACING_DATASOURCE_UID,
+  traceDerivedField,
+} from '../src/loki.js';
 import { AUDIT_VERIFY_SCHEDULE, BACKUP_SCHEDULE, RESTORE_DRILL_SCHEDULE } from '../../infra/src/components/backups.js';
 import { AUDIT_VERIFY_INTERVAL_HOURS } from '../src/rules.js';
 import { GENERATED } from './support/paths.js';
@@ -84,5 +94,23 @@ describe('alerts on the CronJobs infra schedules', () => {
   test('the backup and restore-drill schedules are the ones the staleness alerts assume', () => {
     expect(intervalHours(BACKUP_SCHEDULE)).toBe(6);
     expect(intervalHours(RESTORE_DRILL_SCHEDULE)).toBe(7 * 24);
+  });
+});
+
+describe("Grafana's link from a log line to its trace", () => {
+  test('the derived field finds the trace_id of an erp-api JSON line and opens it in the Jaeger data source', () => {
+    const field = traceDerivedField();
+    const line = JSON.stringify({
+      level: 'info',
+      service: 'erp-api',
+      requestId: 'req-1',
+      [TRACE_ID_FIELD]: '0af7651916cd43dd8448eb211c80319c',
+      span_id: 'b7ad6b7169203331',
+      msg: 'request',
+    });
+    expect(new RegExp(field.matcherRegex ?? '').exec(line)?.[1]).toBe('0af7651916cd43dd8448eb211c80319c');
+    expect(field).toMatchObject({ datasourceUid: TRACING_DATASOURCE_UID, url: '$${__value.raw}' });
+    // the app's log field (app/src/observability/trace-context.ts), not the camelCase it used before
+    expect(TRACE_ID_FIELD).toBe('trace_id');
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -53,7 +53,7 @@ describe('scripts/bootstrap', () => {
 });
 
 describe('pinned tools', () => {
-  test('tools.versions pins vegeta, cosign, actionlint, gitleaks, osv-scanner, alertmanager and amtool exactly', () => {
+  test('tools.versions pins vegeta, cosign, actionlint, gitleaks, osv-scanner, alertmanager, amtool and jaeger exactly', () => {
     expect(pinnedTools().map((t) => t.name)).toEqual([
       'vegeta',
       'cosign',
@@ -62,6 +62,7 @@ describe('pinned tools', () => {
       'osv-scanner',
       'alertmanager',
       'amtool',
+      'jaeger',
     ]);
   });
 
@@ -69,8 +70,14 @@ describe('pinned tools', () => {
     '%s in .tools/bin is built from the pinned version',
     (_, tool) => {
       const info = execFileSync('go', ['version', '-m', toolPath(tool.name)], { encoding: 'utf8' });
-      const mod = info.split('\n').find((line) => line.trim().startsWith('mod\t'));
-      expect(mod?.trim().split('\t')).toEqual(expect.arrayContaining([tool.version]));
+      // the module holding the package: the main module after `go install`, a dependency in scripts/go-tools/<name>
+      const holder = info
+        .split('\n')
+        .map((line) => line.trim().split('\t'))
+        .find(
+          ([kind, path]) => (kind === 'mod' || kind === 'dep') && `${tool.goPackage}/`.startsWith(`${path ?? ''}/`),
+        );
+      expect(holder?.[2]).toBe(tool.version);
     },
   );
 
@@ -85,6 +92,14 @@ describe('pinned tools', () => {
     const cosign = execFileSync(toolPath('cosign'), ['version'], { encoding: 'utf8' });
     const gitVersion = cosign.split('\n').find((line) => line.startsWith('GitVersion:'));
     expect(gitVersion?.split(/\s+/)[1]).toBe(versionOf('cosign'));
+  });
+
+  test("jaeger's build module requires the version tools.versions pins", () => {
+    const jaeger = pinnedTools().find((t) => t.name === 'jaeger');
+    const goMod = readFileSync(join(repoRoot, 'scripts', 'go-tools', 'jaeger', 'go.mod'), 'utf8');
+    expect(goMod).toContain(`tool ${jaeger?.goPackage ?? 'jaeger'}\n`);
+    const required = goMod.split('\n').filter((line) => line.startsWith('\tgithub.com/jaegertracing/jaeger '));
+    expect(required.map((line) => line.trim().split(' ')[1])).toEqual([jaeger?.version]);
   });
 
   test('a malformed tools.versions line is reported with its content', () => {

@@ -33,6 +33,9 @@ async function platformEnv(): Promise<NodeJS.ProcessEnv & { PORT: string; SLIPWA
     SLIPWAY_POSTGRES_PORT: String(await freePort()),
     SLIPWAY_REDIS_PORT: String(await freePort()),
     SLIPWAY_REGISTRY_PORT: String(await freePort()),
+    SLIPWAY_JAEGER_PORT: String(await freePort()),
+    SLIPWAY_JAEGER_OTLP_PORT: String(await freePort()),
+    SLIPWAY_JAEGER_GRPC_PORT: String(await freePort()),
   };
 }
 
@@ -72,7 +75,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis, the registry and the app, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the registry, Jaeger and the app, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -88,6 +91,7 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(table.get('app')).toBe(appUrl);
     expect(table.get('postgres')).toBe(`postgresql://slipway@${HOST}:${env.SLIPWAY_POSTGRES_PORT}/erp`);
     expect(table.get('redis')).toBe(`redis://${HOST}:${env.SLIPWAY_REDIS_PORT}`);
+    expect(table.get('jaeger')).toBe(`http://${HOST}:${env.SLIPWAY_JAEGER_PORT ?? ''}`);
     expect(table.get('registry')).toBe(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`);
     expect((await fetch(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}/v2/`)).status).toBe(200);
     expect(output()).not.toMatch(/postgresql:\/\/slipway:/); // no password printed
@@ -134,7 +138,7 @@ describe('npm start / npm stop (the local platform)', () => {
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    expect(pids).toHaveLength(4);
+    expect(pids).toHaveLength(5);
 
     const again = npm(['start'], env);
     expect(again.status).toBe(0);
@@ -146,7 +150,14 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(stopped.status).toBe(0);
     expect(await exited).toBe(0);
     expect(pids.filter(isAlive)).toEqual([]);
-    for (const port of [env.PORT, env.SLIPWAY_POSTGRES_PORT, env.SLIPWAY_REDIS_PORT, env.SLIPWAY_REGISTRY_PORT]) {
+    for (const port of [
+      env.PORT,
+      env.SLIPWAY_POSTGRES_PORT,
+      env.SLIPWAY_REDIS_PORT,
+      env.SLIPWAY_REGISTRY_PORT,
+      env.SLIPWAY_JAEGER_PORT,
+      env.SLIPWAY_JAEGER_OTLP_PORT,
+    ]) {
       expect(await isPortFree(HOST, Number(port))).toBe(true);
     }
     expect(existsSync(localPaths(env.SLIPWAY_SCOPE).stateFile)).toBe(false);

@@ -5,6 +5,7 @@ import type { RequestHandler, Request } from 'express';
 import { runInQueryScope } from '../db/query-scope.js';
 import type { QueryScope } from '../db/query-scope.js';
 import type { Logger } from '../logger.js';
+import { tagRequestId } from '../observability/trace-context.js';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 
@@ -86,6 +87,7 @@ export function requestContextMiddleware(logger: Logger): RequestHandler {
     const state = requestState(logger, requestId);
     contexts.set(req, state);
     res.setHeader(REQUEST_ID_HEADER, requestId);
+    tagRequestId(requestId);
 
     const started = performance.now();
     // Captured now: routers rewrite req.url while they run, and the query string may carry secrets.

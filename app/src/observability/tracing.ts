@@ -85,7 +85,7 @@ function preloadInstrumentedModules(): void {
  * ioredis are imported (see instrument.ts); the first call decides, later ones return the same tracing.
  */
 export async function startTracing(
-  config: Pick<Config, 'otlpEndpoint' | 'appEnv'>,
+  config: Pick<Config, 'otlpEndpoint' | 'appEnv'> & Partial<Pick<Config, 'traceSampleRatio'>>,
   options: TracingOptions = {},
 ): Promise<Tracing> {
   if (current !== undefined) return current;
@@ -125,6 +125,10 @@ export async function startTracing(
       }),
     ),
     spanProcessors,
+    // A caller's sampled flag wins; new traces are kept at the configured ratio (OTEL_TRACES_SAMPLER_ARG).
+    sampler: new traceBase.ParentBasedSampler({
+      root: new traceBase.TraceIdRatioBasedSampler(config.traceSampleRatio ?? 1),
+    }),
     // Metrics go to Prometheus through prom-client and logs to stdout; the SDK would otherwise add OTLP exporters.
     metricReaders: [],
     logRecordProcessors: [],

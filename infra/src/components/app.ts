@@ -42,6 +42,15 @@ export interface AppArgs {
   readonly databaseAdminUrl: pulumi.Input<string>;
   readonly databaseAppPassword: pulumi.Input<string>;
   readonly redisUrl: pulumi.Input<string>;
+  /** Where the pods send spans (OTLP/HTTP), and the namespace and pod labels egress to it is allowed to. */
+  readonly tracing: {
+    readonly otlpEndpoint: string;
+    readonly namespace: string;
+    readonly podLabels: Readonly<Record<string, string>>;
+    readonly port: number;
+    /** OTEL_TRACES_SAMPLER_ARG: share of new traces kept. */
+    readonly sampleRatio: string;
+  };
   /** Private address range where the database and Redis live. */
   readonly dataCidr: string;
   readonly plan: ReleasePlan;
@@ -131,6 +140,8 @@ export class App extends pulumi.ComponentResource {
       REDIS_URL: pulumi.secret(args.redisUrl),
       JWT_SECRETS: pulumi.secret(jwtSecret.result),
       PASSWORD_PEPPER: pulumi.secret(passwordPepper.result),
+      OTEL_EXPORTER_OTLP_ENDPOINT: args.tracing.otlpEndpoint,
+      OTEL_TRACES_SAMPLER_ARG: args.tracing.sampleRatio,
     });
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
@@ -572,6 +583,11 @@ export class App extends pulumi.ComponentResource {
             { protocol: 'TCP', port: 5432 },
             { protocol: 'TCP', port: 6379 },
           ],
+        },
+        // spans to Jaeger's OTLP/HTTP receiver, and nowhere else in its namespace
+        {
+          to: [{ ...namespaceSelector(args.tracing.namespace), podSelector: { matchLabels: args.tracing.podLabels } }],
+          ports: [{ protocol: 'TCP', port: args.tracing.port }],
         },
       ],
     });

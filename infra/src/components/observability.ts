@@ -2,10 +2,11 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import { lokiRetentionHelmValues } from '../../../monitoring/src/loki.js';
+import { lokiRetentionHelmValues, traceDerivedField, TRACING_DATASOURCE_UID } from '../../../monitoring/src/loki.js';
 import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
+import { JAEGER_QUERY_URL } from './tracing.js';
 import {
   HEARTBEAT_URL_SECRET,
   PAGERDUTY_ROUTING_KEY_SECRET,
@@ -217,7 +218,15 @@ export class Observability extends pulumi.ComponentResource {
             dashboards: { enabled: true, label: 'grafana_dashboard', searchNamespace: 'ALL' },
           },
           additionalDataSources: [
-            { name: 'Loki', type: 'loki', url: `http://loki.${MONITORING_NAMESPACE}.svc:3100`, access: 'proxy' },
+            {
+              name: 'Loki',
+              type: 'loki',
+              url: `http://loki.${MONITORING_NAMESPACE}.svc:3100`,
+              access: 'proxy',
+              // a log line's trace_id opens its trace in Jaeger
+              jsonData: { derivedFields: [traceDerivedField()] },
+            },
+            { name: 'Jaeger', type: 'jaeger', uid: TRACING_DATASOURCE_UID, url: JAEGER_QUERY_URL, access: 'proxy' },
           ],
         },
       },

@@ -22,6 +22,14 @@ import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/o
 import type { Environment } from '../../src/config.js';
 import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';
 import { APP_NAMESPACE } from '../../src/program.js';
+import { CHARTS } from '../../src/charts.js';
+import {
+  JAEGER_OTLP_ENDPOINT,
+  JAEGER_OTLP_HTTP_PORT,
+  JAEGER_POD_LABELS,
+  TRACING_NAMESPACE,
+} from '../../src/components/tracing.js';
+import { serverEnvironment } from './contracts.js';
 import {
   isSecretWrapper,
   ofType,
@@ -41,6 +49,8 @@ export interface StackExpectations {
   readonly crossRegionCopy: boolean;
   readonly replicas: readonly [min: number, max: number];
   readonly cacheFailover: boolean;
+  readonly traceRetentionHours: number;
+  readonly traceStorageGib: number;
 }
 
 export const EXPECTED: Readonly<Record<Environment, StackExpectations>> = {
@@ -54,6 +64,8 @@ export const EXPECTED: Readonly<Record<Environment, StackExpectations>> = {
     crossRegionCopy: false,
     replicas: [1, 3],
     cacheFailover: false,
+    traceRetentionHours: 24,
+    traceStorageGib: 5,
   },
   staging: {
     zones: 3,
@@ -65,6 +77,8 @@ export const EXPECTED: Readonly<Record<Environment, StackExpectations>> = {
     crossRegionCopy: false,
     replicas: [2, 20],
     cacheFailover: true,
+    traceRetentionHours: 72,
+    traceStorageGib: 20,
   },
   prod: {
     zones: 3,
@@ -76,6 +90,8 @@ export const EXPECTED: Readonly<Record<Environment, StackExpectations>> = {
     crossRegionCopy: true,
     replicas: [2, 20],
     cacheFailover: true,
+    traceRetentionHours: 168,
+    traceStorageGib: 50,
   },
 };
 
@@ -495,27 +511,110 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
-  'network policies deny by default and let the app reach only DNS, the database and Redis': (run) => {
+  "network policies deny by default and let the app reach only DNS, the database, Redis and Jaeger's OTLP receiver": (
+    run,
+  ) => {
     const problems: string[] = [];
-    const policies = Object.fromEntries(
-      ofType(run, 'kubernetes:networking.k8s.io/v1:NetworkPolicy').map((p) => [
-        String(rec(p.inputs.metadata).name),
-        rec(p.inputs.spec),
-      ]),
-    );
-    const deny = policies['default-deny'];
-    expectEqual(
-      problems,
-      'default-deny',
-      [deny?.podSelector, deny?.policyTypes, deny?.ingress, deny?.egress],
-      [{}, ['Ingress', 'Egress'], undefined, undefined],
-    );
+    const policiesIn = (namespace: string) =>
+      Object.fromEntries(
+        ofType(run, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')
+          .filter((p) => rec(p.inputs.metadata).namespace === namespace)
+          .map((p) => [String(rec(p.inputs.metadata).name), rec(p.inputs.spec)]),
+      );
+    const policies = policiesIn(APP_NAMESPACE);
+    for (const [namespace, deny] of [
+      [APP_NAMESPACE, policies['default-deny']],
+      [TRACING_NAMESPACE, policiesIn(TRACING_NAMESPACE)['default-deny']],
+    ] as const)
+      expectEqual(
+        problems,
+        `default-deny in ${namespace}`,
+        [deny?.podSelector, deny?.policyTypes, deny?.ingress, deny?.egress],
+        [{}, ['Ingress', 'Egress'], undefined, undefined],
+      );
     const ports = arr(policies['erp-api']?.egress).flatMap((rule) =>
       arr(rec(rule).ports).map((port) => rec(port).port),
     );
-    expectEqual(problems, 'app egress ports', [...new Set(ports)].sort(), [53, 5432, 6379].sort());
+    expectEqual(problems, 'app egress ports', [...new Set(ports)].sort(), [53, 5432, 6379, 4318].sort());
+    // the OTLP port is open towards Jaeger's pods in the tracing namespace only, not to a range or a namespace
+    const toJaeger = arr(policies['erp-api']?.egress)
+      .map(rec)
+      .filter((rule) => arr(rule.ports).some((port) => rec(port).port === JAEGER_OTLP_HTTP_PORT));
+    expectEqual(
+      problems,
+      'app egress to port 4318',
+      canonical(toJaeger.map((rule) => ({ to: rule.to, ports: rule.ports }))),
+      canonical([
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': TRACING_NAMESPACE } },
+              podSelector: { matchLabels: JAEGER_POD_LABELS },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: JAEGER_OTLP_HTTP_PORT }],
+        },
+      ]),
+    );
     return problems;
   },
+
+  "every server pod exports spans to the in-cluster Jaeger, sampled at the stack's ratio": (run) => {
+    const problems: string[] = [];
+    const environment = serverEnvironment(run);
+    expectEqual(problems, 'OTEL_EXPORTER_OTLP_ENDPOINT', environment.OTEL_EXPORTER_OTLP_ENDPOINT, JAEGER_OTLP_ENDPOINT);
+    expectEqual(problems, 'OTEL_TRACES_SAMPLER_ARG', environment.OTEL_TRACES_SAMPLER_ARG, run.config.traceSampleRatio);
+    return problems;
+  },
+
+  "Jaeger comes from its pinned chart, keeps spans on a volume of the stack's size for the stack's retention, and is reachable only in the cluster":
+    (run, expected) => {
+      const problems: string[] = [];
+      const values = helmValues(run, 'jaeger');
+      const release = ofType(run, 'kubernetes:helm.sh/v3:Release').find((r) => r.inputs.chart === 'jaeger');
+      expectEqual(problems, 'jaeger chart version', release?.inputs.version, CHARTS.jaeger.version);
+      expectEqual(problems, 'jaeger namespace', release?.inputs.namespace, TRACING_NAMESPACE);
+      const storage = rec(rec(rec(rec(values.userconfig).extensions).jaeger_storage).backends);
+      const badger = rec(rec(Object.values(storage)[0]).badger);
+      expectEqual(problems, 'span TTL', rec(badger.ttl).spans, `${expected.traceRetentionHours}h`);
+      expectEqual(problems, 'badger ephemeral', badger.ephemeral, false);
+      const claim = ofType(run, 'kubernetes:core/v1:PersistentVolumeClaim').find(
+        (c) => rec(c.inputs.metadata).namespace === TRACING_NAMESPACE,
+      );
+      expectEqual(
+        problems,
+        'jaeger volume size',
+        rec(rec(rec(claim?.inputs.spec).resources).requests).storage,
+        `${expected.traceStorageGib}Gi`,
+      );
+      const mounted = arr(rec(values.jaeger).extraVolumes).map((v) => rec(rec(v).persistentVolumeClaim).claimName);
+      expectEqual(problems, 'volumes Jaeger mounts', mounted, [rec(claim?.inputs.metadata).name]);
+      // no Ingress, no LoadBalancer: only a ClusterIP Service inside the cluster
+      expectEqual(problems, 'jaeger ingress', rec(rec(values.jaeger).ingress).enabled, undefined);
+      expectEqual(problems, 'jaeger service type', rec(rec(values.jaeger).service).type, undefined);
+      const ingress = arr(
+        rec(
+          ofType(run, 'kubernetes:networking.k8s.io/v1:NetworkPolicy').find(
+            (p) => rec(p.inputs.metadata).namespace === TRACING_NAMESPACE && rec(p.inputs.metadata).name === 'jaeger',
+          )?.inputs.spec,
+        ).ingress,
+      ).map(rec);
+      expectEqual(
+        problems,
+        'who may reach Jaeger',
+        ingress.map((rule) => [
+          arr(rule.from).map(
+            (from) => rec(rec(rec(from).namespaceSelector).matchLabels)['kubernetes.io/metadata.name'],
+          ),
+          arr(rule.ports).map((port) => rec(port).port),
+        ]),
+        [
+          [[APP_NAMESPACE], [JAEGER_OTLP_HTTP_PORT]],
+          [[MONITORING_NAMESPACE], [16686]],
+        ],
+      );
+      return problems;
+    },
 
   'no secret appears in plain text in any resource input or stack output': (run) => {
     const problems = run.resources.flatMap((resource) =>

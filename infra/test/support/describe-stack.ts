@@ -57,6 +57,7 @@ export function describeStack(stack: Environment): void {
         'slipway:cache:Cache',
         'slipway:backups:Backups',
         'slipway:observability:Observability',
+        'slipway:tracing:Tracing',
         'slipway:delivery:Delivery',
         'slipway:app:App',
       ])

@@ -13,7 +13,7 @@ import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { StorageClass } from 'kubernetes-models/storage.k8s.io/v1';
-import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 
 import { unwrapSecrets, type RecordedResource } from './stack.js';
 
@@ -27,6 +27,7 @@ export const SCHEMAS: Readonly<Record<string, Validating>> = {
   'kubernetes:core/v1:ServiceAccount': ServiceAccount,
   'kubernetes:core/v1:ConfigMap': ConfigMap,
   'kubernetes:core/v1:Secret': Secret,
+  'kubernetes:core/v1:PersistentVolumeClaim': PersistentVolumeClaim,
   'kubernetes:core/v1:Service': Service,
   'kubernetes:batch/v1:Job': Job,
   'kubernetes:batch/v1:CronJob': CronJob,

@@ -2,6 +2,8 @@ import * as common from '@grafana/grafana-foundation-sdk/common';
 import {
   AnnotationQueryBuilder,
   DashboardBuilder,
+  DashboardLinkBuilder,
+  DashboardLinkType,
   DashboardCursorSync,
   DatasourceVariableBuilder,
   QueryVariableBuilder,
@@ -14,6 +16,7 @@ import {
 import type { Dashboard, Threshold } from '@grafana/grafana-foundation-sdk/dashboard';
 
 import { APP_SELECTOR, SERVICE } from '../config.js';
+import { TRACING_DATASOURCE_UID } from '../loki.js';
 import * as prometheus from '@grafana/grafana-foundation-sdk/prometheus';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
@@ -59,6 +62,53 @@ export interface PanelSpec {
   readonly stacked?: boolean;
   /** Colour steps, the first with `value: null` (the base); drawn as lines on time series. */
   readonly thresholds?: readonly Threshold[];
+  /** A panel link to the traces of the panel's time range in Grafana Explore (Jaeger), narrowed by these. */
+  readonly traces?: TraceSearch;
+}
+
+/** What a panel's trace link searches for, as Grafana's Jaeger data source takes it. */
+export interface TraceSearch {
+  /** Only traces at least this long, such as 500ms. */
+  readonly minDuration?: string;
+  /** Span attributes in logfmt, such as http.response.status_code=500. */
+  readonly tags?: string;
+}
+
+/** Grafana fills these in a panel link with the panel's time range, in epoch milliseconds. */
+const TIME_RANGE_TOKENS = { from: '${__from}', to: '${__to}' } as const;
+
+/**
+ * The Explore URL of a Jaeger search for erp-api over the panel's time range. Encoded like Grafana's own Explore links,
+ * except the time-range tokens, which Grafana replaces in the link before it opens it.
+ */
+export function traceSearchUrl(search: TraceSearch): string {
+  const pane = {
+    datasource: TRACING_DATASOURCE_UID,
+    queries: [
+      {
+        refId: 'A',
+        datasource: { type: 'jaeger', uid: TRACING_DATASOURCE_UID },
+        queryType: 'search',
+        service: SERVICE,
+        ...(search.minDuration === undefined ? {} : { minDuration: search.minDuration }),
+        ...(search.tags === undefined ? {} : { tags: search.tags }),
+        limit: 20,
+      },
+    ],
+    range: { from: 'FROM_TOKEN', to: 'TO_TOKEN' },
+  };
+  const panes = encodeURIComponent(JSON.stringify({ traces: pane }))
+    .replace('FROM_TOKEN', TIME_RANGE_TOKENS.from)
+    .replace('TO_TOKEN', TIME_RANGE_TOKENS.to);
+  return `/explore?schemaVersion=1&panes=${panes}&orgId=1`;
+}
+
+function traceLink(search: TraceSearch): DashboardLinkBuilder {
+  return new DashboardLinkBuilder('Traces of this time range (Jaeger)')
+    .type(DashboardLinkType.Link)
+    .url(traceSearchUrl(search))
+    .tooltip('Opens the erp-api traces of the time range in view, in Explore with the Jaeger data source')
+    .targetBlank(true);
 }
 
 export interface RowSpec {
@@ -110,6 +160,7 @@ function timeseriesPanel(spec: PanelSpec): timeseries.PanelBuilder {
       .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed));
   if (spec.min !== undefined) panel.min(spec.min);
   if (spec.max !== undefined) panel.max(spec.max);
+  if (spec.traces !== undefined) panel.links([traceLink(spec.traces)]);
   return panel;
 }
 

@@ -92,9 +92,10 @@ export const overview: DashboardSpec = {
         {
           title: 'Server error ratio by route',
           description:
-            'Share of requests answered with a 5xx, by route. The availability SLO allows 0.1% over 30 days; HighErrorRate pages above 5%.',
+            'Share of requests answered with a 5xx, by route. The availability SLO allows 0.1% over 30 days; HighErrorRate pages above 5%. The panel link lists the traces of requests answered 500 in the time range.',
           unit: 'percentunit',
           min: 0,
+          traces: { tags: 'http.response.status_code=500' },
           thresholds: [
             { value: null, color: 'green' },
             { value: 0.001, color: 'orange' },
@@ -110,8 +111,9 @@ export const overview: DashboardSpec = {
         {
           title: 'p99 latency by route',
           description:
-            '99th percentile of response time, by route, interpolated within histogram buckets. HighLatencyP99 warns above 1 s.',
+            '99th percentile of response time, by route, interpolated within histogram buckets. HighLatencyP99 warns above 1 s. The panel link lists the traces over 500 ms of the time range.',
           unit: 's',
+          traces: { minDuration: '500ms' },
           queries: [
             {
               expr: `histogram_quantile(0.99, sum by (le, route) (rate(http_request_duration_seconds_bucket{${APP}}[${W}])))`,

@@ -5,6 +5,7 @@ import { scopeDir } from './paths.js';
 import { localSecret } from './secrets.js';
 import { portFromEnv } from './ports.js';
 import { appService } from './services/app.js';
+import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
 import { postgresService } from './services/postgres.js';
 import { redisService } from './services/redis.js';
 import { registryService } from '../release/registry.js';
@@ -73,6 +74,17 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     port: portFromEnv(env, 'SLIPWAY_REDIS_PORT', DEFAULT_PORTS.redis),
     portEnv: 'SLIPWAY_REDIS_PORT',
   });
+  // traces of the local app, in memory; its UI is the URL `npm run status` shows
+  const jaeger = jaegerService({
+    dir: join(dir, 'jaeger'),
+    host: LOCAL_HOST,
+    port: portFromEnv(env, JAEGER_PORTS.ui.env, JAEGER_PORTS.ui.port),
+    portEnv: JAEGER_PORTS.ui.env,
+    otlpPort: portFromEnv(env, JAEGER_PORTS.otlp.env, JAEGER_PORTS.otlp.port),
+    otlpPortEnv: JAEGER_PORTS.otlp.env,
+    grpcPort: portFromEnv(env, JAEGER_PORTS.grpc.env, JAEGER_PORTS.grpc.port),
+    grpcPortEnv: JAEGER_PORTS.grpc.env,
+  });
   const passthrough: Record<string, string> = {};
   for (const key of APP_ENV_PASSTHROUGH) {
     const value = env[key];
@@ -89,6 +101,7 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       ...passthrough,
       DATABASE_URL: postgres.connectionStringAs(APP_DATABASE_ROLE, appRolePassword, APP_DATABASE),
       REDIS_URL: redis.connectionUrl,
+      OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
       // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
       JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
       PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
@@ -107,5 +120,5 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     port: portFromEnv(env, 'SLIPWAY_REGISTRY_PORT', DEFAULT_PORTS.registry),
     portEnv: 'SLIPWAY_REGISTRY_PORT',
   });
-  return [postgres, redis, registry, app];
+  return [postgres, redis, registry, jaeger, app];
 }

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import { PlatformError } from '../errors.js';
 import { repoRoot } from '../paths.js';
@@ -98,7 +99,13 @@ export function appService(options: AppOptions): ServiceDefinition {
     portEnv: options.portEnv,
     url: base,
     command: process.execPath,
-    args: [...tsx, join(repoRoot, 'app', 'src', 'server.ts')],
+    // instrument.ts first, as the image runs it: tracing hooks in before express, pg and ioredis load
+    args: [
+      ...tsx,
+      '--import',
+      pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
+      join(repoRoot, 'app', 'src', 'server.ts'),
+    ],
     env: { ...options.env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',
     // drain delay + in-flight wait of the app's own graceful shutdown, plus slack
