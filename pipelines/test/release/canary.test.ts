@@ -1,0 +1,345 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { removeDirectory } from '../../src/platform/accounts.js';
+import { localPaths, localPlatform } from '../../src/platform/local.js';
+import { localDir, repoRoot } from '../../src/platform/paths.js';
+import { freePort } from '../../src/platform/ports.js';
+import { silentProgress, type Progress } from '../../src/platform/progress.js';
+import { appliedSplit } from '../../src/platform/services/nginx.js';
+import { Supervisor } from '../../src/platform/supervisor.js';
+import { buildBase } from '../../src/release/base.js';
+import { deploy, type DeployOptions } from '../../src/release/canary/executor.js';
+import { PROFILES } from '../../src/release/canary/profile.js';
+import { readRecord, readRunning, readStable } from '../../src/release/canary/store.js';
+import { ensureSigningKey, type SigningKey } from '../../src/release/cosign.js';
+import { run, runOk } from '../../src/release/exec.js';
+import { appImage, buildImage, type BuiltImage, type ImageDefinition } from '../../src/release/images.js';
+import { RELEASE_PLAN } from '../../src/release/plan.js';
+import { pushImage } from '../../src/release/registry.js';
+import type { ReleaseRecord } from '../../src/release/release-record.js';
+import { signAndAttest } from '../../src/release/sign.js';
+import { fixturesDir } from './support.js';
+
+// Real podman, buildah, cosign, nginx, Prometheus: the first app image build takes minutes on two cores.
+const SLOW = 15 * 60_000;
+const HOST = '127.0.0.1';
+const FAULTS = ['errors', 'slow', 'never-ready', 'crash'] as const;
+type Fault = (typeof FAULTS)[number];
+
+const scope = `canary-${String(process.pid)}`;
+const fixtureDir = join(localDir, 'test', `run-${String(process.pid)}-canary-fixtures`);
+let env: NodeJS.ProcessEnv;
+let supervisor: Supervisor;
+let key: SigningKey;
+let registry: string;
+let app: BuiltImage;
+let goodReference: string;
+const faultReference: Partial<Record<Fault, string>> = {};
+let unsignedReference: string;
+const durations: string[] = [];
+
+const lines: string[] = [];
+const progress: Progress = {
+  step: (m) => lines.push(`▸ ${m}`),
+  ok: (m) => lines.push(`✓ ${m}`),
+  warn: (m) => lines.push(`! ${m}`),
+};
+
+/**
+ * A bad release: the real erp-api image plus one small layer, test/fixtures/canary/fault.js preloaded, which
+ * makes the server misbehave as `fault` says. Built, pushed and signed by the pipeline like any release.
+ */
+function faultImage(fault: Fault, base: BuiltImage): ImageDefinition {
+  const dir = join(fixtureDir, fault);
+  return {
+    name: `slipway-fixtures/erp-api-${fault}`,
+    dockerfile: relative(repoRoot, join(dir, 'Dockerfile')),
+    versionFrom: 'app/package.json',
+    sbomNodeModules: () => [],
+    context: () =>
+      Promise.resolve({
+        key: `${fault}-${base.digest}-${createHash('sha256')
+          .update(readFileSync(join(fixturesDir, 'canary', 'fault.js')))
+          .digest('hex')}`,
+        write: () => Promise.resolve(dir),
+      }),
+  };
+}
+
+async function buildFault(fault: Fault): Promise<BuiltImage> {
+  const dir = join(fixtureDir, fault);
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(fixturesDir, 'canary', 'fault.js'), join(dir, 'fault.js'));
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [
+      'ARG BASE_IMAGE',
+      `FROM localhost/${app.name}:${app.tag}`,
+      'COPY fault.js /srv/fault/fault.js',
+      `ENV FAULT=${fault} CRASH_AFTER_MS=20000 NODE_OPTIONS="--require /srv/fault/fault.js"`,
+      '',
+    ].join('\n'),
+  );
+  const base = await buildBase(silentProgress);
+  return buildImage(faultImage(fault, app), base, silentProgress);
+}
+
+const passingScan = (digest: string) => ({
+  verdict: 'pass' as const,
+  scannedAt: new Date().toISOString(),
+  digest,
+  counts: {},
+  findings: [],
+});
+
+async function sign(image: BuiltImage, target: string): Promise<string> {
+  return signAndAttest(
+    image,
+    {
+      registry,
+      key,
+      scan: passingScan(image.digest),
+      root: repoRoot,
+      repository: 'https://github.com/slipway/slipway',
+      builderId: 'https://slipway.dev/builders/test',
+      target,
+    },
+    silentProgress,
+  );
+}
+
+function options(reference: string): DeployOptions {
+  return {
+    reference,
+    scope,
+    plan: RELEASE_PLAN,
+    profile: PROFILES.test ?? { name: 'test', pauseFactor: 0, gateEnv: {}, readySeconds: 20, trafficRate: 20 },
+    publicKey: key.publicKey,
+    // the branch under test is not merged yet; its own HEAD stands for main here
+    mainRef: 'HEAD',
+    env,
+    progress,
+  };
+}
+
+async function timed(name: string, reference: string): Promise<ReleaseRecord> {
+  const began = Date.now();
+  lines.length = 0;
+  const { record } = await deploy(options(reference));
+  durations.push(`${name}: ${((Date.now() - began) / 1000).toFixed(1)} s (${record.outcome})`);
+  return record;
+}
+
+const frontDoor = (): string => `http://${HOST}:${env.SLIPWAY_NGINX_PORT ?? ''}`;
+
+/** The front door sends everything to the stable version, and the canary container is gone. */
+async function expectOnStable(record: ReleaseRecord): Promise<void> {
+  const stable = readStable(scope);
+  const split = await appliedSplit(frontDoor());
+  expect(split.servers).toEqual([{ address: stable?.address ?? `${HOST}:${env.PORT ?? ''}`, weight: 100 }]);
+  const container = await run('podman', [
+    'container',
+    'exists',
+    `slipway-${scope}-canary-${record.canary.podTemplateHash}`,
+  ]);
+  expect(container.code, 'the canary container is still there').not.toBe(0);
+  expect(readRunning(scope)).toBeUndefined();
+  expect(readRecord(scope, record.id)).toEqual(record);
+}
+
+beforeAll(async () => {
+  env = {
+    ...process.env,
+    SLIPWAY_SCOPE: scope,
+    PORT: String(await freePort()),
+    SLIPWAY_POSTGRES_PORT: String(await freePort()),
+    SLIPWAY_REDIS_PORT: String(await freePort()),
+    SLIPWAY_REGISTRY_PORT: String(await freePort()),
+    SLIPWAY_NGINX_PORT: String(await freePort()),
+    SLIPWAY_PROMETHEUS_PORT: String(await freePort()),
+    SLIPWAY_ALERTMANAGER_PORT: String(await freePort()),
+    SLIPWAY_ALERT_RECEIVER_PORT: String(await freePort()),
+    // the load gate and the background traffic come from one address: as for any load run (load/README.md), lift
+    // the per-address limits and let each sign-in's X-Forwarded-For count as its own client
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    TRUST_PROXY: '1',
+  };
+  registry = `${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`;
+  const { stateFile, logDir } = localPaths(scope);
+  supervisor = new Supervisor(stateFile, logDir, silentProgress);
+  for (const service of localPlatform(env, scope)) await supervisor.start(service);
+  key = await ensureSigningKey();
+  const base = await buildBase(silentProgress);
+  app = await buildImage(appImage, base, silentProgress);
+  // the fixtures start FROM the app image in buildah's storage; a cached build may have left only its OCI layout
+  if ((await run('buildah', ['inspect', `localhost/${app.name}:${app.tag}`])).code !== 0) {
+    await runOk(
+      'skopeo',
+      ['copy', '--quiet', `oci:${app.layout}:${app.tag}`, `containers-storage:localhost/${app.name}:${app.tag}`],
+      'loading the app image into buildah',
+    );
+  }
+  goodReference = await sign(app, 'slipway/erp-api');
+  for (const fault of FAULTS)
+    faultReference[fault] = await sign(await buildFault(fault), `slipway-fixtures/erp-api-${fault}`);
+  unsignedReference = await pushImage(app, registry, 'unsigned/erp-api');
+}, SLOW);
+
+afterAll(async () => {
+  const stable = readStable(scope);
+  if (stable?.container !== undefined)
+    await run('podman', ['--runtime', 'runc', 'stop', '--time', '2', stable.container]);
+  await supervisor.stopAll();
+  const { dir } = localPaths(scope);
+  removeDirectory(join(dir, 'postgres', 'data'));
+  removeDirectory(join(dir, 'redis', 'data'));
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(fixtureDir, { recursive: true, force: true });
+  process.stdout.write(`canary test durations:\n  ${durations.join('\n  ')}\n`);
+}, 120_000);
+
+describe('npm run release -- deploy: the canary executor on the local platform', () => {
+  it(
+    'refuses an unsigned image before anything runs or any traffic moves',
+    async () => {
+      const before = await appliedSplit(frontDoor());
+      const record = await timed('unsigned', unsignedReference);
+      expect(record.outcome).toBe('refused');
+      expect(record.reason).toMatch(/verify refused .*signature/);
+      expect(record.stages).toEqual([]);
+      expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'takes a good signed build through every stage to 100 %, under traffic, without dropping a request',
+    async () => {
+      const record = await timed('good', goodReference);
+      expect(record.outcome, `${record.reason ?? ''}\n${lines.join('\n')}`).toBe('promoted');
+      expect(record.stages.map((s) => s.weight)).toEqual(RELEASE_PLAN.stages.map((s) => s.weight));
+      for (const stage of record.stages.slice(0, -1)) {
+        expect(stage.gates.map((g) => `${g.kind}:${g.name}:${g.verdict}`).sort()).toEqual([
+          'load:gate:passed',
+          'slo:availability:passed',
+          'slo:latency:passed',
+        ]);
+      }
+      expect(record.timings.droppedRequests).toBe(0);
+      const stable = readStable(scope);
+      expect(stable?.digest).toBe(app.digest);
+      const split = await appliedSplit(frontDoor());
+      expect(split.servers).toEqual([{ address: stable?.address, weight: 100 }]);
+      const answer = await fetch(`${frontDoor()}/health/ready`);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('x-upstream-addr')).toBe(stable?.address);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary answering 5 % 5xx at its first stage, fast, and refuses a second deploy meanwhile',
+    async () => {
+      const first = timed('5 % 5xx', faultReference.errors ?? '');
+      while (readRunning(scope) === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      const running = readRunning(scope);
+      await expect(deploy(options(goodReference))).rejects.toThrow(`release ${running?.id ?? '?'} is running`);
+      const record = await first;
+      expect(record.outcome).toBe('rolled-back');
+      // whichever sees the errors first: the SLO query on the canary's series, or the load gate's own error rate
+      expect(record.reason).toMatch(
+        /^stage 1 \(10 %\): (slo gate availability failed|load gate gate failed: .*http_req_failed rate<0\.001 \(measured 0\.0[45]\d*\))/,
+      );
+      expect(record.timings.failedVerdictAfterTrafficSeconds).toBeLessThanOrEqual(60);
+      expect(record.timings.rollbackSeconds).toBeLessThanOrEqual(10);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary adding 400 ms at its first stage, on its latency',
+    async () => {
+      const record = await timed('400 ms', faultReference.slow ?? '');
+      expect(record.outcome).toBe('rolled-back');
+      // whichever sees the delay first: the latency SLO on the canary's series, or the gate's p99 against stable's
+      expect(record.reason).toMatch(/^stage 1 \(10 %\): (slo gate latency failed|load gate gate failed: .*p99)/);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary that never becomes ready, before it takes any traffic',
+    async () => {
+      const before = await appliedSplit(frontDoor());
+      const record = await timed('never ready', faultReference['never-ready'] ?? '');
+      expect(record.outcome).toBe('rolled-back');
+      expect(record.reason).toMatch(/never became ready/);
+      expect(record.stages).toEqual([]);
+      expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary that crashes after a while',
+    async () => {
+      const record = await timed('crash', faultReference.crash ?? '');
+      expect(record.outcome).toBe('rolled-back');
+      expect(record.reason).toMatch(/the canary (stopped answering|exited)/);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'leaves traffic on stable when the executor is killed mid-release (its guard restores it)',
+    async () => {
+      const began = Date.now();
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(repoRoot, 'pipelines', 'src', 'release', 'cli.ts'),
+          'deploy',
+          faultReference.slow ?? '',
+          '--profile',
+          'local',
+          '--main-ref',
+          'HEAD',
+        ],
+        { cwd: repoRoot, env, stdio: 'ignore' },
+      );
+      let weighted = false;
+      while (!weighted) {
+        const running = readRunning(scope);
+        const record = running ? readRecord(scope, running.id) : undefined;
+        weighted = record?.stages[0]?.weightAppliedAt !== undefined;
+        if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const id = readRunning(scope)?.id ?? '';
+      expect((await appliedSplit(frontDoor())).servers).toHaveLength(2);
+      child.kill('SIGKILL');
+      const deadline = Date.now() + 15_000;
+      while (readRunning(scope) !== undefined && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      const record = readRecord(scope, id);
+      expect(record?.outcome).toBe('rolled-back');
+      expect(record?.reason).toMatch(/died mid-release/);
+      if (record) await expectOnStable(record);
+      durations.push(`executor killed: ${((Date.now() - began) / 1000).toFixed(1)} s`);
+      expect(existsSync(join(localPaths(scope).dir, 'releases'))).toBe(true);
+    },
+    SLOW,
+  );
+});
