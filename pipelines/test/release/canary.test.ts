@@ -236,6 +236,17 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       expect(stable?.digest).toBe(app.digest);
       const split = await appliedSplit(frontDoor());
       expect(split.servers).toEqual([{ address: stable?.address, weight: 100 }]);
+      // the executor's Argo Rollouts metrics reached Prometheus under the names and labels the dashboards query
+      const prometheus = `http://${HOST}:${env.SLIPWAY_PROMETHEUS_PORT ?? ''}`;
+      for (const query of [
+        'max_over_time(rollout_info{name="erp-api",exported_namespace="local",phase="Progressing"}[10m]) == 1',
+        'max_over_time(analysis_run_metric_phase{name=~"erp-api-.*",metric="availability",phase="Successful"}[10m]) == 1',
+        'max_over_time(analysis_run_info{name=~"erp-api-.*",phase="Successful"}[10m]) == 1',
+      ]) {
+        const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(query)}`);
+        const body = (await response.json()) as { data: { result: unknown[] } };
+        expect(body.data.result.length, query).toBeGreaterThan(0);
+      }
       const answer = await fetch(`${frontDoor()}/health/ready`);
       expect(answer.status).toBe(200);
       expect(answer.headers.get('x-upstream-addr')).toBe(stable?.address);

@@ -61,6 +61,9 @@ http {
   include ${path('split.conf')};
   server {
     listen ${host}:${port};
+    # a reload closes idle client connections; a client that sends on one as it closes loses that request, so the
+    # front door keeps none and a weight change drops nothing
+    keepalive_timeout 0;
     include ${path('split-location.conf')};
     location / {
       proxy_pass http://erp_api;

@@ -45,6 +45,9 @@ import {
 } from './store.js';
 import { BackgroundTraffic } from './traffic.js';
 
+/** How long the executor's Argo Rollouts metrics outlive the verdict: two local scrape intervals and a margin. */
+const ARGO_LINGER_MS = 5_000;
+
 /** The pod name of the platform's own app in Prometheus (services/prometheus.ts gives it the source hash). */
 const SOURCE_POD = 'erp-api-source-0';
 
@@ -621,6 +624,8 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // two more scrapes, so Prometheus keeps the verdict's phases (the CanaryAnalysisFailed alert reads them)
+    await sleep(ARGO_LINGER_MS);
     await argo.close();
     writeJobTargets(prometheus.targetsDir, EXTRA_JOBS[0], []);
     releaseLock(scope);
