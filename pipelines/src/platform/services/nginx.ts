@@ -148,10 +148,11 @@ export async function applySplit(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const applied = await appliedSplit(url).catch(() => undefined);
-    if (applied !== undefined && applied.generation >= split.generation) return { split, appliedAt: new Date() };
+    if (applied?.generation === split.generation && JSON.stringify(applied.servers) === JSON.stringify(servers))
+      return { split, appliedAt: new Date() };
     if (Date.now() > deadline) {
       throw new PlatformError(
-        `nginx did not apply traffic split ${String(split.generation)} within ${String(timeoutMs / 1000)} s`,
+        `nginx did not apply traffic split ${String(split.generation)} (${JSON.stringify(servers)}) within ${String(timeoutMs / 1000)} s; it answers ${JSON.stringify(await appliedSplit(url).catch((error: unknown) => String(error)))}`,
         `read ${join(dir, 'error.log')}`,
       );
     }
