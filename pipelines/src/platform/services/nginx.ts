@@ -1,4 +1,4 @@
-import { chownSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -122,6 +122,24 @@ export function readSplit(dir: string): TrafficSplit {
   return JSON.parse(readFileSync(join(dir, 'split.json'), 'utf8')) as TrafficSplit;
 }
 
+/** nginx workers of this master that still accept connections (one that drains calls itself "shutting down"). */
+function acceptingWorkers(master: number): number {
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent !== master) continue;
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (title.includes('worker process') && !title.includes('shutting down')) count += 1;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return count;
+}
+
 /** What the running nginx at `url` applies now. */
 export async function appliedSplit(url: string): Promise<TrafficSplit> {
   const response = await fetch(`${url}/-/traffic`, { signal: AbortSignal.timeout(2_000) });
@@ -148,7 +166,12 @@ export async function applySplit(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const applied = await appliedSplit(url).catch(() => undefined);
-    if (applied?.generation === split.generation && JSON.stringify(applied.servers) === JSON.stringify(servers))
+    // until the old worker says it is shutting down it still accepts connections, with the old split
+    if (
+      applied?.generation === split.generation &&
+      JSON.stringify(applied.servers) === JSON.stringify(servers) &&
+      acceptingWorkers(master) === 1
+    )
       return { split, appliedAt: new Date() };
     if (Date.now() > deadline) {
       throw new PlatformError(
