@@ -356,11 +356,20 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
       EXIT.usage,
     );
   }
-  const stable: StableVersion = readStable(scope) ?? {
+  const source: StableVersion = {
     address: `${app.host}:${String(app.port)}`,
     pod: SOURCE_POD,
     podTemplateHash: 'source',
   };
+  const recorded = readStable(scope);
+  // a promoted container does not outlive a restart of the machine or a podman stop: then the platform's app serves
+  const recordedRuns =
+    recorded?.container !== undefined && (await containerExit(recorded.container)).startsWith('running');
+  if (recorded !== undefined && !recordedRuns)
+    progress.warn(
+      `the last promoted version (${recorded.container ?? '?'}) no longer runs: stable is the platform's app`,
+    );
+  const stable: StableVersion = recorded !== undefined && recordedRuns ? recorded : source;
   const hash = podTemplateHash(digest);
   const canaryPort = await freePort(LOCAL_HOST);
   const canaryAddress = `${LOCAL_HOST}:${String(canaryPort)}`;
