@@ -152,6 +152,37 @@ async function timed(name: string, reference: string): Promise<ReleaseRecord> {
   return record;
 }
 
+/** `npm run release -- <args>` in a process of its own, on this test's platform. */
+function releaseCli(args: readonly string[]): ReturnType<typeof spawn> {
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'pipelines', 'src', 'release', 'cli.ts'), ...args],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+}
+
+function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | null; output: string }> {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+}
+
+/** Waits until the running release has moved traffic to its canary; returns its id. */
+async function weightApplied(child: ReturnType<typeof spawn>): Promise<string> {
+  for (;;) {
+    const running = readRunning(scope);
+    const record = running ? readRecord(scope, running.id) : undefined;
+    if (running && record?.stages[0]?.weightAppliedAt !== undefined) return running.id;
+    if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 const frontDoor = (): string => `http://${HOST}:${env.SLIPWAY_NGINX_PORT ?? ''}`;
 
 /** The front door sends everything to the stable version, and the canary container is gone. */
@@ -372,6 +403,49 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       if (record) await expectOnStable(record);
       durations.push(`executor killed: ${((Date.now() - began) / 1000).toFixed(1)} s`);
       expect(existsSync(join(localPaths(scope).dir, 'releases'))).toBe(true);
+    },
+    SLOW,
+  );
+
+  it(
+    'status names the stage, abort from another terminal puts all traffic back on stable',
+    async () => {
+      const began = Date.now();
+      const child = releaseCli(['deploy', faultReference.slow ?? '', '--profile', 'local', '--main-ref', 'HEAD']);
+      const deployed = finished(child);
+      const id = await weightApplied(child);
+      const status = await finished(releaseCli(['status']));
+      expect(status.output).toContain(`release ${id}: running`);
+      expect(status.output).toContain('stage   1 at 10 %');
+      const abort = await finished(releaseCli(['abort']));
+      expect(abort.code, abort.output).toBe(0);
+      expect(abort.output).toContain(`${id}: rolled-back: aborted by an operator`);
+      const { code } = await deployed;
+      expect(code).toBe(1);
+      const record = readRecord(scope, id);
+      if (record) await expectOnStable(record);
+      durations.push(`abort: ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    },
+    SLOW,
+  );
+
+  it(
+    'promote from another terminal skips the remaining pauses and gates and makes the canary stable',
+    async () => {
+      const began = Date.now();
+      const child = releaseCli(['deploy', faultReference.slow ?? '', '--profile', 'local', '--main-ref', 'HEAD']);
+      const deployed = finished(child);
+      const id = await weightApplied(child);
+      const promote = await finished(releaseCli(['promote']));
+      expect(promote.code, promote.output).toBe(0);
+      expect(promote.output).toContain(`${id}: promoted`);
+      expect((await deployed).code).toBe(0);
+      const record = readRecord(scope, id);
+      expect(record?.outcome).toBe('promoted');
+      const stable = readStable(scope);
+      expect(stable?.digest).toBe(record?.canary.digest);
+      expect((await appliedSplit(frontDoor())).servers).toEqual([{ address: stable?.address, weight: 100 }]);
+      durations.push(`promote: ${((Date.now() - began) / 1000).toFixed(1)} s`);
     },
     SLOW,
   );
