@@ -18,7 +18,7 @@ import { PROFILES } from '../../src/release/canary/profile.js';
 import { readRecord, readRunning, readStable } from '../../src/release/canary/store.js';
 import { ensureSigningKey, type SigningKey } from '../../src/release/cosign.js';
 import { run, runOk } from '../../src/release/exec.js';
-import { appImage, buildImage, type BuiltImage, type ImageDefinition } from '../../src/release/images.js';
+import { appImage, buildImage, evidenceDir, type BuiltImage, type ImageDefinition } from '../../src/release/images.js';
 import { RELEASE_PLAN } from '../../src/release/plan.js';
 import { pushImage } from '../../src/release/registry.js';
 import type { ReleaseRecord } from '../../src/release/release-record.js';
@@ -81,7 +81,7 @@ async function buildFault(fault: Fault): Promise<BuiltImage> {
       'ARG BASE_IMAGE',
       `FROM localhost/${app.name}:${app.tag}`,
       'COPY fault.js /srv/fault/fault.js',
-      `ENV FAULT=${fault} CRASH_AFTER_MS=20000 NODE_OPTIONS="--require /srv/fault/fault.js"`,
+      `ENV FAULT=${fault} CRASH_AFTER_MS=1000 NODE_OPTIONS="--require /srv/fault/fault.js"`,
       '',
     ].join('\n'),
   );
@@ -113,6 +113,11 @@ const passingScan = (digest: string) => ({
 });
 
 async function sign(image: BuiltImage, target: string): Promise<string> {
+  // what scan leaves beside the SBOM, for the release record's evidence
+  writeFileSync(
+    join(evidenceDir(image.name, image.digest), 'scan-predicate.json'),
+    `${JSON.stringify(passingScan(image.digest))}\n`,
+  );
   return signAndAttest(
     image,
     {
@@ -280,6 +285,8 @@ describe('npm run release -- deploy: the canary executor on the local platform',
         ]);
       }
       expect(record.timings.droppedRequests).toBe(0);
+      expect(record.evidence?.sbom.packages).toBeGreaterThan(100);
+      expect(record.evidence).toMatchObject({ digest: app.digest, scan: { verdict: 'pass', findings: 0 } });
       const stable = readStable(scope);
       expect(stable?.digest).toBe(app.digest);
       const split = await appliedSplit(frontDoor());
@@ -354,7 +361,7 @@ describe('npm run release -- deploy: the canary executor on the local platform',
   );
 
   it(
-    'rolls back a canary that crashes after a while',
+    'rolls back a canary that crashes a second after it starts taking traffic',
     async () => {
       const record = await timed('crash', faultReference.crash ?? '');
       expect(record.outcome).toBe('rolled-back');

@@ -24,7 +24,8 @@ import { readState } from '../../platform/supervisor.js';
 import { run } from '../exec.js';
 import { EXIT, ReleaseError, type ExitCode } from '../errors.js';
 import { GATE_SCENARIO, type AnalysisGate, type ReleasePlan } from '../plan.js';
-import type { GateResult, ReleaseRecord, StageRecord, VersionSeries } from '../release-record.js';
+import type { GateResult, ReleaseEvidence, ReleaseRecord, StageRecord, VersionSeries } from '../release-record.js';
+import { evidenceDir } from '../images.js';
 import { verifyImage } from '../verify.js';
 import { runForExit, startContainer } from '../container.js';
 import { ArgoMetrics, CONTROLLER_NAMESPACE, type AnalysisPhase } from './argo-metrics.js';
@@ -282,6 +283,37 @@ function loadGate(
   });
 }
 
+/**
+ * What the release shipped, from the files build and scan wrote for this digest (.local/release/evidence/); absent
+ * when the image was built elsewhere. The signer is the key verify checked the signature and attestations with.
+ */
+function localEvidence(reference: string, digest: string, publicKey: string): ReleaseEvidence | undefined {
+  const repository = reference.slice(reference.indexOf('/') + 1, reference.indexOf('@'));
+  const dir = evidenceDir(repository, digest);
+  try {
+    const bom = JSON.parse(readFileSync(join(dir, 'sbom.cdx.json'), 'utf8')) as { components?: unknown[] };
+    const scan = JSON.parse(readFileSync(join(dir, 'scan-predicate.json'), 'utf8')) as {
+      verdict: string;
+      findings: readonly { id?: string; target?: string; disposition?: string; exception?: string }[];
+    };
+    return {
+      image: reference,
+      digest,
+      signerIdentity: publicKey,
+      sbom: { format: 'CycloneDX', packages: bom.components?.length ?? 0 },
+      scan: {
+        verdict: scan.verdict,
+        findings: scan.findings.length,
+        exceptions: scan.findings
+          .filter((finding) => finding.disposition === 'excepted')
+          .map((finding) => `${finding.id ?? '?'} on ${finding.target ?? '?'} (exception ${finding.exception ?? '?'})`),
+      },
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The live state of one release while its executor runs. */
 class Release {
   record: ReleaseRecord;
@@ -459,15 +491,10 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
       const failed = verification.checks.filter((c) => !c.ok).map((c) => `${c.check}: ${c.detail}`);
       throw new ReleaseFailed(`verify refused ${digest}: ${failed.join('; ')}`, true);
     }
-    release.update({
-      evidence: {
-        image: options.reference,
-        digest,
-        signerIdentity: options.publicKey,
-        sbom: { format: 'CycloneDX', packages: 0 },
-        scan: { verdict: 'pass', findings: 0, exceptions: [] },
-      },
-    });
+    const evidence = localEvidence(options.reference, digest, options.publicKey);
+    if (evidence === undefined)
+      progress.warn(`no SBOM and scan files of ${digest} in this checkout: the record carries no evidence`);
+    else release.update({ evidence });
     progress.ok('verify: pass');
 
     // 2. backup, then migrations, before the canary shares the database with stable
