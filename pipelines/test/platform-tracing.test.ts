@@ -17,6 +17,7 @@ import {
 } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
 import { freePort } from '../src/platform/ports.js';
+import { freePlatformPorts } from './platform-env.js';
 import { isAlive } from '../src/platform/processes.js';
 import type { PostgresService } from '../src/platform/services/postgres.js';
 import { readState } from '../src/platform/supervisor.js';
@@ -113,13 +114,7 @@ beforeAll(async () => {
   env = {
     ...process.env,
     SLIPWAY_SCOPE: scope,
-    PORT: String(await freePort()),
-    SLIPWAY_POSTGRES_PORT: String(await freePort()),
-    SLIPWAY_REDIS_PORT: String(await freePort()),
-    SLIPWAY_REGISTRY_PORT: String(await freePort()),
-    SLIPWAY_JAEGER_PORT: String(await freePort()),
-    SLIPWAY_JAEGER_OTLP_PORT: String(await freePort()),
-    SLIPWAY_JAEGER_GRPC_PORT: String(await freePort()),
+    ...(await freePlatformPorts()),
   };
   appUrl = `http://${HOST}:${env.PORT}`;
   jaegerUrl = `http://${HOST}:${env.SLIPWAY_JAEGER_PORT}`;

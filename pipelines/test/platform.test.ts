@@ -16,26 +16,41 @@ import {
 } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
 import { freePort, isPortFree } from '../src/platform/ports.js';
+import { freePlatformPorts } from './platform-env.js';
 import { isAlive } from '../src/platform/processes.js';
 import { readState } from '../src/platform/supervisor.js';
+import { notifications } from '../src/platform/services/alert-receiver.js';
+import { appliedSplit } from '../src/platform/services/nginx.js';
+import { LOCAL_NAMESPACE, SOURCE_POD_TEMPLATE_HASH } from '../src/platform/services/prometheus.js';
+import { APP_JOB, APP_SELECTOR, METRICS_PORT, METRICS_SERVICE } from '../../monitoring/src/config.js';
+import { FIXTURE_SERVICE_LABELS } from '../../monitoring/src/fixtures.js';
+import {
+  appServiceMonitorSpec,
+  discoveryLabels,
+  operatorRelabelConfigs,
+  relabel,
+} from '../../monitoring/src/service-monitor.js';
 
 const HOST = '127.0.0.1';
 const scopes: string[] = [];
 
 /** The env of one isolated `npm start`: its own .local/<scope> and free ports, beside any developer's platform. */
-async function platformEnv(): Promise<NodeJS.ProcessEnv & { PORT: string; SLIPWAY_SCOPE: string }> {
+async function platformEnv(): Promise<
+  NodeJS.ProcessEnv & {
+    PORT: string;
+    SLIPWAY_SCOPE: string;
+    SLIPWAY_NGINX_PORT: string;
+    SLIPWAY_PROMETHEUS_PORT: string;
+    SLIPWAY_ALERTMANAGER_PORT: string;
+    SLIPWAY_ALERT_RECEIVER_PORT: string;
+  }
+> {
   const scope = `e2e-${process.pid}-${scopes.length}`;
   scopes.push(scope);
   return {
     ...process.env,
     SLIPWAY_SCOPE: scope,
-    PORT: String(await freePort()),
-    SLIPWAY_POSTGRES_PORT: String(await freePort()),
-    SLIPWAY_REDIS_PORT: String(await freePort()),
-    SLIPWAY_REGISTRY_PORT: String(await freePort()),
-    SLIPWAY_JAEGER_PORT: String(await freePort()),
-    SLIPWAY_JAEGER_OTLP_PORT: String(await freePort()),
-    SLIPWAY_JAEGER_GRPC_PORT: String(await freePort()),
+    ...(await freePlatformPorts()),
   };
 }
 
@@ -65,6 +80,17 @@ function startPlatform(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; o
   });
 }
 
+/** Polls `find` every 250 ms until it gives a value, for at most 45 s. */
+async function poll<T>(what: string, find: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    const found = await find().catch(() => undefined);
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`no ${what} within 45 s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 afterAll(() => {
   for (const scope of scopes) {
     const { dir } = localPaths(scope);
@@ -75,7 +101,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis, the registry, Jaeger and the app, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, Prometheus, Alertmanager with its receiver and nginx, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -99,7 +125,6 @@ describe('npm start / npm stop (the local platform)', () => {
     expect((await fetch(`${appUrl}/health/ready`)).status).toBe(200);
 
     // the administrator it made can sign in and use an admin-only route; the docs it points at are served
-    expect(output()).toContain(`${appUrl}/api/docs`);
     const password = readFileSync(adminPasswordFile(env.SLIPWAY_SCOPE), 'utf8').trim();
     expect(output()).not.toContain(password);
     const login = await fetch(`${appUrl}/api/v1/auth/login`, {
@@ -136,9 +161,64 @@ describe('npm start / npm stop (the local platform)', () => {
       await owner.end();
     }
 
+    // the front door proxies to the app and says which version answered
+    const frontDoor = `http://${HOST}:${env.SLIPWAY_NGINX_PORT}`;
+    expect(table.get('nginx')).toBe(frontDoor);
+    const viaFrontDoor = await fetch(`${frontDoor}/health/ready`);
+    expect(viaFrontDoor.status).toBe(200);
+    expect(viaFrontDoor.headers.get('x-upstream-addr')).toBe(`${HOST}:${env.PORT}`);
+    expect((await appliedSplit(frontDoor)).servers).toEqual([{ address: `${HOST}:${env.PORT}`, weight: 100 }]);
+    expect(output()).toContain(`${frontDoor}/api/docs`);
+
+    // Prometheus labels the app's series exactly as prometheus-operator's relabelling of the ServiceMonitor does
+    const prometheusUrl = `http://${HOST}:${env.SLIPWAY_PROMETHEUS_PORT}`;
+    expect(table.get('prometheus')).toBe(prometheusUrl);
+    const expected = relabel(
+      discoveryLabels({
+        address: `${HOST}:${env.PORT}`,
+        namespace: LOCAL_NAMESPACE,
+        service: { name: METRICS_SERVICE, labels: FIXTURE_SERVICE_LABELS },
+        pod: {
+          name: 'erp-api-source-0',
+          labels: { 'app.kubernetes.io/name': APP_JOB, 'rollouts-pod-template-hash': SOURCE_POD_TEMPLATE_HASH },
+          container: APP_JOB,
+        },
+        portName: METRICS_PORT,
+      }),
+      operatorRelabelConfigs(appServiceMonitorSpec(LOCAL_NAMESPACE, FIXTURE_SERVICE_LABELS)),
+    );
+    expect(Object.keys(expected ?? {}).sort()).toEqual(
+      ['container', 'endpoint', 'instance', 'job', 'namespace', 'pod', 'rollouts_pod_template_hash', 'service'].sort(),
+    );
+    const query = async (expr: string): Promise<{ metric: Record<string, string> }[]> => {
+      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      return ((await response.json()) as { data: { result: { metric: Record<string, string> }[] } }).data.result;
+    };
+    const scraped = await poll(
+      'the app scraped by Prometheus',
+      async () => (await query(`up{${APP_SELECTOR}} == 1`))[0],
+    );
+    expect(Object.fromEntries(Object.entries(scraped.metric).filter(([key]) => key !== '__name__'))).toEqual(expected);
+    const rules = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as { data: { groups: unknown[] } };
+    expect(rules.data.groups.length).toBeGreaterThan(3);
+
+    // Alertmanager routes the always-firing Watchdog to its receiver, and the local receiver keeps the notification
+    const receiverUrl = `http://${HOST}:${env.SLIPWAY_ALERT_RECEIVER_PORT}`;
+    expect(table.get('alertmanager')).toBe(`http://${HOST}:${env.SLIPWAY_ALERTMANAGER_PORT}`);
+    expect(table.get('alert-receiver')).toBe(receiverUrl);
+    const watchdog = await poll('a Watchdog notification at the receiver', async () =>
+      (await notifications(receiverUrl, 'watchdog')).find((n) =>
+        n.payload.alerts?.some((alert) => alert.labels.alertname === 'Watchdog'),
+      ),
+    );
+    expect(watchdog.payload.status).toBe('firing');
+
+    const status = npm(['run', 'status'], env);
+    for (const url of [appUrl, frontDoor, prometheusUrl, receiverUrl]) expect(status.stdout).toContain(url);
+
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    expect(pids).toHaveLength(5);
+    expect(pids).toHaveLength(9);
 
     const again = npm(['start'], env);
     expect(again.status).toBe(0);
@@ -157,6 +237,10 @@ describe('npm start / npm stop (the local platform)', () => {
       env.SLIPWAY_REGISTRY_PORT,
       env.SLIPWAY_JAEGER_PORT,
       env.SLIPWAY_JAEGER_OTLP_PORT,
+      env.SLIPWAY_NGINX_PORT,
+      env.SLIPWAY_PROMETHEUS_PORT,
+      env.SLIPWAY_ALERTMANAGER_PORT,
+      env.SLIPWAY_ALERT_RECEIVER_PORT,
     ]) {
       expect(await isPortFree(HOST, Number(port))).toBe(true);
     }

@@ -34,7 +34,8 @@ function serviceTable(services: readonly ServiceRecord[]): string {
 
 /** How to try the API: where its docs are and how the local administrator signs in (the password stays in its file). */
 function tryIt(services: readonly ServiceRecord[], scope: string): string {
-  const app = services.find((s) => s.name === 'app');
+  // the front door when it runs, as people reach the app in the cluster through the ingress
+  const app = services.find((s) => s.name === 'nginx') ?? services.find((s) => s.name === 'app');
   if (app === undefined) return '';
   const passwordFile = relative(repoRoot, adminPasswordFile(scope));
   return (

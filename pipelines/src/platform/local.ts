@@ -4,15 +4,54 @@ import { PlatformError } from './errors.js';
 import { scopeDir } from './paths.js';
 import { localSecret } from './secrets.js';
 import { portFromEnv } from './ports.js';
+import { alertReceiverService } from './services/alert-receiver.js';
+import { alertmanagerService } from './services/alertmanager.js';
 import { appService } from './services/app.js';
 import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
+import { nginxService } from './services/nginx.js';
 import { postgresService } from './services/postgres.js';
+import { prometheusService, SOURCE_POD_TEMPLATE_HASH } from './services/prometheus.js';
 import { redisService } from './services/redis.js';
 import { registryService } from '../release/registry.js';
 import type { ServiceDefinition } from './supervisor.js';
 
 export const LOCAL_HOST = '127.0.0.1';
-export const DEFAULT_PORTS = { app: 8080, postgres: 55432, redis: 56379, registry: 5000 } as const;
+export const DEFAULT_PORTS = {
+  app: 8081,
+  postgres: 55432,
+  redis: 56379,
+  registry: 5000,
+  nginx: 8080,
+  prometheus: 9090,
+  alertmanager: 9093,
+  alertReceiver: 9095,
+} as const;
+
+/** The variable that moves each port of the local platform. */
+export const PORT_VARIABLES = {
+  app: 'PORT',
+  postgres: 'SLIPWAY_POSTGRES_PORT',
+  redis: 'SLIPWAY_REDIS_PORT',
+  registry: 'SLIPWAY_REGISTRY_PORT',
+  nginx: 'SLIPWAY_NGINX_PORT',
+  prometheus: 'SLIPWAY_PROMETHEUS_PORT',
+  alertmanager: 'SLIPWAY_ALERTMANAGER_PORT',
+  alertReceiver: 'SLIPWAY_ALERT_RECEIVER_PORT',
+} as const satisfies Record<keyof typeof DEFAULT_PORTS, string>;
+
+/** Every variable that moves a port of the local platform: a test that runs its own gives each a free port. */
+export const ALL_PORT_VARIABLES = [
+  ...Object.values(PORT_VARIABLES),
+  ...Object.values(JAEGER_PORTS).map(({ env }) => env),
+] as const;
+
+/** The port of one local service: its variable, or its default. */
+export function localPort(env: NodeJS.ProcessEnv, service: keyof typeof DEFAULT_PORTS): number {
+  return portFromEnv(env, PORT_VARIABLES[service], DEFAULT_PORTS[service]);
+}
+
+/** The pod name the platform's own app (run from source) has in Prometheus. */
+export const SOURCE_APP_POD = 'erp-api-source-0';
 export const APP_DATABASE = 'erp';
 /** The app's least-privilege login (app/migrations/0001 makes it): it owns nothing, migrations run as the owner. */
 export const APP_DATABASE_ROLE = 'erp_app';
@@ -56,8 +95,8 @@ const APP_ENV_PASSTHROUGH = [
 ] as const;
 
 /**
- * The services of the embedded default platform, in start order. Later work adds Prometheus,
- * Alertmanager, nginx and the registry here; each is a ServiceDefinition like these.
+ * The services of the embedded default platform, in start order; each is a ServiceDefinition of its own file
+ * under services/.
  */
 export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDefinition[] {
   const { dir } = localPaths(scope);
@@ -120,5 +159,37 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     port: portFromEnv(env, 'SLIPWAY_REGISTRY_PORT', DEFAULT_PORTS.registry),
     portEnv: 'SLIPWAY_REGISTRY_PORT',
   });
-  return [postgres, redis, registry, jaeger, app];
+  // alerts reach people through this receiver locally: GET <url>/notifications lists what would have been sent
+  const alertReceiver = alertReceiverService({
+    dir: join(dir, 'alert-receiver'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'alertReceiver'),
+    portEnv: PORT_VARIABLES.alertReceiver,
+  });
+  const alertmanager = alertmanagerService({
+    dir: join(dir, 'alertmanager'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'alertmanager'),
+    portEnv: PORT_VARIABLES.alertmanager,
+    receiverUrl: alertReceiver.url,
+  });
+  const prometheus = prometheusService({
+    dir: join(dir, 'prometheus'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'prometheus'),
+    portEnv: PORT_VARIABLES.prometheus,
+    alertmanager: `${alertmanager.host}:${String(alertmanager.port)}`,
+    appTargets: [
+      { address: `${app.host}:${String(app.port)}`, pod: SOURCE_APP_POD, podTemplateHash: SOURCE_POD_TEMPLATE_HASH },
+    ],
+  });
+  // the front door: people and load go through it; a release moves its split between versions
+  const nginx = nginxService({
+    dir: join(dir, 'nginx'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'nginx'),
+    portEnv: PORT_VARIABLES.nginx,
+    servers: [{ address: `${app.host}:${String(app.port)}`, weight: 100 }],
+  });
+  return [postgres, redis, registry, jaeger, app, alertReceiver, alertmanager, prometheus, nginx];
 }

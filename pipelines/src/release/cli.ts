@@ -1,11 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { PlatformError } from '../platform/errors.js';
 import { repoRoot } from '../platform/paths.js';
 import { consoleProgress, type Progress, seconds, silentProgress } from '../platform/progress.js';
 import { buildBase, lockBase } from './base.js';
+import { deploy, restoreStable } from './canary/executor.js';
+import { profileByName } from './canary/profile.js';
+import { executorAlive, listRecords, readRecord, readRunning, recordFile, requestControl } from './canary/store.js';
+import { platformScope } from '../platform/local.js';
+import { isAlive } from '../platform/processes.js';
+import { RELEASE_PLAN } from './plan.js';
 import { EXIT, type ExitCode, ReleaseError } from './errors.js';
 import { ensureSigningKey, type Signer } from './cosign.js';
 import { gateTable } from './gate.js';
@@ -13,6 +19,7 @@ import { KEYLESS_IDENTITY } from './identity.js';
 import { buildImage, evidenceDir, IMAGES, imageByName, type BuiltImage } from './images.js';
 import { readBuildRecord } from './record.js';
 import { reportCommand } from './report/cli.js';
+import { writeReleaseReport } from './report/report.js';
 import { scanImage } from './scan.js';
 import { type ScanPredicate, signAndAttest } from './sign.js';
 import { verifyImage } from './verify.js';
@@ -26,6 +33,11 @@ commands
   verify       check signature, attestations, scan verdict and freshness, and the commit, before anything runs
   lock-base    resolve the base image's Debian packages and Node.js again and rewrite base-image.lock.json
   report       report <record.json> [--prometheus URL] [--out-dir DIR]: a release's JSON and self-contained HTML report
+  deploy <ref> take a signed image (<registry>/<repository>@sha256:…, or sha256:… of slipway/erp-api) through the
+               release plan on the running local platform (npm start); writes .local/<scope>/releases/<id>.json
+  status       the running release's stage, or the last release's outcome
+  abort        put all traffic back on stable and stop the canary (also after an executor died)
+  promote      skip the remaining pauses and gates: send 100 % to the canary and make it stable
 
 options
   --image <name>   only this image (default: all of ${IMAGES.map((i) => i.name).join(', ')})
@@ -36,13 +48,14 @@ options
                    verify: accept keyless signatures of this identity (both flags together) instead of the local
                    key; the release workflow's is ${KEYLESS_IDENTITY.subject}
                    issued by ${KEYLESS_IDENTITY.issuer}
+  --profile <p>    deploy: pause profile, local (default), test or production
   --json           print one JSON document on stdout instead of progress lines
   -h, --help       this text
 
 exit codes
   0 done · 1 refused (gate or verification) · 2 bad command line or input · 3 tool or service missing · 4 failed`;
 
-const COMMANDS = ['build', 'scan', 'sign', 'verify', 'lock-base'] as const;
+const COMMANDS = ['build', 'scan', 'sign', 'verify', 'lock-base', 'deploy', 'status', 'abort', 'promote'] as const;
 type Command = (typeof COMMANDS)[number] | 'help';
 
 interface Parsed {
@@ -52,6 +65,9 @@ interface Parsed {
   readonly registry: string;
   readonly osvDb?: string;
   readonly mainRef: string;
+  /** deploy: the image reference by digest. */
+  readonly target?: string;
+  readonly profile: string;
   /** verify: a keyless identity; the local key when absent. */
   readonly keyless?: Extract<Signer, { kind: 'keyless' }>;
 }
@@ -94,6 +110,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'main-ref': { type: 'string', default: 'main' },
         'certificate-identity': { type: 'string' },
         'certificate-oidc-issuer': { type: 'string' },
+        profile: { type: 'string', default: 'local' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -102,8 +119,30 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   }
   const [command = '', ...extra] = parsed.positionals;
   const registry = parsed.values.registry ?? process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000';
-  if (parsed.values.help) return { command: 'help', json: false, images: [], registry, mainRef: 'main' };
+  if (parsed.values.help)
+    return { command: 'help', json: false, images: [], registry, mainRef: 'main', profile: 'local' };
   const known = COMMANDS.find((c) => c === command);
+  const profile = profileByName(parsed.values.profile).name;
+  if (known === 'deploy') {
+    const [target, ...more] = extra;
+    const reference = target?.startsWith('sha256:') ? `${registry}/slipway/erp-api@${target}` : target;
+    if (reference === undefined || more.length > 0 || !/@sha256:[0-9a-f]{64}$/.test(reference)) {
+      throw new ReleaseError(
+        `deploy takes one image by digest, got ${JSON.stringify(extra.join(' '))}`,
+        'npm run release -- deploy 127.0.0.1:5000/slipway/erp-api@sha256:<64 hex> (as sign printed it), or sha256:<64 hex>',
+        EXIT.usage,
+      );
+    }
+    return {
+      command: known,
+      json: parsed.values.json,
+      images: [],
+      registry,
+      mainRef: parsed.values['main-ref'],
+      target: reference,
+      profile,
+    };
+  }
   if (known === undefined || extra.length > 0) {
     throw new ReleaseError(
       `unknown command ${JSON.stringify([command, ...extra].join(' '))}`,
@@ -136,6 +175,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     ...(osvDb === undefined ? {} : { osvDb: resolve(osvDb) }),
     mainRef: parsed.values['main-ref'],
     ...(keyless === undefined ? {} : { keyless }),
+    profile,
   };
 }
 
@@ -225,6 +265,75 @@ async function afterBuild(parsed: Parsed, progress: Progress, out: NodeJS.Writab
   return refused ? EXIT.refused : EXIT.ok;
 }
 
+/** deploy, status, abort and promote: the canary executor on the local platform (SLIPWAY_SCOPE, npm start). */
+async function releaseCommand(parsed: Parsed, progress: Progress, out: NodeJS.WritableStream): Promise<ExitCode> {
+  const scope = platformScope(process.env);
+  const running = readRunning(scope);
+  if (parsed.command === 'deploy') {
+    const key = await ensureSigningKey();
+    const { code, record } = await deploy({
+      reference: parsed.target ?? '',
+      scope,
+      plan: RELEASE_PLAN,
+      profile: profileByName(parsed.profile),
+      publicKey: key.publicKey,
+      mainRef: parsed.mainRef,
+      env: process.env,
+      progress,
+    });
+    // every release ends with its report beside its record; a report that cannot be drawn does not change the outcome
+    let report: string | undefined;
+    try {
+      report = (await writeReleaseReport(record, { outDir: dirname(recordFile(scope, record.id)) })).html;
+    } catch (error) {
+      progress.warn(`no report for release ${record.id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (parsed.json) out.write(`${JSON.stringify({ command: 'deploy', ok: code === EXIT.ok, record, report })}\n`);
+    else
+      out.write(
+        `${record.outcome}${record.reason ? `: ${record.reason}` : ''}\nrecord: ${recordFile(scope, record.id)}\n` +
+          (report === undefined ? '' : `report: ${report}\n`),
+      );
+    return code;
+  }
+  if (parsed.command === 'status') {
+    const record = running ? readRecord(scope, running.id) : listRecords(scope).at(-1);
+    const alive = running !== undefined && executorAlive(running);
+    if (parsed.json) out.write(`${JSON.stringify({ command: 'status', ok: true, running: alive, record })}\n`);
+    else if (record === undefined) out.write('no release has run on this platform\n');
+    else {
+      const stage = record.stages.at(-1);
+      out.write(
+        `release ${record.id}: ${record.outcome}${running && !alive ? ' (its executor died: npm run release -- abort)' : ''}\n` +
+          `  canary  ${record.canary.digest}\n` +
+          (stage ? `  stage   ${String(stage.index)} at ${String(stage.weight)} %\n` : '') +
+          (record.reason ? `  reason  ${record.reason}\n` : '') +
+          `  record  ${recordFile(scope, record.id)}\n`,
+      );
+    }
+    return EXIT.ok;
+  }
+  if (running === undefined) {
+    throw new ReleaseError('no release is running', 'npm run release -- status shows the last one', EXIT.usage);
+  }
+  if (!executorAlive(running)) {
+    const record = await restoreStable(
+      scope,
+      `the executor (pid ${String(running.executorPid)}) died; aborted by an operator`,
+    );
+    out.write(`${record?.id ?? running.id}: all traffic on stable, canary stopped\n`);
+    return EXIT.ok;
+  }
+  requestControl(scope, parsed.command === 'abort' ? 'abort' : 'promote');
+  progress.step(`asked the executor (pid ${String(running.executorPid)}) to ${parsed.command}`);
+  const deadline = Date.now() + 60_000;
+  while (readRunning(scope) !== undefined && isAlive(running.executorPid) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  const record = readRecord(scope, running.id);
+  out.write(`${running.id}: ${record?.outcome ?? 'unknown'}${record?.reason ? `: ${record.reason}` : ''}\n`);
+  return EXIT.ok;
+}
+
 export async function main(argv: readonly string[], out: NodeJS.WritableStream = process.stdout): Promise<ExitCode> {
   let json = argv.includes('--json');
   const started = Date.now();
@@ -243,6 +352,8 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
       if (json) out.write(`${JSON.stringify({ command: 'lock-base', ok: true, lock })}\n`);
       return EXIT.ok;
     }
+    if (['deploy', 'status', 'abort', 'promote'].includes(parsed.command))
+      return await releaseCommand(parsed, progress, out);
     if (parsed.command !== 'build') return await afterBuild(parsed, progress, out);
     const built = await buildAll(parsed.images, progress);
     if (json) {

@@ -35,8 +35,12 @@ export interface StageRecord {
   readonly gates: readonly GateResult[];
 }
 
+/** Stands for a digest when the stable version is the local platform's app, run from source rather than an image. */
+export const SOURCE_DIGEST = 'source';
+
 /** The series of one version in Prometheus, as the SLO queries select them. */
 export interface VersionSeries {
+  /** The image's digest, or {@link SOURCE_DIGEST} for the app `npm start` runs from the working tree. */
   readonly digest: string;
   readonly namespace: string;
   /** The `rollouts_pod_template_hash` label value of this version's series. */
@@ -80,7 +84,7 @@ export interface ReleaseRecord {
   /** The pause profile the plan ran with (`local`, `production`). */
   readonly profile: string;
   readonly canary: VersionSeries;
-  /** The version serving before the release; absent on the very first release. */
+  /** The version serving before the release; absent on the very first release of a cluster. */
   readonly stable?: VersionSeries;
   readonly startedAt: string;
   readonly finishedAt?: string;

@@ -26,11 +26,11 @@ describe('npm run release', () => {
 
   it('answers an unknown command with exit 2 and a structured --json error', async () => {
     const out = collect();
-    expect(await main(['deploy', '--json'], out.stream)).toBe(EXIT.usage);
+    expect(await main(['launch', '--json'], out.stream)).toBe(EXIT.usage);
     expect(JSON.parse(out.text())).toMatchObject({
       ok: false,
       exitCode: 2,
-      error: 'unknown command "deploy"',
+      error: 'unknown command "launch"',
       fix: expect.stringContaining('build, scan, sign, verify') as unknown,
     });
   });

@@ -1,0 +1,457 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { removeDirectory } from '../../src/platform/accounts.js';
+import { localPaths, localPlatform } from '../../src/platform/local.js';
+import { localDir, repoRoot } from '../../src/platform/paths.js';
+import { freePort } from '../../src/platform/ports.js';
+import { freePlatformPorts } from '../platform-env.js';
+import { silentProgress, type Progress } from '../../src/platform/progress.js';
+import { appliedSplit } from '../../src/platform/services/nginx.js';
+import { Supervisor } from '../../src/platform/supervisor.js';
+import { buildBase } from '../../src/release/base.js';
+import { deploy, type DeployOptions } from '../../src/release/canary/executor.js';
+import { PROFILES } from '../../src/release/canary/profile.js';
+import { readRecord, readRunning, readStable } from '../../src/release/canary/store.js';
+import { ensureSigningKey, type SigningKey } from '../../src/release/cosign.js';
+import { run, runOk } from '../../src/release/exec.js';
+import { appImage, buildImage, evidenceDir, type BuiltImage, type ImageDefinition } from '../../src/release/images.js';
+import { RELEASE_PLAN } from '../../src/release/plan.js';
+import { pushImage } from '../../src/release/registry.js';
+import type { ReleaseRecord } from '../../src/release/release-record.js';
+import { signAndAttest } from '../../src/release/sign.js';
+import { fixturesDir } from './support.js';
+
+// Real podman, buildah, cosign, nginx, Prometheus: the first app image build takes minutes on two cores.
+const SLOW = 15 * 60_000;
+const HOST = '127.0.0.1';
+const FAULTS = ['errors', 'slow', 'never-ready', 'crash'] as const;
+type Fault = (typeof FAULTS)[number];
+
+const scope = `canary-${String(process.pid)}`;
+const fixtureDir = join(localDir, 'test', `run-${String(process.pid)}-canary-fixtures`);
+let env: NodeJS.ProcessEnv;
+let supervisor: Supervisor;
+let key: SigningKey;
+let registry: string;
+let app: BuiltImage;
+let goodReference: string;
+const faultReference: Partial<Record<Fault, string>> = {};
+let unsignedReference: string;
+const durations: string[] = [];
+
+const lines: string[] = [];
+const progress: Progress = {
+  step: (m) => lines.push(`▸ ${m}`),
+  ok: (m) => lines.push(`✓ ${m}`),
+  warn: (m) => lines.push(`! ${m}`),
+};
+
+/**
+ * A bad release: the real erp-api image plus one small layer, test/fixtures/canary/fault.js preloaded, which
+ * makes the server misbehave as `fault` says. Built, pushed and signed by the pipeline like any release.
+ */
+function faultImage(fault: Fault, base: BuiltImage): ImageDefinition {
+  const dir = join(fixtureDir, fault);
+  return {
+    name: `slipway-fixtures/erp-api-${fault}`,
+    dockerfile: relative(repoRoot, join(dir, 'Dockerfile')),
+    versionFrom: 'app/package.json',
+    sbomNodeModules: () => [],
+    context: () =>
+      Promise.resolve({
+        key: `${fault}-${base.digest}-${createHash('sha256')
+          .update(readFileSync(join(fixturesDir, 'canary', 'fault.js')))
+          .digest('hex')}`,
+        write: () => Promise.resolve(dir),
+      }),
+  };
+}
+
+async function buildFault(fault: Fault): Promise<BuiltImage> {
+  const dir = join(fixtureDir, fault);
+  mkdirSync(dir, { recursive: true });
+  cpSync(join(fixturesDir, 'canary', 'fault.js'), join(dir, 'fault.js'));
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [
+      'ARG BASE_IMAGE',
+      `FROM localhost/${app.name}:${app.tag}`,
+      'COPY fault.js /srv/fault/fault.js',
+      `ENV FAULT=${fault} CRASH_AFTER_MS=1000 NODE_OPTIONS="--require /srv/fault/fault.js"`,
+      '',
+    ].join('\n'),
+  );
+  const base = await buildBase(silentProgress);
+  return buildOnce(() => buildImage(faultImage(fault, app), base, silentProgress));
+}
+
+/**
+ * test/release/pipeline.test.ts may build the same app image in another worker at the same moment; the one that
+ * finishes second finds the cache filled under it and fails, and its retry takes the finished build.
+ */
+async function buildOnce(build: () => Promise<BuiltImage>): Promise<BuiltImage> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await build();
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 15_000));
+    }
+  }
+}
+
+const passingScan = (digest: string) => ({
+  verdict: 'pass' as const,
+  scannedAt: new Date().toISOString(),
+  digest,
+  counts: {},
+  findings: [],
+});
+
+async function sign(image: BuiltImage, target: string): Promise<string> {
+  // what scan leaves beside the SBOM, for the release record's evidence
+  writeFileSync(
+    join(evidenceDir(image.name, image.digest), 'scan-predicate.json'),
+    `${JSON.stringify(passingScan(image.digest))}\n`,
+  );
+  return signAndAttest(
+    image,
+    {
+      registry,
+      key,
+      scan: passingScan(image.digest),
+      root: repoRoot,
+      repository: 'https://github.com/slipway/slipway',
+      builderId: 'https://slipway.dev/builders/test',
+      target,
+    },
+    silentProgress,
+  );
+}
+
+function options(reference: string): DeployOptions {
+  return {
+    reference,
+    scope,
+    plan: RELEASE_PLAN,
+    profile: PROFILES.test ?? { name: 'test', pauseFactor: 0, gateEnv: {}, readySeconds: 20, trafficRate: 20 },
+    publicKey: key.publicKey,
+    // the branch under test is not merged yet; its own HEAD stands for main here
+    mainRef: 'HEAD',
+    env,
+    progress,
+  };
+}
+
+async function timed(name: string, reference: string): Promise<ReleaseRecord> {
+  const began = Date.now();
+  lines.length = 0;
+  const { record } = await deploy(options(reference));
+  durations.push(
+    `${name}: ${((Date.now() - began) / 1000).toFixed(1)} s (${record.outcome}, timings ${JSON.stringify(record.timings)})`,
+  );
+  return record;
+}
+
+/** `npm run release -- <args>` in a process of its own, on this test's platform. */
+function releaseCli(args: readonly string[]): ReturnType<typeof spawn> {
+  return spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'pipelines', 'src', 'release', 'cli.ts'), ...args],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+}
+
+function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | null; output: string }> {
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+}
+
+/** Waits until the running release has moved traffic to its canary; returns its id. */
+async function weightApplied(child: ReturnType<typeof spawn>): Promise<string> {
+  for (;;) {
+    const running = readRunning(scope);
+    const record = running ? readRecord(scope, running.id) : undefined;
+    if (running && record?.stages[0]?.weightAppliedAt !== undefined) return running.id;
+    if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const frontDoor = (): string => `http://${HOST}:${env.SLIPWAY_NGINX_PORT ?? ''}`;
+
+/** The front door sends everything to the stable version, and the canary container is gone. */
+async function expectOnStable(record: ReleaseRecord): Promise<void> {
+  const stable = readStable(scope);
+  const split = await appliedSplit(frontDoor());
+  expect(split.servers).toEqual([{ address: stable?.address ?? `${HOST}:${env.PORT ?? ''}`, weight: 100 }]);
+  const container = await run('podman', [
+    'container',
+    'exists',
+    `slipway-${scope}-canary-${record.canary.podTemplateHash}`,
+  ]);
+  expect(container.code, 'the canary container is still there').not.toBe(0);
+  expect(readRunning(scope)).toBeUndefined();
+  expect(readRecord(scope, record.id)).toEqual(record);
+}
+
+beforeAll(async () => {
+  env = {
+    ...process.env,
+    SLIPWAY_SCOPE: scope,
+    ...(await freePlatformPorts()),
+    // the load gate and the background traffic come from one address: as for any load run (load/README.md), lift
+    // the per-address limits and let each sign-in's X-Forwarded-For count as its own client
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    TRUST_PROXY: '1',
+  };
+  registry = `${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`;
+  const { stateFile, logDir } = localPaths(scope);
+  supervisor = new Supervisor(stateFile, logDir, silentProgress);
+  for (const service of localPlatform(env, scope)) await supervisor.start(service);
+  key = await ensureSigningKey();
+  const base = await buildBase(silentProgress);
+  app = await buildOnce(() => buildImage(appImage, base, silentProgress));
+  // the fixtures start FROM the app image in buildah's storage; a cached build may have left only its OCI layout
+  if ((await run('buildah', ['inspect', `localhost/${app.name}:${app.tag}`])).code !== 0) {
+    await runOk(
+      'skopeo',
+      ['copy', '--quiet', `oci:${app.layout}:${app.tag}`, `containers-storage:localhost/${app.name}:${app.tag}`],
+      'loading the app image into buildah',
+    );
+  }
+  goodReference = await sign(app, 'slipway/erp-api');
+  for (const fault of FAULTS)
+    faultReference[fault] = await sign(await buildFault(fault), `slipway-fixtures/erp-api-${fault}`);
+  unsignedReference = await pushImage(app, registry, 'unsigned/erp-api');
+}, SLOW);
+
+afterAll(async () => {
+  const stable = readStable(scope);
+  if (stable?.container !== undefined)
+    await run('podman', ['--runtime', 'runc', 'stop', '--time', '2', stable.container]);
+  await supervisor.stopAll();
+  const { dir } = localPaths(scope);
+  removeDirectory(join(dir, 'postgres', 'data'));
+  removeDirectory(join(dir, 'redis', 'data'));
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(fixtureDir, { recursive: true, force: true });
+  process.stdout.write(`canary test durations:\n  ${durations.join('\n  ')}\n`);
+}, 120_000);
+
+describe('npm run release -- deploy: the canary executor on the local platform', () => {
+  it(
+    'refuses an unsigned image before anything runs or any traffic moves',
+    async () => {
+      const before = await appliedSplit(frontDoor());
+      const record = await timed('unsigned', unsignedReference);
+      expect(record.outcome).toBe('refused');
+      expect(record.reason).toMatch(/verify refused .*signature/);
+      expect(record.stages).toEqual([]);
+      expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'takes a good signed build through every stage to 100 %, under traffic, without dropping a request',
+    async () => {
+      const record = await timed('good', goodReference);
+      expect(record.outcome, `${record.reason ?? ''}\n${lines.join('\n')}`).toBe('promoted');
+      expect(record.stages.map((s) => s.weight)).toEqual(RELEASE_PLAN.stages.map((s) => s.weight));
+      for (const stage of record.stages.slice(0, -1)) {
+        expect(stage.gates.map((g) => `${g.kind}:${g.name}:${g.verdict}`).sort()).toEqual([
+          'load:gate:passed',
+          'slo:availability:passed',
+          'slo:latency:passed',
+        ]);
+      }
+      expect(record.timings.droppedRequests).toBe(0);
+      expect(record.evidence?.sbom.packages).toBeGreaterThan(100);
+      expect(record.evidence).toMatchObject({ digest: app.digest, scan: { verdict: 'pass', findings: 0 } });
+      const stable = readStable(scope);
+      expect(stable?.digest).toBe(app.digest);
+      const split = await appliedSplit(frontDoor());
+      const nginxDir = join(localPaths(scope).dir, 'nginx');
+      expect(
+        split.servers,
+        `${JSON.stringify(record.stages.map((s) => [s.weight, s.weightAppliedAt]))}\n${readFileSync(join(nginxDir, 'split.json'), 'utf8')}\n${readFileSync(join(nginxDir, 'error.log'), 'utf8').slice(-3000)}`,
+      ).toEqual([{ address: stable?.address, weight: 100 }]);
+      // the executor's Argo Rollouts metrics reached Prometheus under the names and labels the dashboards query
+      const prometheus = `http://${HOST}:${env.SLIPWAY_PROMETHEUS_PORT ?? ''}`;
+      for (const query of [
+        'max_over_time(rollout_info{name="erp-api",exported_namespace="local",phase="Progressing"}[10m]) == 1',
+        'max_over_time(analysis_run_metric_phase{name=~"erp-api-.*",metric="availability",phase="Successful"}[10m]) == 1',
+        'max_over_time(analysis_run_info{name=~"erp-api-.*",phase="Successful"}[10m]) == 1',
+      ]) {
+        const response = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(query)}`);
+        const body = (await response.json()) as { data: { result: unknown[] } };
+        expect(body.data.result.length, query).toBeGreaterThan(0);
+      }
+      const answer = await fetch(`${frontDoor()}/health/ready`);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('x-upstream-addr')).toBe(stable?.address);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary answering 5 % 5xx at its first stage, fast, and refuses a second deploy meanwhile',
+    async () => {
+      const first = timed('5 % 5xx', faultReference.errors ?? '');
+      while (readRunning(scope) === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      const running = readRunning(scope);
+      await expect(deploy(options(goodReference))).rejects.toThrow(`release ${running?.id ?? '?'} is running`);
+      const record = await first;
+      expect(record.outcome).toBe('rolled-back');
+      // whichever sees the errors first: the SLO query on the canary's series, the load gate's own error rate, or
+      // the gate's seeding meeting one of the 500s (no verdict, which rolls back too)
+      expect(record.reason).toMatch(
+        /^stage 1 \(10 %\): (slo gate availability failed|load gate gate failed: .*http_req_failed rate<0\.001 \(measured 0\.0[45]\d*\)|load gate gate inconclusive: .*answered 500)/,
+      );
+      expect(record.timings.failedVerdictAfterTrafficSeconds).toBeLessThanOrEqual(60);
+      expect(record.timings.rollbackSeconds).toBeLessThanOrEqual(10);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary adding 400 ms at its first stage, on its latency',
+    async () => {
+      const record = await timed('400 ms', faultReference.slow ?? '');
+      expect(record.outcome).toBe('rolled-back');
+      // whichever sees the delay first: the latency SLO on the canary's series, or the gate's p99 against stable's
+      expect(record.reason).toMatch(/^stage 1 \(10 %\): (slo gate latency failed|load gate gate failed: .*p99)/);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary that never becomes ready, before it takes any traffic',
+    async () => {
+      const before = await appliedSplit(frontDoor());
+      const record = await timed('never ready', faultReference['never-ready'] ?? '');
+      expect(record.outcome).toBe('rolled-back');
+      expect(record.reason).toMatch(/never became ready/);
+      expect(record.stages).toEqual([]);
+      expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'rolls back a canary that crashes a second after it starts taking traffic',
+    async () => {
+      const record = await timed('crash', faultReference.crash ?? '');
+      expect(record.outcome).toBe('rolled-back');
+      expect(record.reason).toMatch(/the canary (stopped answering|exited)/);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'leaves traffic on stable when the executor is killed mid-release (its guard restores it)',
+    async () => {
+      const began = Date.now();
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(repoRoot, 'pipelines', 'src', 'release', 'cli.ts'),
+          'deploy',
+          faultReference.slow ?? '',
+          '--profile',
+          'local',
+          '--main-ref',
+          'HEAD',
+        ],
+        { cwd: repoRoot, env, stdio: 'ignore' },
+      );
+      let weighted = false;
+      while (!weighted) {
+        const running = readRunning(scope);
+        const record = running ? readRecord(scope, running.id) : undefined;
+        weighted = record?.stages[0]?.weightAppliedAt !== undefined;
+        if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const id = readRunning(scope)?.id ?? '';
+      expect((await appliedSplit(frontDoor())).servers).toHaveLength(2);
+      child.kill('SIGKILL');
+      const deadline = Date.now() + 15_000;
+      while (readRunning(scope) !== undefined && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      const record = readRecord(scope, id);
+      expect(record?.outcome).toBe('rolled-back');
+      expect(record?.reason).toMatch(/died mid-release/);
+      if (record) await expectOnStable(record);
+      durations.push(`executor killed: ${((Date.now() - began) / 1000).toFixed(1)} s`);
+      expect(existsSync(join(localPaths(scope).dir, 'releases'))).toBe(true);
+    },
+    SLOW,
+  );
+
+  it(
+    'status names the stage, abort from another terminal puts all traffic back on stable',
+    async () => {
+      const began = Date.now();
+      const child = releaseCli(['deploy', faultReference.slow ?? '', '--profile', 'local', '--main-ref', 'HEAD']);
+      const deployed = finished(child);
+      const id = await weightApplied(child);
+      const status = await finished(releaseCli(['status']));
+      expect(status.output).toContain(`release ${id}: running`);
+      expect(status.output).toContain('stage   1 at 10 %');
+      const abort = await finished(releaseCli(['abort']));
+      expect(abort.code, abort.output).toBe(0);
+      expect(abort.output).toContain(`${id}: rolled-back: aborted by an operator`);
+      const { code, output } = await deployed;
+      expect(code).toBe(1);
+      // the deploy command leaves the release's HTML report beside its record
+      const report = join(localPaths(scope).dir, 'releases', `${id}.html`);
+      expect(output).toContain(`report: ${report}`);
+      expect(readFileSync(report, 'utf8')).toContain('aborted by an operator');
+      const record = readRecord(scope, id);
+      if (record) await expectOnStable(record);
+      durations.push(`abort: ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    },
+    SLOW,
+  );
+
+  it(
+    'promote from another terminal skips the remaining pauses and gates and makes the canary stable',
+    async () => {
+      const began = Date.now();
+      const child = releaseCli(['deploy', faultReference.slow ?? '', '--profile', 'local', '--main-ref', 'HEAD']);
+      const deployed = finished(child);
+      const id = await weightApplied(child);
+      const promote = await finished(releaseCli(['promote']));
+      expect(promote.code, promote.output).toBe(0);
+      expect(promote.output).toContain(`${id}: promoted`);
+      expect((await deployed).code).toBe(0);
+      const record = readRecord(scope, id);
+      expect(record?.outcome).toBe('promoted');
+      const stable = readStable(scope);
+      expect(stable?.digest).toBe(record?.canary.digest);
+      expect((await appliedSplit(frontDoor())).servers).toEqual([{ address: stable?.address, weight: 100 }]);
+      durations.push(`promote: ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    },
+    SLOW,
+  );
+});
