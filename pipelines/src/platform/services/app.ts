@@ -87,12 +87,19 @@ export function ensureAdministrator(
   }
 }
 
+/** The app as the supervisor runs it, with how its migrations run (a release migrates the same way). */
+export interface AppServiceDefinition extends ServiceDefinition {
+  readonly migration?: AppOptions['migration'];
+}
+
 /** erp-api run from its TypeScript source with tsx, as one process so signals reach it directly. */
-export function appService(options: AppOptions): ServiceDefinition {
+
+export function appService(options: AppOptions): AppServiceDefinition {
   const { host, port } = options;
   const base = `http://${host}:${port}`;
   const tsx = ['--enable-source-maps', '--import', 'tsx'];
   return {
+    ...(options.migration === undefined ? {} : { migration: options.migration }),
     name: 'app',
     host,
     port,

@@ -25,6 +25,7 @@ import { run } from '../exec.js';
 import { EXIT, ReleaseError, type ExitCode } from '../errors.js';
 import { GATE_SCENARIO, type AnalysisGate, type ReleasePlan } from '../plan.js';
 import { SOURCE_DIGEST } from '../release-record.js';
+import type { AppServiceDefinition } from '../../platform/services/app.js';
 import type { GateResult, ReleaseEvidence, ReleaseRecord, StageRecord, VersionSeries } from '../release-record.js';
 import { evidenceDir } from '../images.js';
 import { verifyImage } from '../verify.js';
@@ -82,7 +83,7 @@ function platformParts(env: NodeJS.ProcessEnv, scope: string) {
   const services = localPlatform(env, scope);
   const nginx = services.find((s) => s.name === 'nginx') as NginxService | undefined;
   const prometheus = services.find((s) => s.name === 'prometheus') as PrometheusService | undefined;
-  const app = services.find((s) => s.name === 'app');
+  const app = services.find((s) => s.name === 'app') as AppServiceDefinition | undefined;
   const state = readState(localPaths(scope).stateFile);
   if (!nginx || !prometheus || !app || !state || !isAlive(state.supervisorPid)) {
     throw new ReleaseError(
@@ -507,7 +508,16 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
       progress.warn(
         `backup: the image's backup command exited ${String(backup.code)} (${backup.output.trim().split('\n').at(-1) ?? ''}); migrating without a backup`,
       );
-    const migrate = await runForExit({ reference: options.reference, env: appEnv, args: ['migrate', 'up'] });
+    // as the database owner, who also gives the app's least-privilege role its password, as npm start migrates
+    const migrationEnv =
+      app.migration === undefined
+        ? appEnv
+        : {
+            ...appEnv,
+            DATABASE_URL: app.migration.ownerDatabaseUrl,
+            APP_DATABASE_PASSWORD: app.migration.appRolePassword,
+          };
+    const migrate = await runForExit({ reference: options.reference, env: migrationEnv, args: ['migrate', 'up'] });
     if (migrate.code !== 0)
       throw new ReleaseFailed(
         `migrations failed (exit ${String(migrate.code)}): ${migrate.output.trim().split('\n').slice(-3).join(' ')}`,
