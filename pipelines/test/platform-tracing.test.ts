@@ -16,7 +16,6 @@ import {
   RUNNING_FOOTER,
 } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
-import { freePort } from '../src/platform/ports.js';
 import { freePlatformPorts } from './platform-env.js';
 import { isAlive } from '../src/platform/processes.js';
 import type { PostgresService } from '../src/platform/services/postgres.js';

@@ -15,7 +15,7 @@ import {
   RUNNING_FOOTER,
 } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
-import { freePort, isPortFree } from '../src/platform/ports.js';
+import { isPortFree } from '../src/platform/ports.js';
 import { freePlatformPorts } from './platform-env.js';
 import { isAlive } from '../src/platform/processes.js';
 import { readState } from '../src/platform/supervisor.js';

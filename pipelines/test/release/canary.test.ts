@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDirectory } from '../../src/platform/accounts.js';
 import { localPaths, localPlatform } from '../../src/platform/local.js';
 import { localDir, repoRoot } from '../../src/platform/paths.js';
-import { freePort } from '../../src/platform/ports.js';
 import { freePlatformPorts } from '../platform-env.js';
 import { silentProgress, type Progress } from '../../src/platform/progress.js';
 import { appliedSplit } from '../../src/platform/services/nginx.js';

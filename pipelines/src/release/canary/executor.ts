@@ -83,7 +83,7 @@ function platformParts(env: NodeJS.ProcessEnv, scope: string) {
   const services = localPlatform(env, scope);
   const nginx = services.find((s) => s.name === 'nginx') as NginxService | undefined;
   const prometheus = services.find((s) => s.name === 'prometheus') as PrometheusService | undefined;
-  const app = services.find((s) => s.name === 'app') as AppServiceDefinition | undefined;
+  const app = services.find((s): s is AppServiceDefinition => s.name === 'app');
   const state = readState(localPaths(scope).stateFile);
   if (!nginx || !prometheus || !app || !state || !isAlive(state.supervisorPid)) {
     throw new ReleaseError(
