@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 
 import { ALERTMANAGER_STACKS, alertmanagerConfig } from '../../../../monitoring/src/alertmanager.js';
 import type { ServiceDefinition } from '../supervisor.js';
+import { toolPath } from '../tools.js';
 
 export interface AlertmanagerOptions {
   readonly dir: string;
@@ -35,7 +36,7 @@ export function localAlertmanagerConfig(receiverUrl: string): string {
   return stringify({ ...config, receivers });
 }
 
-/** Debian's Alertmanager, one instance without clustering, routing to the local receiver. */
+/** The pinned Alertmanager (tools.versions, the cluster's version), one instance without clustering, routing to the local receiver. */
 export function alertmanagerService(options: AlertmanagerOptions): ServiceDefinition {
   const { host, port } = options;
   const url = `http://${host}:${port}`;
@@ -46,7 +47,7 @@ export function alertmanagerService(options: AlertmanagerOptions): ServiceDefini
     port,
     portEnv: options.portEnv,
     url,
-    command: 'prometheus-alertmanager',
+    command: toolPath('alertmanager'),
     args: [
       `--config.file=${config}`,
       `--storage.path=${join(options.dir, 'data')}`,
