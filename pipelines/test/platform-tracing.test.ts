@@ -168,6 +168,8 @@ describe('traces of the local platform, in its Jaeger', () => {
       'running',
       'pid',
       expect.stringMatching(/^\d+$/),
+      'restarts',
+      '0',
       jaegerUrl,
     ]);
   });

@@ -141,13 +141,14 @@ export const appImage: ImageDefinition = {
         mkdirSync(join(context, 'app'), { recursive: true });
         // hard links: the cached trees are never written to, and copying 300 MB of dependencies costs seconds
         await runOk('cp', ['-al', join(deps, 'node_modules'), join(context, 'node_modules')], 'staging dependencies');
+        // app/Dockerfile copies app/node_modules: present (maybe empty) whether or not npm nested anything there
         if (existsSync(join(deps, 'app', 'node_modules'))) {
           await runOk(
             'cp',
             ['-al', join(deps, 'app', 'node_modules'), join(context, 'app', 'node_modules')],
             'staging dependencies',
           );
-        }
+        } else mkdirSync(join(context, 'app', 'node_modules'));
         for (const file of own) cpSync(join(root, file), join(context, file));
         await runOk('cp', ['-al', dist, join(context, 'app', 'dist')], 'staging the compiled app');
         return context;

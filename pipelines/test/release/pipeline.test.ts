@@ -111,6 +111,8 @@ describe('registry and podman', () => {
         ...appUnderTestEnv({ databaseUrl, redisUrl: services.redis.url }),
         HOST: '127.0.0.1',
         PORT: String(port),
+        // every stack's pods export traces, so the image must load its tracing modules (nothing need listen there)
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${String(await freePort('127.0.0.1'))}`,
       };
       await runToCompletion({ reference, env, args: ['migrate', 'up'] });
       const container = await startContainer({ reference, env, name: `slipway-test-${String(process.pid)}` });
