@@ -59,9 +59,10 @@ describe('app/Dockerfile essentials', () => {
     expect(all.filter((i) => i.keyword === 'FROM').map((i) => i.args)).toEqual(['${BASE_IMAGE}']);
   });
 
-  it('copies only the staged production dependencies, the compiled app, its migrations and the entry point', () => {
+  it('copies only the staged production dependencies (hoisted and nested under app/), the compiled app, its migrations and the entry point', () => {
     expect(all.filter((i) => i.keyword === 'COPY').map((i) => i.args)).toEqual([
       'node_modules ./node_modules',
+      'app/node_modules app/node_modules',
       'app/package.json app/',
       'app/migrations app/migrations',
       'app/dist app/dist',
