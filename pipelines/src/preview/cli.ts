@@ -2,9 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { PlatformError } from '../platform/errors.js';
 import { repoRoot } from '../platform/paths.js';
-import { EXIT, type ExitCode, ReleaseError } from '../release/errors.js';
+import { EXIT, type ExitCode, ReleaseError, reportFailure } from '../release/errors.js';
 import { durationSeconds, prometheusBaseUrl } from '../release/report/prometheus.js';
 import { previewDashboards } from './dashboards.js';
 
@@ -96,17 +95,7 @@ export async function main(
     out.write(`\n${args.out}\n`);
     return EXIT.ok;
   } catch (error) {
-    const code: ExitCode = error instanceof ReleaseError ? error.exitCode : EXIT.failed;
-    const formatted =
-      error instanceof PlatformError
-        ? { error: error.message, fix: error.fix }
-        : {
-            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-            fix: 'report this as a bug',
-          };
-    if (json) out.write(`${JSON.stringify({ ok: false, exitCode: code, ...formatted })}\n`);
-    else err.write(`error: ${formatted.error}\n  fix: ${formatted.fix}\n`);
-    return code;
+    return reportFailure(error, json, out, err);
   }
 }
 

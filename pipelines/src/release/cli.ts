@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { PlatformError } from '../platform/errors.js';
 import { repoRoot } from '../platform/paths.js';
 import { consoleProgress, type Progress, seconds, silentProgress } from '../platform/progress.js';
 import { buildBase, lockBase } from './base.js';
@@ -12,7 +11,7 @@ import { executorAlive, listRecords, readRecord, readRunning, recordFile, reques
 import { platformScope } from '../platform/local.js';
 import { isAlive } from '../platform/processes.js';
 import { RELEASE_PLAN } from './plan.js';
-import { EXIT, type ExitCode, ReleaseError } from './errors.js';
+import { EXIT, type ExitCode, ReleaseError, reportFailure } from './errors.js';
 import { ensureSigningKey, type Signer } from './cosign.js';
 import { gateTable } from './gate.js';
 import { KEYLESS_IDENTITY } from './identity.js';
@@ -367,17 +366,7 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
     }
     return EXIT.ok;
   } catch (error) {
-    const code: ExitCode = error instanceof ReleaseError ? error.exitCode : EXIT.failed;
-    const formatted =
-      error instanceof PlatformError
-        ? { error: error.message, fix: error.fix }
-        : {
-            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-            fix: 'report this as a bug',
-          };
-    if (json) out.write(`${JSON.stringify({ ok: false, exitCode: code, ...formatted })}\n`);
-    else process.stderr.write(`error: ${formatted.error}\n  fix: ${formatted.fix}\n`);
-    return code;
+    return reportFailure(error, json, out, process.stderr);
   }
 }
 

@@ -19,3 +19,26 @@ export class ReleaseError extends PlatformError {
     super(message, fix, options);
   }
 }
+
+/**
+ * Prints a command's failure, as one JSON document on `out` with `--json` or as `error:` and `fix:` lines on `err`,
+ * and returns its exit code: a ReleaseError's own, otherwise "the work failed".
+ */
+export function reportFailure(
+  error: unknown,
+  json: boolean,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): ExitCode {
+  const code: ExitCode = error instanceof ReleaseError ? error.exitCode : EXIT.failed;
+  const formatted =
+    error instanceof PlatformError
+      ? { error: error.message, fix: error.fix }
+      : {
+          error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          fix: 'report this as a bug',
+        };
+  if (json) out.write(`${JSON.stringify({ ok: false, exitCode: code, ...formatted })}\n`);
+  else err.write(`error: ${formatted.error}\n  fix: ${formatted.fix}\n`);
+  return code;
+}
