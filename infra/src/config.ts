@@ -1,13 +1,22 @@
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import {
+  environmentFilePath,
+  type EnvironmentFile,
+  parseEnvironmentFile,
+  PLACEHOLDER_DIGEST,
+} from '../../pipelines/src/release/gitops/environment-file.js';
 import { KEYLESS_IDENTITY } from '../../pipelines/src/release/identity.js';
 
 /** The stacks this program knows; the stack name is the environment. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
 
-/** The placeholder digest stack files hold until the release pipeline bumps them to a signed build. */
-export const PLACEHOLDER_DIGEST = `sha256:${'0'.repeat(64)}`;
+/** The placeholder digest environment files hold until the first promotion pins a signed build. */
+export { PLACEHOLDER_DIGEST };
 
 type KeyType = 'string' | 'integer' | 'boolean' | 'array';
 
@@ -21,7 +30,6 @@ export interface ConfigKey<T> {
   readonly schema: z.ZodType<T>;
 }
 
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 function isCidr(value: string): boolean {
@@ -265,12 +273,6 @@ export const CONFIG_KEYS = {
       /^[a-z0-9.-]+(\/[a-z0-9._-]+)+$/,
     ),
   }),
-  imageDigest: key({
-    type: 'string',
-    description: 'Digest of the signed erp-api image to run; the release pipeline bumps it.',
-    default: PLACEHOLDER_DIGEST,
-    schema: text('must be sha256: followed by 64 lowercase hex digits', DIGEST),
-  }),
   gateImageRepository: key({
     type: 'string',
     description: 'OCI repository of the gate image (load/Dockerfile): Node, Vegeta and the canary gate.',
@@ -279,12 +281,6 @@ export const CONFIG_KEYS = {
       'must be a repository such as ghcr.io/org/name, without tag or digest',
       /^[a-z0-9.-]+(\/[a-z0-9._-]+)+$/,
     ),
-  }),
-  gateImageDigest: key({
-    type: 'string',
-    description: 'Digest of the signed gate image; the release pipeline bumps it.',
-    default: PLACEHOLDER_DIGEST,
-    schema: text('must be sha256: followed by 64 lowercase hex digits', DIGEST),
   }),
   appMinReplicas: key({
     type: 'integer',
@@ -392,6 +388,11 @@ export type StackConfig = Omit<Values, SecretKeyName> &
     readonly project: string;
     readonly environment: Environment;
     readonly region: string;
+    /** From the stack's environment file (infra/environments/<stack>.yaml), the one source of what runs. */
+    readonly imageDigest: string;
+    readonly gateImageDigest: string;
+    /** The release record the digests came from; null before the first promotion. */
+    readonly release: EnvironmentFile['release'];
   };
 
 /** The configuration could not be loaded; `problems` has one line per bad key, secrets redacted. */
@@ -434,19 +435,47 @@ function fix(stack: string, name: string, secret: boolean): string {
     : `set ${name} in Pulumi.${stack}.yaml (or: pulumi config set ${name} <value> -s ${stack})`;
 }
 
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The text of a stack's environment file in this checkout, or undefined when it is missing. */
+export function readEnvironmentFile(stack: Environment): string | undefined {
+  try {
+    return readFileSync(`${REPO_ROOT}${environmentFilePath(stack)}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Reads and validates every key once. `read` returns the raw string of a full key (`slipway:vpcCidr`,
- * `aws:region`) or undefined; by default it reads Pulumi's runtime config.
+ * `aws:region`) or undefined; by default it reads Pulumi's runtime config. `readEnvironment` returns the text of
+ * the stack's environment file (the image digests), by default from infra/environments/.
  * @throws {StackConfigError} listing every problem at once.
  */
 export function loadStackConfig(
   stack: string = pulumi.getStack(),
   project: string = pulumi.getProject(),
   read: (fullKey: string) => string | undefined = (fullKey) => pulumi.runtime.getConfig(fullKey),
+  readEnvironment: (stack: Environment) => string | undefined = readEnvironmentFile,
 ): StackConfig {
   const problems: string[] = [];
-  if (!(ENVIRONMENTS as readonly string[]).includes(stack))
+  const known = (ENVIRONMENTS as readonly string[]).includes(stack);
+  if (!known)
     problems.push(`stack name "${stack}" is not one of ${ENVIRONMENTS.join(', ')}: the stack name is the environment`);
+  let environmentFile: EnvironmentFile | undefined;
+  if (known) {
+    const path = environmentFilePath(stack as Environment);
+    const text = readEnvironment(stack as Environment);
+    if (text === undefined)
+      problems.push(
+        `${path} is missing: it holds the stack's image digests; restore it from main (git checkout main -- ${path})`,
+      );
+    else {
+      const parsed = parseEnvironmentFile(text, path, stack as Environment);
+      if (parsed.problems) problems.push(...parsed.problems);
+      else environmentFile = parsed.file;
+    }
+  }
 
   const region = read('aws:region');
   if (region === undefined || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region))
@@ -490,6 +519,17 @@ export function loadStackConfig(
 
   if (problems.length > 0) throw new StackConfigError(stack, problems);
   // Every key was validated above, secrets wrapped as Outputs: the record now has the StackConfig shape.
-  const validated = values as unknown as Omit<StackConfig, 'project' | 'environment' | 'region'>;
-  return { ...validated, project, environment: stack as Environment, region: region ?? '' };
+  const validated = values as unknown as Omit<
+    StackConfig,
+    'project' | 'environment' | 'region' | 'imageDigest' | 'gateImageDigest' | 'release'
+  >;
+  return {
+    ...validated,
+    project,
+    environment: stack as Environment,
+    region: region ?? '',
+    imageDigest: environmentFile?.images.app ?? '',
+    gateImageDigest: environmentFile?.images.gate ?? '',
+    release: environmentFile?.release ?? null,
+  };
 }

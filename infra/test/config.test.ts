@@ -1,15 +1,20 @@
 import { describe, expect, test } from 'vitest';
 
-import { CONFIG_KEYS, ENVIRONMENTS, loadStackConfig, StackConfigError } from '../src/config.js';
+import { CONFIG_KEYS, ENVIRONMENTS, loadStackConfig, PLACEHOLDER_DIGEST, StackConfigError } from '../src/config.js';
 import { isYamlMap, PROJECT, readRepoYaml, readStackFile, TEST_SECRETS } from './support/stack.js';
 
-function load(stack: string, values: Record<string, string>) {
-  return loadStackConfig(stack, PROJECT, (key) => values[key]);
+function load(stack: string, values: Record<string, string>, environmentFile?: string) {
+  return loadStackConfig(
+    stack,
+    PROJECT,
+    (key) => values[key],
+    environmentFile === undefined ? undefined : () => environmentFile,
+  );
 }
 
-function problemsOf(stack: string, values: Record<string, string>): readonly string[] {
+function problemsOf(stack: string, values: Record<string, string>, environmentFile?: string): readonly string[] {
   try {
-    load(stack, values);
+    load(stack, values, environmentFile);
   } catch (error) {
     if (error instanceof StackConfigError) return error.problems;
     throw error;
@@ -74,6 +79,75 @@ describe.each(ENVIRONMENTS)('Pulumi.%s.yaml', (stack) => {
   });
 });
 
+describe('the environment file (infra/environments/<stack>.yaml)', () => {
+  const prod = { ...readStackFile('prod'), ...TEST_SECRETS };
+  const good = `sha256:${'ab'.repeat(32)}`;
+  const file = (app: string, gate: string, extra = '') =>
+    `environment: prod\nimages:\n  app: ${app}\n  gate: ${gate}\nrelease: null\n${extra}`;
+  const fix =
+    'change it only through `npm run release -- promote --to <stack> <digest>` or `rollback <stack>`; by hand, ' +
+    'restore the file from main (git checkout main -- <file>)';
+
+  test('is the one source of both digests', () => {
+    const config = load('prod', prod, file(good, PLACEHOLDER_DIGEST));
+    expect([config.imageDigest, config.gateImageDigest, config.release]).toEqual([good, PLACEHOLDER_DIGEST, null]);
+    expect(Object.keys(CONFIG_KEYS)).not.toContain('imageDigest');
+    expect(Object.keys(CONFIG_KEYS)).not.toContain('gateImageDigest');
+  });
+
+  test.each(['dev', 'staging', 'prod'] as const)('the committed %s file is valid and pins both images', (stack) => {
+    const config = load(stack, { ...readStackFile(stack), ...TEST_SECRETS });
+    expect(config.imageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(config.gateImageDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  test('a digest that is not sha256: and 64 hex names the file, the field, the value and the fix', () => {
+    expect(problemsOf('prod', prod, file('sha256:abc', good.toUpperCase()))).toEqual([
+      `infra/environments/prod.yaml: images.app="sha256:abc" is invalid: must be sha256: followed by 64 lowercase hex digits; ${fix}`,
+      `infra/environments/prod.yaml: images.gate="${good.toUpperCase()}" is invalid: must be sha256: followed by 64 lowercase hex digits; ${fix}`,
+    ]);
+  });
+
+  test('a malformed file fails the stack with the same kind of message', () => {
+    expect(problemsOf('prod', prod, 'images: [unclosed')).toEqual([
+      expect.stringMatching(/^infra\/environments\/prod\.yaml is not YAML: .*; change it only through/),
+    ]);
+    expect(problemsOf('prod', prod, file(good, good, 'digest: extra\n'))).toEqual([
+      `infra/environments/prod.yaml: (top)=digest is invalid: are not fields of an environment file; ${fix}`,
+    ]);
+    expect(problemsOf('prod', prod, file(good, good).replace('environment: prod', 'environment: staging'))).toEqual([
+      `infra/environments/prod.yaml: environment="staging" is invalid: the file of stack prod must say environment: prod; ${fix}`,
+    ]);
+    expect(problemsOf('prod', prod, 'environment: prod\nimages:\n  app: sha256:1\nrelease: {}\n')).toEqual([
+      expect.stringContaining('images.app="sha256:1" is invalid'),
+      expect.stringContaining('images.gate=null is invalid: must be sha256: followed by 64 lowercase hex digits'),
+      expect.stringContaining('release.kind=null is invalid: must be promotion or rollback'),
+      expect.stringContaining('release.record=null is invalid'),
+      expect.stringContaining('release.recordEnvironment=null is invalid'),
+    ]);
+  });
+
+  test('a missing file says how to restore it', () => {
+    expect(
+      (() => {
+        try {
+          loadStackConfig(
+            'prod',
+            PROJECT,
+            (key) => prod[key],
+            () => undefined,
+          );
+        } catch (error) {
+          if (error instanceof StackConfigError) return error.problems;
+        }
+        return [];
+      })(),
+    ).toEqual([
+      "infra/environments/prod.yaml is missing: it holds the stack's image digests; restore it from main (git checkout main -- infra/environments/prod.yaml)",
+    ]);
+  });
+});
+
 describe('config validation', () => {
   test.each(Object.entries(CONFIG_KEYS).filter(([, key]) => 'default' in key))(
     'the default of %s passes its own schema',
@@ -85,9 +159,9 @@ describe('config validation', () => {
   const prod = { ...readStackFile('prod'), ...TEST_SECRETS };
 
   test('names the key, the value, the rule and the fix', () => {
-    expect(problemsOf('prod', { ...prod, 'slipway:imageDigest': 'sha256:abc' })).toEqual([
-      'slipway:imageDigest="sha256:abc" is invalid: must be sha256: followed by 64 lowercase hex digits; ' +
-        'set slipway:imageDigest in Pulumi.prod.yaml (or: pulumi config set slipway:imageDigest <value> -s prod)',
+    expect(problemsOf('prod', { ...prod, 'slipway:logLevel': 'loud' })).toEqual([
+      'slipway:logLevel="loud" is invalid: must be one of fatal, error, warn, info, debug, trace; ' +
+        'set slipway:logLevel in Pulumi.prod.yaml (or: pulumi config set slipway:logLevel <value> -s prod)',
     ]);
   });
 
