@@ -114,7 +114,12 @@ export const fixturesDir = fileURLToPath(new URL('../fixtures', import.meta.url)
  * A one-layer image pushed straight through the registry's API: enough for cosign, which signs the manifest
  * digest, without a build. Returns `<registry>/<repository>@<digest>`.
  */
-export async function pushTestImage(registry: string, repository: string, tag = 'test'): Promise<string> {
+export async function pushTestImage(
+  registry: string,
+  repository: string,
+  tag = 'test',
+  layerText = `${repository} layer\n`,
+): Promise<string> {
   const base = `http://${registry}/v2/${repository}`;
   const sha256 = (body: Buffer): string => `sha256:${createHash('sha256').update(body).digest('hex')}`;
   const blob = async (body: Buffer): Promise<{ digest: string; size: number }> => {
@@ -126,7 +131,7 @@ export async function pushTestImage(registry: string, repository: string, tag = 
     if (put.status !== 201) throw new Error(`blob upload answered ${String(put.status)}`);
     return { digest, size: body.length };
   };
-  const layer = Buffer.from(`${repository} layer\n`);
+  const layer = Buffer.from(layerText);
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }),
   );

@@ -56,7 +56,7 @@ async function fetchRecords(cwd: string, remote: string): Promise<boolean> {
   );
 }
 
-/** Every recorded deploy of `stack`, oldest first (ids sort by time). */
+/** Every recorded deploy of `stack`, oldest first. */
 export async function stackReleases(cwd: string, remote: string, stack: Stack): Promise<StackRelease[]> {
   if (!(await fetchRecords(cwd, remote))) return [];
   const ref = trackingRef(remote);
@@ -85,7 +85,9 @@ export async function stackReleases(cwd: string, remote: string, stack: Stack): 
     }
     releases.push({ ...parsed.data, record: parseReleaseRecord(parsed.data.record, where) } as StackRelease);
   }
-  return releases;
+  // ids resolve seconds only; the finish time orders two deploys of one second
+  const at = (release: StackRelease): string => release.record.finishedAt ?? release.record.startedAt;
+  return releases.sort((a, b) => at(a).localeCompare(at(b)) || a.record.id.localeCompare(b.record.id));
 }
 
 export interface RecordDeployOptions {
