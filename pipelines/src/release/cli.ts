@@ -22,6 +22,8 @@ import { writeReleaseReport } from './report/report.js';
 import { scanImage } from './scan.js';
 import { type ScanPredicate, signAndAttest } from './sign.js';
 import { verifyImage } from './verify.js';
+import { GITOPS_USAGE, gitOpsCommand, isGitOpsCommand, rollbackAfterAbort } from './gitops/cli.js';
+import { type Stack, STACKS } from './gitops/environment-file.js';
 
 export const USAGE = `usage: npm run release -- <command> [options]
 
@@ -36,7 +38,8 @@ commands
                release plan on the running local platform (npm start); writes .local/<scope>/releases/<id>.json
   status       the running release's stage, or the last release's outcome
   abort        put all traffic back on stable and stop the canary (also after an executor died)
-  promote      skip the remaining pauses and gates: send 100 % to the canary and make it stable
+  promote      (without --to) skip the remaining pauses and gates: send 100 % to the canary and make it stable
+${GITOPS_USAGE}
 
 options
   --image <name>   only this image (default: all of ${IMAGES.map((i) => i.name).join(', ')})
@@ -48,6 +51,8 @@ options
                    key; the release workflow's is ${KEYLESS_IDENTITY.subject}
                    issued by ${KEYLESS_IDENTITY.issuer}
   --profile <p>    deploy: pause profile, local (default), test or production
+  --rollback-pr <stack>
+                   deploy: when the release ends rolled back, open the rollback pull request of the stack
   --json           print one JSON document on stdout instead of progress lines
   -h, --help       this text
 
@@ -69,6 +74,8 @@ interface Parsed {
   readonly profile: string;
   /** verify: a keyless identity; the local key when absent. */
   readonly keyless?: Extract<Signer, { kind: 'keyless' }>;
+  /** deploy: the stack whose rollback pull request a rolled-back release opens. */
+  readonly rollbackPr?: Stack;
 }
 
 function keylessSigner(identity: string | undefined, issuer: string | undefined): Parsed['keyless'] {
@@ -110,6 +117,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'certificate-identity': { type: 'string' },
         'certificate-oidc-issuer': { type: 'string' },
         profile: { type: 'string', default: 'local' },
+        'rollback-pr': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -122,6 +130,15 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     return { command: 'help', json: false, images: [], registry, mainRef: 'main', profile: 'local' };
   const known = COMMANDS.find((c) => c === command);
   const profile = profileByName(parsed.values.profile).name;
+  const rollbackPr = parsed.values['rollback-pr'];
+  const rollbackStack = STACKS.find((stack) => stack === rollbackPr);
+  if (rollbackPr !== undefined && (known !== 'deploy' || rollbackStack === undefined)) {
+    throw new ReleaseError(
+      `--rollback-pr ${JSON.stringify(rollbackPr)} ${known === 'deploy' ? 'is not a stack' : `applies to deploy, not ${command}`}`,
+      `deploy <digest> --rollback-pr <${STACKS.join('|')}>`,
+      EXIT.usage,
+    );
+  }
   if (known === 'deploy') {
     const [target, ...more] = extra;
     const reference = target?.startsWith('sha256:') ? `${registry}/slipway/erp-api@${target}` : target;
@@ -140,6 +157,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       mainRef: parsed.values['main-ref'],
       target: reference,
       profile,
+      ...(rollbackStack === undefined ? {} : { rollbackPr: rollbackStack }),
     };
   }
   if (known === undefined || extra.length > 0) {
@@ -287,6 +305,13 @@ async function releaseCommand(parsed: Parsed, progress: Progress, out: NodeJS.Wr
     } catch (error) {
       progress.warn(`no report for release ${record.id}: ${error instanceof Error ? error.message : String(error)}`);
     }
+    try {
+      await rollbackAfterAbort(record, parsed.rollbackPr, (stack) =>
+        gitOpsCommand(['rollback', stack, ...(parsed.json ? ['--json'] : [])], out, progress),
+      );
+    } catch (error) {
+      progress.warn(`no rollback pull request: ${error instanceof Error ? error.message : String(error)}`);
+    }
     if (parsed.json) out.write(`${JSON.stringify({ command: 'deploy', ok: code === EXIT.ok, record, report })}\n`);
     else
       out.write(
@@ -339,6 +364,8 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream =
   try {
     // The report reads its own arguments: a record file and --prometheus.
     if (argv[0] === 'report') return await reportCommand(argv.slice(1), out);
+    if (isGitOpsCommand(argv))
+      return (await gitOpsCommand(argv, out, json ? silentProgress : consoleProgress)) as ExitCode;
     const parsed = parseCommandLine(argv);
     json = parsed.json;
     const progress = json ? silentProgress : consoleProgress;

@@ -47,7 +47,7 @@ export class FakeRepository {
   }
 
   private repository(): Json {
-    const repository = example<Json>('pull-request').base as Json;
+    const repository = (example('pull-request') as Json).base as Json;
     const base = repository.repo as Json;
     return {
       ...base,
@@ -58,8 +58,10 @@ export class FakeRepository {
   }
 
   private render(pull: FakePull, simple: boolean): Json {
-    const template = simple ? (example<Json[]>('pull-request-simple-items')[0] ?? {}) : example<Json>('pull-request');
-    const label = example<Json[]>('label-items')[0] ?? {};
+    const template = simple
+      ? ((example('pull-request-simple-items') as Json[])[0] ?? {})
+      : (example('pull-request') as Json);
+    const label = (example('label-items') as Json[])[0] ?? {};
     const user = (template.user ?? {}) as Json;
     const side = (ref: string, side: Json): Json => ({
       ...side,
@@ -147,7 +149,7 @@ export class FakeRepository {
       const name = typeof label === 'string' ? label : label.name;
       if (!pull.labels.includes(name)) pull.labels.push(name);
     }
-    const template = example<Json[]>('label-items')[0] ?? {};
+    const template = (example('label-items') as Json[])[0] ?? {};
     return { status: 200, body: pull.labels.map((name, index) => ({ ...template, id: index + 1, name })) };
   }
 

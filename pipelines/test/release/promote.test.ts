@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { localDir, repoRoot } from '../../src/platform/paths.js';
+import { localDir } from '../../src/platform/paths.js';
 import { silentProgress } from '../../src/platform/progress.js';
 import { releaseId } from '../../src/release/canary/store.js';
 import { attest, ensureSigningKey, signDigest, type SigningKey } from '../../src/release/cosign.js';
@@ -27,7 +27,7 @@ import { type GitOpsOptions, promote, rollback } from '../../src/release/gitops/
 import { recordDeploy } from '../../src/release/gitops/records.js';
 import { ATTESTATION_TYPES } from '../../src/release/identity.js';
 import { RELEASE_PLAN } from '../../src/release/plan.js';
-import type { ReleaseRecord, StageRecord } from '../../src/release/release-record.js';
+import type { GateResult, ReleaseRecord, StageRecord } from '../../src/release/release-record.js';
 import { parseReference } from '../../src/release/verify.js';
 import { FakeRepository } from '../../src/testing/github-pulls.js';
 import { pushTestImage, startRegistry } from './support.js';
@@ -80,7 +80,7 @@ function rehearsalStages(start: number): StageRecord[] {
     startedAt: at(index * 20),
     weightAppliedAt: at(index * 20 + 1),
     finishedAt: at(index * 20 + 19),
-    gates: stage.gates.map((gate) =>
+    gates: stage.gates.map((gate): GateResult =>
       gate.kind === 'load'
         ? {
             kind: 'load' as const,
@@ -287,7 +287,7 @@ describe('promote --to <stack> <digest>', () => {
       const rehearsal = writeRehearsal(digests.a1);
 
       const dev = await promote('dev', digests.a1, at.options);
-      expect(dev.files.sort()).toEqual([environmentFilePath('dev'), evidenceFilePath('dev')].sort());
+      expect([...dev.files].sort()).toEqual([environmentFilePath('dev'), evidenceFilePath('dev')].sort());
       expect(dev.pullRequest).toMatchObject({ number: 1, updated: false });
       expect(at.fake.pulls[0]).toMatchObject({
         head: 'promote/dev',

@@ -20,6 +20,7 @@ function patternToRegExp(pattern: string): RegExp {
         .join('[^/]*'),
     )
     .join('.*');
+  // eslint-disable-next-line security/detect-non-literal-regexp -- every pattern character is escaped above
   return new RegExp(`^${anchored ? '' : '(?:.*/)?'}${source}${directory ? '/.*' : '(?:/.*)?'}$`);
 }
 

@@ -47,7 +47,8 @@ export async function resolveRef(cwd: string, ref: string): Promise<string | und
 /** The commit a branch of `remote` points at now, asked of the remote itself; undefined when it has none. */
 export async function remoteBranch(cwd: string, remote: string, branch: string): Promise<string | undefined> {
   const out = await git(cwd, ['ls-remote', '--heads', remote, `refs/heads/${branch}`], `asking ${remote}`);
-  return out.split(/\s/)[0] || undefined;
+  const commit = out.split(/\s/)[0] ?? '';
+  return commit === '' ? undefined : commit;
 }
 
 async function identityEnv(cwd: string): Promise<NodeJS.ProcessEnv> {

@@ -83,7 +83,7 @@ export async function stackReleases(cwd: string, remote: string, stack: Stack): 
         EXIT.usage,
       );
     }
-    releases.push({ ...parsed.data, record: parseReleaseRecord(parsed.data.record, where) } as StackRelease);
+    releases.push({ ...parsed.data, record: parseReleaseRecord(parsed.data.record, where) });
   }
   // ids resolve seconds only; the finish time orders two deploys of one second
   const at = (release: StackRelease): string => release.record.finishedAt ?? release.record.startedAt;
