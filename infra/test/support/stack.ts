@@ -145,6 +145,8 @@ export async function runStack(
   stack: Environment,
   overrides: Readonly<Record<string, string>> = {},
   releaseInputs?: Partial<ReleaseInputs>,
+  /** The text of the stack's environment file, instead of infra/environments/<stack>.yaml. */
+  environmentFile?: string,
 ): Promise<StackRun> {
   const resources: RecordedResource[] = [];
   const protectedNames = new Set<string>();
@@ -206,7 +208,12 @@ export async function runStack(
   const { loadStackConfig } = await import('../../src/config.js');
   const { loadMonitoringSources } = await import('../../src/monitoring-sources.js');
   const { defaultReleaseInputs, slipway } = await import('../../src/program.js');
-  const config = loadStackConfig(stack, PROJECT);
+  const config = loadStackConfig(
+    stack,
+    PROJECT,
+    undefined,
+    environmentFile === undefined ? undefined : () => environmentFile,
+  );
   const program = slipway(config, { ...defaultReleaseInputs(loadMonitoringSources()), ...releaseInputs });
 
   const outputs: Record<string, { value: unknown; secret: boolean }> = {};
