@@ -1,4 +1,6 @@
 /** The GitOps command line, CODEOWNERS, API error messages and the fake GitHub's own checks, without git or a registry. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
 import { Octokit } from '@octokit/rest';
@@ -14,9 +16,15 @@ import {
   rollbackAfterAbort,
 } from '../../src/release/gitops/cli.js';
 import { ownersOf } from '../../src/release/gitops/codeowners.js';
-import { parseEnvironmentFile, PLACEHOLDER_DIGEST } from '../../src/release/gitops/environment-file.js';
+import {
+  environmentFilePath,
+  evidenceFilePath,
+  parseEnvironmentFile,
+  PLACEHOLDER_DIGEST,
+} from '../../src/release/gitops/environment-file.js';
 import { explainApiError } from '../../src/release/gitops/github.js';
-import type { GitOpsResult } from '../../src/release/gitops/promote.js';
+import { CODEOWNERS_FILE, type GitOpsResult } from '../../src/release/gitops/promote.js';
+import { repoRoot } from '../../src/platform/paths.js';
 import type { ReleaseRecord } from '../../src/release/release-record.js';
 import { FakeGitHub } from '../../src/testing/github-api.js';
 import { FakeRepository } from '../../src/testing/github-pulls.js';
@@ -175,6 +183,12 @@ describe('CODEOWNERS', () => {
     expect(ownersOf(file, 'app/src/index.ts')).toEqual({ users: [], teams: ['platform-team'] });
     expect(ownersOf(file, 'runbooks/deploy.md')).toEqual({ users: ['docs'], teams: [] });
     expect(ownersOf('', 'x')).toEqual({ users: [], teams: [] });
+  });
+
+  it("the repository's file names who reviews prod's environment file", () => {
+    const committed = readFileSync(join(repoRoot, CODEOWNERS_FILE), 'utf8');
+    expect(ownersOf(committed, environmentFilePath('prod'))).toEqual({ users: [], teams: ['release-managers'] });
+    expect(ownersOf(committed, evidenceFilePath('prod'))).toEqual({ users: [], teams: ['release-managers'] });
   });
 });
 
