@@ -66,7 +66,7 @@ function missingReferences(file: string, text: string): string[] {
   const missing: string[] = [];
   prose(text).forEach((line, index) => {
     const where = `${file}:${String(index + 1)}`;
-    for (const [, target = ''] of line.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
+    for (const [, target = ''] of line.matchAll(/\]\(([^)\s]+)[^)]*\)/g)) {
       if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('#')) continue;
       const path = decodeURIComponent(target.split('#')[0] ?? '');
       if (!existsSync(join(pageDir, path))) missing.push(`${where}: link ${target}`);
