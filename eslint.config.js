@@ -3,6 +3,8 @@ import pulumi from '@pulumi/eslint-plugin';
 import security from 'eslint-plugin-security';
 import tseslint from 'typescript-eslint';
 
+import { slipwayPlugin } from './pipelines/src/lint/workspace-boundaries.js';
+
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '**/coverage/**', '.local/**', '.tools/**', '**/generated/**'] },
   js.configs.recommended,
@@ -16,6 +18,12 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  {
+    // the direction between workspaces, read from CONTRIBUTING.md ("Workspace boundaries")
+    files: ['**/*.ts'],
+    plugins: { slipway: slipwayPlugin },
+    rules: { 'slipway/workspace-boundaries': 'error' },
+  },
   {
     files: ['app/**/*.ts', 'pipelines/**/*.ts'],
     ...security.configs.recommended,

@@ -22,7 +22,8 @@ export default defineConfig({
     reporters: ['default', here('./pipelines/src/testing/summary-reporter.ts')],
     passWithNoTests: true,
     teardownTimeout: 60_000,
-    // Off unless asked for: `npm run test:coverage -w app`. Server processes the fault tests spawn are not measured.
+    // On in CI (`.ci/run`) and `npm run test:coverage -w app`, off in a plain `npm test`. Server processes the fault
+    // tests spawn are not measured.
     coverage: {
       provider: 'v8',
       include: ['app/src/**/*.ts'],

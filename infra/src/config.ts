@@ -20,7 +20,7 @@ export { PLACEHOLDER_DIGEST };
 
 type KeyType = 'string' | 'integer' | 'boolean' | 'array';
 
-/** One key of the typed config schema; Pulumi.yaml declares the same keys (a test keeps them equal). */
+/** One key of the typed config schema; Pulumi.yaml's config block is generated from these (render-pulumi-config). */
 export interface ConfigKey<T> {
   readonly type: KeyType;
   readonly description: string;

@@ -12,7 +12,7 @@ import { platformScope } from '../platform/local.js';
 import { isAlive } from '../platform/processes.js';
 import { RELEASE_PLAN } from './plan.js';
 import { EXIT, type ExitCode, ReleaseError, reportFailure } from './errors.js';
-import { ensureSigningKey, type Signer } from './cosign.js';
+import { ensureSigningKey, KEYLESS, type Signer } from './cosign.js';
 import { gateTable } from './gate.js';
 import { KEYLESS_IDENTITY } from './identity.js';
 import { buildImage, evidenceDir, IMAGES, imageByName, type BuiltImage } from './images.js';
@@ -50,6 +50,8 @@ options
                    verify: accept keyless signatures of this identity (both flags together) instead of the local
                    key; the release workflow's is ${KEYLESS_IDENTITY.subject}
                    issued by ${KEYLESS_IDENTITY.issuer}
+  --keyless        sign: keyless with the OIDC identity of the environment (the release workflow in GitHub Actions,
+                   with id-token: write) instead of the local key; the transparency log stays on
   --profile <p>    deploy: pause profile, local (default), test or production
   --rollback-pr <stack>
                    deploy: when the release ends rolled back, open the rollback pull request of the stack
@@ -72,6 +74,8 @@ interface Parsed {
   /** deploy: the image reference by digest. */
   readonly target?: string;
   readonly profile: string;
+  /** sign: keyless with the environment's OIDC identity (the release workflow) instead of the local key. */
+  readonly signKeyless?: boolean;
   /** verify: a keyless identity; the local key when absent. */
   readonly keyless?: Extract<Signer, { kind: 'keyless' }>;
   /** deploy: the stack whose rollback pull request a rolled-back release opens. */
@@ -116,6 +120,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'main-ref': { type: 'string', default: 'main' },
         'certificate-identity': { type: 'string' },
         'certificate-oidc-issuer': { type: 'string' },
+        keyless: { type: 'boolean', default: false },
         profile: { type: 'string', default: 'local' },
         'rollback-pr': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -177,10 +182,17 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   }
   const images = (parsed.values.image ?? []).map((name) => imageByName(name).name);
   const keyless = keylessSigner(parsed.values['certificate-identity'], parsed.values['certificate-oidc-issuer']);
+  if (parsed.values.keyless && known !== 'sign') {
+    throw new ReleaseError(
+      `--keyless applies to sign, not ${known}`,
+      'verify a keyless signature with --certificate-identity and --certificate-oidc-issuer',
+      EXIT.usage,
+    );
+  }
   if (keyless !== undefined && known !== 'verify') {
     throw new ReleaseError(
       `--certificate-identity and --certificate-oidc-issuer apply to verify, not ${known}`,
-      'signing signs with the local key; keyless signing runs in the release workflow',
+      'sign with the local key, or with --keyless in the release workflow',
       EXIT.usage,
     );
   }
@@ -192,6 +204,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     ...(osvDb === undefined ? {} : { osvDb: resolve(osvDb) }),
     mainRef: parsed.values['main-ref'],
     ...(keyless === undefined ? {} : { keyless }),
+    signKeyless: parsed.values.keyless,
     profile,
   };
 }
@@ -249,11 +262,12 @@ async function afterBuild(parsed: Parsed, progress: Progress, out: NodeJS.Writab
         image,
         {
           registry: parsed.registry,
-          key: await ensureSigningKey(),
+          key: parsed.signKeyless === true ? KEYLESS : await ensureSigningKey(),
           scan,
           root: repoRoot,
           repository: 'https://github.com/slipway/slipway',
-          builderId: 'https://slipway.dev/builders/release-cli-local',
+          builderId:
+            parsed.signKeyless === true ? KEYLESS_IDENTITY.subject : 'https://slipway.dev/builders/release-cli-local',
         },
         progress,
       );

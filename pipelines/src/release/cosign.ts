@@ -86,56 +86,87 @@ export async function ensureSigningKey(dir = defaultKeyDir()): Promise<SigningKe
 
 export const cosign = (): string => toolPath('cosign');
 
-/** Flags every cosign call against the local registry needs: plain HTTP on loopback, no public transparency log. */
-const LOCAL = ['--allow-http-registry', '--allow-insecure-registry'];
+/**
+ * Keyless signing: cosign gets a short-lived certificate from Fulcio for the OIDC identity of the environment (in
+ * GitHub Actions the workflow's token, which needs `id-token: write`) and records the signature in Rekor.
+ */
+export const KEYLESS = 'keyless';
 
-export async function signDigest(reference: string, key: SigningKey): Promise<void> {
-  await runOk(
-    cosign(),
-    ['sign', '--yes', '--tlog-upload=false', ...LOCAL, '--key', key.privateKey, ...certificateArgs(key), reference],
-    `signing ${reference}`,
-    {
-      env: { ...process.env, COSIGN_PASSWORD: key.password },
-    },
-  );
+/** How `sign` signs: with the local key pair, or keyless (the release workflow). */
+export type SigningMode = SigningKey | typeof KEYLESS;
+
+/** Whether a reference names a registry on loopback, the only place plain HTTP and an unverified TLS are allowed. */
+export function isLoopbackRegistry(reference: string): boolean {
+  const registry = reference.split('/', 1)[0] ?? '';
+  const host = registry.startsWith('[') ? registry.slice(0, registry.indexOf(']') + 1) : registry.split(':', 1)[0];
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host ?? '');
+}
+
+/** Flags a cosign call against the local registry needs (plain HTTP on loopback); none for any other registry. */
+const registryArgs = (reference: string): string[] =>
+  isLoopbackRegistry(reference) ? ['--allow-http-registry', '--allow-insecure-registry'] : [];
+
+/** The local key and its certificate, with the transparency log off; keyless takes neither and keeps Rekor on. */
+const signingArgs = (mode: SigningMode): string[] =>
+  mode === KEYLESS ? [] : ['--tlog-upload=false', '--key', mode.privateKey, ...certificateArgs(mode)];
+
+const signingEnv = (mode: SigningMode): NodeJS.ProcessEnv =>
+  mode === KEYLESS ? process.env : { ...process.env, COSIGN_PASSWORD: mode.password };
+
+/** `cosign sign` arguments for one digest reference. */
+export const signCommand = (reference: string, mode: SigningMode): string[] => [
+  'sign',
+  '--yes',
+  ...signingArgs(mode),
+  ...registryArgs(reference),
+  reference,
+];
+
+/** `cosign attest` arguments for one predicate on one digest reference. */
+export const attestCommand = (
+  reference: string,
+  predicateType: string,
+  predicateFile: string,
+  mode: SigningMode,
+): string[] => [
+  'attest',
+  '--yes',
+  ...signingArgs(mode),
+  ...registryArgs(reference),
+  '--type',
+  predicateType,
+  '--predicate',
+  predicateFile,
+  reference,
+];
+
+export async function signDigest(reference: string, mode: SigningMode): Promise<void> {
+  await runOk(cosign(), signCommand(reference, mode), `signing ${reference}`, { env: signingEnv(mode) });
 }
 
 export async function attest(
   reference: string,
   predicateType: string,
   predicateFile: string,
-  key: SigningKey,
+  mode: SigningMode,
 ): Promise<void> {
   await runOk(
     cosign(),
-    [
-      'attest',
-      '--yes',
-      '--tlog-upload=false',
-      ...LOCAL,
-      '--key',
-      key.privateKey,
-      ...certificateArgs(key),
-      '--type',
-      predicateType,
-      '--predicate',
-      predicateFile,
-      reference,
-    ],
+    attestCommand(reference, predicateType, predicateFile, mode),
     `attesting ${predicateType} on ${reference}`,
-    { env: { ...process.env, COSIGN_PASSWORD: key.password } },
+    { env: signingEnv(mode) },
   );
 }
 
 export function verifySignature(reference: string, signer: Signer): Promise<RunResult> {
-  return run(cosign(), ['verify', ...signerArgs(signer), ...LOCAL, '--output', 'json', reference]);
+  return run(cosign(), ['verify', ...signerArgs(signer), ...registryArgs(reference), '--output', 'json', reference]);
 }
 
 export function verifyAttestation(reference: string, predicateType: string, signer: Signer): Promise<RunResult> {
   return run(cosign(), [
     'verify-attestation',
     ...signerArgs(signer),
-    ...LOCAL,
+    ...registryArgs(reference),
     '--type',
     predicateType,
     '--output',

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { ServiceDefinition } from '../platform/supervisor.js';
+import { isLoopbackRegistry } from './cosign.js';
 import { EXIT, ReleaseError } from './errors.js';
 import { runOk } from './exec.js';
 import type { BuiltImage } from './images.js';
@@ -75,7 +76,8 @@ export async function pushImage(image: BuiltImage, registry: string, repository 
       'copy',
       '--quiet',
       '--preserve-digests',
-      '--dest-tls-verify=false',
+      // plain HTTP only to the loopback registry of npm start; any other registry (GHCR) over verified TLS
+      `--dest-tls-verify=${String(!isLoopbackRegistry(`${registry}/`))}`,
       `oci:${image.layout}:${image.tag}`,
       `docker://${repositoryIn(registry, repository)}:${image.tag}`,
     ],

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Progress } from '../platform/progress.js';
-import { attest, signDigest, type SigningKey } from './cosign.js';
+import { attest, signDigest, type SigningMode } from './cosign.js';
 import { ATTESTATION_TYPES } from './identity.js';
 import { evidenceDir, type BuiltImage } from './images.js';
 import { slsaProvenance } from './provenance.js';
@@ -19,7 +19,8 @@ export interface ScanPredicate {
 
 export interface SignOptions {
   readonly registry: string;
-  readonly key: SigningKey;
+  /** The local key pair, or keyless with the environment's OIDC identity (the release workflow). */
+  readonly key: SigningMode;
   readonly scan: ScanPredicate;
   readonly root: string;
   /** Source repository URL recorded in the provenance. */

@@ -1,6 +1,6 @@
 import { run } from './exec.js';
 import { EXIT, ReleaseError } from './errors.js';
-import { describeSigner, type Signer, verifyAttestation, verifySignature } from './cosign.js';
+import { describeSigner, isLoopbackRegistry, type Signer, verifyAttestation, verifySignature } from './cosign.js';
 import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS, SCAN_MAX_AGE_DAYS } from './identity.js';
 
 /** One thing verify checked, kept as evidence whether it passed or not. */
@@ -78,9 +78,25 @@ const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
+/** What a tag or digest points at in a registry that is not on loopback, over verified TLS. */
+async function remoteDigest(reference: string): Promise<string> {
+  const result = await run('skopeo', ['inspect', '--no-tags', '--format', '{{.Digest}}', `docker://${reference}`]);
+  const digest = result.stdout.trim();
+  if (result.code !== 0 || !/^sha256:[0-9a-f]{64}$/.test(digest)) {
+    throw new ReleaseError(
+      `${reference} is not in the registry or cannot be read: ${result.stderr.trim().slice(-300)}`,
+      'log in to the registry (GHCR: docker/login-action in the release workflow) and push it with sign --keyless',
+      EXIT.refused,
+    );
+  }
+  return digest;
+}
+
 /** What a tag or digest points at in the registry now. */
 export async function resolveDigest(reference: string): Promise<string> {
   const ref = parseReference(reference);
+  // a registry elsewhere (GHCR) wants TLS and a token: skopeo brings both, with the login of the workflow
+  if (!isLoopbackRegistry(reference)) return remoteDigest(reference);
   const url = `http://${ref.registry}/v2/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? ''}`;
   const response = await fetch(url, { method: 'HEAD', headers: { Accept: MANIFEST_TYPES } }).catch((error: unknown) => {
     throw new ReleaseError(

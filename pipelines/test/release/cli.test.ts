@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { EXIT } from '../../src/release/errors.js';
 import { main, parseCommandLine } from '../../src/release/cli.js';
+import { attestCommand, isLoopbackRegistry, KEYLESS, signCommand } from '../../src/release/cosign.js';
 import { KEYLESS_IDENTITY } from '../../src/release/identity.js';
 
 function collect(): { stream: Writable; text: () => string } {
@@ -74,5 +75,47 @@ describe('npm run release', () => {
       ]),
     ).toThrow(/--certificate-identity "release.yml" is not an https:\/\/ URL/);
     expect(() => parseCommandLine(['sign', ...keyless])).toThrow(/apply to verify, not sign/);
+  });
+
+  it('signs keyless with --keyless on sign only', () => {
+    expect(parseCommandLine(['sign', '--keyless', '--registry', 'ghcr.io']).signKeyless).toBe(true);
+    expect(parseCommandLine(['sign']).signKeyless).toBe(false);
+    expect(() => parseCommandLine(['verify', '--keyless'])).toThrow(/--keyless applies to sign, not verify/);
+  });
+});
+
+describe('cosign arguments', () => {
+  const ghcr = `ghcr.io/slipway/erp-api@sha256:${'a'.repeat(64)}`;
+  const local = `127.0.0.1:5000/slipway/erp-api@sha256:${'a'.repeat(64)}`;
+  const key = { privateKey: '/k/cosign.key', publicKey: '/k/cosign.pub', password: 'p' };
+
+  it('keyless: no key, the transparency log on, and no plain-HTTP or unverified-TLS flags for GHCR', () => {
+    expect(signCommand(ghcr, KEYLESS)).toEqual(['sign', '--yes', ghcr]);
+    expect(attestCommand(ghcr, 'https://slsa.dev/provenance/v1', 'p.json', KEYLESS)).toEqual([
+      'attest',
+      '--yes',
+      '--type',
+      'https://slsa.dev/provenance/v1',
+      '--predicate',
+      'p.json',
+      ghcr,
+    ]);
+  });
+
+  it('local: the key, no transparency log, and plain HTTP only to the loopback registry', () => {
+    expect(signCommand(local, key)).toEqual([
+      'sign',
+      '--yes',
+      '--tlog-upload=false',
+      '--key',
+      '/k/cosign.key',
+      '--allow-http-registry',
+      '--allow-insecure-registry',
+      local,
+    ]);
+    expect(isLoopbackRegistry(local)).toBe(true);
+    expect(isLoopbackRegistry('localhost:5000/slipway/erp-api:1')).toBe(true);
+    expect(isLoopbackRegistry(ghcr)).toBe(false);
+    expect(isLoopbackRegistry('127.0.0.1.example.com/slipway/erp-api:1')).toBe(false);
   });
 });
