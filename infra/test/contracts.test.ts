@@ -108,6 +108,28 @@ describe('cluster contracts, against a dev run', () => {
     expect(check(SCHEMA)(run, EXPECTED.dev)).toEqual([]);
   });
 
+  test('a ClusterPolicy with failureAction on the rule, which Kyverno 1.16 prunes (so it audits), fails two checks', () => {
+    const kyverno = 'Kyverno rules enforce per rule, in the app namespace, and are ready before the first pods';
+    const ruleLevel = replace(run, (resource) => {
+      if (resource.type !== 'kubernetes:kyverno.io/v1:ClusterPolicy' || nameOf(resource) !== 'disallow-latest-tag')
+        return resource;
+      const spec = resource.inputs.spec as { rules: { validate: Record<string, unknown> }[] };
+      const rules = spec.rules.map(({ validate: { failureAction, ...validate }, ...rule }) => ({
+        ...rule,
+        failureAction,
+        validate,
+      }));
+      return { ...resource, inputs: { ...resource.inputs, spec: { ...spec, rules } } };
+    });
+    expect(check(SCHEMA)(ruleLevel, EXPECTED.dev)).toEqual([
+      'ClusterPolicy disallow-latest-tag: unknown field .spec.rules[0].failureAction',
+    ]);
+    expect(check(kyverno)(ruleLevel, EXPECTED.dev)).toEqual([
+      'ClusterPolicy disallow-latest-tag rule no-latest does not enforce',
+    ]);
+    expect(check(kyverno)(run, EXPECTED.dev)).toEqual([]);
+  });
+
   test('every kind the stacks render refuses an unknown field in its body', () => {
     const rendered = run.resources.filter((resource) => SCHEMAS[resource.type] !== undefined);
     expect(new Set(rendered.map((resource) => resource.type))).toEqual(new Set(Object.keys(SCHEMAS)));

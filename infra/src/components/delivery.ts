@@ -169,10 +169,11 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'signed-by-release-workflow',
-              failureAction: 'Enforce',
               match: workloads,
               verifyImages: [
                 {
+                  // Kyverno reads failureAction here and in validate; the CRD has none on the rule, so it would be pruned.
+                  failureAction: 'Enforce',
                   imageReferences: args.imageRepositories.map((repository) => `${repository}*`),
                   type: 'Cosign',
                   mutateDigest: false,
@@ -202,9 +203,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'pinned-by-digest',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'Pin every image by digest (image@sha256:...): tags can be moved after review.',
                 pattern: {
                   spec: {
@@ -226,9 +227,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'no-latest',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'The :latest tag is not allowed: pin the image by digest.',
                 pattern: { spec: { containers: [{ image: '!*:latest*' }] } },
               },
@@ -245,9 +246,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'run-as-non-root',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'Containers must run as non-root: set securityContext.runAsNonRoot to true.',
                 anyPattern: [
                   {
@@ -272,9 +273,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'cpu-and-memory-limits',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'Every container needs CPU and memory requests and limits.',
                 pattern: {
                   spec: {

@@ -566,7 +566,12 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       if (spec.validationFailureAction !== undefined)
         problems.push(`${label(policy)} sets the deprecated spec.validationFailureAction`);
       for (const rule of arr(spec.rules).map(rec)) {
-        if (rule.failureAction !== 'Enforce')
+        // The CRD reads failureAction inside validate and each verifyImages entry; anywhere else it is pruned.
+        const actions = [
+          ...(rule.validate === undefined ? [] : [rec(rule.validate).failureAction]),
+          ...arr(rule.verifyImages).map((entry) => rec(entry).failureAction),
+        ];
+        if (actions.length === 0 || actions.some((action) => action !== 'Enforce'))
           problems.push(`${label(policy)} rule ${String(rule.name)} does not enforce`);
         const scopes = arr(rec(rule.match).any).map((entry) => arr(rec(rec(entry).resources).namespaces));
         if (scopes.length === 0 || scopes.some((namespaces) => namespaces.length !== 1 || namespaces[0] !== namespace))
