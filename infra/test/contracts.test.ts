@@ -130,6 +130,23 @@ describe('cluster contracts, against a dev run', () => {
     expect(check(kyverno)(run, EXPECTED.dev)).toEqual([]);
   });
 
+  test('audit-verify back on the master user’s Secret fails the read-only audit role check', () => {
+    const audit = 'audit verify reads the database as the read-only audit role, never with the master credentials';
+    const withAdmin = replace(run, (resource) => {
+      if (resource.type !== 'kubernetes:batch/v1:CronJob' || nameOf(resource) !== 'audit-verify') return resource;
+      const json = JSON.stringify(resource).replaceAll(
+        '"secretRef":{"name":"erp-api-audit"}',
+        '"secretRef":{"name":"erp-api-admin"}',
+      );
+      return JSON.parse(json) as RecordedResource;
+    });
+    expect(check(audit)(withAdmin, EXPECTED.dev)).toEqual([
+      "audit-verify mounts Secret erp-api-admin, the master user's",
+      'audit-verify has no DATABASE_URL of erp_audit_reader',
+    ]);
+    expect(check(audit)(run, EXPECTED.dev)).toEqual([]);
+  });
+
   test('every kind the stacks render refuses an unknown field in its body', () => {
     const rendered = run.resources.filter((resource) => SCHEMAS[resource.type] !== undefined);
     expect(new Set(rendered.map((resource) => resource.type))).toEqual(new Set(Object.keys(SCHEMAS)));

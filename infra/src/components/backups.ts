@@ -18,6 +18,8 @@ export interface BackupsArgs {
   readonly oidcIssuerUrl: pulumi.Input<string>;
   /** Secret with the admin DATABASE_URL. */
   readonly adminSecretName: string;
+  /** Secret with the read-only audit role's DATABASE_URL: all `audit verify` needs. */
+  readonly auditSecretName: string;
   readonly databaseArn: pulumi.Input<string>;
   readonly dataCidr: string;
   /** Days each AWS Backup recovery point is kept. */
@@ -292,6 +294,7 @@ export class Backups extends pulumi.ComponentResource {
       entryArgs: string[],
       extraEnv: { name: string; value: string }[],
       serviceAccountName: string,
+      databaseSecretName: string = args.adminSecretName,
     ) =>
       new k8s.batch.v1.CronJob(
         `${name}-${jobName}`,
@@ -323,7 +326,7 @@ export class Backups extends pulumi.ComponentResource {
                         image: args.image,
                         args: entryArgs,
                         env: [...env, ...extraEnv],
-                        envFrom: [{ secretRef: { name: args.adminSecretName } }],
+                        envFrom: [{ secretRef: { name: databaseSecretName } }],
                         securityContext: CONTAINER_SECURITY,
                         resources: JOB_RESOURCES,
                         volumeMounts: [TMP_MOUNT],
@@ -347,8 +350,8 @@ export class Backups extends pulumi.ComponentResource {
       [{ name: 'RESTORE_DRILL_DATABASE', value: 'erp_restore_drill' }],
       BACKUP_ACCOUNT,
     );
-    // `audit verify` walks the audit log's hash chain (read-only); exit 1 and the log line mean tampering.
-    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], [], AUDIT_ACCOUNT);
+    // `audit verify` walks the audit log's hash chain as the read-only audit role; exit 1 and the log line mean tampering.
+    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], [], AUDIT_ACCOUNT, args.auditSecretName);
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
       {

@@ -8,6 +8,7 @@ import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
 import { SERVICES_WITHOUT_SOURCE_CONDITION } from '../../src/trust.js';
 import { allocatable, CHART_WORKLOADS, EKS_SYSTEM_PODS, parseQuantity, type Amount } from '../../src/capacity.js';
 import { CHARTS, type ChartName } from '../../src/charts.js';
+import { ADMIN_USER, AUDIT_ROLE } from '../../src/components/database.js';
 import type { StackExpectations } from './checks.js';
 import { clusterObject, SCHEMAS, schemaProblems, WITHOUT_SCHEMA } from './schemas.js';
 import { ofType, unwrapSecrets, type RecordedResource, type StackRun } from './stack.js';
@@ -532,6 +533,40 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
         !account.endsWith('/erp-api-backup')
       )
         problems.push(`service account ${account} is shared by ${users.join(', ')}`);
+    return problems;
+  },
+
+  'audit verify reads the database as the read-only audit role, never with the master credentials': (run) => {
+    const problems: string[] = [];
+    const secrets = new Map(
+      ofType(run, 'kubernetes:core/v1:Secret').map((secret) => [
+        `${String(metadataOf(secret).namespace)}/${String(metadataOf(secret).name)}`,
+        rec(unwrapSecrets(secret.inputs.stringData)),
+      ]),
+    );
+    const userOf = (data: Props | undefined): string | undefined =>
+      typeof data?.DATABASE_URL === 'string' ? new URL(data.DATABASE_URL).username : undefined;
+    const job = ofType(run, 'kubernetes:batch/v1:CronJob').find((cron) => metadataOf(cron).name === 'audit-verify');
+    if (job === undefined) return ['no audit-verify CronJob'];
+    const pod = rec(rec(rec(rec(rec(job.inputs.spec).jobTemplate).spec).template).spec);
+    const containers = arr(pod.containers).map(rec);
+    const mounted = [
+      ...containers.flatMap((container) => arr(container.envFrom).map((from) => rec(rec(from).secretRef).name)),
+      ...containers.flatMap((container) =>
+        arr(container.env).map((entry) => rec(rec(rec(entry).valueFrom).secretKeyRef).name),
+      ),
+      ...arr(pod.volumes).map((volume) => rec(rec(volume).secret).secretName),
+    ].filter((name): name is string => typeof name === 'string');
+    const namespace = String(metadataOf(job).namespace);
+    const users = mounted.map((name) => userOf(secrets.get(`${namespace}/${name}`)));
+    for (const [index, name] of mounted.entries())
+      if (users[index] === ADMIN_USER) problems.push(`audit-verify mounts Secret ${name}, the master user's`);
+    if (!users.includes(AUDIT_ROLE)) problems.push(`audit-verify has no DATABASE_URL of ${AUDIT_ROLE}`);
+    // The migration Job gives the role its login: the password it sets must be the one in audit-verify's URL.
+    const auditUrl = [...secrets.values()].find((data) => userOf(data) === AUDIT_ROLE)?.DATABASE_URL;
+    const given = [...secrets.values()].find((data) => userOf(data) === ADMIN_USER)?.AUDIT_DATABASE_PASSWORD;
+    if (typeof auditUrl !== 'string' || given !== decodeURIComponent(new URL(auditUrl).password))
+      problems.push(`the migration Job does not give ${AUDIT_ROLE} the password of audit-verify's DATABASE_URL`);
     return problems;
   },
 
