@@ -147,6 +147,27 @@ describe('cluster contracts, against a dev run', () => {
     expect(check(audit)(run, EXPECTED.dev)).toEqual([]);
   });
 
+  test('a dump bucket without Object Lock, or locked longer than the daily tier, fails the dump lock check', () => {
+    const lockCheck =
+      'dumps are locked by S3 Object Lock (compliance in prod) for the shortest tier, which lifecycle never waits on';
+    const unlocked = replace(run, (resource) => {
+      if (resource.type === 'aws:s3/bucket:Bucket')
+        return { ...resource, inputs: { ...resource.inputs, objectLockEnabled: false } };
+      if (resource.type === 'aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration')
+        return {
+          ...resource,
+          inputs: { ...resource.inputs, rule: { defaultRetention: { mode: 'COMPLIANCE', days: 365 } } },
+        };
+      return resource;
+    });
+    expect(check(lockCheck)(unlocked, EXPECTED.dev)).toEqual([
+      'the dump bucket is not created with Object Lock',
+      'the dump lock is COMPLIANCE, expected GOVERNANCE in dev',
+      "the dump lock keeps 365 days, not the shortest tier's 7",
+    ]);
+    expect(check(lockCheck)(run, EXPECTED.dev)).toEqual([]);
+  });
+
   test('every kind the stacks render refuses an unknown field in its body', () => {
     const rendered = run.resources.filter((resource) => SCHEMAS[resource.type] !== undefined);
     expect(new Set(rendered.map((resource) => resource.type))).toEqual(new Set(Object.keys(SCHEMAS)));

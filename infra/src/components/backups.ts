@@ -48,6 +48,13 @@ export const BACKUP_TIERS = [
   { prefix: 'weekly/', days: 28 },
   { prefix: 'monthly/', days: 365 },
 ] as const;
+/**
+ * Days S3 Object Lock keeps every dump version from deletion or overwrite: the daily tier's, the shortest any dump is
+ * kept, so the lock never outlives a tier's lifecycle (a longer default would hold every daily dump as long).
+ */
+export const DUMP_LOCK_DAYS = BACKUP_TIERS[0].days;
+/** Days a dump version stays after its tier expires it (a delete marker), before lifecycle removes it for good. */
+export const NONCURRENT_VERSION_DAYS = 7;
 
 /**
  * Backups of the database, twice over: logical dumps in a locked-down S3 bucket (from a CronJob running the
@@ -75,13 +82,33 @@ export class Backups extends pulumi.ComponentResource {
 
     const bucket = new aws.s3.Bucket(
       `${name}-bucket`,
-      { bucketPrefix: `${args.name}-`, forceDestroy: !args.protectData, tags: named(args.tags, args.name) },
+      {
+        bucketPrefix: `${args.name}-`,
+        // Set at creation, where S3 has always allowed it; it cannot be turned off again.
+        objectLockEnabled: true,
+        // Outside prod the lock is in governance mode, which forceDestroy bypasses on teardown.
+        forceDestroy: !args.protectData,
+        tags: named(args.tags, args.name),
+      },
       stateful,
     );
-    new aws.s3.BucketVersioning(
+    const versioning = new aws.s3.BucketVersioning(
       `${name}-versioning`,
       { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } },
       parent,
+    );
+    // Dumps are immutable for DUMP_LOCK_DAYS: in prod not even root can shorten it (compliance mode); elsewhere only
+    // a principal with s3:BypassGovernanceRetention can, which no role of this stack has.
+    new aws.s3.BucketObjectLockConfiguration(
+      `${name}-object-lock`,
+      {
+        bucket: bucket.id,
+        objectLockEnabled: 'Enabled',
+        rule: {
+          defaultRetention: { mode: args.protectData ? 'COMPLIANCE' : 'GOVERNANCE', days: DUMP_LOCK_DAYS },
+        },
+      },
+      { ...stateful, dependsOn: [versioning] },
     );
     new aws.s3.BucketServerSideEncryptionConfiguration(
       `${name}-encryption`,
@@ -117,7 +144,7 @@ export class Backups extends pulumi.ComponentResource {
             status: 'Enabled',
             filter: { prefix: tier.prefix },
             expiration: { days: tier.days },
-            noncurrentVersionExpiration: { noncurrentDays: 7 },
+            noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS },
           })),
           {
             id: 'abort-incomplete-uploads',

@@ -570,6 +570,50 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
+  'dumps are locked by S3 Object Lock (compliance in prod) for the shortest tier, which lifecycle never waits on': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const buckets = ofType(run, 'aws:s3/bucket:Bucket');
+    const locks = ofType(run, 'aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration');
+    if (buckets.length !== 1 || locks.length !== 1)
+      return [`expected one dump bucket with one lock configuration, found ${buckets.length} and ${locks.length}`];
+    const [bucket, lock] = [buckets[0], locks[0]] as [RecordedResource, RecordedResource];
+    // S3 refuses Object Lock on a bucket without versioning; set at creation, it needs no later switch.
+    if (bucket.inputs.objectLockEnabled !== true) problems.push('the dump bucket is not created with Object Lock');
+    const versioning = ofType(run, 'aws:s3/bucketVersioning:BucketVersioning')[0];
+    if (
+      rec(versioning?.inputs.versioningConfiguration).status !== 'Enabled' ||
+      !lock.dependencies.includes(versioning?.urn ?? '')
+    )
+      problems.push('the lock configuration does not follow enabled versioning');
+    const retention = rec(rec(lock.inputs.rule).defaultRetention);
+    const mode = run.config.protectData ? 'COMPLIANCE' : 'GOVERNANCE';
+    if (lock.inputs.objectLockEnabled !== 'Enabled' || retention.mode !== mode)
+      problems.push(`the dump lock is ${String(retention.mode)}, expected ${mode} in ${run.stack}`);
+    const rules = arr(ofType(run, 'aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration')[0]?.inputs.rules)
+      .map(rec)
+      .filter((rule) => rec(rule.expiration).days !== undefined);
+    const tiers = rules.map((rule) => Number(rec(rule.expiration).days));
+    if (tiers.length === 0 || retention.days !== Math.min(...tiers) || retention.years !== undefined)
+      problems.push(
+        `the dump lock keeps ${String(retention.days)} days, not the shortest tier's ${Math.min(...tiers)}`,
+      );
+    for (const rule of rules)
+      if (typeof rec(rule.noncurrentVersionExpiration).noncurrentDays !== 'number')
+        problems.push(`lifecycle rule ${String(rule.id)} never removes noncurrent versions: locked dumps pile up`);
+    for (const policy of ofType(run, 'aws:iam/rolePolicy:RolePolicy')) {
+      const actions = arr((JSON.parse(String(policy.inputs.policy)) as Props).Statement).flatMap((statement) => {
+        const action = rec(statement).Action;
+        return Array.isArray(action) ? action.map(String) : [String(action)];
+      });
+      for (const action of actions)
+        if (['s3:*', 's3:BypassGovernanceRetention', 's3:PutBucketObjectLockConfiguration'].includes(action))
+          problems.push(`role policy ${policy.name} allows ${action}: it could lift the dump lock`);
+    }
+    return problems;
+  },
+
   'recovery points are locked for their retention, in compliance mode in prod; non-prod vaults can be destroyed': (
     run,
   ) => {
