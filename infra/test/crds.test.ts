@@ -4,8 +4,13 @@
  */
 import { describe, expect, test } from 'vitest';
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import type { ClusterPolicy } from '../generated/crds/kyverno.io/v1/ClusterPolicy.js';
 import { CHARTS, type ChartName } from '../src/charts.js';
 import { crdSources, sha256Of } from './support/crd-schema.js';
+import { CRD_TYPES, CRD_TYPES_DIR, crdTypeSource } from './support/crd-types.js';
 import { SCHEMAS, schemaProblems } from './support/schemas.js';
 
 const CLUSTER_POLICY = 'kubernetes:kyverno.io/v1:ClusterPolicy';
@@ -37,6 +42,31 @@ describe('vendored CRDs', () => {
       expect(source.url).toContain(`/${source.tag}/`);
     },
   );
+});
+
+describe('types generated from the vendored CRDs (infra/generated/crds/)', () => {
+  test.each(CRD_TYPES.map((type) => [type.output, type] as const))(
+    '%s is what the generator writes',
+    async (_output, type) => {
+      const committed = readFileSync(join(CRD_TYPES_DIR, type.output), 'utf8');
+      expect(
+        committed === (await crdTypeSource(type)),
+        `${type.output} is stale: run npm run generate-crd-types -w infra`,
+      ).toBe(true);
+    },
+  );
+
+  test('type a policy the way the schema does: failureAction on a rule fails typecheck', () => {
+    const validate = { failureAction: 'Enforce', pattern: {} } as const;
+    const spec: ClusterPolicy['spec'] = {
+      rules: [
+        { name: 'typed', match: {}, validate },
+        // @ts-expect-error Kyverno reads failureAction in validate, not on the rule (npm run typecheck fails without it)
+        { name: 'untyped', match: {}, failureAction: 'Enforce' },
+      ],
+    };
+    expect(spec.rules).toHaveLength(2);
+  });
 });
 
 describe('the Kyverno ClusterPolicy schema (kyverno chart 3.6.2)', () => {

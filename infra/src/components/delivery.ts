@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS } from '../../../pipelines/src/release/identity.js';
+import type { ClusterPolicy } from '../../generated/crds/kyverno.io/v1/ClusterPolicy.js';
 
 export interface DeliveryArgs {
   readonly provider: k8s.Provider;
@@ -46,7 +47,8 @@ function clusterPolicy(
   parent: pulumi.ComponentResource,
   provider: k8s.Provider,
   name: string,
-  spec: Record<string, unknown>,
+  // Typed from the pinned chart's CRD (generated/crds/): a field Kyverno does not read fails typecheck.
+  spec: ClusterPolicy['spec'],
   dependsOn: pulumi.Resource[],
 ): k8s.apiextensions.CustomResource {
   return new k8s.apiextensions.CustomResource(

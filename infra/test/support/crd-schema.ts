@@ -92,6 +92,22 @@ function describeError(error: ErrorObject): string {
   return `${path || '.'} ${error.message ?? error.keyword}`;
 }
 
+/** The served `version` of the vendored CRD in `file`, and its schema as the API server applies it. */
+export function servedSchema(file: string, version: string): { crd: Crd; root: Schema } {
+  const crd = parseYaml(readFileSync(join(CRDS_DIR, file), 'utf8')) as Crd;
+  if (crd.kind !== 'CustomResourceDefinition')
+    throw new Error(`${file} is a ${crd.kind}, not a CustomResourceDefinition`);
+  const served = crd.spec.versions.find((candidate) => candidate.name === version && candidate.served);
+  if (served === undefined)
+    throw new Error(
+      `${file} serves no version ${version} (served: ${crd.spec.versions
+        .filter((candidate) => candidate.served)
+        .map((candidate) => candidate.name)
+        .join(', ')})`,
+    );
+  return { crd, root: serverSchema(served.schema.openAPIV3Schema) };
+}
+
 /** A custom resource's schema check: the problems of one object, empty when the API server would take it whole. */
 export interface CrdModel {
   readonly kind: string;
@@ -104,18 +120,7 @@ export interface CrdModel {
  * `metadataProblems` judges its metadata.
  */
 export function crdModel(file: string, version: string, metadataProblems: (metadata: unknown) => string[]): CrdModel {
-  const crd = parseYaml(readFileSync(join(CRDS_DIR, file), 'utf8')) as Crd;
-  if (crd.kind !== 'CustomResourceDefinition')
-    throw new Error(`${file} is a ${crd.kind}, not a CustomResourceDefinition`);
-  const served = crd.spec.versions.find((candidate) => candidate.name === version && candidate.served);
-  if (served === undefined)
-    throw new Error(
-      `${file} serves no version ${version} (served: ${crd.spec.versions
-        .filter((candidate) => candidate.served)
-        .map((candidate) => candidate.name)
-        .join(', ')})`,
-    );
-  const root = serverSchema(served.schema.openAPIV3Schema);
+  const { crd, root } = servedSchema(file, version);
   // The API server owns metadata's schema (the CRD says only `type: object`): it is checked with ObjectMeta below.
   const properties = { ...(root.properties as Record<string, Schema>), metadata: { type: 'object' } };
   // A structural schema's oneOf/anyOf branches require fields that the enclosing schema declares (strictRequired).
