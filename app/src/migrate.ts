@@ -44,6 +44,9 @@ environment:
   APP_DATABASE_PASSWORD  after migrating, let APP_DATABASE_ROLE log in with this password (optional;
                          at least 16 printable ASCII characters; sent as a SCRAM-SHA-256 verifier, never logged)
   APP_DATABASE_ROLE      the app's least-privilege role (default erp_app)
+  AUDIT_DATABASE_PASSWORD
+                         the same for AUDIT_DATABASE_ROLE (optional)
+  AUDIT_DATABASE_ROLE    the read-only role \`audit verify\` logs in as (default erp_audit_reader)
 
 exit codes: 0 done, 1 a migration failed or was refused, 64 usage error, 75 lock wait timed out,
             78 DATABASE_URL missing or invalid`;
@@ -151,38 +154,62 @@ async function status(connectionString: string, dir: string, io: CliIo): Promise
   }
 }
 
-/** The app's least-privilege login: a role to turn into a login, and its password. */
-interface AppLogin {
+/** A least-privilege role that `migrate` turns into a login, and its password. */
+interface RoleLogin {
   readonly role: string;
   readonly password: string;
+  readonly passwordVariable: string;
+  /** How to make a role of another name, for the error message. */
+  readonly madeBy: string;
 }
 
 // A plain lower-case identifier: the name is also quoted, but nothing odd should reach ALTER ROLE at all.
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 // Printable ASCII is its own SASLprep form, so the verifier computed here is the one PostgreSQL would compute.
-const APP_PASSWORD = /^[\x20-\x7e]{16,1024}$/;
-const DEFAULT_APP_ROLE = 'erp_app';
+const LOGIN_PASSWORD = /^[\x20-\x7e]{16,1024}$/;
 const SCRAM_ITERATIONS = 4096;
 
-/** APP_DATABASE_PASSWORD and APP_DATABASE_ROLE, checked; undefined when no password is given. */
-function appLoginFromEnv(env: NodeJS.ProcessEnv): AppLogin | undefined {
-  const password = env.APP_DATABASE_PASSWORD ?? '';
-  if (password.length === 0) return undefined;
-  const role =
-    env.APP_DATABASE_ROLE === undefined || env.APP_DATABASE_ROLE === '' ? DEFAULT_APP_ROLE : env.APP_DATABASE_ROLE;
+/** The logins `migrate up` may set: the app's, and the audit verifier's read-only one. */
+const LOGINS = [
+  {
+    passwordVariable: 'APP_DATABASE_PASSWORD',
+    roleVariable: 'APP_DATABASE_ROLE',
+    defaultRole: 'erp_app',
+    purpose: "the app's login role",
+    madeBy: 'erp_app is made by 0001; create any other as a member of erp_app',
+  },
+  {
+    passwordVariable: 'AUDIT_DATABASE_PASSWORD',
+    roleVariable: 'AUDIT_DATABASE_ROLE',
+    defaultRole: 'erp_audit_reader',
+    purpose: "audit verify's read-only role",
+    madeBy: 'erp_audit_reader is made by 0008; create any other as a member of erp_audit_reader',
+  },
+] as const;
+
+/** Each login whose password variable is set, checked; all problems at once. */
+function loginsFromEnv(env: NodeJS.ProcessEnv): RoleLogin[] {
   const problems: string[] = [];
-  if (!ROLE_NAME.test(role)) {
-    problems.push(
-      `APP_DATABASE_ROLE=${JSON.stringify(role.slice(0, 80))} is invalid: must match ^[a-z_][a-z0-9_]{0,62}$ (a lower-case PostgreSQL role name); set it to the app's login role, or unset it to use ${DEFAULT_APP_ROLE}`,
-    );
-  }
-  if (!APP_PASSWORD.test(password)) {
-    problems.push(
-      `APP_DATABASE_PASSWORD="[redacted]" is invalid (it is ${password.length} characters long): must be 16 to 1024 printable ASCII characters; set it to the output of \`openssl rand -base64 32\``,
-    );
+  const logins: RoleLogin[] = [];
+  for (const spec of LOGINS) {
+    const password = env[spec.passwordVariable] ?? '';
+    if (password.length === 0) continue;
+    const given = env[spec.roleVariable];
+    const role = given === undefined || given === '' ? spec.defaultRole : given;
+    if (!ROLE_NAME.test(role)) {
+      problems.push(
+        `${spec.roleVariable}=${JSON.stringify(role.slice(0, 80))} is invalid: must match ^[a-z_][a-z0-9_]{0,62}$ (a lower-case PostgreSQL role name); set it to ${spec.purpose}, or unset it to use ${spec.defaultRole}`,
+      );
+    }
+    if (!LOGIN_PASSWORD.test(password)) {
+      problems.push(
+        `${spec.passwordVariable}="[redacted]" is invalid (it is ${password.length} characters long): must be 16 to 1024 printable ASCII characters; set it to the output of \`openssl rand -base64 32\``,
+      );
+    }
+    logins.push({ role, password, passwordVariable: spec.passwordVariable, madeBy: spec.madeBy });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { role, password };
+  return logins;
 }
 
 /** The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 7677), as `\\password` in psql sends it. */
@@ -197,7 +224,7 @@ export function scramSha256Verifier(password: string, salt: Buffer = randomBytes
  * ALTER ROLE … LOGIN PASSWORD with a pre-computed verifier, so the plain password never reaches the server, its
  * statement log or pg_stat_statements.
  */
-async function setAppLogin(connectionString: string, login: AppLogin): Promise<void> {
+async function setLogin(connectionString: string, login: RoleLogin): Promise<void> {
   const client = new Client({ connectionString, application_name: 'erp-api-migrate' });
   client.on('error', () => undefined);
   await client.connect();
@@ -217,10 +244,10 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
   const invocation = parsed.value;
   const config = readCliConfig(io, () => ({
     connectionString: loadDatabaseUrl(env),
-    appLogin: invocation.command === 'up' ? appLoginFromEnv(env) : undefined,
+    logins: invocation.command === 'up' ? loginsFromEnv(env) : [],
   }));
   if (!config.ok) return config.exitCode;
-  const { connectionString, appLogin } = config.value;
+  const { connectionString, logins } = config.value;
 
   try {
     if (invocation.command === 'status') return await status(connectionString, invocation.dir, io);
@@ -233,16 +260,16 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
     const latest = result.plan.applied.at(-1)?.version ?? 0;
     const version = Math.max(latest, ...result.applied.map((file) => file.version));
     io.stdout(`done: ${result.applied.length} applied; database at version ${String(version).padStart(4, '0')}\n`);
-    if (appLogin !== undefined) {
+    for (const login of logins) {
       try {
-        await setAppLogin(connectionString, appLogin);
+        await setLogin(connectionString, login);
       } catch (error) {
         io.stderr(
-          `migrate: could not let role ${appLogin.role} log in: ${(error as Error).message}; the migration user needs CREATEROLE, and the role must exist (erp_app is made by 0001; create any other as a member of erp_app)\n`,
+          `migrate: could not let role ${login.role} log in: ${(error as Error).message}; the migration user needs CREATEROLE, and the role must exist (${login.madeBy})\n`,
         );
         return EXIT.failed;
       }
-      io.stdout(`role ${appLogin.role} may now log in with APP_DATABASE_PASSWORD\n`);
+      io.stdout(`role ${login.role} may now log in with ${login.passwordVariable}\n`);
     }
     return EXIT.ok;
   } catch (error) {

@@ -139,6 +139,8 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     databaseUrl: database.appUrl,
     databaseAdminUrl: database.adminUrl,
     databaseAppPassword: database.appPassword,
+    databaseAuditUrl: database.auditUrl,
+    databaseAuditPassword: database.auditPassword,
     redisUrl: cache.url,
     tracing: {
       otlpEndpoint: tracing.otlpEndpoint,
@@ -164,6 +166,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     oidcProviderArn: cluster.oidcProviderArn,
     oidcIssuerUrl: cluster.oidcIssuerUrl,
     adminSecretName: app.adminSecretName,
+    auditSecretName: app.auditSecretName,
     databaseArn: database.instanceArn,
     dataCidr: config.vpcCidr,
     retentionDays: config.backupRetentionDays,

@@ -108,6 +108,66 @@ describe('cluster contracts, against a dev run', () => {
     expect(check(SCHEMA)(run, EXPECTED.dev)).toEqual([]);
   });
 
+  test('a ClusterPolicy with failureAction on the rule, which Kyverno 1.16 prunes (so it audits), fails two checks', () => {
+    const kyverno = 'Kyverno rules enforce per rule, in the app namespace, and are ready before the first pods';
+    const ruleLevel = replace(run, (resource) => {
+      if (resource.type !== 'kubernetes:kyverno.io/v1:ClusterPolicy' || nameOf(resource) !== 'disallow-latest-tag')
+        return resource;
+      const spec = resource.inputs.spec as { rules: { validate: Record<string, unknown> }[] };
+      const rules = spec.rules.map(({ validate: { failureAction, ...validate }, ...rule }) => ({
+        ...rule,
+        failureAction,
+        validate,
+      }));
+      return { ...resource, inputs: { ...resource.inputs, spec: { ...spec, rules } } };
+    });
+    expect(check(SCHEMA)(ruleLevel, EXPECTED.dev)).toEqual([
+      'ClusterPolicy disallow-latest-tag: unknown field .spec.rules[0].failureAction',
+    ]);
+    expect(check(kyverno)(ruleLevel, EXPECTED.dev)).toEqual([
+      'ClusterPolicy disallow-latest-tag rule no-latest does not enforce',
+    ]);
+    expect(check(kyverno)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('audit-verify back on the master user’s Secret fails the read-only audit role check', () => {
+    const audit = 'audit verify reads the database as the read-only audit role, never with the master credentials';
+    const withAdmin = replace(run, (resource) => {
+      if (resource.type !== 'kubernetes:batch/v1:CronJob' || nameOf(resource) !== 'audit-verify') return resource;
+      const json = JSON.stringify(resource).replaceAll(
+        '"secretRef":{"name":"erp-api-audit"}',
+        '"secretRef":{"name":"erp-api-admin"}',
+      );
+      return JSON.parse(json) as RecordedResource;
+    });
+    expect(check(audit)(withAdmin, EXPECTED.dev)).toEqual([
+      "audit-verify mounts Secret erp-api-admin, the master user's",
+      'audit-verify has no DATABASE_URL of erp_audit_reader',
+    ]);
+    expect(check(audit)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('a dump bucket without Object Lock, or locked longer than the daily tier, fails the dump lock check', () => {
+    const lockCheck =
+      'dumps are locked by S3 Object Lock (compliance in prod) for the shortest tier, which lifecycle never waits on';
+    const unlocked = replace(run, (resource) => {
+      if (resource.type === 'aws:s3/bucket:Bucket')
+        return { ...resource, inputs: { ...resource.inputs, objectLockEnabled: false } };
+      if (resource.type === 'aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration')
+        return {
+          ...resource,
+          inputs: { ...resource.inputs, rule: { defaultRetention: { mode: 'COMPLIANCE', days: 365 } } },
+        };
+      return resource;
+    });
+    expect(check(lockCheck)(unlocked, EXPECTED.dev)).toEqual([
+      'the dump bucket is not created with Object Lock',
+      'the dump lock is COMPLIANCE, expected GOVERNANCE in dev',
+      "the dump lock keeps 365 days, not the shortest tier's 7",
+    ]);
+    expect(check(lockCheck)(run, EXPECTED.dev)).toEqual([]);
+  });
+
   test('every kind the stacks render refuses an unknown field in its body', () => {
     const rendered = run.resources.filter((resource) => SCHEMAS[resource.type] !== undefined);
     expect(new Set(rendered.map((resource) => resource.type))).toEqual(new Set(Object.keys(SCHEMAS)));

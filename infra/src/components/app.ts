@@ -7,7 +7,7 @@ import * as random from '@pulumi/random';
 import type { SliKind, SloAnalysisQuery } from '../../../monitoring/src/slo.js';
 import type { GateScenario, ReleasePlan } from '../../../pipelines/src/release/plan.js';
 import type { Environment } from '../config.js';
-import { APP_ROLE } from './database.js';
+import { APP_ROLE, AUDIT_ROLE } from './database.js';
 import { INGRESS_NAMESPACE, INGRESS_PROXY_HOPS } from './delivery.js';
 import { MONITORING_NAMESPACE } from './observability.js';
 import {
@@ -41,6 +41,9 @@ export interface AppArgs {
   readonly databaseUrl: pulumi.Input<string>;
   readonly databaseAdminUrl: pulumi.Input<string>;
   readonly databaseAppPassword: pulumi.Input<string>;
+  /** The read-only audit role's URL (for `audit verify`) and password (for the migration Job to set). */
+  readonly databaseAuditUrl: pulumi.Input<string>;
+  readonly databaseAuditPassword: pulumi.Input<string>;
   readonly redisUrl: pulumi.Input<string>;
   /** Where the pods send spans (OTLP/HTTP), and the namespace and pod labels egress to it is allowed to. */
   readonly tracing: {
@@ -85,6 +88,8 @@ export class App extends pulumi.ComponentResource {
   public readonly namespace: string;
   /** Secret holding the admin DATABASE_URL, for jobs that need the master user (migrations, backups). */
   public readonly adminSecretName: string;
+  /** Secret holding the read-only audit role's DATABASE_URL, for `audit verify`. */
+  public readonly auditSecretName: string;
   public readonly labels: Readonly<Record<string, string>>;
   public readonly canarySteps: readonly CanaryStep[];
   public readonly url: string;
@@ -161,7 +166,17 @@ export class App extends pulumi.ComponentResource {
         stringData: {
           DATABASE_URL: pulumi.secret(args.databaseAdminUrl),
           APP_DATABASE_PASSWORD: pulumi.secret(args.databaseAppPassword),
+          AUDIT_DATABASE_PASSWORD: pulumi.secret(args.databaseAuditPassword),
         },
+      },
+      scoped,
+    );
+    this.auditSecretName = `${APP_NAME}-audit`;
+    new k8s.core.v1.Secret(
+      `${name}-audit`,
+      {
+        metadata: { name: this.auditSecretName, namespace: ns, labels },
+        stringData: { DATABASE_URL: pulumi.secret(args.databaseAuditUrl) },
       },
       scoped,
     );
@@ -194,6 +209,7 @@ export class App extends pulumi.ComponentResource {
                   args: ['migrate'],
                   env: [
                     { name: 'APP_DATABASE_ROLE', value: APP_ROLE },
+                    { name: 'AUDIT_DATABASE_ROLE', value: AUDIT_ROLE },
                     { name: 'APP_ENV', value: args.environment },
                   ],
                   envFrom: [{ secretRef: { name: adminSecret.metadata.name } }],

@@ -18,6 +18,8 @@ export interface BackupsArgs {
   readonly oidcIssuerUrl: pulumi.Input<string>;
   /** Secret with the admin DATABASE_URL. */
   readonly adminSecretName: string;
+  /** Secret with the read-only audit role's DATABASE_URL: all `audit verify` needs. */
+  readonly auditSecretName: string;
   readonly databaseArn: pulumi.Input<string>;
   readonly dataCidr: string;
   /** Days each AWS Backup recovery point is kept. */
@@ -46,6 +48,13 @@ export const BACKUP_TIERS = [
   { prefix: 'weekly/', days: 28 },
   { prefix: 'monthly/', days: 365 },
 ] as const;
+/**
+ * Days S3 Object Lock keeps every dump version from deletion or overwrite: the daily tier's, the shortest any dump is
+ * kept, so the lock never outlives a tier's lifecycle (a longer default would hold every daily dump as long).
+ */
+export const DUMP_LOCK_DAYS = BACKUP_TIERS[0].days;
+/** Days a dump version stays after its tier expires it (a delete marker), before lifecycle removes it for good. */
+export const NONCURRENT_VERSION_DAYS = 7;
 
 /**
  * Backups of the database, twice over: logical dumps in a locked-down S3 bucket (from a CronJob running the
@@ -73,13 +82,33 @@ export class Backups extends pulumi.ComponentResource {
 
     const bucket = new aws.s3.Bucket(
       `${name}-bucket`,
-      { bucketPrefix: `${args.name}-`, forceDestroy: !args.protectData, tags: named(args.tags, args.name) },
+      {
+        bucketPrefix: `${args.name}-`,
+        // Set at creation, where S3 has always allowed it; it cannot be turned off again.
+        objectLockEnabled: true,
+        // Outside prod the lock is in governance mode, which forceDestroy bypasses on teardown.
+        forceDestroy: !args.protectData,
+        tags: named(args.tags, args.name),
+      },
       stateful,
     );
-    new aws.s3.BucketVersioning(
+    const versioning = new aws.s3.BucketVersioning(
       `${name}-versioning`,
       { bucket: bucket.id, versioningConfiguration: { status: 'Enabled' } },
       parent,
+    );
+    // Dumps are immutable for DUMP_LOCK_DAYS: in prod not even root can shorten it (compliance mode); elsewhere only
+    // a principal with s3:BypassGovernanceRetention can, which no role of this stack has.
+    new aws.s3.BucketObjectLockConfiguration(
+      `${name}-object-lock`,
+      {
+        bucket: bucket.id,
+        objectLockEnabled: 'Enabled',
+        rule: {
+          defaultRetention: { mode: args.protectData ? 'COMPLIANCE' : 'GOVERNANCE', days: DUMP_LOCK_DAYS },
+        },
+      },
+      { ...stateful, dependsOn: [versioning] },
     );
     new aws.s3.BucketServerSideEncryptionConfiguration(
       `${name}-encryption`,
@@ -115,7 +144,7 @@ export class Backups extends pulumi.ComponentResource {
             status: 'Enabled',
             filter: { prefix: tier.prefix },
             expiration: { days: tier.days },
-            noncurrentVersionExpiration: { noncurrentDays: 7 },
+            noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS },
           })),
           {
             id: 'abort-incomplete-uploads',
@@ -292,6 +321,7 @@ export class Backups extends pulumi.ComponentResource {
       entryArgs: string[],
       extraEnv: { name: string; value: string }[],
       serviceAccountName: string,
+      databaseSecretName: string = args.adminSecretName,
     ) =>
       new k8s.batch.v1.CronJob(
         `${name}-${jobName}`,
@@ -323,7 +353,7 @@ export class Backups extends pulumi.ComponentResource {
                         image: args.image,
                         args: entryArgs,
                         env: [...env, ...extraEnv],
-                        envFrom: [{ secretRef: { name: args.adminSecretName } }],
+                        envFrom: [{ secretRef: { name: databaseSecretName } }],
                         securityContext: CONTAINER_SECURITY,
                         resources: JOB_RESOURCES,
                         volumeMounts: [TMP_MOUNT],
@@ -347,8 +377,8 @@ export class Backups extends pulumi.ComponentResource {
       [{ name: 'RESTORE_DRILL_DATABASE', value: 'erp_restore_drill' }],
       BACKUP_ACCOUNT,
     );
-    // `audit verify` walks the audit log's hash chain (read-only); exit 1 and the log line mean tampering.
-    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], [], AUDIT_ACCOUNT);
+    // `audit verify` walks the audit log's hash chain as the read-only audit role; exit 1 and the log line mean tampering.
+    cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], [], AUDIT_ACCOUNT, args.auditSecretName);
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
       {

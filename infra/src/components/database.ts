@@ -24,6 +24,8 @@ export const DATABASE_NAME = 'erp';
 export const ADMIN_USER = 'erp_admin';
 /** The role the app connects as; the migration job creates it with least privilege. */
 export const APP_ROLE = 'erp_app';
+/** The read-only role `audit verify` connects as (app/migrations/0008): SELECT on audit_logs and nothing else. */
+export const AUDIT_ROLE = 'erp_audit_reader';
 
 /** RDS PostgreSQL 16: KMS-encrypted, backed up with point-in-time recovery, reachable only from the nodes. */
 export class Database extends pulumi.ComponentResource {
@@ -36,6 +38,9 @@ export class Database extends pulumi.ComponentResource {
   public readonly appUrl: pulumi.Output<string>;
   /** Secret: the app role's password, handed to the migration job that creates the role. */
   public readonly appPassword: pulumi.Output<string>;
+  /** Secret: the audit reader's URL and password (the migration job gives the role its login). */
+  public readonly auditUrl: pulumi.Output<string>;
+  public readonly auditPassword: pulumi.Output<string>;
 
   constructor(name: string, args: DatabaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('slipway:database:Database', name, {}, opts);
@@ -90,6 +95,7 @@ export class Database extends pulumi.ComponentResource {
 
     const masterPassword = new random.RandomPassword(`${name}-master-password`, { length: 40, special: false }, parent);
     const appPassword = new random.RandomPassword(`${name}-app-password`, { length: 40, special: false }, parent);
+    const auditPassword = new random.RandomPassword(`${name}-audit-password`, { length: 40, special: false }, parent);
 
     const instance = new aws.rds.Instance(
       `${name}-postgres`,
@@ -140,6 +146,8 @@ export class Database extends pulumi.ComponentResource {
     this.adminUrl = url(ADMIN_USER, masterPassword.result);
     this.appUrl = url(APP_ROLE, appPassword.result);
     this.appPassword = pulumi.secret(appPassword.result);
+    this.auditUrl = url(AUDIT_ROLE, auditPassword.result);
+    this.auditPassword = pulumi.secret(auditPassword.result);
     this.registerOutputs({ instanceArn: this.instanceArn, address: this.address, port: this.port });
   }
 }

@@ -4,6 +4,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS } from '../../../pipelines/src/release/identity.js';
+import type { ClusterPolicy } from '../../generated/crds/kyverno.io/v1/ClusterPolicy.js';
 
 export interface DeliveryArgs {
   readonly provider: k8s.Provider;
@@ -46,7 +47,8 @@ function clusterPolicy(
   parent: pulumi.ComponentResource,
   provider: k8s.Provider,
   name: string,
-  spec: Record<string, unknown>,
+  // Typed from the pinned chart's CRD (generated/crds/): a field Kyverno does not read fails typecheck.
+  spec: ClusterPolicy['spec'],
   dependsOn: pulumi.Resource[],
 ): k8s.apiextensions.CustomResource {
   return new k8s.apiextensions.CustomResource(
@@ -169,10 +171,11 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'signed-by-release-workflow',
-              failureAction: 'Enforce',
               match: workloads,
               verifyImages: [
                 {
+                  // Kyverno reads failureAction here and in validate; the CRD has none on the rule, so it would be pruned.
+                  failureAction: 'Enforce',
                   imageReferences: args.imageRepositories.map((repository) => `${repository}*`),
                   type: 'Cosign',
                   mutateDigest: false,
@@ -202,9 +205,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'pinned-by-digest',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'Pin every image by digest (image@sha256:...): tags can be moved after review.',
                 pattern: {
                   spec: {
@@ -226,9 +229,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'no-latest',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'The :latest tag is not allowed: pin the image by digest.',
                 pattern: { spec: { containers: [{ image: '!*:latest*' }] } },
               },
@@ -245,9 +248,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'run-as-non-root',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'Containers must run as non-root: set securityContext.runAsNonRoot to true.',
                 anyPattern: [
                   {
@@ -272,9 +275,9 @@ export class Delivery extends pulumi.ComponentResource {
           rules: [
             {
               name: 'cpu-and-memory-limits',
-              failureAction: 'Enforce',
               match: workloads,
               validate: {
+                failureAction: 'Enforce',
                 message: 'Every container needs CPU and memory requests and limits.',
                 pattern: {
                   spec: {

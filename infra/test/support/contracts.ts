@@ -8,6 +8,7 @@ import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
 import { SERVICES_WITHOUT_SOURCE_CONDITION } from '../../src/trust.js';
 import { allocatable, CHART_WORKLOADS, EKS_SYSTEM_PODS, parseQuantity, type Amount } from '../../src/capacity.js';
 import { CHARTS, type ChartName } from '../../src/charts.js';
+import { ADMIN_USER, AUDIT_ROLE } from '../../src/components/database.js';
 import type { StackExpectations } from './checks.js';
 import { clusterObject, SCHEMAS, schemaProblems, WITHOUT_SCHEMA } from './schemas.js';
 import { ofType, unwrapSecrets, type RecordedResource, type StackRun } from './stack.js';
@@ -535,6 +536,84 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
+  'audit verify reads the database as the read-only audit role, never with the master credentials': (run) => {
+    const problems: string[] = [];
+    const secrets = new Map(
+      ofType(run, 'kubernetes:core/v1:Secret').map((secret) => [
+        `${String(metadataOf(secret).namespace)}/${String(metadataOf(secret).name)}`,
+        rec(unwrapSecrets(secret.inputs.stringData)),
+      ]),
+    );
+    const userOf = (data: Props | undefined): string | undefined =>
+      typeof data?.DATABASE_URL === 'string' ? new URL(data.DATABASE_URL).username : undefined;
+    const job = ofType(run, 'kubernetes:batch/v1:CronJob').find((cron) => metadataOf(cron).name === 'audit-verify');
+    if (job === undefined) return ['no audit-verify CronJob'];
+    const pod = rec(rec(rec(rec(rec(job.inputs.spec).jobTemplate).spec).template).spec);
+    const containers = arr(pod.containers).map(rec);
+    const mounted = [
+      ...containers.flatMap((container) => arr(container.envFrom).map((from) => rec(rec(from).secretRef).name)),
+      ...containers.flatMap((container) =>
+        arr(container.env).map((entry) => rec(rec(rec(entry).valueFrom).secretKeyRef).name),
+      ),
+      ...arr(pod.volumes).map((volume) => rec(rec(volume).secret).secretName),
+    ].filter((name): name is string => typeof name === 'string');
+    const namespace = String(metadataOf(job).namespace);
+    const users = mounted.map((name) => userOf(secrets.get(`${namespace}/${name}`)));
+    for (const [index, name] of mounted.entries())
+      if (users[index] === ADMIN_USER) problems.push(`audit-verify mounts Secret ${name}, the master user's`);
+    if (!users.includes(AUDIT_ROLE)) problems.push(`audit-verify has no DATABASE_URL of ${AUDIT_ROLE}`);
+    // The migration Job gives the role its login: the password it sets must be the one in audit-verify's URL.
+    const auditUrl = [...secrets.values()].find((data) => userOf(data) === AUDIT_ROLE)?.DATABASE_URL;
+    const given = [...secrets.values()].find((data) => userOf(data) === ADMIN_USER)?.AUDIT_DATABASE_PASSWORD;
+    if (typeof auditUrl !== 'string' || given !== decodeURIComponent(new URL(auditUrl).password))
+      problems.push(`the migration Job does not give ${AUDIT_ROLE} the password of audit-verify's DATABASE_URL`);
+    return problems;
+  },
+
+  'dumps are locked by S3 Object Lock (compliance in prod) for the shortest tier, which lifecycle never waits on': (
+    run,
+  ) => {
+    const problems: string[] = [];
+    const buckets = ofType(run, 'aws:s3/bucket:Bucket');
+    const locks = ofType(run, 'aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration');
+    if (buckets.length !== 1 || locks.length !== 1)
+      return [`expected one dump bucket with one lock configuration, found ${buckets.length} and ${locks.length}`];
+    const [bucket, lock] = [buckets[0], locks[0]] as [RecordedResource, RecordedResource];
+    // S3 refuses Object Lock on a bucket without versioning; set at creation, it needs no later switch.
+    if (bucket.inputs.objectLockEnabled !== true) problems.push('the dump bucket is not created with Object Lock');
+    const versioning = ofType(run, 'aws:s3/bucketVersioning:BucketVersioning')[0];
+    if (
+      rec(versioning?.inputs.versioningConfiguration).status !== 'Enabled' ||
+      !lock.dependencies.includes(versioning?.urn ?? '')
+    )
+      problems.push('the lock configuration does not follow enabled versioning');
+    const retention = rec(rec(lock.inputs.rule).defaultRetention);
+    const mode = run.config.protectData ? 'COMPLIANCE' : 'GOVERNANCE';
+    if (lock.inputs.objectLockEnabled !== 'Enabled' || retention.mode !== mode)
+      problems.push(`the dump lock is ${String(retention.mode)}, expected ${mode} in ${run.stack}`);
+    const rules = arr(ofType(run, 'aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration')[0]?.inputs.rules)
+      .map(rec)
+      .filter((rule) => rec(rule.expiration).days !== undefined);
+    const tiers = rules.map((rule) => Number(rec(rule.expiration).days));
+    if (tiers.length === 0 || retention.days !== Math.min(...tiers) || retention.years !== undefined)
+      problems.push(
+        `the dump lock keeps ${String(retention.days)} days, not the shortest tier's ${Math.min(...tiers)}`,
+      );
+    for (const rule of rules)
+      if (typeof rec(rule.noncurrentVersionExpiration).noncurrentDays !== 'number')
+        problems.push(`lifecycle rule ${String(rule.id)} never removes noncurrent versions: locked dumps pile up`);
+    for (const policy of ofType(run, 'aws:iam/rolePolicy:RolePolicy')) {
+      const actions = arr((JSON.parse(String(policy.inputs.policy)) as Props).Statement).flatMap((statement) => {
+        const action = rec(statement).Action;
+        return Array.isArray(action) ? action.map(String) : [String(action)];
+      });
+      for (const action of actions)
+        if (['s3:*', 's3:BypassGovernanceRetention', 's3:PutBucketObjectLockConfiguration'].includes(action))
+          problems.push(`role policy ${policy.name} allows ${action}: it could lift the dump lock`);
+    }
+    return problems;
+  },
+
   'recovery points are locked for their retention, in compliance mode in prod; non-prod vaults can be destroyed': (
     run,
   ) => {
@@ -566,7 +645,12 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       if (spec.validationFailureAction !== undefined)
         problems.push(`${label(policy)} sets the deprecated spec.validationFailureAction`);
       for (const rule of arr(spec.rules).map(rec)) {
-        if (rule.failureAction !== 'Enforce')
+        // The CRD reads failureAction inside validate and each verifyImages entry; anywhere else it is pruned.
+        const actions = [
+          ...(rule.validate === undefined ? [] : [rec(rule.validate).failureAction]),
+          ...arr(rule.verifyImages).map((entry) => rec(entry).failureAction),
+        ];
+        if (actions.length === 0 || actions.some((action) => action !== 'Enforce'))
           problems.push(`${label(policy)} rule ${String(rule.name)} does not enforce`);
         const scopes = arr(rec(rule.match).any).map((entry) => arr(rec(rec(entry).resources).namespaces));
         if (scopes.length === 0 || scopes.some((namespaces) => namespaces.length !== 1 || namespaces[0] !== namespace))

@@ -1,6 +1,7 @@
 /**
  * Every Kubernetes object a stack renders, checked against its published schema (the kubernetes-models packages,
- * generated from the Kubernetes OpenAPI and the projects' CRDs). The schemas do not refuse unknown fields, and
+ * generated from the Kubernetes OpenAPI and the projects' CRDs; for Kyverno, whose CRDs no package publishes, the
+ * CRD of the pinned chart, vendored in infra/vendor/crds/ and compiled by crd-schema.ts). The schemas do not refuse unknown fields, and
  * Pulumi only warns and drops them, so the validator also records which fields the schema reads: a field of a
  * described object that the schema never looks at is unknown (`stableIngres` for `stableIngress`).
  */
@@ -15,14 +16,20 @@ import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v
 import { StorageClass } from 'kubernetes-models/storage.k8s.io/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 
+import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
+
+import { crdModel, type CrdModel } from './crd-schema.js';
 import { unwrapSecrets, type RecordedResource } from './stack.js';
 
 interface Validating {
   readonly prototype: { validate(): void };
 }
 
+/** A kubernetes-models class, or a vendored CRD's compiled schema. */
+export type SchemaModel = Validating | CrdModel;
+
 /** The published model of each Kubernetes type the stacks create, by Pulumi type token. */
-export const SCHEMAS: Readonly<Record<string, Validating>> = {
+export const SCHEMAS: Readonly<Record<string, SchemaModel>> = {
   'kubernetes:core/v1:Namespace': Namespace,
   'kubernetes:core/v1:ServiceAccount': ServiceAccount,
   'kubernetes:core/v1:ConfigMap': ConfigMap,
@@ -43,13 +50,15 @@ export const SCHEMAS: Readonly<Record<string, Validating>> = {
   'kubernetes:monitoring.coreos.com/v1:ServiceMonitor': ServiceMonitor,
   'kubernetes:monitoring.coreos.com/v1:PrometheusRule': PrometheusRule,
   'kubernetes:cert-manager.io/v1:ClusterIssuer': ClusterIssuer,
+  'kubernetes:kyverno.io/v1:ClusterPolicy': crdModel('kyverno.io_clusterpolicies.yaml', 'v1', (metadata) =>
+    schemaProblems(ObjectMeta, metadata, '.metadata'),
+  ),
 };
 
 /** Kubernetes resources of the program that are not one object with a schema, and why. */
 export const WITHOUT_SCHEMA: Readonly<Record<string, string>> = {
   'kubernetes:helm.sh/v3:Release': 'a Helm release is the chart, rendered by Helm, not an object the program writes',
   'pulumi:providers:kubernetes': 'the provider is configuration, not a cluster object',
-  'kubernetes:kyverno.io/v1:ClusterPolicy': 'no kubernetes-models package publishes the Kyverno CRDs',
 };
 
 interface Visited {
@@ -90,11 +99,12 @@ function recording(value: unknown, path: string, log: Visited[]): unknown {
  * Problems of one object against a model: the schema's own errors, then every unknown field. An object whose keys
  * the schema never reads or lists is free-form there (a ConfigMap's data, a Helm value), so it is not judged.
  */
-export function schemaProblems(model: Validating, object: unknown): string[] {
+export function schemaProblems(model: SchemaModel, object: unknown, path = ''): string[] {
+  if ('problems' in model) return model.problems(object);
   const log: Visited[] = [];
   const problems: string[] = [];
   try {
-    model.prototype.validate.call(recording(object, '', log));
+    model.prototype.validate.call(recording(object, path, log));
   } catch (error) {
     problems.push(error instanceof Error ? error.message.replaceAll('\n', ' ') : String(error));
   }
