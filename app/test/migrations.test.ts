@@ -106,6 +106,7 @@ describe("the service's migrations on a fresh database", () => {
       '0004_email_outbox.sql',
       '0005_seed_roles_and_permissions.sql',
       '0006_refresh_tokens.sql',
+      '0007_invoices_and_jobs.sql',
     ]);
     const applied = await withClient(database.url, (client) => appliedMigrations(client));
     expect(applied.map(({ version, name, checksum }) => ({ version, name, checksum }))).toEqual(
@@ -117,7 +118,7 @@ describe("the service's migrations on a fresh database", () => {
       expect(migration.appliedAt).toBeInstanceOf(Date);
     }
     expect(lines.filter((line) => line.startsWith('applied '))).toHaveLength(files.length);
-    expect(lines.at(-1)).toMatch(/^applied 0006_refresh_tokens\.sql in \d+ ms \(6\/6\)$/);
+    expect(lines.at(-1)).toMatch(/^applied 0007_invoices_and_jobs\.sql in \d+ ms \(7\/7\)$/);
   });
 
   it('applies nothing the second time', async () => {
@@ -229,7 +230,7 @@ describe('applying', () => {
   it('lets two runners race: both finish and each migration is applied once', async () => {
     const database = await freshDatabase();
     const results = await Promise.all([migrate(database.url), migrate(database.url)]);
-    expect(results.map((result) => result.applied.length).sort()).toEqual([0, 6]);
+    expect(results.map((result) => result.applied.length).sort()).toEqual([0, 7]);
   });
 });
 
@@ -303,7 +304,7 @@ describe('status', () => {
     const database = await freshDatabase();
     const run = await cli(['status'], { DATABASE_URL: database.url });
     expect(run.code).toBe(EXIT.ok);
-    expect(run.stdout).toContain('0 applied, 6 pending');
+    expect(run.stdout).toContain('0 applied, 7 pending');
     expect(await tables(database.url)).toEqual([]);
   });
 });
@@ -365,6 +366,6 @@ describe('command line', () => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(0);
-    expect(stdout).toContain('done: 6 applied; database at version 0006');
+    expect(stdout).toContain('done: 7 applied; database at version 0007');
   });
 });

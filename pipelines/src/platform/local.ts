@@ -112,6 +112,8 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     host: LOCAL_HOST,
     port: portFromEnv(env, 'SLIPWAY_REDIS_PORT', DEFAULT_PORTS.redis),
     portEnv: 'SLIPWAY_REDIS_PORT',
+    // the worker's queues live here: an accepted job must survive a Redis restart
+    appendOnly: true,
   });
   // traces of the local app, in memory; its UI is the URL `npm run status` shows
   const jaeger = jaegerService({
