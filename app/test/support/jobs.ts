@@ -43,6 +43,8 @@ export interface JobsRig {
   /** Runs SQL as the database owner, e.g. a trigger that makes the worker's write fail or slow. */
   sql(text: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   spawnWorker(env?: NodeJS.ProcessEnv): Promise<ServerProcess>;
+  /** SIGKILLs every worker this rig spawned that still runs. */
+  stopWorkers(): Promise<void>;
   /** The log lines of every worker this rig spawned, in time order. */
   workerLogs(): LogLine[];
   call(method: string, path: string, token?: string): Promise<Reply>;
@@ -120,6 +122,9 @@ export async function startJobsRig(
           return (await statusOf(`${worker.url}/health/ready`)) === 200 ? true : undefined;
         });
         return worker;
+      },
+      stopWorkers: async () => {
+        await Promise.all(workers.map((worker) => worker.kill()));
       },
       workerLogs: () =>
         workers

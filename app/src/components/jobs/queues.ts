@@ -188,8 +188,16 @@ export class JobQueues {
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     });
     this.#redis.on('error', () => undefined);
-    const queue = (name: QueueName): Queue =>
-      new Queue(name, { connection: this.#redis, prefix: QUEUE_PREFIX, defaultJobOptions: jobOptions(config) });
+    const queue = (name: QueueName): Queue => {
+      const made = new Queue(name, {
+        connection: this.#redis,
+        prefix: QUEUE_PREFIX,
+        defaultJobOptions: jobOptions(config),
+      });
+      // A Redis outage reaches each caller as a 503; the event itself needs no handling.
+      made.on('error', () => undefined);
+      return made;
+    };
     this.#queues = { invoices: queue('invoices'), email: queue('email') };
   }
 
