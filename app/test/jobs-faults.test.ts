@@ -123,8 +123,8 @@ describe('SIGTERM', () => {
     );
     const signalledAt = Date.now();
     worker.child.kill('SIGTERM');
-    await waitFor('the worker to begin its shutdown', async () =>
-      worker.logs().some((line) => String(line.msg).startsWith('worker stopping')) ? true : undefined,
+    await waitFor('the worker to begin its shutdown', () =>
+      Promise.resolve(worker.logs().some((line) => String(line.msg).startsWith('worker stopping')) ? true : undefined),
     );
     const laterJob = await requestInvoice(later);
     const exit = await worker.exited;
