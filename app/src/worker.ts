@@ -18,6 +18,7 @@ import {
   recordDrained,
   releaseIdempotencyKey,
 } from './components/jobs/queues.js';
+import { QUEUE_NAMES } from './components/jobs/queues.js';
 import type { QueueName } from './components/jobs/queues.js';
 import { environmentWithConfigFile } from './config-reload.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -29,6 +30,7 @@ import { isEntryPoint } from './entry-point.js';
 import { createLogger } from './logger.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './observability/metrics.js';
+import type { QueueSnapshot } from './observability/metrics.js';
 
 const EXIT_CONFIG_ERROR = 78;
 const EXIT_PENDING_MIGRATIONS = 75;
@@ -96,6 +98,23 @@ function emailProcessor(db: Database, queue: Queue, transport: Transporter | und
   };
 }
 
+/** Depth by state and the oldest waiting job's age: BullMQ adds at the head of `wait` and takes from its tail. */
+async function snapshotOf(name: QueueName, queue: Queue, redis: Redis): Promise<QueueSnapshot> {
+  const counts = await queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'failed');
+  const oldestId = await redis.lindex(`${QUEUE_PREFIX}:${name}:wait`, -1);
+  const createdAt = oldestId === null ? null : await redis.hget(`${QUEUE_PREFIX}:${name}:${oldestId}`, 'timestamp');
+  return {
+    queue: name,
+    depth: {
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
+      delayed: counts.delayed ?? 0,
+      active: counts.active ?? 0,
+      dead_lettered: counts.failed ?? 0,
+    },
+    oldestWaitingAgeSeconds: createdAt === null ? 0 : Math.max(0, (Date.now() - Number(createdAt)) / 1000),
+  };
+}
+
 /** Connects, checks the schema, starts a BullMQ worker per queue and a small HTTP server for probes and metrics. */
 export async function startWorker(config: Config, logger: Logger): Promise<RunningWorker> {
   const db = createDatabase(databaseSettings(config), logger);
@@ -116,12 +135,28 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
     redisDown = false;
   });
   const metrics = new Metrics();
-  const emailQueue = new Queue('email', { connection, prefix: QUEUE_PREFIX, defaultJobOptions: jobOptions(config) });
+  const queues: Readonly<Record<QueueName, Queue>> = {
+    invoices: new Queue('invoices', { connection, prefix: QUEUE_PREFIX, defaultJobOptions: jobOptions(config) }),
+    email: new Queue('email', { connection, prefix: QUEUE_PREFIX, defaultJobOptions: jobOptions(config) }),
+  };
+  const emailQueue = queues.email;
+  metrics.observeQueues(() => Promise.all(QUEUE_NAMES.map((queue) => snapshotOf(queue, queues[queue], connection))));
   const transport = config.smtpUrl === undefined ? undefined : createTransport(config.smtpUrl);
   const { jobs } = config;
 
   const workerFor = (queue: QueueName, process: (job: Job) => Promise<unknown>): Worker => {
-    const worker = new Worker(queue, (job: Job) => withTimeout(jobs.timeoutMs, () => process(job)), {
+    const attempt = async (job: Job): Promise<unknown> => {
+      const started = performance.now();
+      try {
+        const result = await withTimeout(jobs.timeoutMs, () => process(job));
+        metrics.jobAttempt(queue, 'completed', (performance.now() - started) / 1000);
+        return result;
+      } catch (error) {
+        metrics.jobAttempt(queue, 'failed', (performance.now() - started) / 1000);
+        throw error;
+      }
+    };
+    const worker = new Worker(queue, attempt, {
       connection,
       prefix: QUEUE_PREFIX,
       concurrency: jobs.concurrency,
@@ -150,9 +185,13 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
         { queue, jobId: job.id, name: job.name, attemptsMade: job.attemptsMade, attempts, err: error },
         last ? 'job dead-lettered: out of attempts' : 'job attempt failed; retrying after backoff',
       );
+      metrics.jobFailed(queue, error instanceof JobTimeoutError ? 'timeout' : 'error', !last);
       if (last) void finished(job);
     });
-    worker.on('stalled', (jobId) => logger.warn({ queue, jobId }, 'job stalled: its worker stopped; running it again'));
+    worker.on('stalled', (jobId) => {
+      metrics.jobStalled(queue);
+      logger.warn({ queue, jobId }, 'job stalled: its worker stopped; running it again');
+    });
     worker.on('error', (error) => logger.error({ queue, err: error }, 'worker error'));
     return worker;
   };
@@ -224,7 +263,7 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
       );
       await Promise.all(workers.map((worker) => worker.close(true).catch(() => undefined)));
     }
-    await emailQueue.close().catch(() => undefined);
+    await Promise.all(Object.values(queues).map((queue) => queue.close().catch(() => undefined)));
     connection.disconnect();
     transport?.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));

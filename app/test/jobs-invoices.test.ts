@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { startJobsRig } from './support/jobs.js';
 import type { JobsRig } from './support/jobs.js';
+import { sampleValue, scrape } from './support/prometheus.js';
 import { waitFor } from './support/server-process.js';
 
 let rig: JobsRig;
@@ -126,6 +127,16 @@ describe('the dead-letter set', () => {
     expect(listedJob?.failed_reason).toBeTruthy();
     expect((await rig.call('GET', '/api/v1/jobs/invoices/dead-letter', rig.customerToken)).status).toBe(403);
 
+    const invoices = { queue: 'invoices' };
+    expect(await rig.workerMetric('job_failures_total', { ...invoices, reason: 'error' })).toBe(3);
+    expect(await rig.workerMetric('job_retries_total', invoices)).toBe(2);
+    expect(await rig.workerMetric('jobs_dead_lettered_total', invoices)).toBe(1);
+    // Every worker reads the same depth from Redis; monitoring takes the max over them.
+    const [firstWorker] = rig.workerUrls();
+    expect(
+      sampleValue(await scrape(firstWorker ?? ''), 'jobs_queue_depth', { ...invoices, state: 'dead_lettered' }),
+    ).toBe(1);
+
     await rig.sql('DROP TRIGGER refuse_invoice ON invoices');
     const retried = await rig.call('POST', `/api/v1/jobs/invoices/dead-letter/${jobId}/retry`, rig.adminToken);
     expect(retried.status).toBe(200);
@@ -133,6 +144,9 @@ describe('the dead-letter set', () => {
       (await jobState(orderId, jobId)) === 'completed' ? true : undefined,
     );
     expect(await rig.sql('SELECT 1 FROM invoices WHERE order_id = $1', [orderId])).toHaveLength(1);
+    expect(
+      await rig.workerMetric('job_duration_seconds_count', { ...invoices, result: 'completed' }),
+    ).toBeGreaterThanOrEqual(2);
 
     const audited = await rig.sql(
       "SELECT event_type, resource_id FROM audit_logs WHERE event_type LIKE 'jobs.%' ORDER BY id",

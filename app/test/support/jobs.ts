@@ -13,6 +13,7 @@ import { createMigratedDatabase } from './database.js';
 import type { TestDatabase } from './database.js';
 import { unique } from './db.js';
 import { freePort } from './net.js';
+import { sampleValue, scrape } from './prometheus.js';
 import { startPrivateRedis } from './private-redis.js';
 import type { PrivateRedis } from './private-redis.js';
 import { spawnServer, statusOf, waitFor } from './server-process.js';
@@ -43,6 +44,10 @@ export interface JobsRig {
   /** Runs SQL as the database owner, e.g. a trigger that makes the worker's write fail or slow. */
   sql(text: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
   spawnWorker(env?: NodeJS.ProcessEnv): Promise<ServerProcess>;
+  /** Sums one sample over the /metrics of every worker this rig spawned that still runs. */
+  workerMetric(name: string, labels: Readonly<Record<string, string>>): Promise<number>;
+  /** The base URLs of the workers this rig spawned, oldest first. */
+  workerUrls(): string[];
   /** SIGKILLs every worker this rig spawned that still runs. */
   stopWorkers(): Promise<void>;
   /** The log lines of every worker this rig spawned, in time order. */
@@ -123,6 +128,14 @@ export async function startJobsRig(
         });
         return worker;
       },
+      workerMetric: async (name, labels) => {
+        const running = workers.filter((worker) => worker.child.exitCode === null && worker.child.signalCode === null);
+        const values = await Promise.all(
+          running.map(async (worker) => sampleValue(await scrape(worker.url), name, labels) ?? 0),
+        );
+        return values.reduce((sum, value) => sum + value, 0);
+      },
+      workerUrls: () => workers.map((worker) => worker.url),
       stopWorkers: async () => {
         await Promise.all(workers.map((worker) => worker.kill()));
       },

@@ -7,10 +7,12 @@ import type { RedisOptions } from 'ioredis';
 
 import type { Config } from '../../config.js';
 import { NotFoundError, RateLimitError, ServiceUnavailableError } from '../../errors.js';
+import { JOB_QUEUES } from '../../observability/metric-catalogue.js';
+import type { JobQueueName } from '../../observability/metric-catalogue.js';
 
-/** The queues the worker serves; the API only adds to them. */
-export const QUEUE_NAMES = ['invoices', 'email'] as const;
-export type QueueName = (typeof QUEUE_NAMES)[number];
+/** The queues the worker serves; the API only adds to them. The metric catalogue names them. */
+export const QUEUE_NAMES = JOB_QUEUES;
+export type QueueName = JobQueueName;
 
 /** Every key BullMQ writes starts with this, beside the service's other `erp-api:` keys. */
 export const QUEUE_PREFIX = 'erp-api:jobs';
