@@ -290,6 +290,7 @@ export class JobQueues {
     const current = Math.floor(now / 1000 / DRAIN_BUCKET_SECONDS);
     const buckets = DRAIN_WINDOW_SECONDS / DRAIN_BUCKET_SECONDS;
     const keys = Array.from({ length: buckets }, (_, index) => drainBucketKey(queue, current - index));
+    await this.#connected();
     const counts = await this.#redis.mget(...keys);
     const drained = counts.reduce((sum, count) => sum + Number(count ?? 0), 0);
     if (drained === 0) return IDLE_RETRY_AFTER_SECONDS;
