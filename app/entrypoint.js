@@ -1,10 +1,12 @@
 #!/usr/local/bin/node
 /* global process */
-// The image's entry point, /usr/local/bin/erp-api [server|migrate|audit|admin|backup] [arguments…]. The base image
+// The image's entry point, /usr/local/bin/erp-api [server|worker|migrate|audit|admin|backup] [arguments…]. The base image
 // has no shell, so this dispatches in Node and replaces itself (execve) with the command: signals reach the app.
 const commands = {
   // instrument.js starts tracing (when OTEL_EXPORTER_OTLP_ENDPOINT is set) before the app loads its drivers.
   server: ['--import', './dist/instrument.js', 'dist/server.js'],
+  // The background job worker (invoice PDFs, outgoing mail), from the same build as the server.
+  worker: ['--import', './dist/instrument.js', 'dist/worker.js'],
   migrate: ['dist/migrate.js'],
   audit: ['dist/audit.js'],
   admin: ['dist/admin.js'],
@@ -18,7 +20,7 @@ if (command === 'backup') {
 const args = Object.hasOwn(commands, command) ? commands[command] : undefined;
 if (args === undefined) {
   process.stderr.write(
-    `erp-api: unknown command '${command}'; use server (default), migrate, audit, admin or backup\n`,
+    `erp-api: unknown command '${command}'; use server (default), worker, migrate, audit, admin or backup\n`,
   );
   process.exit(64);
 }

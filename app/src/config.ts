@@ -204,6 +204,16 @@ const RULES = {
   JWT_ISSUER: 'must be 1 to 200 printable characters without spaces, such as erp-api',
   JWT_AUDIENCE: 'must be 1 to 200 printable characters without spaces, such as erp-api',
   PASSWORD_PEPPER: `must be at least ${MIN_PEPPER_BYTES} bytes, not a published default and not a short repeated pattern`,
+  SMTP_URL: 'must be empty or an smtp:// or smtps:// URL with a host, such as smtp://mail.internal:587',
+  MAIL_FROM: 'must be one e-mail address of 3 to 254 printable characters without spaces, such as erp@example.com',
+  JOB_ATTEMPTS: 'must be a whole number of attempts from 1 to 20',
+  JOB_BACKOFF_MS: 'must be a whole number of milliseconds from 100 to 600000',
+  JOB_TIMEOUT_MS: 'must be a whole number of milliseconds from 1000 to 600000',
+  JOB_STALLED_INTERVAL_MS: 'must be a whole number of milliseconds from 1000 to 600000',
+  JOB_CONCURRENCY: 'must be a whole number of jobs from 1 to 100',
+  JOB_DEAD_LETTER_RETENTION_DAYS: 'must be a whole number of days from 1 to 90',
+  JOB_QUEUE_LIMIT: 'must be a whole number of waiting jobs from 1 to 1000000',
+  EMAIL_OUTBOX_POLL_MS: 'must be a whole number of milliseconds from 1000 to 3600000',
 } as const;
 
 /**
@@ -239,6 +249,18 @@ export const configSchema = z
     JWT_ISSUER: z.string().regex(/^[\x21-\x7e]{1,200}$/, { error: RULES.JWT_ISSUER }),
     JWT_AUDIENCE: z.string().regex(/^[\x21-\x7e]{1,200}$/, { error: RULES.JWT_AUDIENCE }),
     PASSWORD_PEPPER: strongSecret(MIN_PEPPER_BYTES),
+    SMTP_URL: optional(connectionUrl(['smtp:', 'smtps:'], RULES.SMTP_URL)),
+    MAIL_FROM: z
+      .string()
+      .regex(/^(?=.{3,254}$)[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+$/, { error: RULES.MAIL_FROM }),
+    JOB_ATTEMPTS: wholeNumber(1, 20, RULES.JOB_ATTEMPTS),
+    JOB_BACKOFF_MS: wholeNumber(100, 600_000, RULES.JOB_BACKOFF_MS),
+    JOB_TIMEOUT_MS: wholeNumber(1000, 600_000, RULES.JOB_TIMEOUT_MS),
+    JOB_STALLED_INTERVAL_MS: wholeNumber(1000, 600_000, RULES.JOB_STALLED_INTERVAL_MS),
+    JOB_CONCURRENCY: wholeNumber(1, 100, RULES.JOB_CONCURRENCY),
+    JOB_DEAD_LETTER_RETENTION_DAYS: wholeNumber(1, 90, RULES.JOB_DEAD_LETTER_RETENTION_DAYS),
+    JOB_QUEUE_LIMIT: wholeNumber(1, 1_000_000, RULES.JOB_QUEUE_LIMIT),
+    EMAIL_OUTBOX_POLL_MS: wholeNumber(1000, 3_600_000, RULES.EMAIL_OUTBOX_POLL_MS),
   })
   // Checked even when other variables are wrong, so one restart fixes every problem.
   .refine((env) => env.JWT_SECRETS !== '' || env.JWT_SECRET !== '', {
@@ -277,6 +299,19 @@ export const configSchema = z
     jwtAudience: env.JWT_AUDIENCE,
     /** Keys every password hash (argon2's secret input); never log it. */
     passwordPepper: env.PASSWORD_PEPPER,
+    /** Where the worker sends mail; undefined leaves the outbox unsent. May carry a password: never log it. */
+    smtpUrl: env.SMTP_URL,
+    mailFrom: env.MAIL_FROM,
+    jobs: Object.freeze({
+      attempts: env.JOB_ATTEMPTS,
+      backoffMs: env.JOB_BACKOFF_MS,
+      timeoutMs: env.JOB_TIMEOUT_MS,
+      stalledIntervalMs: env.JOB_STALLED_INTERVAL_MS,
+      concurrency: env.JOB_CONCURRENCY,
+      deadLetterRetentionMs: env.JOB_DEAD_LETTER_RETENTION_DAYS * 86_400_000,
+      queueLimit: env.JOB_QUEUE_LIMIT,
+      outboxPollMs: env.EMAIL_OUTBOX_POLL_MS,
+    }),
   }));
 
 export type ConfigVariableName = keyof z.input<typeof configSchema>;
@@ -481,6 +516,82 @@ const docs: Record<ConfigVariableName, VariableDocs> = {
     secret: true,
     rule: RULES.PASSWORD_PEPPER,
     fix: 'set PASSWORD_PEPPER to the output of `openssl rand -base64 32` and keep it for the life of the stored passwords',
+  },
+  SMTP_URL: {
+    description:
+      'The SMTP server the worker sends the email outbox through (smtps:// for TLS from the first byte; smtp:// upgrades with STARTTLS when offered), with user and password if it needs them. Empty leaves outbox rows unsent.',
+    default: '',
+    secret: true,
+    rule: RULES.SMTP_URL,
+    fix: 'set SMTP_URL to the mail relay, such as smtp://user:<password>@mail.internal:587, or leave it empty to send nothing',
+  },
+  MAIL_FROM: {
+    description: 'The From address of every mail the worker sends.',
+    default: 'erp-api@erp.invalid',
+    secret: false,
+    rule: RULES.MAIL_FROM,
+    fix: 'set MAIL_FROM to an address of your domain that the relay may send from, such as erp@example.com',
+  },
+  JOB_ATTEMPTS: {
+    description:
+      'How many times a background job (invoice PDF, outgoing mail) runs before it moves to the dead-letter set.',
+    default: '3',
+    secret: false,
+    rule: RULES.JOB_ATTEMPTS,
+    fix: 'set JOB_ATTEMPTS to the tries a job deserves, or unset it to use 3',
+  },
+  JOB_BACKOFF_MS: {
+    description:
+      'Delay before the second attempt of a failed job; each later attempt waits twice as long as the one before (exponential backoff).',
+    default: '1000',
+    secret: false,
+    rule: RULES.JOB_BACKOFF_MS,
+    fix: 'set JOB_BACKOFF_MS to the first retry delay, or unset it to use 1000',
+  },
+  JOB_TIMEOUT_MS: {
+    description: 'Longest one attempt of a job may run; a longer one is abandoned and counts as a failed attempt.',
+    default: '30000',
+    secret: false,
+    rule: RULES.JOB_TIMEOUT_MS,
+    fix: 'set JOB_TIMEOUT_MS above the slowest legitimate job, or unset it to use 30000',
+  },
+  JOB_STALLED_INTERVAL_MS: {
+    description:
+      "How often workers look for jobs whose worker died, and how long a worker's lock on a running job lasts without renewal: a job of a killed worker runs again elsewhere within about twice this.",
+    default: '30000',
+    secret: false,
+    rule: RULES.JOB_STALLED_INTERVAL_MS,
+    fix: 'set JOB_STALLED_INTERVAL_MS to how soon a dead worker’s job must be recovered, or unset it to use 30000',
+  },
+  JOB_CONCURRENCY: {
+    description: 'Jobs one worker process runs at the same time, per queue.',
+    default: '4',
+    secret: false,
+    rule: RULES.JOB_CONCURRENCY,
+    fix: 'set JOB_CONCURRENCY to what one process’s CPU and database pool bear, or unset it to use 4',
+  },
+  JOB_DEAD_LETTER_RETENTION_DAYS: {
+    description:
+      'How long a job that used up its attempts stays in the dead-letter set, where administrators list, retry or discard it.',
+    default: '7',
+    secret: false,
+    rule: RULES.JOB_DEAD_LETTER_RETENTION_DAYS,
+    fix: 'set JOB_DEAD_LETTER_RETENTION_DAYS to how long someone may take to look, or unset it to use 7',
+  },
+  JOB_QUEUE_LIMIT: {
+    description:
+      'Waiting jobs a queue holds; at this many, enqueueing answers 429 RATE_LIMITED with a Retry-After from the observed drain rate.',
+    default: '500',
+    secret: false,
+    rule: RULES.JOB_QUEUE_LIMIT,
+    fix: 'set JOB_QUEUE_LIMIT to the backlog the workers clear in acceptable time, or unset it to use 500',
+  },
+  EMAIL_OUTBOX_POLL_MS: {
+    description: 'How often one worker looks for unsent rows of email_outbox and queues them for sending.',
+    default: '5000',
+    secret: false,
+    rule: RULES.EMAIL_OUTBOX_POLL_MS,
+    fix: 'set EMAIL_OUTBOX_POLL_MS to the delay a notification may wait, or unset it to use 5000',
   },
 };
 

@@ -127,7 +127,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const lifecycle = new Lifecycle();
   const settings = new RuntimeSettings(config);
   const metrics = new Metrics();
-  const { routers } = createComponents({ config, db, redis, metrics, logger });
+  const { routers, jobs } = createComponents({ config, db, redis, metrics, logger });
   const app = createApp({ config, logger, db, redis, lifecycle, settings, metrics, routers });
 
   const server = createServer(app);
@@ -144,6 +144,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         'postgres pool did not close cleanly in time; leaving it',
       );
     }
+    await jobs.close();
     // QUIT lets Redis finish replies in flight; a client that is not connected is just told to stop reconnecting.
     if (redis.status !== 'ready' || !(await fulfilsWithin(redis.quit(), DEPENDENCY_CLOSE_TIMEOUT_MS))) {
       redis.disconnect();

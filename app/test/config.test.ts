@@ -31,6 +31,18 @@ describe('loadConfig defaults', () => {
       jwtIssuer: 'erp-api',
       jwtAudience: 'erp-api',
       passwordPepper: REQUIRED.PASSWORD_PEPPER,
+      smtpUrl: undefined,
+      mailFrom: 'erp-api@erp.invalid',
+      jobs: {
+        attempts: 3,
+        backoffMs: 1000,
+        timeoutMs: 30_000,
+        stalledIntervalMs: 30_000,
+        concurrency: 4,
+        deadLetterRetentionMs: 7 * 86_400_000,
+        queueLimit: 500,
+        outboxPollMs: 5000,
+      },
     });
   });
 
@@ -210,14 +222,25 @@ describe('configVariables', () => {
       'JWT_ISSUER',
       'JWT_AUDIENCE',
       'PASSWORD_PEPPER',
+      'SMTP_URL',
+      'MAIL_FROM',
+      'JOB_ATTEMPTS',
+      'JOB_BACKOFF_MS',
+      'JOB_TIMEOUT_MS',
+      'JOB_STALLED_INTERVAL_MS',
+      'JOB_CONCURRENCY',
+      'JOB_DEAD_LETTER_RETENTION_DAYS',
+      'JOB_QUEUE_LIMIT',
+      'EMAIL_OUTBOX_POLL_MS',
     ]);
   });
 
   it('marks the connection URLs, token secrets and pepper as secrets; JWT_SECRETS or JWT_SECRET is checked apart', () => {
+    // SMTP_URL may carry the relay's password, like the database and Redis URLs.
     const required = configVariables.filter((variable) => variable.required).map((variable) => variable.name);
     const secret = configVariables.filter((variable) => variable.secret).map((variable) => variable.name);
     expect(required).toEqual(['DATABASE_URL', 'REDIS_URL', 'PASSWORD_PEPPER']);
-    expect(secret).toEqual(['DATABASE_URL', 'REDIS_URL', 'JWT_SECRETS', 'JWT_SECRET', 'PASSWORD_PEPPER']);
+    expect(secret).toEqual(['DATABASE_URL', 'REDIS_URL', 'JWT_SECRETS', 'JWT_SECRET', 'PASSWORD_PEPPER', 'SMTP_URL']);
   });
 
   it('is plain data: it survives a JSON round trip unchanged', () => {

@@ -83,11 +83,12 @@ describe('app/Dockerfile essentials', () => {
     ).toMatch(/NODE_ENV=production/);
   });
 
-  it('takes server (default), migrate, audit, admin or backup as its command, starting tracing before the server', () => {
+  it('takes server (default), worker, migrate, audit, admin or backup as its command, starting tracing before the server', () => {
     expect(JSON.parse(all.find((i) => i.keyword === 'ENTRYPOINT')?.args ?? 'null')).toEqual(['/usr/local/bin/erp-api']);
     expect(JSON.parse(all.find((i) => i.keyword === 'CMD')?.args ?? 'null')).toEqual(['server']);
     expect(entrypoint).toMatch(/^#!\/usr\/local\/bin\/node\n/);
     expect(entrypoint).toContain("server: ['--import', './dist/instrument.js', 'dist/server.js']");
+    expect(entrypoint).toContain("worker: ['--import', './dist/instrument.js', 'dist/worker.js']");
     expect(entrypoint).toContain("migrate: ['dist/migrate.js']");
     expect(entrypoint).toContain("audit: ['dist/audit.js']");
     expect(entrypoint).toContain("admin: ['dist/admin.js']");

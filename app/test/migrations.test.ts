@@ -106,6 +106,7 @@ describe("the service's migrations on a fresh database", () => {
       '0004_email_outbox.sql',
       '0005_seed_roles_and_permissions.sql',
       '0006_refresh_tokens.sql',
+      '0007_invoices_and_jobs.sql',
       '0008_audit_reader.sql',
     ]);
     const applied = await withClient(database.url, (client) => appliedMigrations(client));
@@ -118,7 +119,7 @@ describe("the service's migrations on a fresh database", () => {
       expect(migration.appliedAt).toBeInstanceOf(Date);
     }
     expect(lines.filter((line) => line.startsWith('applied '))).toHaveLength(files.length);
-    expect(lines.at(-1)).toMatch(/^applied 0008_audit_reader\.sql in \d+ ms \(7\/7\)$/);
+    expect(lines.at(-1)).toMatch(/^applied 0008_audit_reader\.sql in \d+ ms \(8\/8\)$/);
   });
 
   it('applies nothing the second time', async () => {
@@ -366,6 +367,6 @@ describe('command line', () => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(0);
-    expect(stdout).toContain('done: 7 applied; database at version 0008');
+    expect(stdout).toContain('done: 8 applied; database at version 0008');
   });
 });

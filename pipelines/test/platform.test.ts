@@ -101,7 +101,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, Prometheus, Alertmanager with its receiver and nginx, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, the worker and its SMTP sink, Prometheus, Alertmanager with its receiver and nginx, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -218,7 +218,11 @@ describe('npm start / npm stop (the local platform)', () => {
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    expect(pids).toHaveLength(9);
+    // the nine above, plus the job worker and the SMTP sink it sends to
+    expect(pids).toHaveLength(11);
+    expect(table.get('worker')).toBe(`http://${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}`);
+    expect(table.get('smtp-sink')).toBe(`http://${HOST}:${env.SLIPWAY_SMTP_HTTP_PORT ?? ''}`);
+    expect((await fetch(`http://${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}/health/ready`)).status).toBe(200);
 
     const again = npm(['start'], env);
     expect(again.status).toBe(0);
@@ -241,6 +245,9 @@ describe('npm start / npm stop (the local platform)', () => {
       env.SLIPWAY_PROMETHEUS_PORT,
       env.SLIPWAY_ALERTMANAGER_PORT,
       env.SLIPWAY_ALERT_RECEIVER_PORT,
+      env.SLIPWAY_WORKER_PORT,
+      env.SLIPWAY_SMTP_PORT,
+      env.SLIPWAY_SMTP_HTTP_PORT,
     ]) {
       expect(await isPortFree(HOST, Number(port))).toBe(true);
     }

@@ -6,12 +6,21 @@ import { AuditLog } from './audit/log.js';
 import { createAuthComponent, type AuthComponent, type AuthComponentDependencies } from './auth/index.js';
 import { ProductCache } from './catalog/products/cache.js';
 import { createCatalogRouter } from './catalog/routes.js';
+import { createInvoiceRouter } from './invoices/routes.js';
+import { JobQueues } from './jobs/queues.js';
+import type { JobQueuesConfig } from './jobs/queues.js';
+import { createJobsRouter } from './jobs/routes.js';
 
-export type ComponentDependencies = AuthComponentDependencies;
+export type ComponentDependencies = Omit<AuthComponentDependencies, 'config'> & {
+  readonly config: AuthComponentDependencies['config'] & JobQueuesConfig;
+  /** The API side of the background queues; one of its own (connecting on first use) when absent. */
+  readonly jobs?: JobQueues;
+};
 
 export interface Components {
   readonly auth: AuthComponent;
   readonly access: AccessComponent;
+  readonly jobs: JobQueues;
   /** Every business router, in mount order. */
   readonly routers: readonly Router[];
 }
@@ -42,5 +51,25 @@ export function createComponents(deps: ComponentDependencies): Components {
     productCache: new ProductCache({ redis: deps.redis, metrics: deps.metrics, logger: deps.logger }),
   });
   const audit = createAuditComponent({ ...deps, authenticate: auth.authenticate, authorize: access.authorize });
-  return { auth, access, routers: [auth.router, access.router, catalog, audit.router] };
+  const jobs = deps.jobs ?? new JobQueues(deps.config);
+  const invoices = createInvoiceRouter({
+    db: deps.db,
+    jobs,
+    authenticate: auth.authenticate,
+    authorize: access.authorize,
+    holds: access.holds,
+  });
+  const jobsAdmin = createJobsRouter({
+    db: deps.db,
+    jobs,
+    audit: deps.audit ?? new AuditLog(),
+    authenticate: auth.authenticate,
+    authorize: access.authorize,
+  });
+  return {
+    auth,
+    access,
+    jobs,
+    routers: [auth.router, access.router, catalog, invoices, jobsAdmin, audit.router],
+  };
 }

@@ -50,6 +50,20 @@ export const HEALTH_CHECKS = ['postgres', 'redis'] as const;
 /** `general`: every API request per client IP; `login`: sign-in attempts per account and IP. */
 export const RATE_LIMITERS = ['general', 'login'] as const;
 
+/** The worker's queues (`erp-api worker`). */
+export const JOB_QUEUES = ['invoices', 'email'] as const;
+/** `state` of `jobs_queue_depth`: `dead_lettered` is the set of jobs out of attempts. */
+export const JOB_DEPTH_STATES = ['waiting', 'delayed', 'active', 'dead_lettered'] as const;
+export const JOB_RESULTS = ['completed', 'failed'] as const;
+/** Why an attempt failed: ran past JOB_TIMEOUT_MS, threw, or its worker died (the stalled check took it back). */
+export const JOB_FAILURE_REASONS = ['timeout', 'error', 'stalled'] as const;
+/** Seconds; a PDF or a mail takes well under a second, JOB_TIMEOUT_MS is 30 s. */
+export const JOB_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+export type JobQueueName = (typeof JOB_QUEUES)[number];
+export type JobDepthState = (typeof JOB_DEPTH_STATES)[number];
+export type JobResult = (typeof JOB_RESULTS)[number];
+export type JobFailureReason = (typeof JOB_FAILURE_REASONS)[number];
 export type LoginResult = (typeof LOGIN_RESULTS)[number];
 export type TokenValidationResult = (typeof TOKEN_VALIDATION_RESULTS)[number];
 export type PoolState = (typeof POOL_STATES)[number];
@@ -176,6 +190,49 @@ export const APP_METRICS = {
     type: 'gauge',
     help: 'Unix time of the last successful database backup seen by this process; 0 until one is recorded.',
     labelNames: [],
+  },
+  jobsQueueDepth: {
+    name: 'jobs_queue_depth',
+    type: 'gauge',
+    help: 'Jobs in a queue by state, read from Redis at each scrape of a worker.',
+    labelNames: ['queue', 'state'],
+    labelValues: { queue: JOB_QUEUES, state: JOB_DEPTH_STATES },
+  },
+  jobsOldestWaitingAgeSeconds: {
+    name: 'jobs_oldest_waiting_age_seconds',
+    type: 'gauge',
+    help: 'Age of the oldest waiting job of a queue in seconds, 0 when none waits; read at each scrape of a worker.',
+    labelNames: ['queue'],
+    labelValues: { queue: JOB_QUEUES },
+  },
+  jobDurationSeconds: {
+    name: 'job_duration_seconds',
+    type: 'histogram',
+    help: 'Time one attempt of a job ran in this worker, in seconds, by queue and result.',
+    labelNames: ['queue', 'result'],
+    labelValues: { queue: JOB_QUEUES, result: JOB_RESULTS },
+    buckets: JOB_DURATION_BUCKETS,
+  },
+  jobFailuresTotal: {
+    name: 'job_failures_total',
+    type: 'counter',
+    help: 'Failed job attempts, by queue and reason.',
+    labelNames: ['queue', 'reason'],
+    labelValues: { queue: JOB_QUEUES, reason: JOB_FAILURE_REASONS },
+  },
+  jobRetriesTotal: {
+    name: 'job_retries_total',
+    type: 'counter',
+    help: 'Failed attempts that left the job another attempt after its backoff, by queue.',
+    labelNames: ['queue'],
+    labelValues: { queue: JOB_QUEUES },
+  },
+  jobsDeadLetteredTotal: {
+    name: 'jobs_dead_lettered_total',
+    type: 'counter',
+    help: 'Jobs moved to the dead-letter set after their last attempt, by queue.',
+    labelNames: ['queue'],
+    labelValues: { queue: JOB_QUEUES },
   },
 } as const satisfies Record<string, MetricDefinition>;
 

@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import {
   APP_METRICS,
   HEALTH_CHECKS,
+  JOB_DEPTH_STATES,
+  JOB_FAILURE_REASONS,
+  JOB_QUEUES,
   LOGIN_RESULTS,
   POOL_STATES,
   RATE_LIMITERS,
@@ -11,6 +14,10 @@ import {
 import type {
   CacheResult,
   HealthCheckName,
+  JobDepthState,
+  JobFailureReason,
+  JobQueueName,
+  JobResult,
   LoginResult,
   MetricDefinition,
   PoolState,
@@ -19,6 +26,13 @@ import type {
 } from './metric-catalogue.js';
 
 type LabelOf<D extends MetricDefinition> = D['labelNames'][number];
+
+/** One queue as the worker reads it from Redis at a scrape. */
+export interface QueueSnapshot {
+  readonly queue: JobQueueName;
+  readonly depth: Readonly<Record<JobDepthState, number>>;
+  readonly oldestWaitingAgeSeconds: number;
+}
 
 /** Pool occupancy as the database layer reports it. */
 export interface PoolCounts {
@@ -71,6 +85,13 @@ export class Metrics {
   readonly #usersCreated = this.#counter(APP_METRICS.usersCreatedTotal);
   readonly #backupLastSuccess = this.#gauge(APP_METRICS.backupLastSuccessTimestampSeconds);
   readonly #healthCheckUp = this.#gauge(APP_METRICS.healthCheckUp, () => this.#collectHealth());
+  readonly #jobsDepth = this.#gauge(APP_METRICS.jobsQueueDepth, () => this.#collectQueues());
+  readonly #jobsOldestWaiting = this.#gauge(APP_METRICS.jobsOldestWaitingAgeSeconds);
+  readonly #jobDuration = this.#histogram(APP_METRICS.jobDurationSeconds);
+  readonly #jobFailures = this.#counter(APP_METRICS.jobFailuresTotal);
+  readonly #jobRetries = this.#counter(APP_METRICS.jobRetriesTotal);
+  readonly #jobsDeadLettered = this.#counter(APP_METRICS.jobsDeadLetteredTotal);
+  #readQueues: (() => Promise<readonly QueueSnapshot[]>) | undefined;
 
   #readPool: (() => PoolCounts) | undefined;
   #runHealthChecks: (() => Promise<Readonly<Record<string, { readonly status: 'up' | 'down' }>>>) | undefined;
@@ -91,6 +112,44 @@ export class Metrics {
       counter.inc(0);
     this.#backupLastSuccess.set(0);
     this.#httpInFlight.set(0);
+    for (const queue of JOB_QUEUES) {
+      for (const reason of JOB_FAILURE_REASONS) this.#jobFailures.inc({ queue, reason }, 0);
+      this.#jobRetries.inc({ queue }, 0);
+      this.#jobsDeadLettered.inc({ queue }, 0);
+    }
+  }
+
+  /** Reads every queue's depth and oldest waiting job at each scrape (the worker's /metrics). */
+  observeQueues(read: () => Promise<readonly QueueSnapshot[]>): void {
+    this.#readQueues = read;
+  }
+
+  /** One attempt of a job ended. */
+  jobAttempt(queue: JobQueueName, result: JobResult, seconds: number): void {
+    this.#jobDuration.observe({ queue, result }, seconds);
+  }
+
+  /** One attempt failed; `retried` when the job has another attempt left, otherwise it was dead-lettered. */
+  jobFailed(queue: JobQueueName, reason: JobFailureReason, retried: boolean): void {
+    this.#jobFailures.inc({ queue, reason });
+    if (retried) this.#jobRetries.inc({ queue });
+    else this.#jobsDeadLettered.inc({ queue });
+  }
+
+  /** A job's worker died and the stalled check took it back. */
+  jobStalled(queue: JobQueueName): void {
+    this.#jobFailures.inc({ queue, reason: 'stalled' });
+  }
+
+  async #collectQueues(): Promise<void> {
+    const snapshots = await this.#readQueues?.().catch(() => undefined);
+    if (snapshots === undefined) return;
+    for (const snapshot of snapshots) {
+      for (const state of JOB_DEPTH_STATES) {
+        this.#jobsDepth.set({ queue: snapshot.queue, state }, snapshot.depth[state]);
+      }
+      this.#jobsOldestWaiting.set({ queue: snapshot.queue }, snapshot.oldestWaitingAgeSeconds);
+    }
   }
 
   /** The text Prometheus scrapes, with its content type. */

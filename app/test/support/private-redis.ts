@@ -17,7 +17,7 @@ export interface PrivateRedis {
   readonly port: number;
   /** SIGTERM, then waits until the process has exited. */
   stop(): Promise<void>;
-  /** Starts it again, empty, on the same port and password; resolves once it answers PING. */
+  /** Starts it again on the same port and password (empty unless `appendOnly`); resolves once it answers PING. */
   start(): Promise<void>;
   /** Stops it if it runs and removes its data; safe to call twice. */
   close(): Promise<void>;
@@ -27,19 +27,23 @@ export interface PrivateRedis {
  * Starts a private redis-server under `dir` on a free loopback port, as auth-outage.test.ts does. Name `dir`
  * `run-<pid>-…` under scopeDir('test'), so the harness's sweep stops it if the worker dies before `close()`.
  */
-export async function startPrivateRedis(dir: string): Promise<PrivateRedis> {
+export async function startPrivateRedis(
+  dir: string,
+  options: { readonly appendOnly?: boolean } = {},
+): Promise<PrivateRedis> {
   const port = await freePort(HOST);
   const stateFile = join(dir, 'state.json');
   const supervisor = new Supervisor(stateFile, join(dir, 'logs'), silentProgress);
   claimRunFolder(stateFile);
-  const definition = (): RedisService =>
+  const definition = (fresh = true): RedisService =>
     redisService({
       dir: join(dir, 'redis'),
       host: HOST,
       port,
       portEnv: 'none (this test picks a free port)',
       disposable: true,
-      fresh: true,
+      fresh,
+      appendOnly: options.appendOnly === true,
     });
   const first = definition();
   const close = async (): Promise<void> => {
@@ -59,7 +63,7 @@ export async function startPrivateRedis(dir: string): Promise<PrivateRedis> {
       await supervisor.stopAll();
       claimRunFolder(stateFile);
     },
-    start: () => supervisor.start(definition()),
+    start: () => supervisor.start(definition(options.appendOnly !== true)),
     close,
   };
 }

@@ -30,9 +30,9 @@ export interface ServerProcess {
  * Spawns the server on 127.0.0.1:`port` with only the variables given (plus PATH, HOME, TMPDIR). The caller
  * must `kill()` it in afterAll/finally, so a failing test leaves no process behind.
  */
-export function spawnServer(port: number, env: NodeJS.ProcessEnv): ServerProcess {
+export function spawnServer(port: number, env: NodeJS.ProcessEnv, entry = 'app/src/server.ts'): ServerProcess {
   const inherited = { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: repoRoot,
     env: { ...inherited, ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,6 +12,8 @@ import { nginxService } from './services/nginx.js';
 import { postgresService } from './services/postgres.js';
 import { prometheusService, SOURCE_POD_TEMPLATE_HASH } from './services/prometheus.js';
 import { redisService } from './services/redis.js';
+import { SMTP_SINK_PORTS, smtpSinkService } from './services/smtp-sink.js';
+import { workerService } from './services/worker.js';
 import { registryService } from '../release/registry.js';
 import type { ServiceDefinition } from './supervisor.js';
 
@@ -25,6 +27,7 @@ export const DEFAULT_PORTS = {
   prometheus: 9090,
   alertmanager: 9093,
   alertReceiver: 9095,
+  worker: 8082,
 } as const;
 
 /** The variable that moves each port of the local platform. */
@@ -37,12 +40,14 @@ export const PORT_VARIABLES = {
   prometheus: 'SLIPWAY_PROMETHEUS_PORT',
   alertmanager: 'SLIPWAY_ALERTMANAGER_PORT',
   alertReceiver: 'SLIPWAY_ALERT_RECEIVER_PORT',
+  worker: 'SLIPWAY_WORKER_PORT',
 } as const satisfies Record<keyof typeof DEFAULT_PORTS, string>;
 
 /** Every variable that moves a port of the local platform: a test that runs its own gives each a free port. */
 export const ALL_PORT_VARIABLES = [
   ...Object.values(PORT_VARIABLES),
   ...Object.values(JAEGER_PORTS).map(({ env }) => env),
+  ...Object.values(SMTP_SINK_PORTS).map(({ env }) => env),
 ] as const;
 
 /** The port of one local service: its variable, or its default. */
@@ -112,6 +117,8 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     host: LOCAL_HOST,
     port: portFromEnv(env, 'SLIPWAY_REDIS_PORT', DEFAULT_PORTS.redis),
     portEnv: 'SLIPWAY_REDIS_PORT',
+    // the worker's queues live here: an accepted job must survive a Redis restart
+    appendOnly: true,
   });
   // traces of the local app, in memory; its UI is the URL `npm run status` shows
   const jaeger = jaegerService({
@@ -123,6 +130,15 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     otlpPortEnv: JAEGER_PORTS.otlp.env,
     grpcPort: portFromEnv(env, JAEGER_PORTS.grpc.env, JAEGER_PORTS.grpc.port),
     grpcPortEnv: JAEGER_PORTS.grpc.env,
+  });
+  // the worker's mail goes here: GET <url>/messages lists what would have been delivered
+  const smtpSink = smtpSinkService({
+    dir: join(dir, 'smtp-sink'),
+    host: LOCAL_HOST,
+    port: portFromEnv(env, SMTP_SINK_PORTS.smtp.env, SMTP_SINK_PORTS.smtp.port),
+    portEnv: SMTP_SINK_PORTS.smtp.env,
+    httpPort: portFromEnv(env, SMTP_SINK_PORTS.http.env, SMTP_SINK_PORTS.http.port),
+    httpPortEnv: SMTP_SINK_PORTS.http.env,
   });
   const passthrough: Record<string, string> = {};
   for (const key of APP_ENV_PASSTHROUGH) {
@@ -151,6 +167,13 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       username: 'admin',
       password: localSecret(adminPasswordFile(scope), 24),
     },
+  });
+  // the same build and environment as the app, taking invoice and email jobs from Redis
+  const worker = workerService({
+    host: LOCAL_HOST,
+    port: localPort(env, 'worker'),
+    portEnv: PORT_VARIABLES.worker,
+    env: { ...(app.env ?? {}), SMTP_URL: smtpSink.smtpUrl, MAIL_FROM: 'erp-api@slipway.local' },
   });
   // the release CLI pushes, signs and verifies images here (npm run release -- sign, SLIPWAY_REGISTRY)
   const registry = registryService({
@@ -191,5 +214,5 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.nginx,
     servers: [{ address: `${app.host}:${String(app.port)}`, weight: 100 }],
   });
-  return [postgres, redis, registry, jaeger, app, alertReceiver, alertmanager, prometheus, nginx];
+  return [postgres, redis, registry, jaeger, app, smtpSink, worker, alertReceiver, alertmanager, prometheus, nginx];
 }

@@ -1,5 +1,5 @@
 /**
- * The permissions the seed migration (0005) creates, as `resource:action`. Routes ask for one of these by name, so
+ * The permissions the seed migrations (0005, 0007) create, as `resource:action`. Routes ask for one of these by name, so
  * a typo is a compile error instead of a route nobody can reach.
  */
 export const PERMISSIONS = [
@@ -16,6 +16,7 @@ export const PERMISSIONS = [
   'orders:update',
   'orders:cancel_own',
   'audit:read',
+  'jobs:manage',
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

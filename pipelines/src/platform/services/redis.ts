@@ -38,6 +38,11 @@ export interface RedisOptions {
   readonly disposable?: boolean;
   /** Start from an empty data directory (tests). */
   readonly fresh?: boolean;
+  /**
+   * Log every write to an append-only file (fsync each second), so a restart keeps the job queues; the local
+   * platform turns it on, tests that restart Redis on purpose do too.
+   */
+  readonly appendOnly?: boolean;
 }
 
 export interface RedisService extends ServiceDefinition {
@@ -81,7 +86,9 @@ export function redisService(options: RedisOptions): RedisService {
         '--save',
         options.disposable ? '' : '60 1',
         '--appendonly',
-        'no',
+        options.appendOnly ? 'yes' : 'no',
+        '--appendfsync',
+        'everysec',
       ];
     },
     // the account may not be able to enter the checkout
