@@ -15,13 +15,21 @@ const workflowFiles = readdirSync(workflowsDir).filter((file) => /\.ya?ml$/.test
 
 type Permissions = Readonly<Record<string, string>>;
 
+interface Step {
+  readonly id?: string;
+  readonly if?: string;
+  readonly uses?: string;
+  readonly run?: string;
+  readonly with?: Record<string, unknown>;
+  readonly env?: Record<string, string>;
+}
+
 interface Job {
   readonly permissions?: Permissions;
-  readonly steps?: readonly {
-    readonly uses?: string;
-    readonly run?: string;
-    readonly with?: Record<string, unknown>;
-  }[];
+  readonly if?: string;
+  readonly needs?: string | readonly string[];
+  readonly outputs?: Record<string, string>;
+  readonly steps?: readonly Step[];
   readonly uses?: string;
   readonly environment?: string;
   readonly concurrency?: { readonly group?: string; readonly 'cancel-in-progress'?: boolean };
@@ -47,12 +55,12 @@ const JOB_PERMISSIONS: Readonly<Record<string, Readonly<Record<string, Permissio
   'release.yml': {
     test: { contents: 'read' },
     release: { contents: 'read', packages: 'write', 'id-token': 'write' },
-    promote: { contents: 'write', 'pull-requests': 'write', packages: 'read' },
+    promote: { contents: 'write', 'pull-requests': 'write', issues: 'write', packages: 'read' },
   },
   'deploy.yml': {
     changes: { contents: 'read' },
     deploy: { contents: 'read', 'id-token': 'write' },
-    rollback: { contents: 'write', 'pull-requests': 'write' },
+    record: { contents: 'write', 'pull-requests': 'write', issues: 'write' },
   },
 };
 
@@ -150,15 +158,73 @@ describe('GitHub workflows', () => {
       for (const step of job.steps ?? []) expect(step.run ?? '', `${file}/${name}`).not.toContain('${{');
   });
 
+  // GitHub sets both variables in every step; a push to main of this repository makes them KEYLESS_IDENTITY
+  const WORKFLOW_IDENTITY = '--certificate-identity "$GITHUB_SERVER_URL/$GITHUB_WORKFLOW_REF"';
+  const ISSUER = `--certificate-oidc-issuer ${KEYLESS_IDENTITY.issuer}`;
+
   test('release.yml verifies with the identity the release CLI and Kyverno trust', () => {
     const release = readWorkflow('release.yml');
+    expect(release.on).toEqual({ push: { branches: ['main'] } });
+    const expanded = WORKFLOW_IDENTITY.replace('$GITHUB_SERVER_URL', 'https://github.com').replace(
+      '$GITHUB_WORKFLOW_REF',
+      'slipway/slipway/.github/workflows/release.yml@refs/heads/main',
+    );
+    expect(expanded).toBe(`--certificate-identity "${KEYLESS_IDENTITY.subject}"`);
     const steps = Object.values(release.jobs).flatMap((job) => job.steps ?? []);
-    const verify = steps.find((step) => step.run?.includes('release -- verify'))?.run ?? '';
-    expect(verify).toContain(`--certificate-identity ${KEYLESS_IDENTITY.subject}`);
-    expect(verify).toContain(`--certificate-oidc-issuer ${KEYLESS_IDENTITY.issuer}`);
-    expect(KEYLESS_IDENTITY.subject).toContain('/.github/workflows/release.yml@refs/heads/main');
-    expect(steps.some((step) => step.run?.includes('release -- sign --keyless'))).toBe(true);
-    expect(steps.some((step) => step.run?.includes('release -- promote --to dev'))).toBe(true);
+    const verify = steps.find((step) => step.run?.includes('release -- verify --registry ghcr.io'))?.run ?? '';
+    expect(verify).toContain(WORKFLOW_IDENTITY);
+    expect(verify).toContain(ISSUER);
+    expect(steps.some((step) => step.run?.includes('release -- sign --keyless --registry ghcr.io'))).toBe(true);
+  });
+
+  test('release.yml rehearses the digest on the local platform and promotes it to dev with that record', () => {
+    const { jobs } = readWorkflow('release.yml');
+    const release = jobs.release?.steps ?? [];
+    const rehearsal = release.find((step) => step.id === 'rehearsal')?.run ?? '';
+    expect(rehearsal).toContain('npm start');
+    expect(rehearsal).toMatch(/release -- sign --json/);
+    expect(rehearsal).toMatch(/release -- deploy "\$reference"/);
+    expect(rehearsal).toContain('record=');
+    // the rehearsal runs before anything is pushed to GHCR, and the platform is stopped whatever happened
+    const index = (find: (step: Step) => boolean): number => release.findIndex(find);
+    expect(index((step) => step.id === 'rehearsal')).toBeLessThan(index((step) => step.id === 'signed'));
+    expect(release.find((step) => step.run === 'npm stop')?.if).toBe('always()');
+    const artifact = release.find((step) => step.id === 'rehearsal-artifact');
+    expect(artifact?.with?.path).toBe('.local/platform/releases/');
+    expect(jobs.release?.outputs).toMatchObject({
+      digest: '${{ steps.signed.outputs.digest }}',
+      'gate-digest': '${{ steps.signed.outputs.gate-digest }}',
+      record: '${{ steps.rehearsal.outputs.record }}',
+      'report-url': '${{ steps.rehearsal-artifact.outputs.artifact-url }}',
+    });
+
+    const promote = jobs.promote?.steps ?? [];
+    const checkout = promote.find((step) => step.uses?.startsWith('actions/checkout@'));
+    expect(checkout?.with).toMatchObject({ 'persist-credentials': true, 'fetch-depth': 0 });
+    const downloads = promote.filter((step) => step.uses?.startsWith('actions/download-artifact@'));
+    expect(downloads.map((step) => step.with)).toEqual([
+      { name: 'release-evidence', path: '.local/release/' },
+      { name: 'local-rehearsal', path: '.local/platform/releases/' },
+    ]);
+    const step = promote.find((s) => s.run?.includes('release -- promote --to dev'));
+    const words = (step?.run ?? '').split(/\s+/);
+    const flag = (name: string): string | undefined => words[words.indexOf(name) + 1];
+    expect(words.slice(0, 7)).toEqual(['npm', 'run', 'release', '--', 'promote', '--to', 'dev']);
+    expect(words[7]).toBe('"$DIGEST"');
+    expect(flag('--gate-digest')).toBe('"$GATE_DIGEST"');
+    expect(flag('--record')).toBe('".local/platform/releases/$RECORD.json"');
+    expect(flag('--report-url')).toBe('"$REPORT_URL"');
+    expect(flag('--registry')).toBe('ghcr.io');
+    expect(flag('--main-ref')).toBe('origin/main');
+    expect(step?.run).toContain(WORKFLOW_IDENTITY);
+    expect(step?.run).toContain(ISSUER);
+    expect(step?.env).toEqual({
+      GITHUB_TOKEN: '${{ secrets.GITHUB_TOKEN }}',
+      DIGEST: '${{ needs.release.outputs.digest }}',
+      GATE_DIGEST: '${{ needs.release.outputs.gate-digest }}',
+      RECORD: '${{ needs.release.outputs.record }}',
+      REPORT_URL: '${{ needs.release.outputs.report-url }}',
+    });
   });
 
   test('deploy.yml deploys each stack in its own GitHub environment, one at a time', () => {
@@ -170,8 +236,27 @@ describe('GitHub workflows', () => {
     const runs = (up?.steps ?? []).map((step) => step.run ?? '');
     expect(runs).toContain('npm run preview -- "$STACK"');
     expect(runs.some((script) => script.startsWith('pulumi up --stack "$STACK" --policy-pack policies'))).toBe(true);
-    const rollback = (deploy.jobs.rollback?.steps ?? []).map((step) => step.run ?? '');
-    expect(rollback).toContain('npm run release -- rollback "$STACK"');
+  });
+
+  test('deploy.yml records each up on release-records and opens the rollback pull request after a failed one', () => {
+    const { jobs } = readWorkflow('deploy.yml');
+    const record = jobs.record;
+    expect(record?.needs).toEqual(['changes', 'deploy']);
+    // a failed deploy is exactly when the record and the rollback must run
+    expect(record?.if).toMatch(/^always\(\) && /);
+    const steps = record?.steps ?? [];
+    const checkout = steps.find((step) => step.uses?.startsWith('actions/checkout@'));
+    expect(checkout?.with).toMatchObject({ 'persist-credentials': true });
+    const when = (outcome: string): string[] =>
+      steps.filter((step) => step.if === `env.OUTCOME == '${outcome}'`).map((step) => (step.run ?? '').trim());
+    expect(when('success')).toEqual(['npm run release -- record "$STACK" --outcome promoted']);
+    const failed = when('failure');
+    expect(failed).toHaveLength(2);
+    expect(failed[0]).toMatch(/^npm run release -- record "\$STACK" --outcome rolled-back --reason "[^"]+"$/);
+    expect(failed[1]).toBe('npm run release -- rollback "$STACK"');
+    // nothing in deploy itself writes to the repository: its token reads, its OIDC token is for AWS only
+    const deployRuns = (jobs.deploy?.steps ?? []).map((step) => step.run ?? '').join('\n');
+    expect(deployRuns).not.toMatch(/release -- (record|rollback)/);
   });
 
   test('zizmor finds nothing in any workflow', () => {

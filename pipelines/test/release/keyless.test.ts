@@ -4,6 +4,7 @@
  * exactly as it does for a Fulcio certificate (only the trust root, the SCT and the Rekor entry differ).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { localDir, repoRoot } from '../../src/platform/paths.js';
 import { attest, ensureSigningKey, signDigest, type Signer, type SigningKey } from '../../src/release/cosign.js';
 import { runOk } from '../../src/release/exec.js';
 import { ATTESTATION_TYPES, KEYLESS_IDENTITY } from '../../src/release/identity.js';
-import { parseReference, type Verification, verifyImage } from '../../src/release/verify.js';
+import { parseReference, resolveDigest, type Verification, verifyImage } from '../../src/release/verify.js';
 import { keylessLikeSigningKey, pushTestImage, startRegistry, testCertificateAuthority } from './support.js';
 
 const SLOW = 120_000;
@@ -147,6 +148,50 @@ describe('verify with a keyless identity (certificate identity and OIDC issuer)'
       expect(failed(await verify(signedByWorkflow, { kind: 'key', publicKey: local.publicKey }))).toEqual(
         EVERY_SIGNED_CHECK,
       );
+    },
+    SLOW,
+  );
+});
+
+describe('how verify (and so promote --to) reaches a registry', () => {
+  const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy'] as const;
+
+  it(
+    'reads the loopback registry over plain HTTP, and a registry elsewhere (GHCR) only through TLS with skopeo',
+    async () => {
+      const reference = await pushTestImage(registry.address, 'keyless/transport');
+      const digest = parseReference(reference).digest ?? '';
+      expect(await resolveDigest(`${registry.address}/keyless/transport:test`)).toBe(digest);
+
+      // every connection skopeo or fetch opens goes through this proxy on loopback, which notes its first line
+      const seen: string[] = [];
+      const proxy = createServer((socket) => {
+        socket.once('data', (chunk) => {
+          seen.push(chunk.toString('latin1').split('\r\n', 1)[0] ?? '');
+          socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
+        });
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      const address = proxy.address();
+      const saved = Object.fromEntries(PROXY_VARIABLES.map((name) => [name, process.env[name]]));
+      const proxyUrl = `http://127.0.0.1:${String(typeof address === 'object' && address !== null ? address.port : 0)}`;
+      for (const name of PROXY_VARIABLES) process.env[name] = name.toLowerCase().startsWith('no_') ? '' : proxyUrl;
+      try {
+        const elsewhere = `registry.example.test/slipway/erp-api@${digest}`;
+        await expect(verify(elsewhere)).rejects.toThrow(
+          /registry\.example\.test\/slipway\/erp-api@sha256:[0-9a-f]{64} is not in the registry or cannot be read/,
+        );
+        // a TLS tunnel to the registry's port 443, never a plain HTTP request
+        expect(seen.length).toBeGreaterThan(0);
+        expect(new Set(seen)).toEqual(new Set(['CONNECT registry.example.test:443 HTTP/1.1']));
+      } finally {
+        for (const name of PROXY_VARIABLES) {
+          const value = saved[name];
+          if (value === undefined) Reflect.deleteProperty(process.env, name);
+          else process.env[name] = value;
+        }
+        await new Promise<void>((resolve) => proxy.close(() => resolve()));
+      }
     },
     SLOW,
   );
