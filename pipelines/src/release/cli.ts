@@ -48,6 +48,9 @@ options
                    key; the release workflow's is ${KEYLESS_IDENTITY.subject}
                    issued by ${KEYLESS_IDENTITY.issuer}
   --profile <p>    deploy: pause profile, local (default), test or production
+  --allow-breaking-migrations
+                   deploy: apply migrations that break the stable version sharing the database with the canary
+                   (drops, renames, type changes, NOT NULL without a default); recorded in the release record
   --json           print one JSON document on stdout instead of progress lines
   -h, --help       this text
 
@@ -67,6 +70,8 @@ interface Parsed {
   /** deploy: the image reference by digest. */
   readonly target?: string;
   readonly profile: string;
+  /** deploy: migrations that break the stable version are applied, not refused. */
+  readonly allowBreakingMigrations?: boolean;
   /** verify: a keyless identity; the local key when absent. */
   readonly keyless?: Extract<Signer, { kind: 'keyless' }>;
 }
@@ -110,6 +115,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'certificate-identity': { type: 'string' },
         'certificate-oidc-issuer': { type: 'string' },
         profile: { type: 'string', default: 'local' },
+        'allow-breaking-migrations': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -140,7 +146,15 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       mainRef: parsed.values['main-ref'],
       target: reference,
       profile,
+      allowBreakingMigrations: parsed.values['allow-breaking-migrations'],
     };
+  }
+  if (parsed.values['allow-breaking-migrations']) {
+    throw new ReleaseError(
+      `--allow-breaking-migrations applies to deploy, not ${command}`,
+      'pass it to npm run release -- deploy <ref>',
+      EXIT.usage,
+    );
   }
   if (known === undefined || extra.length > 0) {
     throw new ReleaseError(
@@ -279,6 +293,7 @@ async function releaseCommand(parsed: Parsed, progress: Progress, out: NodeJS.Wr
       mainRef: parsed.mainRef,
       env: process.env,
       progress,
+      allowBreakingMigrations: parsed.allowBreakingMigrations === true,
     });
     // every release ends with its report beside its record; a report that cannot be drawn does not change the outcome
     let report: string | undefined;
