@@ -47,6 +47,7 @@ import {
   updateRunning,
 } from './store.js';
 import { ALLOW_BREAKING_FLAG, checkMigrations, migrationEnvironment } from './migrations.js';
+import { releaseContainerPrefix } from './shutdown.js';
 import { BackgroundTraffic } from './traffic.js';
 
 /** How long the executor's Argo Rollouts metrics outlive the verdict: two local scrape intervals and a margin. */
@@ -411,7 +412,7 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
   const canaryPort = await freePort(LOCAL_HOST);
   const canaryAddress = `${LOCAL_HOST}:${String(canaryPort)}`;
   const id = releaseId(new Date(), digest);
-  const containerName = `slipway-${scope}-canary-${hash}`;
+  const containerName = `${releaseContainerPrefix(scope)}${hash}`;
   const nginxDir = nginx.configDir();
   const running: RunningRelease = {
     id,
