@@ -8,7 +8,7 @@ import { buildBase, lockBase } from './base.js';
 import { deploy, restoreStable } from './canary/executor.js';
 import { profileByName } from './canary/profile.js';
 import { executorAlive, listRecords, readRecord, readRunning, recordFile, requestControl } from './canary/store.js';
-import { platformScope } from '../platform/local.js';
+import { LOCAL_HOST, localPort, platformScope } from '../platform/local.js';
 import { isAlive } from '../platform/processes.js';
 import { RELEASE_PLAN } from './plan.js';
 import { EXIT, type ExitCode, ReleaseError, reportFailure } from './errors.js';
@@ -40,7 +40,8 @@ commands
 
 options
   --image <name>   only this image (default: all of ${IMAGES.map((i) => i.name).join(', ')})
-  --registry <h:p> the OCI registry (default: $SLIPWAY_REGISTRY or 127.0.0.1:5000, what npm start runs)
+  --registry <h:p> the OCI registry (default: $SLIPWAY_REGISTRY, else the one npm start runs: 127.0.0.1:5000 or
+                   $SLIPWAY_REGISTRY_PORT)
   --osv-db <dir>   scan offline with this local OSV database (osv-scanner's cache layout); online without it
   --main-ref <ref> verify: the branch a released commit must be on (default: main)
   --certificate-identity <url> --certificate-oidc-issuer <url>
@@ -123,7 +124,10 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     throw new ReleaseError((error as Error).message, `see the usage:\n${USAGE}`, EXIT.usage);
   }
   const [command = '', ...extra] = parsed.positionals;
-  const registry = parsed.values.registry ?? process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000';
+  const registry =
+    parsed.values.registry ??
+    process.env.SLIPWAY_REGISTRY ??
+    `${LOCAL_HOST}:${String(localPort(process.env, 'registry'))}`;
   if (parsed.values.help)
     return { command: 'help', json: false, images: [], registry, mainRef: 'main', profile: 'local' };
   const known = COMMANDS.find((c) => c === command);
