@@ -16,6 +16,7 @@ import { silentProgress, type Progress } from '../../src/platform/progress.js';
 import { notifications } from '../../src/platform/services/alert-receiver.js';
 import type { AppServiceDefinition } from '../../src/platform/services/app.js';
 import { appliedSplit } from '../../src/platform/services/nginx.js';
+import { previewDashboards } from '../../src/preview/dashboards.js';
 import { Supervisor } from '../../src/platform/supervisor.js';
 import { buildBase } from '../../src/release/base.js';
 import { deploy, type DeployOptions } from '../../src/release/canary/executor.js';
@@ -375,6 +376,13 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       const answer = await fetch(`${frontDoor()}/health/ready`);
       expect(answer.status).toBe(200);
       expect(answer.headers.get('x-upstream-addr')).toBe(stable?.address);
+      // the dashboard preview over the release: Argo Rollouts' panels have data, none is cluster-only or no-release
+      const { panels } = await previewDashboards({ prometheusUrl: prometheus, rangeSeconds: 600 });
+      const argo = panels.filter((panel) => ['Analysis results', 'Rollout phase'].includes(panel.title));
+      expect(argo.map((panel) => `${panel.title}: ${panel.status} ${panel.detail}`).sort()).toEqual([
+        'Analysis results: data ',
+        'Rollout phase: data ',
+      ]);
     },
     SLOW,
   );
