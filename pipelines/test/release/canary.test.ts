@@ -447,7 +447,7 @@ describe('npm run release -- deploy: the canary executor on the local platform',
         if (delivered === undefined) await new Promise((resolve) => setTimeout(resolve, 1_000));
       }
       expect(delivered, `no CanaryAnalysisFailed for ${failedRuns.join(', ')}`).toBeDefined();
-      expect(delivered?.labels).toMatchObject({ namespace: 'local', phase: 'Failed', severity: 'warning' });
+      expect(delivered?.labels).toMatchObject({ phase: 'Failed', severity: 'warning', service: 'erp-api' });
       durations.push(
         `CanaryAnalysisFailed delivered: ${((Date.now() - began) / 1000).toFixed(1)} s after the check began`,
       );
