@@ -20,6 +20,7 @@ import { ALL_PORT_VARIABLES, RUNNING_FOOTER } from '../../platform/local.js';
 import { repoRoot } from '../../platform/paths.js';
 import { freePort } from '../../platform/ports.js';
 import { consoleProgress } from '../../platform/progress.js';
+import { imageByName } from '../images.js';
 import { readBuildRecord } from '../record.js';
 
 /** Where the README takes its picture from. */
@@ -54,10 +55,13 @@ function startPlatform(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   consoleProgress.step('npm start');
   const child = npm(['start'], env);
   let output = '';
+  let running = false;
   return new Promise((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
+      if (running) return;
       output += chunk.toString();
       if (output.includes(RUNNING_FOOTER)) {
+        running = true;
         process.stdout.write(output);
         resolve(child);
       }
@@ -97,7 +101,7 @@ async function main(argv: readonly string[]): Promise<void> {
     const osvDb = values['osv-db'];
     await step(['run', 'release', '--', 'scan', '--image', 'erp-api', ...(osvDb ? ['--osv-db', osvDb] : [])], env);
     await step(['run', 'release', '--', 'sign', '--image', 'erp-api'], env);
-    const { digest } = readBuildRecord('erp-api');
+    const { digest } = readBuildRecord(imageByName('erp-api').name);
     const mainRef = values['main-ref'];
     const deployed = await step(
       ['run', 'release', '--', 'deploy', digest, ...(mainRef ? ['--main-ref', mainRef] : [])],
