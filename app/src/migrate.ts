@@ -13,6 +13,7 @@ import {
   planProblems,
 } from './db/migrations.js';
 import type { MigrationPlan } from './db/migrations.js';
+import { breakingStatements, type BreakingStatement } from './db/sql-scan.js';
 import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 
@@ -26,17 +27,20 @@ export const EXIT = {
   config: 78,
 } as const;
 
-export const USAGE = `usage: npm run migrate -w app -- [up | status] [options]
+export const USAGE = `usage: npm run migrate -w app -- [up | status | plan] [options]
 
 commands:
   up (default)           apply pending migrations in order, each in its own transaction
   status                 list applied and pending migrations
+  plan                   the pending migrations and the statements in them that break the version still
+                         running (drops, renames, type changes, NOT NULL without a default); applies nothing
 
 options:
   --allow-destructive    allow DROP, TRUNCATE, ALTER TABLE … DROP COLUMN and DELETE without WHERE
                          (or set MIGRATE_ALLOW_DESTRUCTIVE=1)
   --lock-timeout <s>     give up after waiting <s> seconds for another runner's lock (default: wait)
   --dir <path>           migrations directory (default: app/migrations)
+  --json                 plan: print one JSON document instead of a table
   -h, --help             show this help
 
 environment:
@@ -54,8 +58,9 @@ exit codes: 0 done, 1 a migration failed or was refused, 64 usage error, 75 lock
 export type { CliIo } from './cli.js';
 
 interface Invocation {
-  readonly command: 'up' | 'status';
+  readonly command: 'up' | 'status' | 'plan';
   readonly allowDestructive: boolean;
+  readonly json: boolean;
   readonly lockTimeoutMs: number | undefined;
   readonly dir: string;
 }
@@ -73,6 +78,7 @@ function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invoc
         'allow-destructive': { type: 'boolean' },
         'lock-timeout': { type: 'string' },
         dir: { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -84,9 +90,10 @@ function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invoc
   if (positionals.length > 1)
     throw new UsageError(`expected one command, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   const command = positionals[0] ?? 'up';
-  if (command !== 'up' && command !== 'status') {
-    throw new UsageError(`unknown command ${JSON.stringify(command)}; use up or status`);
+  if (command !== 'up' && command !== 'status' && command !== 'plan') {
+    throw new UsageError(`unknown command ${JSON.stringify(command)}; use up, status or plan`);
   }
+  if (values.json === true && command !== 'plan') throw new UsageError(`--json applies to plan, not ${command}`);
 
   let lockTimeoutMs: number | undefined;
   const lockTimeout = values['lock-timeout'];
@@ -106,7 +113,7 @@ function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invoc
     );
   }
   const allowDestructive = values['allow-destructive'] === true || fromEnv === '1' || fromEnv === 'true';
-  return { command, allowDestructive, lockTimeoutMs, dir: values.dir ?? MIGRATIONS_DIR };
+  return { command, allowDestructive, json: values.json === true, lockTimeoutMs, dir: values.dir ?? MIGRATIONS_DIR };
 }
 
 function statusTable(plan: MigrationPlan): string {
@@ -149,6 +156,55 @@ async function status(connectionString: string, dir: string, io: CliIo): Promise
     const problems = planProblems(plan);
     for (const problem of problems) io.stderr(`migrate: ${problem}\n`);
     return problems.length > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** What `plan --json` prints: the pending migrations, each with the statements that break the running version. */
+export interface PendingPlan {
+  readonly applied: number;
+  readonly pending: readonly {
+    readonly version: number;
+    readonly fileName: string;
+    readonly checksum: string;
+    readonly breaking: readonly BreakingStatement[];
+  }[];
+  /** Why `up` would refuse to run (an edited or out-of-order migration). */
+  readonly problems: readonly string[];
+}
+
+export function pendingPlan(plan: MigrationPlan): PendingPlan {
+  return {
+    applied: plan.applied.length,
+    pending: plan.pending.map((file) => ({
+      version: file.version,
+      fileName: file.fileName,
+      checksum: file.checksum,
+      breaking: breakingStatements(file.sql),
+    })),
+    problems: planProblems(plan),
+  };
+}
+
+async function planCommand(connectionString: string, dir: string, json: boolean, io: CliIo): Promise<number> {
+  const client = new Client({ connectionString, application_name: 'erp-api-migrate' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const plan = pendingPlan(await migrationPlan(client, dir));
+    if (json) io.stdout(`${JSON.stringify(plan)}\n`);
+    else {
+      for (const file of plan.pending) {
+        io.stdout(
+          `${file.fileName}: ${file.breaking.length === 0 ? 'safe beside the running version' : 'BREAKS the running version'}\n`,
+        );
+        for (const found of file.breaking) io.stdout(`  ${found.statement}\n    ${found.reason}\n`);
+      }
+      io.stdout(`${plan.applied} applied, ${plan.pending.length} pending\n`);
+      for (const problem of plan.problems) io.stderr(`migrate: ${problem}\n`);
+    }
+    return plan.problems.length > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -251,6 +307,7 @@ export async function runMigrateCli(argv: readonly string[], env: NodeJS.Process
 
   try {
     if (invocation.command === 'status') return await status(connectionString, invocation.dir, io);
+    if (invocation.command === 'plan') return await planCommand(connectionString, invocation.dir, invocation.json, io);
     const result = await migrate(connectionString, {
       dir: invocation.dir,
       allowDestructive: invocation.allowDestructive,

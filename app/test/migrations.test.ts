@@ -18,7 +18,7 @@ import {
   readMigrations,
   sha256,
 } from '../src/db/migrations.js';
-import { EXIT, runMigrateCli } from '../src/migrate.js';
+import { EXIT, runMigrateCli, type PendingPlan } from '../src/migrate.js';
 import { createTestDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
 
@@ -310,10 +310,63 @@ describe('status', () => {
   });
 });
 
+describe('plan', () => {
+  it('names each pending migration with the statements that break the running version, and applies nothing', async () => {
+    const database = await freshDatabase();
+    const dir = migrationsDir({ '0001_create_notes.sql': TWO['0001_create_notes.sql'] });
+    await migrate(database.url, { dir });
+    writeMigration(dir, '0002_add_note_author.sql', TWO['0002_add_note_author.sql']);
+    writeMigration(
+      dir,
+      '0003_rename_body.sql',
+      'ALTER TABLE notes RENAME COLUMN body TO text;\nALTER TABLE notes ADD COLUMN rank int NOT NULL;',
+    );
+
+    const run = await cli(['plan', '--json', '--dir', dir], { DATABASE_URL: database.url });
+    expect(run.code, run.stderr).toBe(EXIT.ok);
+    const plan = JSON.parse(run.stdout) as PendingPlan;
+    expect(plan.applied).toBe(1);
+    expect(plan.problems).toEqual([]);
+    expect(plan.pending.map((file) => [file.fileName, file.breaking])).toEqual([
+      ['0002_add_note_author.sql', []],
+      [
+        '0003_rename_body.sql',
+        [
+          {
+            statement: 'ALTER TABLE notes RENAME COLUMN body TO text',
+            reason: 'renames a table or column the running version still queries by its old name',
+          },
+          {
+            statement: 'ALTER TABLE notes ADD COLUMN rank int NOT NULL',
+            reason: "adds a NOT NULL column without a default: the running version's inserts fail",
+          },
+        ],
+      ],
+    ]);
+    expect(plan.pending[1]?.checksum).toBe(
+      sha256('ALTER TABLE notes RENAME COLUMN body TO text;\nALTER TABLE notes ADD COLUMN rank int NOT NULL;'),
+    );
+    expect((await withClient(database.url, appliedMigrations)).map((m) => m.version)).toEqual([1]);
+
+    const table = await cli(['plan', '--dir', dir], { DATABASE_URL: database.url });
+    expect(table.stdout).toContain('0002_add_note_author.sql: safe beside the running version');
+    expect(table.stdout).toContain('0003_rename_body.sql: BREAKS the running version');
+  });
+
+  it("finds nothing breaking in the service's own migrations on an empty database", async () => {
+    const database = await freshDatabase();
+    const run = await cli(['plan', '--json'], { DATABASE_URL: database.url });
+    const plan = JSON.parse(run.stdout) as PendingPlan;
+    expect(plan.pending).toHaveLength(6);
+    expect(plan.pending.flatMap((file) => file.breaking)).toEqual([]);
+  });
+});
+
 describe('command line', () => {
   it.each([
     [['--force'], "Unknown option '--force'"],
-    [['down'], 'unknown command "down"; use up or status'],
+    [['down'], 'unknown command "down"; use up, status or plan'],
+    [['status', '--json'], '--json applies to plan, not status'],
     [['up', 'status'], 'expected one command, got "up" "status"'],
     [['--lock-timeout', 'soon'], '--lock-timeout "soon" is invalid: give whole seconds from 0 to 86400'],
     [['--lock-timeout'], "Option '--lock-timeout <value>' argument missing"],
@@ -322,7 +375,7 @@ describe('command line', () => {
     expect(run.code).toBe(EXIT.usage);
     expect(EXIT.usage).toBe(64);
     expect(run.stderr).toContain(message);
-    expect(run.stderr).toContain('usage: npm run migrate -w app -- [up | status] [options]');
+    expect(run.stderr).toContain('usage: npm run migrate -w app -- [up | status | plan] [options]');
     expect(run.stdout).toBe('');
   });
 

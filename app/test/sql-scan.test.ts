@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { MIGRATIONS_DIR } from '../src/db/migrations.js';
-import { destructiveStatements, scrubSql, sqlStatements } from '../src/db/sql-scan.js';
+import { breakingStatements, destructiveStatements, scrubSql, sqlStatements } from '../src/db/sql-scan.js';
 
 describe('scrubSql', () => {
   it('removes comments and blanks literals, quoted identifiers and dollar-quoted bodies', () => {
@@ -65,5 +65,39 @@ describe('destructiveStatements', () => {
       // eslint-disable-next-line security/detect-non-literal-fs-filename -- a file of the migrations directory
       expect(destructiveStatements(readFileSync(join(MIGRATIONS_DIR, file), 'utf8')), file).toEqual([]);
     }
+  });
+});
+
+describe('breakingStatements', () => {
+  it.each([
+    ['DROP TABLE users', /drops or deletes data/],
+    ['ALTER TABLE users DROP COLUMN email', /drops or deletes data/],
+    ['ALTER TABLE users RENAME COLUMN email TO mail', /renames a table or column/],
+    ['ALTER TABLE users RENAME TO accounts', /renames a table or column/],
+    ['ALTER TABLE IF EXISTS users RENAME email TO mail', /renames a table or column/],
+    ['ALTER VIEW active_users RENAME TO people', /renames an object/],
+    ['ALTER TABLE orders ALTER COLUMN total TYPE numeric(12, 2)', /changes a column's type/],
+    ['ALTER TABLE orders ALTER total SET DATA TYPE bigint', /changes a column's type/],
+    ['ALTER TABLE users ALTER COLUMN email SET NOT NULL', /makes a column NOT NULL/],
+    ['ALTER TABLE users ADD COLUMN tenant int NOT NULL', /NOT NULL column without a default/],
+    ['ALTER TABLE users ADD CONSTRAINT c CHECK (a IN (1, 2)), ADD tenant text NOT NULL', /NOT NULL column/],
+  ])('flags %j', (statement, reason) => {
+    const found = breakingStatements(`${statement};`);
+    expect(found).toHaveLength(1);
+    expect(found[0]?.reason).toMatch(reason);
+  });
+
+  it.each([
+    'CREATE TABLE t (id int NOT NULL)',
+    'ALTER TABLE users ADD COLUMN tenant int',
+    'ALTER TABLE users ADD COLUMN tenant int NOT NULL DEFAULT 1',
+    'ALTER TABLE users ADD COLUMN total int GENERATED ALWAYS AS (a + b) STORED NOT NULL',
+    'ALTER TABLE users ALTER COLUMN email DROP NOT NULL',
+    'ALTER TABLE users ALTER COLUMN email SET DEFAULT 1',
+    'ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)',
+    'CREATE INDEX CONCURRENTLY users_tenant ON users (tenant)',
+    "INSERT INTO notes (body) VALUES ('ALTER TABLE x RENAME TO y')",
+  ])('does not flag %j', (statement) => {
+    expect(breakingStatements(statement)).toEqual([]);
   });
 });

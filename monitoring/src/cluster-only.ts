@@ -17,10 +17,6 @@ export const CLUSTER_ONLY: readonly ClusterOnlySource[] = [
     reason: 'ingress-nginx runs in the cluster only (the local nginx exports no metrics)',
   },
   {
-    metrics: ['analysis_run_info', 'analysis_run_metric_phase', 'rollout_info'],
-    reason: 'the Argo Rollouts controller runs in the cluster only',
-  },
-  {
     metrics: [
       'kube_cronjob_status_last_successful_time',
       'kube_cronjob_created',
@@ -28,6 +24,18 @@ export const CLUSTER_ONLY: readonly ClusterOnlySource[] = [
       'kube_job_failed',
     ],
     reason: 'kube-state-metrics runs in the cluster only; no backup CronJob runs locally',
+  },
+];
+
+/**
+ * Metrics the local platform has only once a release ran there: no cluster is needed, but until
+ * `npm run release -- deploy` nothing exports them. The dashboard preview lists such panels apart from cluster-only.
+ */
+export const RELEASE_ONLY: readonly ClusterOnlySource[] = [
+  {
+    metrics: ['analysis_run_info', 'analysis_run_metric_phase', 'rollout_info'],
+    reason:
+      "the Argo Rollouts controller's metrics: locally the release executor (npm run release -- deploy) and the platform's argo-rollouts service export them once a release has run",
   },
 ];
 
@@ -56,11 +64,20 @@ function equalities(matchers: readonly { label: string; operator: string; value:
  * followed to the metrics its rules read (`slo:sli_error:ratio_rate5m{slo="edge-availability"}` reads ingress-nginx).
  */
 export function clusterOnlyReason(expr: string): string | undefined {
+  return reasonFrom(CLUSTER_ONLY, expr);
+}
+
+/** Why `expr` returns nothing on a local platform where no release has run yet, or undefined. */
+export function releaseOnlyReason(expr: string): string | undefined {
+  return reasonFrom(RELEASE_ONLY, expr);
+}
+
+function reasonFrom(list: readonly ClusterOnlySource[], expr: string): string | undefined {
   const selectors = analyzePromql(expr).selectors;
   for (const selector of selectors) {
     if (selector.metric === undefined) continue;
     const sources = sourcesOf(selector.metric, equalities(selector.matchers), new Set());
-    const entry = CLUSTER_ONLY.find((candidate) => sources.every((source) => candidate.metrics.includes(source)));
+    const entry = list.find((candidate) => sources.every((source) => candidate.metrics.includes(source)));
     if (entry !== undefined) return entry.reason;
   }
   return undefined;

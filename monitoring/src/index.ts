@@ -10,5 +10,11 @@ export { AUDIT_INTEGRITY_EVENT, LOG_ALERTS, lokiConfig, lokiRetentionHelmValues,
 export { EXTERNAL_METRICS } from './external-metrics.js';
 export { GENERATED_DIR, generatedFiles } from './generate.js';
 export * from './service-monitor.js';
-export { CLUSTER_ONLY, CLUSTER_ONLY_METRICS, clusterOnlyReason } from './cluster-only.js';
+export {
+  CLUSTER_ONLY,
+  CLUSTER_ONLY_METRICS,
+  clusterOnlyReason,
+  RELEASE_ONLY,
+  releaseOnlyReason,
+} from './cluster-only.js';
 export type { ClusterOnlySource } from './cluster-only.js';

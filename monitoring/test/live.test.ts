@@ -16,7 +16,7 @@ import { appService } from '../../pipelines/src/platform/services/app.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
 import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
 import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
-import { CLUSTER_ONLY } from '../src/cluster-only.js';
+import { CLUSTER_ONLY, RELEASE_ONLY } from '../src/cluster-only.js';
 import { APP_JOB, APP_SELECTOR, METRICS_PORT, METRICS_SERVICE } from '../src/config.js';
 import { FIXTURE_SERVICE_LABELS } from '../src/fixtures.js';
 import { appServiceMonitorSpec, discoveryLabels, operatorRelabelConfigs, relabel } from '../src/service-monitor.js';
@@ -65,7 +65,7 @@ interface Query {
  */
 const ABSENT_HERE: readonly { readonly metrics: readonly string[]; readonly reason: string; readonly app: boolean }[] =
   [
-    ...CLUSTER_ONLY.map((entry) => ({ ...entry, app: false })),
+    ...[...CLUSTER_ONLY, ...RELEASE_ONLY].map((entry) => ({ ...entry, app: false })),
     {
       metrics: [
         'db_queries_total',

@@ -12,6 +12,7 @@ import {
   LOCAL_ADMIN_EMAIL,
   localPaths,
   localPlatform,
+  LOCAL_APP_LIMITS,
   RUNNING_FOOTER,
 } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
@@ -344,7 +345,7 @@ describe('npm start / npm stop (the local platform)', () => {
 });
 
 describe('the app settings of the local platform', () => {
-  test('hands through the rate-limit settings a local load run lifts, and nothing else of the caller', async () => {
+  test("lifts the per-client limits by default, hands through the caller's, and nothing else of the caller", async () => {
     const base = await platformEnv();
     const env = {
       ...base,
@@ -360,6 +361,12 @@ describe('the app settings of the local platform', () => {
       { ...env, RATE_LIMIT_PER_MINUTE: undefined, TRUST_PROXY: undefined },
       env.SLIPWAY_SCOPE,
     );
-    expect(plain.find((service) => service.name === 'app')?.env).not.toHaveProperty('RATE_LIMIT_PER_MINUTE');
+    // unset, the local limits apply: every local client is 127.0.0.1 behind nginx, the cluster's one proxy hop
+    expect(plain.find((service) => service.name === 'app')?.env).toMatchObject(LOCAL_APP_LIMITS);
+    const production = localPlatform({ ...env, RATE_LIMIT_PER_MINUTE: '100', TRUST_PROXY: 'false' }, env.SLIPWAY_SCOPE);
+    expect(production.find((service) => service.name === 'app')?.env).toMatchObject({
+      RATE_LIMIT_PER_MINUTE: '100',
+      TRUST_PROXY: 'false',
+    });
   });
 });

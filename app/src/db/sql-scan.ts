@@ -132,3 +132,68 @@ export function destructiveStatements(sql: string): string[] {
       deletesEverything(statement),
   );
 }
+
+/** A statement a migration holds that the version before it cannot run against, and why. */
+export interface BreakingStatement {
+  readonly statement: string;
+  readonly reason: string;
+}
+
+/** The comma-separated actions of an `ALTER TABLE`, split outside parentheses (a CHECK or DEFAULT may hold commas). */
+function alterTableActions(statement: string): string[] | undefined {
+  const match = /^ALTER TABLE (?:IF EXISTS )?(?:ONLY )?\S+ (.*)$/i.exec(statement);
+  if (match === null) return undefined;
+  const actions: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const char of match[1] ?? '') {
+    if (char === '(') depth += 1;
+    if (char === ')') depth -= 1;
+    if (char === ',' && depth === 0) {
+      actions.push(current.trim());
+      current = '';
+    } else current += char;
+  }
+  actions.push(current.trim());
+  return actions;
+}
+
+/** Why one `ALTER TABLE` action breaks the version before it, or undefined when that version keeps working. */
+function breakingAction(action: string): string | undefined {
+  if (/^RENAME\b/i.test(action)) return 'renames a table or column the running version still queries by its old name';
+  if (/^ALTER (?:COLUMN )?\S+ (?:SET DATA )?TYPE\b/i.test(action))
+    return "changes a column's type under the running version (and rewrites the table under a lock)";
+  if (/^ALTER (?:COLUMN )?\S+ SET NOT NULL\b/i.test(action))
+    return "makes a column NOT NULL that the running version's inserts may leave empty";
+  if (/^ADD (?:COLUMN )?(?!CONSTRAINT\b|PRIMARY\b|UNIQUE\b|CHECK\b|FOREIGN\b|EXCLUDE\b)/i.test(action)) {
+    const notNull = /\bNOT NULL\b/i.test(action);
+    const defaulted = /\bDEFAULT\b|\bGENERATED\b/i.test(action);
+    if (notNull && !defaulted) return "adds a NOT NULL column without a default: the running version's inserts fail";
+  }
+  return undefined;
+}
+
+/**
+ * Statements that break the version still running while a canary shares its database: the destructive ones
+ * ({@link destructiveStatements}), renames, type changes, and NOT NULL columns or constraints without a default.
+ * Such a change ships in two releases (expand, then contract once no running version needs the old shape).
+ */
+export function breakingStatements(sql: string): BreakingStatement[] {
+  const destructive = new Set(destructiveStatements(sql));
+  const found: BreakingStatement[] = [];
+  for (const statement of sqlStatements(sql)) {
+    if (destructive.has(statement)) {
+      found.push({ statement, reason: 'drops or deletes data the running version reads' });
+      continue;
+    }
+    if (/^ALTER (?:VIEW|MATERIALIZED VIEW|SEQUENCE|TYPE|FUNCTION|SCHEMA|INDEX) .* RENAME\b/i.test(statement)) {
+      found.push({ statement, reason: 'renames an object the running version still uses by its old name' });
+      continue;
+    }
+    const reason = alterTableActions(statement)
+      ?.map(breakingAction)
+      .find((why) => why !== undefined);
+    if (reason !== undefined) found.push({ statement, reason });
+  }
+  return found;
+}

@@ -1,9 +1,11 @@
 import { relative } from 'node:path';
 
+import { stopPlatform, stopReleaseContainers } from '../release/canary/shutdown.js';
 import { PlatformError } from './errors.js';
 import {
   adminPasswordFile,
   LOCAL_ADMIN_EMAIL,
+  LOCAL_APP_LIMITS,
   localPaths,
   localPlatform,
   platformScope,
@@ -43,8 +45,20 @@ function tryIt(services: readonly ServiceRecord[], scope: string): string {
     `  API docs (Swagger UI)  ${app.url}/api/docs\n` +
     `  administrator          ${LOCAL_ADMIN_EMAIL}, password in ${passwordFile}\n` +
     `  sign in                curl -s ${app.url}/api/v1/auth/login -H 'Content-Type: application/json' \\\n` +
-    `                           -d "{\\"email\\":\\"${LOCAL_ADMIN_EMAIL}\\",\\"password\\":\\"$(cat ${passwordFile})\\"}"\n\n`
+    `                           -d "{\\"email\\":\\"${LOCAL_ADMIN_EMAIL}\\",\\"password\\":\\"$(cat ${passwordFile})\\"}"\n` +
+    `  limits                 ${limitsNote()}\n\n`
   );
+}
+
+/** Which per-client limits the app runs with: lifted by default, since every local client is 127.0.0.1. */
+function limitsNote(): string {
+  const limit = process.env.RATE_LIMIT_PER_MINUTE ?? LOCAL_APP_LIMITS.RATE_LIMIT_PER_MINUTE;
+  const proxy = process.env.TRUST_PROXY ?? LOCAL_APP_LIMITS.TRUST_PROXY;
+  const why =
+    limit === LOCAL_APP_LIMITS.RATE_LIMIT_PER_MINUTE
+      ? ' (every local client is 127.0.0.1; RATE_LIMIT_PER_MINUTE=100 npm start for the production limit)'
+      : '';
+  return `RATE_LIMIT_PER_MINUTE=${limit} TRUST_PROXY=${proxy}${why}`;
 }
 
 async function start(): Promise<number> {
@@ -68,7 +82,7 @@ async function start(): Promise<number> {
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       process.stdout.write(`\n${reason}: stopping the platform\n`);
-      await supervisor.stopAll();
+      await stopPlatform(supervisor, scope, consoleProgress);
     })();
     return stopping;
   };
@@ -110,7 +124,8 @@ async function start(): Promise<number> {
 }
 
 async function stop(): Promise<number> {
-  const { stateFile } = localPaths(platformScope(process.env));
+  const scope = platformScope(process.env);
+  const { stateFile } = localPaths(scope);
   const state = readState(stateFile);
   if (!state) {
     process.stdout.write('Slipway is not running.\n');
@@ -127,6 +142,7 @@ async function stop(): Promise<number> {
   // Whatever is still recorded (a supervisor that died or hung) is stopped here.
   const recorded = [...(readState(stateFile)?.services ?? state.services), ...readPidFiles(stateFile)];
   await stopRecorded(stateFile, consoleProgress);
+  await stopReleaseContainers(scope, consoleProgress);
   const left = recorded.filter(isRecordedAlive);
   if (left.length > 0) {
     throw new PlatformError(

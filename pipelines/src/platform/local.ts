@@ -7,6 +7,7 @@ import { portFromEnv } from './ports.js';
 import { alertReceiverService } from './services/alert-receiver.js';
 import { alertmanagerService } from './services/alertmanager.js';
 import { appService } from './services/app.js';
+import { argoRolloutsService } from './services/argo-rollouts.js';
 import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
 import { nginxService } from './services/nginx.js';
 import { postgresService } from './services/postgres.js';
@@ -28,6 +29,7 @@ export const DEFAULT_PORTS = {
   alertmanager: 9093,
   alertReceiver: 9095,
   worker: 8082,
+  argoRollouts: 8090,
 } as const;
 
 /** The variable that moves each port of the local platform. */
@@ -41,6 +43,7 @@ export const PORT_VARIABLES = {
   alertmanager: 'SLIPWAY_ALERTMANAGER_PORT',
   alertReceiver: 'SLIPWAY_ALERT_RECEIVER_PORT',
   worker: 'SLIPWAY_WORKER_PORT',
+  argoRollouts: 'SLIPWAY_ARGO_ROLLOUTS_PORT',
 } as const satisfies Record<keyof typeof DEFAULT_PORTS, string>;
 
 /** Every variable that moves a port of the local platform: a test that runs its own gives each a free port. */
@@ -88,6 +91,14 @@ export function localPaths(scope: string): { dir: string; stateFile: string; log
   const dir = scopeDir(scope);
   return { dir, stateFile: join(dir, 'state.json'), logDir: join(dir, 'logs') };
 }
+
+/**
+ * The app's per-client limits on the local platform, unless the caller sets them. TRUST_PROXY=1 is the cluster's
+ * setting too (infra: one ingress hop; here nginx). The limit is lifted because every local client (a person, the
+ * release's background traffic, the canary gate, a load run) is 127.0.0.1: a per-address limit would limit the
+ * machine, not a client. `RATE_LIMIT_PER_MINUTE=100 npm start` runs with the production limit.
+ */
+export const LOCAL_APP_LIMITS = { RATE_LIMIT_PER_MINUTE: '1000000', TRUST_PROXY: '1' } as const;
 
 /** Variables of the caller's environment handed through to the app (its own config schema validates them). */
 // RATE_LIMIT_PER_MINUTE and TRUST_PROXY let a local load run (load/README.md) lift the per-IP limits.
@@ -153,6 +164,7 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     env: {
       NODE_ENV: 'development',
       APP_ENV: 'dev',
+      ...LOCAL_APP_LIMITS,
       ...passthrough,
       DATABASE_URL: postgres.connectionStringAs(APP_DATABASE_ROLE, appRolePassword, APP_DATABASE),
       REDIS_URL: redis.connectionUrl,
@@ -214,5 +226,13 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.nginx,
     servers: [{ address: `${app.host}:${String(app.port)}`, weight: 100 }],
   });
-  return [postgres, redis, registry, jaeger, app, smtpSink, worker, alertReceiver, alertmanager, prometheus, nginx];
+  // the AnalysisRuns of finished releases, as the Argo Rollouts controller keeps them for history
+  const argoRollouts = argoRolloutsService({
+    scope,
+    host: LOCAL_HOST,
+    port: localPort(env, 'argoRollouts'),
+    portEnv: PORT_VARIABLES.argoRollouts,
+    targetsDir: prometheus.targetsDir,
+  });
+  return [postgres, redis, registry, jaeger, app, smtpSink, worker, alertReceiver, alertmanager, prometheus, nginx, argoRollouts];
 }

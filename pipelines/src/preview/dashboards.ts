@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { clusterOnlyReason } from '../../../monitoring/src/cluster-only.js';
+import { clusterOnlyReason, releaseOnlyReason } from '../../../monitoring/src/cluster-only.js';
 import { GENERATED_DIR } from '../../../monitoring/src/generate.js';
 import { EXIT, ReleaseError } from '../release/errors.js';
 import { type ChartSeries, formatValue, pointCount, renderTimeSeriesChart } from '../release/report/charts.js';
@@ -11,8 +11,11 @@ import { queryRange, scrapeIntervalSeconds } from '../release/report/prometheus.
 /** The generated Grafana dashboards (monitoring/generated/dashboards). */
 export const DASHBOARDS_DIR = join(GENERATED_DIR, 'dashboards');
 
-/** What a panel showed against this Prometheus. */
-export type PanelStatus = 'data' | 'no-data' | 'cluster-only' | 'error';
+/**
+ * What a panel showed against this Prometheus; `no-release`: no data because its metrics exist locally only once a
+ * release has run (monitoring/src/cluster-only.ts RELEASE_ONLY), unlike `cluster-only`, which never has data here.
+ */
+export type PanelStatus = 'data' | 'no-data' | 'no-release' | 'cluster-only' | 'error';
 
 export interface TargetResult {
   readonly expr: string;
@@ -21,6 +24,7 @@ export interface TargetResult {
   readonly series: number;
   readonly points: number;
   readonly clusterOnly?: string;
+  readonly releaseOnly?: string;
   readonly error?: string;
 }
 
@@ -156,6 +160,7 @@ export async function previewDashboards(options: PreviewOptions): Promise<Previe
         if (target.expr === undefined) continue;
         const query = substitute(target.expr, values);
         const clusterOnly = clusterOnlyReason(target.expr);
+        const releaseOnly = releaseOnlyReason(target.expr);
         try {
           const found = await queryRange(options.prometheusUrl, { expr: query, start, end: now, stepSeconds: step });
           const drawn = found.map((one) => ({
@@ -169,6 +174,7 @@ export async function previewDashboards(options: PreviewOptions): Promise<Previe
             series: found.length,
             points: pointCount(drawn),
             ...(clusterOnly === undefined ? {} : { clusterOnly }),
+            ...(releaseOnly === undefined ? {} : { releaseOnly }),
           });
         } catch (error) {
           if (!(error instanceof ReleaseError) || error.exitCode === EXIT.missing) throw error;
@@ -177,8 +183,12 @@ export async function previewDashboards(options: PreviewOptions): Promise<Previe
       }
       const result = judge(dashboard.title, title, targets);
       results.push(result);
-      if (result.status === 'cluster-only') {
-        listed.push([escapeHtml(title), `<span class="cluster-only">cluster-only</span>`, escapeHtml(result.detail)]);
+      if (result.status === 'cluster-only' || result.status === 'no-release') {
+        listed.push([
+          escapeHtml(title),
+          `<span class="${result.status}">${result.status}</span>`,
+          escapeHtml(result.detail),
+        ]);
         continue;
       }
       const defaults = panel.fieldConfig?.defaults ?? {};
@@ -208,7 +218,9 @@ export async function previewDashboards(options: PreviewOptions): Promise<Previe
     }
     sections.push(
       `<h2>${escapeHtml(dashboard.title)}</h2>\n<div class="charts">${figures.join('\n')}</div>${
-        listed.length === 0 ? '' : `\n<h3>Cluster-only panels</h3>\n${table(['panel', 'status', 'why'], listed)}`
+        listed.length === 0
+          ? ''
+          : `\n<h3>Panels without data here: cluster-only, or until a release runs</h3>\n${table(['panel', 'status', 'why'], listed)}`
       }`,
     );
   }
@@ -225,7 +237,7 @@ export async function previewDashboards(options: PreviewOptions): Promise<Previe
   );
   const body = [
     '<h1>Dashboard preview</h1>',
-    `<p>Every panel of the generated dashboards (monitoring/generated/dashboards) queried from ${escapeHtml(options.prometheusUrl)} over the last ${options.rangeSeconds} s, step ${step} s; <code>$__rate_interval</code> = ${rateInterval}s (scrape interval ${scrape} s); <code>$namespace</code> and <code>$instance</code> are All. ${results.length} panels: ${count('data')} with data, ${count('no-data')} without, ${count('error')} refused, ${count('cluster-only')} cluster-only (monitoring/src/cluster-only.ts).</p>`,
+    `<p>Every panel of the generated dashboards (monitoring/generated/dashboards) queried from ${escapeHtml(options.prometheusUrl)} over the last ${options.rangeSeconds} s, step ${step} s; <code>$__rate_interval</code> = ${rateInterval}s (scrape interval ${scrape} s); <code>$namespace</code> and <code>$instance</code> are All. ${results.length} panels: ${count('data')} with data, ${count('no-data')} without, ${count('error')} refused, ${count('no-release')} without data until a release runs, ${count('cluster-only')} cluster-only (monitoring/src/cluster-only.ts).</p>`,
     summary,
     ...sections,
   ].join('\n');
@@ -240,6 +252,12 @@ function judge(dashboard: string, title: string, targets: readonly TargetResult[
   if (targets.length > 0 && local.length === 0)
     return { ...base, status: 'cluster-only', detail: [...new Set(targets.map((t) => t.clusterOnly))].join('; ') };
   const empty = local.filter((t) => t.points === 0);
+  if (empty.length > 0 && empty.every((t) => t.releaseOnly !== undefined))
+    return {
+      ...base,
+      status: 'no-release',
+      detail: `no release has run on this platform: ${[...new Set(empty.map((t) => t.releaseOnly))].join('; ')}`,
+    };
   if (local.length === 0 || empty.length > 0)
     return {
       ...base,

@@ -8,7 +8,7 @@ import { buildBase, lockBase } from './base.js';
 import { deploy, restoreStable } from './canary/executor.js';
 import { profileByName } from './canary/profile.js';
 import { executorAlive, listRecords, readRecord, readRunning, recordFile, requestControl } from './canary/store.js';
-import { platformScope } from '../platform/local.js';
+import { LOCAL_HOST, localPort, platformScope } from '../platform/local.js';
 import { isAlive } from '../platform/processes.js';
 import { RELEASE_PLAN } from './plan.js';
 import { EXIT, type ExitCode, ReleaseError, reportFailure } from './errors.js';
@@ -43,7 +43,8 @@ ${GITOPS_USAGE}
 
 options
   --image <name>   only this image (default: all of ${IMAGES.map((i) => i.name).join(', ')})
-  --registry <h:p> the OCI registry (default: $SLIPWAY_REGISTRY or 127.0.0.1:5000, what npm start runs)
+  --registry <h:p> the OCI registry (default: $SLIPWAY_REGISTRY, else the one npm start runs: 127.0.0.1:5000 or
+                   $SLIPWAY_REGISTRY_PORT)
   --osv-db <dir>   scan offline with this local OSV database (osv-scanner's cache layout); online without it
   --main-ref <ref> verify: the branch a released commit must be on (default: main)
   --certificate-identity <url> --certificate-oidc-issuer <url>
@@ -55,6 +56,9 @@ options
   --profile <p>    deploy: pause profile, local (default), test or production
   --rollback-pr <stack>
                    deploy: when the release ends rolled back, open the rollback pull request of the stack
+  --allow-breaking-migrations
+                   deploy: apply migrations that break the stable version sharing the database with the canary
+                   (drops, renames, type changes, NOT NULL without a default); recorded in the release record
   --json           print one JSON document on stdout instead of progress lines
   -h, --help       this text
 
@@ -76,6 +80,8 @@ interface Parsed {
   readonly profile: string;
   /** sign: keyless with the environment's OIDC identity (the release workflow) instead of the local key. */
   readonly signKeyless?: boolean;
+  /** deploy: migrations that break the stable version are applied, not refused. */
+  readonly allowBreakingMigrations?: boolean;
   /** verify: a keyless identity; the local key when absent. */
   readonly keyless?: Extract<Signer, { kind: 'keyless' }>;
   /** deploy: the stack whose rollback pull request a rolled-back release opens. */
@@ -123,6 +129,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         keyless: { type: 'boolean', default: false },
         profile: { type: 'string', default: 'local' },
         'rollback-pr': { type: 'string' },
+        'allow-breaking-migrations': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -130,7 +137,10 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     throw new ReleaseError((error as Error).message, `see the usage:\n${USAGE}`, EXIT.usage);
   }
   const [command = '', ...extra] = parsed.positionals;
-  const registry = parsed.values.registry ?? process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000';
+  const registry =
+    parsed.values.registry ??
+    process.env.SLIPWAY_REGISTRY ??
+    `${LOCAL_HOST}:${String(localPort(process.env, 'registry'))}`;
   if (parsed.values.help)
     return { command: 'help', json: false, images: [], registry, mainRef: 'main', profile: 'local' };
   const known = COMMANDS.find((c) => c === command);
@@ -163,7 +173,15 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       target: reference,
       profile,
       ...(rollbackStack === undefined ? {} : { rollbackPr: rollbackStack }),
+      allowBreakingMigrations: parsed.values['allow-breaking-migrations'],
     };
+  }
+  if (parsed.values['allow-breaking-migrations']) {
+    throw new ReleaseError(
+      `--allow-breaking-migrations applies to deploy, not ${command}`,
+      'pass it to npm run release -- deploy <ref>',
+      EXIT.usage,
+    );
   }
   if (known === undefined || extra.length > 0) {
     throw new ReleaseError(
@@ -311,6 +329,7 @@ async function releaseCommand(parsed: Parsed, progress: Progress, out: NodeJS.Wr
       mainRef: parsed.mainRef,
       env: process.env,
       progress,
+      allowBreakingMigrations: parsed.allowBreakingMigrations === true,
     });
     // every release ends with its report beside its record; a report that cannot be drawn does not change the outcome
     let report: string | undefined;

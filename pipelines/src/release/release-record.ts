@@ -75,6 +75,21 @@ export interface ReleaseTimings {
   readonly droppedRequests?: number;
 }
 
+/** A statement of a pending migration that the stable version cannot run against while it shares the database. */
+export interface BreakingMigration {
+  readonly migration: string;
+  readonly statement: string;
+  readonly reason: string;
+}
+
+/** The image's pending migrations when the release checked them, before anything migrated. */
+export interface MigrationCheck {
+  readonly pending: readonly string[];
+  readonly breaking: readonly BreakingMigration[];
+  /** Set when an operator applied breaking migrations anyway (deploy --allow-breaking-migrations). */
+  readonly overridden: boolean;
+}
+
 export interface ReleaseRecord {
   readonly schemaVersion: 1;
   /** Unique per release, sortable by time, safe in a file name. */
@@ -93,6 +108,7 @@ export interface ReleaseRecord {
   readonly reason?: string;
   readonly stages: readonly StageRecord[];
   readonly evidence?: ReleaseEvidence;
+  readonly migrations?: MigrationCheck;
   readonly timings: ReleaseTimings;
   /** The Prometheus that measured the release, for the report's range queries. */
   readonly prometheusUrl?: string;

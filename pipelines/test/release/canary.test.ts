@@ -1,21 +1,28 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, relative } from 'node:path';
+
+import { Client } from 'pg';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { removeDirectory } from '../../src/platform/accounts.js';
-import { localPaths, localPlatform } from '../../src/platform/local.js';
+import { ALL_PORT_VARIABLES, localPaths, localPlatform } from '../../src/platform/local.js';
 import { localDir, repoRoot } from '../../src/platform/paths.js';
 import { freePlatformPorts } from '../platform-env.js';
 import { silentProgress, type Progress } from '../../src/platform/progress.js';
+import { notifications } from '../../src/platform/services/alert-receiver.js';
+import type { AppServiceDefinition } from '../../src/platform/services/app.js';
 import { appliedSplit } from '../../src/platform/services/nginx.js';
+import { previewDashboards } from '../../src/preview/dashboards.js';
 import { Supervisor } from '../../src/platform/supervisor.js';
 import { buildBase } from '../../src/release/base.js';
 import { deploy, type DeployOptions } from '../../src/release/canary/executor.js';
 import { PROFILES } from '../../src/release/canary/profile.js';
-import { readRecord, readRunning, readStable } from '../../src/release/canary/store.js';
+import { releaseContainerPrefix, stopPlatform } from '../../src/release/canary/shutdown.js';
+import { listRecords, readRecord, readRunning, readStable } from '../../src/release/canary/store.js';
 import { ensureSigningKey, type SigningKey } from '../../src/release/cosign.js';
 import { run, runOk } from '../../src/release/exec.js';
 import { appImage, buildImage, evidenceDir, type BuiltImage, type ImageDefinition } from '../../src/release/images.js';
@@ -41,6 +48,7 @@ let app: BuiltImage;
 let goodReference: string;
 const faultReference: Partial<Record<Fault, string>> = {};
 let unsignedReference: string;
+let breakingMigrationReference: string;
 const durations: string[] = [];
 
 const lines: string[] = [];
@@ -87,6 +95,38 @@ async function buildFault(fault: Fault): Promise<BuiltImage> {
   );
   const base = await buildBase(silentProgress);
   return buildOnce(() => buildImage(faultImage(fault, app), base, silentProgress));
+}
+
+/** A migration the stable version cannot run against while it shares the database with the canary. */
+const BREAKING_MIGRATION = 'ALTER TABLE products RENAME COLUMN sku TO stock_code;\n';
+
+/** A release whose image carries one more migration, a breaking one: the real app image plus that file. */
+async function buildBreakingMigration(): Promise<BuiltImage> {
+  const dir = join(fixtureDir, 'breaking-migration');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '0099_rename_sku.sql'), BREAKING_MIGRATION);
+  writeFileSync(
+    join(dir, 'Dockerfile'),
+    [
+      'ARG BASE_IMAGE',
+      `FROM localhost/${app.name}:${app.tag}`,
+      'COPY 0099_rename_sku.sql /srv/erp-api/app/migrations/0099_rename_sku.sql',
+      '',
+    ].join('\n'),
+  );
+  const base = await buildBase(silentProgress);
+  const definition: ImageDefinition = {
+    name: 'slipway-fixtures/erp-api-breaking-migration',
+    dockerfile: relative(repoRoot, join(dir, 'Dockerfile')),
+    versionFrom: 'app/package.json',
+    sbomNodeModules: () => [],
+    context: () =>
+      Promise.resolve({
+        key: `breaking-migration-${app.digest}-${createHash('sha256').update(BREAKING_MIGRATION).digest('hex')}`,
+        write: () => Promise.resolve(dir),
+      }),
+  };
+  return buildOnce(() => buildImage(definition, base, silentProgress));
 }
 
 /**
@@ -210,11 +250,10 @@ beforeAll(async () => {
     ...process.env,
     SLIPWAY_SCOPE: scope,
     ...(await freePlatformPorts()),
-    // the load gate and the background traffic come from one address: as for any load run (load/README.md), lift
-    // the per-address limits and let each sign-in's X-Forwarded-For count as its own client
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    TRUST_PROXY: '1',
   };
+  // the platform's own limits (LOCAL_APP_LIMITS), as a rehearsal from the README runs: no variable of the caller's
+  delete env.RATE_LIMIT_PER_MINUTE;
+  delete env.TRUST_PROXY;
   registry = `${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`;
   const { stateFile, logDir } = localPaths(scope);
   supervisor = new Supervisor(stateFile, logDir, silentProgress);
@@ -234,6 +273,10 @@ beforeAll(async () => {
   for (const fault of FAULTS)
     faultReference[fault] = await sign(await buildFault(fault), `slipway-fixtures/erp-api-${fault}`);
   unsignedReference = await pushImage(app, registry, 'unsigned/erp-api');
+  breakingMigrationReference = await sign(
+    await buildBreakingMigration(),
+    'slipway-fixtures/erp-api-breaking-migration',
+  );
 }, SLOW);
 
 afterAll(async () => {
@@ -259,6 +302,37 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       expect(record.reason).toMatch(/verify refused .*signature/);
       expect(record.stages).toEqual([]);
       expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'refuses a migration that breaks the stable version sharing the database, before it migrates or moves traffic',
+    async () => {
+      const before = await appliedSplit(frontDoor());
+      const record = await timed('breaking migration', breakingMigrationReference);
+      expect(record.outcome, lines.join('\n')).toBe('refused');
+      expect(record.reason).toContain(
+        'migration would break the stable version, which shares the database with the canary: 0099_rename_sku.sql: "ALTER TABLE products RENAME COLUMN sku TO stock_code"',
+      );
+      expect(record.reason).toContain('--allow-breaking-migrations');
+      expect(record.migrations).toMatchObject({ pending: ['0099_rename_sku.sql'], overridden: false });
+      expect(record.migrations?.breaking).toHaveLength(1);
+      expect(record.stages).toEqual([]);
+      expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      // nothing migrated: the column stable reads is still there
+      const owner = localPlatform(env, scope).find((service) => service.name === 'app') as AppServiceDefinition;
+      const client = new Client({ connectionString: owner.migration?.ownerDatabaseUrl ?? '' });
+      await client.connect();
+      try {
+        const { rows } = await client.query(
+          "SELECT column_name FROM information_schema.columns WHERE table_name = 'products' AND column_name IN ('sku', 'stock_code')",
+        );
+        expect(rows).toEqual([{ column_name: 'sku' }]);
+      } finally {
+        await client.end();
+      }
       await expectOnStable(record);
     },
     SLOW,
@@ -302,6 +376,13 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       const answer = await fetch(`${frontDoor()}/health/ready`);
       expect(answer.status).toBe(200);
       expect(answer.headers.get('x-upstream-addr')).toBe(stable?.address);
+      // the dashboard preview over the release: Argo Rollouts' panels have data, none is cluster-only or no-release
+      const { panels } = await previewDashboards({ prometheusUrl: prometheus, rangeSeconds: 600 });
+      const argo = panels.filter((panel) => ['Analysis results', 'Rollout phase'].includes(panel.title));
+      expect(argo.map((panel) => `${panel.title}: ${panel.status} ${panel.detail}`).sort()).toEqual([
+        'Analysis results: data ',
+        'Rollout phase: data ',
+      ]);
     },
     SLOW,
   );
@@ -335,6 +416,41 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       // whichever sees the delay first: the latency SLO on the canary's series, or the gate's p99 against stable's
       expect(record.reason).toMatch(/^stage 1 \(10 %\): (slo gate latency failed|load gate gate failed: .*p99)/);
       await expectOnStable(record);
+    },
+    SLOW,
+  );
+
+  it(
+    'Alertmanager delivers CanaryAnalysisFailed for the failed analysis runs to the local receiver',
+    async () => {
+      const began = Date.now();
+      // the runs whose gates failed, named as the executor and the platform's Argo Rollouts history export them
+      const failedRuns = listRecords(scope).flatMap((record) =>
+        record.stages
+          .filter((stage) => stage.gates.some((gate) => gate.verdict === 'failed'))
+          .map((stage) => `erp-api-${record.canary.podTemplateHash}-${String(stage.index)}`),
+      );
+      expect(failedRuns.length).toBeGreaterThan(0);
+      const receiverUrl = `http://${HOST}:${env.SLIPWAY_ALERT_RECEIVER_PORT ?? ''}`;
+      let delivered: { labels: Record<string, string>; status: string } | undefined;
+      // Prometheus evaluates every 2 s; the ticket route waits 30 s (group_wait) before its first notification
+      const deadline = Date.now() + 90_000;
+      while (delivered === undefined && Date.now() < deadline) {
+        delivered = (await notifications(receiverUrl, 'ticket'))
+          .flatMap((notification) => notification.payload.alerts ?? [])
+          .find(
+            (alert) =>
+              alert.labels.alertname === 'CanaryAnalysisFailed' &&
+              failedRuns.includes(alert.labels.name ?? '') &&
+              alert.status === 'firing',
+          );
+        if (delivered === undefined) await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      expect(delivered, `no CanaryAnalysisFailed for ${failedRuns.join(', ')}`).toBeDefined();
+      expect(delivered?.labels).toMatchObject({ phase: 'Failed', severity: 'warning', service: 'erp-api' });
+      durations.push(
+        `CanaryAnalysisFailed delivered: ${((Date.now() - began) / 1000).toFixed(1)} s after the check began`,
+      );
     },
     SLOW,
   );
@@ -453,4 +569,37 @@ describe('npm run release -- deploy: the canary executor on the local platform',
     },
     SLOW,
   );
+
+  it(
+    "npm stop's shutdown stops the promoted container too: no release container and no port is left",
+    async () => {
+      const stable = readStable(scope);
+      expect(stable?.container).toBeDefined();
+      expect((await run('podman', ['container', 'exists', stable?.container ?? ''])).code).toBe(0);
+      await stopPlatform(supervisor, scope, silentProgress);
+      const names = (await runOk('podman', ['ps', '--format', '{{.Names}}'], 'podman ps')).stdout.split('\n');
+      expect(names.filter((name) => name.startsWith(releaseContainerPrefix(scope)))).toEqual([]);
+      expect(readStable(scope)).toBeUndefined();
+      const ports = [
+        ...ALL_PORT_VARIABLES.map((variable) => Number(env[variable])),
+        Number(stable?.address.split(':')[1]),
+      ];
+      const open: number[] = [];
+      for (const port of ports) if (await listening(port)) open.push(port);
+      expect(open).toEqual([]);
+    },
+    SLOW,
+  );
 });
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -46,7 +46,22 @@ describe('npm run release', () => {
 
   it('takes the registry from the flag, then SLIPWAY_REGISTRY, then the platform default', () => {
     expect(parseCommandLine(['sign', '--registry', '127.0.0.1:5999']).registry).toBe('127.0.0.1:5999');
-    expect(parseCommandLine(['sign']).registry).toBe(process.env.SLIPWAY_REGISTRY ?? '127.0.0.1:5000');
+    const saved = { registry: process.env.SLIPWAY_REGISTRY, port: process.env.SLIPWAY_REGISTRY_PORT };
+    try {
+      delete process.env.SLIPWAY_REGISTRY;
+      delete process.env.SLIPWAY_REGISTRY_PORT;
+      expect(parseCommandLine(['sign']).registry).toBe('127.0.0.1:5000');
+      // a platform whose ports were moved: its registry, with no second variable to set
+      process.env.SLIPWAY_REGISTRY_PORT = '5123';
+      expect(parseCommandLine(['sign']).registry).toBe('127.0.0.1:5123');
+      process.env.SLIPWAY_REGISTRY = '127.0.0.1:5998';
+      expect(parseCommandLine(['sign']).registry).toBe('127.0.0.1:5998');
+    } finally {
+      if (saved.registry === undefined) delete process.env.SLIPWAY_REGISTRY;
+      else process.env.SLIPWAY_REGISTRY = saved.registry;
+      if (saved.port === undefined) delete process.env.SLIPWAY_REGISTRY_PORT;
+      else process.env.SLIPWAY_REGISTRY_PORT = saved.port;
+    }
   });
 
   it('verifies keyless with --certificate-identity and --certificate-oidc-issuer, both or neither, on verify only', () => {

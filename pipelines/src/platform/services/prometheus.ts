@@ -93,11 +93,19 @@ export function writeAppTargets(targetsDir: string, targets: readonly AppScrapeT
   writeAtomically(join(targetsDir, 'app.json'), `${JSON.stringify(appTargetGroups(targets), null, 2)}\n`);
 }
 
-/** Sets the targets of another scrape job named in {@link EXTRA_JOBS}. */
-export function writeJobTargets(targetsDir: string, job: ExtraJob, targets: readonly PlainScrapeTarget[]): void {
+/** Sets the targets of another scrape job named in {@link EXTRA_JOBS}; `part` names a second writer's own file. */
+export function writeJobTargets(
+  targetsDir: string,
+  job: ExtraJob,
+  targets: readonly PlainScrapeTarget[],
+  part?: string,
+): void {
   mkdirSync(targetsDir, { recursive: true });
   const groups = targets.map((target) => ({ targets: [target.address], labels: target.labels ?? {} }));
-  writeAtomically(join(targetsDir, `${job}.json`), `${JSON.stringify(groups, null, 2)}\n`);
+  writeAtomically(
+    join(targetsDir, `${job}${part === undefined ? '' : `-${part}`}.json`),
+    `${JSON.stringify(groups, null, 2)}\n`,
+  );
 }
 
 /** Jobs besides the app's; the release executor exports Argo Rollouts' metrics under the controller's job name. */
@@ -120,7 +128,12 @@ export function prometheusConfig(options: { targetsDir: string; rulesFile: strin
       },
       ...EXTRA_JOBS.map((job) => ({
         job_name: job,
-        file_sd_configs: [{ files: [join(options.targetsDir, `${job}.json`)], refresh_interval: '5s' }],
+        file_sd_configs: [
+          {
+            files: [join(options.targetsDir, `${job}.json`), join(options.targetsDir, `${job}-*.json`)],
+            refresh_interval: '5s',
+          },
+        ],
       })),
     ],
   });

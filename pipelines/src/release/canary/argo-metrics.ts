@@ -55,14 +55,24 @@ export class ArgoMetrics {
     }
   }
 
+  /** No Rollout series: for an exporter of AnalysisRuns only (the platform's history of finished releases). */
+  clearRollout(): void {
+    this.rollout.reset();
+  }
+
   /** An AnalysisRun (one per stage) and the phase of each of its metrics. */
-  setAnalysisRun(run: string, phase: AnalysisPhase, metrics: Readonly<Record<string, AnalysisPhase>>): void {
+  setAnalysisRun(
+    run: string,
+    phase: AnalysisPhase,
+    metrics: Readonly<Record<string, AnalysisPhase>>,
+    namespace = this.namespace,
+  ): void {
     for (const candidate of ANALYSIS_PHASES) {
-      this.analysisRun.set({ namespace: this.namespace, name: run, phase: candidate }, candidate === phase ? 1 : 0);
+      this.analysisRun.set({ namespace, name: run, phase: candidate }, candidate === phase ? 1 : 0);
       for (const [metric, metricPhase] of Object.entries(metrics)) {
         this.metricPhase.set(
           {
-            namespace: this.namespace,
+            namespace,
             name: run,
             metric,
             type: metric === 'gate' ? 'Job' : 'Prometheus',

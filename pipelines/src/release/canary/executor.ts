@@ -46,6 +46,8 @@ import {
   takeControl,
   updateRunning,
 } from './store.js';
+import { ALLOW_BREAKING_FLAG, checkMigrations, migrationEnvironment } from './migrations.js';
+import { releaseContainerPrefix } from './shutdown.js';
 import { BackgroundTraffic } from './traffic.js';
 
 /** How long the executor's Argo Rollouts metrics outlive the verdict: two local scrape intervals and a margin. */
@@ -64,6 +66,8 @@ export interface DeployOptions {
   readonly mainRef: string;
   readonly env: NodeJS.ProcessEnv;
   readonly progress: Progress;
+  /** Applies migrations that break the stable version instead of refusing them; the record keeps that it did. */
+  readonly allowBreakingMigrations?: boolean;
 }
 
 /** Why a release stops before 100 %: the reason goes into the record as it is. */
@@ -408,7 +412,7 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
   const canaryPort = await freePort(LOCAL_HOST);
   const canaryAddress = `${LOCAL_HOST}:${String(canaryPort)}`;
   const id = releaseId(new Date(), digest);
-  const containerName = `slipway-${scope}-canary-${hash}`;
+  const containerName = `${releaseContainerPrefix(scope)}${hash}`;
   const nginxDir = nginx.configDir();
   const running: RunningRelease = {
     id,
@@ -501,6 +505,25 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
     else release.update({ evidence });
     progress.ok('verify: pass');
 
+    // the canary and stable share the database: a migration stable cannot run against is refused before anything runs
+    progress.step('migrations: which are pending, and whether the stable version survives them');
+    const migrations = await checkMigrations(
+      options.reference,
+      migrationEnvironment(app, canaryEnvironment(app.env ?? {}, canaryPort)),
+      options.allowBreakingMigrations === true,
+    );
+    if (migrations.check !== undefined) release.update({ migrations: migrations.check });
+    if (migrations.refusal !== undefined) throw new ReleaseFailed(migrations.refusal, true);
+    if (migrations.check?.overridden === true)
+      progress.warn(
+        `migrations: applying ${String(migrations.check.breaking.length)} statement(s) that break the stable version (${ALLOW_BREAKING_FLAG})`,
+      );
+    else
+      progress.ok(
+        `migrations: ${String(migrations.check?.pending.length ?? 0)} pending, none breaks the stable version`,
+      );
+    const migrateFlags = migrations.check?.overridden === true ? ['--allow-destructive'] : [];
+
     // 2. backup, then migrations, before the canary shares the database with stable
     const appEnv = canaryEnvironment(app.env ?? {}, canaryPort);
     const backup = await runForExit({ reference: options.reference, env: appEnv, args: ['backup'] });
@@ -517,7 +540,11 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
             DATABASE_URL: app.migration.ownerDatabaseUrl,
             APP_DATABASE_PASSWORD: app.migration.appRolePassword,
           };
-    const migrate = await runForExit({ reference: options.reference, env: migrationEnv, args: ['migrate', 'up'] });
+    const migrate = await runForExit({
+      reference: options.reference,
+      env: migrationEnv,
+      args: ['migrate', 'up', ...migrateFlags],
+    });
     if (migrate.code !== 0)
       throw new ReleaseFailed(
         `migrations failed (exit ${String(migrate.code)}): ${migrate.output.trim().split('\n').slice(-3).join(' ')}`,

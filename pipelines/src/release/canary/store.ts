@@ -84,6 +84,11 @@ export function saveStable(scope: string, stable: StableVersion): void {
   writeJson(file(scope, 'stable.json'), stable);
 }
 
+/** Forgets the promoted version (its container stopped with the platform): the next start serves the source app. */
+export function clearStable(scope: string): void {
+  rmSync(file(scope, 'stable.json'), { force: true });
+}
+
 export function readRunning(scope: string): RunningRelease | undefined {
   return readJson(file(scope, 'running.json')) as RunningRelease | undefined;
 }

@@ -23,7 +23,7 @@ h3 { font-size: 15px; margin: 18px 0 6px; }
 table { border-collapse: collapse; margin: 6px 0 12px; } th, td { border: 1px solid #dde3ea; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f3f6f9; } code { font: 12px 'DejaVu Sans Mono', monospace; word-break: break-all; }
 .passed, .promoted, .data { color: #17703a; font-weight: bold; } .failed, .rolled-back, .refused, .no-data { color: #b3261e; font-weight: bold; }
-.inconclusive, .running, .cluster-only { color: #8a5a00; font-weight: bold; }
+.inconclusive, .running, .cluster-only, .no-release { color: #8a5a00; font-weight: bold; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; } figure.chart { margin: 0; border: 1px solid #dde3ea; padding: 4px; background: #fff; }
 figure.chart figcaption { font-size: 12px; color: #46505c; max-width: 640px; padding: 2px 4px; }
 .note { color: #46505c; }

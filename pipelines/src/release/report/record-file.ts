@@ -60,6 +60,13 @@ export const releaseRecordSchema = z.looseObject({
       }),
     })
     .optional(),
+  migrations: z
+    .looseObject({
+      pending: z.array(z.string()),
+      breaking: z.array(z.looseObject({ migration: z.string(), statement: z.string(), reason: z.string() })),
+      overridden: z.boolean(),
+    })
+    .optional(),
   timings: z.looseObject({
     totalSeconds: seconds.optional(),
     failedVerdictAfterTrafficSeconds: seconds.optional(),
