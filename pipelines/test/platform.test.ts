@@ -102,7 +102,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, the worker and its SMTP sink, Prometheus, Alertmanager with its receiver and nginx, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, the worker and its SMTP sink, Prometheus, Alertmanager with its receiver, nginx and the Argo Rollouts history, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -207,6 +207,8 @@ describe('npm start / npm stop (the local platform)', () => {
     const receiverUrl = `http://${HOST}:${env.SLIPWAY_ALERT_RECEIVER_PORT}`;
     expect(table.get('alertmanager')).toBe(`http://${HOST}:${env.SLIPWAY_ALERTMANAGER_PORT}`);
     expect(table.get('alert-receiver')).toBe(receiverUrl);
+    // the AnalysisRuns of finished releases, as the Argo Rollouts controller keeps them
+    expect(table.get('argo-rollouts')).toBe(`http://${HOST}:${env.SLIPWAY_ARGO_ROLLOUTS_PORT}`);
     const watchdog = await poll('a Watchdog notification at the receiver', async () =>
       (await notifications(receiverUrl, 'watchdog')).find((n) =>
         n.payload.alerts?.some((alert) => alert.labels.alertname === 'Watchdog'),
@@ -219,8 +221,8 @@ describe('npm start / npm stop (the local platform)', () => {
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    // the nine above, plus the job worker and the SMTP sink it sends to
-    expect(pids).toHaveLength(11);
+    // the ten above, plus the job worker and the SMTP sink it sends to
+    expect(pids).toHaveLength(12);
     expect(table.get('worker')).toBe(`http://${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}`);
     expect(table.get('smtp-sink')).toBe(`http://${HOST}:${env.SLIPWAY_SMTP_HTTP_PORT ?? ''}`);
     expect((await fetch(`http://${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}/health/ready`)).status).toBe(200);
