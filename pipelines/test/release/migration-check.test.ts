@@ -51,18 +51,18 @@ afterAll(async () => {
 
 describe('deploy refuses a migration that breaks the stable version sharing the database', () => {
   it('passes a release whose pending migration only expands the schema', async () => {
-    writeFileSync(join(dir, '0007_product_barcode.sql'), 'ALTER TABLE products ADD COLUMN barcode text;\n');
+    writeFileSync(join(dir, '0099_product_barcode.sql'), 'ALTER TABLE products ADD COLUMN barcode text;\n');
     const plan = parsePlan(await planOutput());
-    expect(plan?.pending.map((file) => file.fileName)).toEqual(['0007_product_barcode.sql']);
+    expect(plan?.pending.map((file) => file.fileName)).toEqual(['0099_product_barcode.sql']);
     expect(judgePlan(plan ?? { applied: 0, pending: [], problems: [] }, false)).toEqual({
-      check: { pending: ['0007_product_barcode.sql'], breaking: [], overridden: false },
+      check: { pending: ['0099_product_barcode.sql'], breaking: [], overridden: false },
     });
-    rmSync(join(dir, '0007_product_barcode.sql'));
+    rmSync(join(dir, '0099_product_barcode.sql'));
   });
 
   it('refuses a rename and a drop, naming the migration, the statement and what to do instead', async () => {
     writeFileSync(
-      join(dir, '0007_rename_sku.sql'),
+      join(dir, '0099_rename_sku.sql'),
       '-- the canary reads the new name\nALTER TABLE products RENAME COLUMN sku TO stock_code;\nALTER TABLE orders DROP COLUMN status;\n',
     );
     const plan = parsePlan(await planOutput());
@@ -70,19 +70,19 @@ describe('deploy refuses a migration that breaks the stable version sharing the 
     const judged = judgePlan(plan ?? { applied: 0, pending: [], problems: [] }, false);
     expect(judged.check.breaking).toEqual([
       {
-        migration: '0007_rename_sku.sql',
+        migration: '0099_rename_sku.sql',
         statement: 'ALTER TABLE products RENAME COLUMN sku TO stock_code',
         reason: 'renames a table or column the running version still queries by its old name',
       },
       {
-        migration: '0007_rename_sku.sql',
+        migration: '0099_rename_sku.sql',
         statement: 'ALTER TABLE orders DROP COLUMN status',
         reason: 'drops or deletes data the running version reads',
       },
     ]);
     expect(judged.check.overridden).toBe(false);
     expect(judged.refusal).toContain(
-      '0007_rename_sku.sql: "ALTER TABLE products RENAME COLUMN sku TO stock_code" (renames a table or column',
+      '0099_rename_sku.sql: "ALTER TABLE products RENAME COLUMN sku TO stock_code" (renames a table or column',
     );
     expect(judged.refusal).toMatch(/two releases: expand .* then contract/);
     expect(judged.refusal).toContain('--allow-breaking-migrations');
@@ -90,8 +90,8 @@ describe('deploy refuses a migration that breaks the stable version sharing the 
     // the override applies them, and the record says so
     const overridden = judgePlan(plan ?? { applied: 0, pending: [], problems: [] }, true);
     expect(overridden.refusal).toBeUndefined();
-    expect(overridden.check).toMatchObject({ pending: ['0007_rename_sku.sql'], overridden: true });
-    rmSync(join(dir, '0007_rename_sku.sql'));
+    expect(overridden.check).toMatchObject({ pending: ['0099_rename_sku.sql'], overridden: true });
+    rmSync(join(dir, '0099_rename_sku.sql'));
   });
 
   it('refuses when the image cannot apply its migrations to this database', async () => {

@@ -1,4 +1,5 @@
-import type { PendingPlan } from '../../../../app/src/migrate.js';
+import { z } from 'zod';
+
 import type { AppServiceDefinition } from '../../platform/services/app.js';
 import { runForExit } from '../container.js';
 import type { MigrationCheck } from '../release-record.js';
@@ -16,13 +17,28 @@ export function migrationEnvironment(
     : { ...appEnv, DATABASE_URL: app.migration.ownerDatabaseUrl, APP_DATABASE_PASSWORD: app.migration.appRolePassword };
 }
 
+/** What the image's `migrate plan --json` prints, checked as any output of another program is. */
+const PENDING_PLAN = z.object({
+  applied: z.number().int(),
+  pending: z.array(
+    z.object({
+      version: z.number().int(),
+      fileName: z.string(),
+      checksum: z.string(),
+      breaking: z.array(z.object({ statement: z.string(), reason: z.string() })),
+    }),
+  ),
+  problems: z.array(z.string()),
+});
+export type PendingPlan = z.infer<typeof PENDING_PLAN>;
+
 /** The last line of `output` that parses as the plan `migrate plan --json` prints; undefined when none does. */
 export function parsePlan(output: string): PendingPlan | undefined {
   for (const line of output.trim().split('\n').reverse()) {
     if (!line.startsWith('{')) continue;
     try {
-      const plan = JSON.parse(line) as Partial<PendingPlan>;
-      if (Array.isArray(plan.pending) && Array.isArray(plan.problems)) return plan as PendingPlan;
+      const plan = PENDING_PLAN.safeParse(JSON.parse(line));
+      if (plan.success) return plan.data;
     } catch {
       // a log line that starts with a brace: keep looking
     }
