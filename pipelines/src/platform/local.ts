@@ -11,6 +11,7 @@ import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
 import { nginxService } from './services/nginx.js';
 import { postgresService } from './services/postgres.js';
 import { prometheusService, SOURCE_POD_TEMPLATE_HASH } from './services/prometheus.js';
+import { pushgatewayService } from './services/pushgateway.js';
 import { redisService } from './services/redis.js';
 import { registryService } from '../release/registry.js';
 import type { ServiceDefinition } from './supervisor.js';
@@ -25,6 +26,7 @@ export const DEFAULT_PORTS = {
   prometheus: 9090,
   alertmanager: 9093,
   alertReceiver: 9095,
+  pushgateway: 9091,
 } as const;
 
 /** The variable that moves each port of the local platform. */
@@ -37,6 +39,7 @@ export const PORT_VARIABLES = {
   prometheus: 'SLIPWAY_PROMETHEUS_PORT',
   alertmanager: 'SLIPWAY_ALERTMANAGER_PORT',
   alertReceiver: 'SLIPWAY_ALERT_RECEIVER_PORT',
+  pushgateway: 'SLIPWAY_PUSHGATEWAY_PORT',
 } as const satisfies Record<keyof typeof DEFAULT_PORTS, string>;
 
 /** Every variable that moves a port of the local platform: a test that runs its own gives each a free port. */
@@ -173,12 +176,20 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.alertmanager,
     receiverUrl: alertReceiver.url,
   });
+  // backups and restore drills push their results here; Prometheus scrapes it with honor_labels
+  const pushgateway = pushgatewayService({
+    dir: join(dir, 'pushgateway'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'pushgateway'),
+    portEnv: PORT_VARIABLES.pushgateway,
+  });
   const prometheus = prometheusService({
     dir: join(dir, 'prometheus'),
     host: LOCAL_HOST,
     port: localPort(env, 'prometheus'),
     portEnv: PORT_VARIABLES.prometheus,
     alertmanager: `${alertmanager.host}:${String(alertmanager.port)}`,
+    pushgateway: `${pushgateway.host}:${String(pushgateway.port)}`,
     appTargets: [
       { address: `${app.host}:${String(app.port)}`, pod: SOURCE_APP_POD, podTemplateHash: SOURCE_POD_TEMPLATE_HASH },
     ],
@@ -191,5 +202,5 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.nginx,
     servers: [{ address: `${app.host}:${String(app.port)}`, weight: 100 }],
   });
-  return [postgres, redis, registry, jaeger, app, alertReceiver, alertmanager, prometheus, nginx];
+  return [postgres, redis, registry, jaeger, app, alertReceiver, alertmanager, pushgateway, prometheus, nginx];
 }
