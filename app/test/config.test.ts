@@ -31,6 +31,12 @@ describe('loadConfig defaults', () => {
       jwtIssuer: 'erp-api',
       jwtAudience: 'erp-api',
       passwordPepper: REQUIRED.PASSWORD_PEPPER,
+      backupBucket: undefined,
+      backupPrefix: '',
+      backupS3Endpoint: undefined,
+      backupS3ForcePathStyle: false,
+      backupKmsKeyId: undefined,
+      backupRetentionDays: 7,
     });
   });
 
@@ -210,6 +216,12 @@ describe('configVariables', () => {
       'JWT_ISSUER',
       'JWT_AUDIENCE',
       'PASSWORD_PEPPER',
+      'BACKUP_BUCKET',
+      'BACKUP_PREFIX',
+      'BACKUP_S3_ENDPOINT',
+      'BACKUP_S3_FORCE_PATH_STYLE',
+      'BACKUP_KMS_KEY_ID',
+      'BACKUP_RETENTION_DAYS',
     ]);
   });
 

@@ -83,7 +83,7 @@ describe('app/Dockerfile essentials', () => {
     ).toMatch(/NODE_ENV=production/);
   });
 
-  it('takes server (default), migrate, audit, admin or backup as its command, starting tracing before the server', () => {
+  it('takes server (default), migrate, audit, admin, backup or restore as its command, starting tracing before the server', () => {
     expect(JSON.parse(all.find((i) => i.keyword === 'ENTRYPOINT')?.args ?? 'null')).toEqual(['/usr/local/bin/erp-api']);
     expect(JSON.parse(all.find((i) => i.keyword === 'CMD')?.args ?? 'null')).toEqual(['server']);
     expect(entrypoint).toMatch(/^#!\/usr\/local\/bin\/node\n/);
@@ -91,7 +91,9 @@ describe('app/Dockerfile essentials', () => {
     expect(entrypoint).toContain("migrate: ['dist/migrate.js']");
     expect(entrypoint).toContain("audit: ['dist/audit.js']");
     expect(entrypoint).toContain("admin: ['dist/admin.js']");
-    expect(entrypoint).toMatch(/'backup'[\s\S]*not implemented yet[\s\S]*exit\(69\)/);
+    expect(entrypoint).toContain("backup: ['dist/backup-cli.js']");
+    expect(entrypoint).toContain("restore: ['dist/restore-cli.js']");
+    expect(entrypoint).not.toContain('not implemented');
     expect(entrypoint).toContain('process.execve(process.execPath');
   });
 });

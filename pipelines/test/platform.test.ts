@@ -11,6 +11,7 @@ import {
   adminPasswordFile,
   LOCAL_ADMIN_EMAIL,
   localPaths,
+  LOCAL_BACKUP_BUCKET,
   localPlatform,
   RUNNING_FOOTER,
 } from '../src/platform/local.js';
@@ -120,6 +121,9 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(table.get('jaeger')).toBe(`http://${HOST}:${env.SLIPWAY_JAEGER_PORT ?? ''}`);
     expect(table.get('registry')).toBe(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`);
     expect((await fetch(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}/v2/`)).status).toBe(200);
+    const objectStore = `http://${HOST}:${env.SLIPWAY_OBJECT_STORE_PORT ?? ''}`;
+    expect(table.get('object-store')).toBe(objectStore);
+    expect((await fetch(`${objectStore}/${LOCAL_BACKUP_BUCKET}?list-type=2`)).status).toBe(200);
     expect(output()).not.toMatch(/postgresql:\/\/slipway:/); // no password printed
     expect((await fetch(`${appUrl}/health/live`)).status).toBe(200);
     expect((await fetch(`${appUrl}/health/ready`)).status).toBe(200);

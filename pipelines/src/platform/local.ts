@@ -9,6 +9,7 @@ import { alertmanagerService } from './services/alertmanager.js';
 import { appService } from './services/app.js';
 import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
 import { nginxService } from './services/nginx.js';
+import { objectStoreService } from './services/object-store.js';
 import { postgresService } from './services/postgres.js';
 import { prometheusService, SOURCE_POD_TEMPLATE_HASH } from './services/prometheus.js';
 import { pushgatewayService } from './services/pushgateway.js';
@@ -26,6 +27,7 @@ export const DEFAULT_PORTS = {
   prometheus: 9090,
   alertmanager: 9093,
   alertReceiver: 9095,
+  objectStore: 9000,
   pushgateway: 9091,
 } as const;
 
@@ -39,6 +41,7 @@ export const PORT_VARIABLES = {
   prometheus: 'SLIPWAY_PROMETHEUS_PORT',
   alertmanager: 'SLIPWAY_ALERTMANAGER_PORT',
   alertReceiver: 'SLIPWAY_ALERT_RECEIVER_PORT',
+  objectStore: 'SLIPWAY_OBJECT_STORE_PORT',
   pushgateway: 'SLIPWAY_PUSHGATEWAY_PORT',
 } as const satisfies Record<keyof typeof DEFAULT_PORTS, string>;
 
@@ -56,6 +59,8 @@ export function localPort(env: NodeJS.ProcessEnv, service: keyof typeof DEFAULT_
 /** The pod name the platform's own app (run from source) has in Prometheus. */
 export const SOURCE_APP_POD = 'erp-api-source-0';
 export const APP_DATABASE = 'erp';
+/** The bucket the local object store makes for `erp-api backup`. */
+export const LOCAL_BACKUP_BUCKET = 'erp-backups';
 /** The app's least-privilege login (app/migrations/0001 makes it): it owns nothing, migrations run as the owner. */
 export const APP_DATABASE_ROLE = 'erp_app';
 /** The last line `npm start` prints once everything answers. */
@@ -127,6 +132,14 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     grpcPort: portFromEnv(env, JAEGER_PORTS.grpc.env, JAEGER_PORTS.grpc.port),
     grpcPortEnv: JAEGER_PORTS.grpc.env,
   });
+  // backups of the local database (erp-api backup, and the release's backup before migrating)
+  const objectStore = objectStoreService({
+    dir: join(dir, 'object-store'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'objectStore'),
+    portEnv: PORT_VARIABLES.objectStore,
+    bucket: LOCAL_BACKUP_BUCKET,
+  });
   const passthrough: Record<string, string> = {};
   for (const key of APP_ENV_PASSTHROUGH) {
     const value = env[key];
@@ -147,6 +160,8 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
       JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
       PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
+      // the store's BACKUP_* settings, which the release hands to the image's backup with the store's keys
+      ...Object.fromEntries(Object.entries(objectStore.clientEnv).filter(([name]) => name.startsWith('BACKUP_'))),
     },
     migration: { ownerDatabaseUrl: postgres.connectionString(APP_DATABASE), appRolePassword },
     administrator: {
@@ -202,5 +217,5 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.nginx,
     servers: [{ address: `${app.host}:${String(app.port)}`, weight: 100 }],
   });
-  return [postgres, redis, registry, jaeger, app, alertReceiver, alertmanager, pushgateway, prometheus, nginx];
+  return [postgres, redis, objectStore, registry, jaeger, app, alertReceiver, alertmanager, pushgateway, prometheus, nginx];
 }
