@@ -217,5 +217,17 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.nginx,
     servers: [{ address: `${app.host}:${String(app.port)}`, weight: 100 }],
   });
-  return [postgres, redis, objectStore, registry, jaeger, app, alertReceiver, alertmanager, pushgateway, prometheus, nginx];
+  return [
+    postgres,
+    redis,
+    objectStore,
+    registry,
+    jaeger,
+    app,
+    alertReceiver,
+    alertmanager,
+    pushgateway,
+    prometheus,
+    nginx,
+  ];
 }
