@@ -9,7 +9,11 @@ import {
   writeAuditCheckpoint,
 } from './components/audit/checkpoint.js';
 import type { AuditCheckpointStore, StoredAuditCheckpoint } from './components/audit/checkpoint.js';
+import { S3AuditCheckpointStore } from './components/audit/s3-checkpoint-store.js';
+import type { CheckpointLock } from './components/audit/s3-checkpoint-store.js';
 import { verifyAuditChain } from './components/audit/verify.js';
+import { loadBackupConfig } from './backup/config.js';
+import { BackupStore } from './backup/store.js';
 import { APP_ENVS, ConfigError, LOG_LEVELS, loadDatabaseUrl } from './config.js';
 import type { AppEnv, LogLevel } from './config.js';
 import { createDatabase } from './db/pool.js';
@@ -56,7 +60,13 @@ options:
 environment:
   DATABASE_URL           the database to check (required; the app's role is enough: verify only reads)
   AUDIT_CHECKPOINT_DIR   directory of the checkpoint store (files under audit-checkpoints/, written once, 0444);
-                         it must be out of reach of the database owner. Unset: no checkpoint is read or written
+                         it must be out of reach of the database owner
+  BACKUP_BUCKET, BACKUP_* when AUDIT_CHECKPOINT_DIR is unset and BACKUP_BUCKET is set, checkpoints are objects under
+                         <BACKUP_PREFIX>audit-checkpoints/ of the backup store (see npm run backup -w app -- --help).
+                         Neither set: no checkpoint is read or written
+  AUDIT_CHECKPOINT_LOCK_MODE, AUDIT_CHECKPOINT_LOCK_DAYS
+                         S3 Object Lock retention of each checkpoint object (GOVERNANCE or COMPLIANCE, and days);
+                         the bucket must have Object Lock enabled. Unset: no lock (a local store)
   AUDIT_CHECKPOINT_HMAC_KEY
                          optional key (at least ${MIN_SIGNING_KEY_LENGTH} characters, kept outside the database) that signs every
                          checkpoint written; when set, a checkpoint without a valid signature fails verify
@@ -116,9 +126,41 @@ export function auditCheckpointConfig(env: NodeJS.ProcessEnv): {
       `AUDIT_CHECKPOINT_HMAC_KEY is ${key.length} characters, fewer than ${MIN_SIGNING_KEY_LENGTH}; generate one with \`openssl rand -base64 48\``,
     );
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  const mode = env.AUDIT_CHECKPOINT_LOCK_MODE ?? '';
+  const days = env.AUDIT_CHECKPOINT_LOCK_DAYS ?? '';
+  let lock: CheckpointLock | undefined;
+  if (mode !== '' || days !== '') {
+    if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE')
+      problems.push(
+        `AUDIT_CHECKPOINT_LOCK_MODE=${JSON.stringify(mode.slice(0, 40))} is invalid: set GOVERNANCE or COMPLIANCE with AUDIT_CHECKPOINT_LOCK_DAYS, or unset both`,
+      );
+    if (!/^\d{1,4}$/.test(days) || Number(days) < 1)
+      problems.push(
+        `AUDIT_CHECKPOINT_LOCK_DAYS=${JSON.stringify(days.slice(0, 40))} is invalid: set a whole number of days from 1 to 9999 with AUDIT_CHECKPOINT_LOCK_MODE, or unset both`,
+      );
+    if (mode === 'GOVERNANCE' || mode === 'COMPLIANCE') lock = { mode, days: Number(days) };
+  }
+  const useDir = dir !== undefined && dir !== '';
+  const useBucket = !useDir && env.BACKUP_BUCKET !== undefined && env.BACKUP_BUCKET !== '';
+  let backupStore: BackupStore | undefined;
+  if (useBucket) {
+    try {
+      backupStore = new BackupStore(loadBackupConfig(env).store);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  if (problems.length > 0) {
+    backupStore?.destroy();
+    throw new ConfigError(problems);
+  }
   return {
-    store: dir === undefined || dir === '' ? undefined : new DirectoryAuditCheckpointStore(dir),
+    store: useDir
+      ? new DirectoryAuditCheckpointStore(dir)
+      : backupStore === undefined
+        ? undefined
+        : new S3AuditCheckpointStore(backupStore, lock),
     signingKey: key === undefined || key === '' ? undefined : key,
   };
 }
@@ -158,13 +200,14 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
   let latest: StoredAuditCheckpoint | undefined;
   if (store === undefined) {
     logger.warn(
-      'no audit checkpoint store configured (AUDIT_CHECKPOINT_DIR): rows cut from the end of the chain, or rewritten with every later hash recomputed, would go unnoticed',
+      'no audit checkpoint store configured (AUDIT_CHECKPOINT_DIR or BACKUP_BUCKET): rows cut from the end of the chain, or rewritten with every later hash recomputed, would go unnoticed',
     );
   } else {
     try {
       latest = await store.latest();
     } catch (error) {
       await db.end().catch(() => undefined);
+      store.close?.();
       if (error instanceof AuditCheckpointFormatError) {
         logger.error(
           { event: AUDIT_INTEGRITY_FAILED_EVENT, checkpointStore: store.location },
@@ -184,6 +227,7 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
       !auditCheckpointSignatureValid(latest.checkpoint, signingKey)
     ) {
       await db.end().catch(() => undefined);
+      store.close?.();
       logger.error(
         { event: AUDIT_INTEGRITY_FAILED_EVENT, checkpoint: latest.key, checkpointStore: store.location },
         `audit chain not trusted: checkpoint ${latest.key} in ${store.location} has no valid signature under AUDIT_CHECKPOINT_HMAC_KEY; it was forged or the key changed; follow the AuditIntegrityFailure runbook`,
@@ -271,6 +315,7 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
     return EXIT.unavailable;
   } finally {
     await db.end().catch(() => undefined);
+    store?.close?.();
   }
 }
 

@@ -37,8 +37,13 @@ export interface AuditCheckpointStore {
   readonly location: string;
   /** Writes `checkpoint` as a new object; never replaces an existing one. Returns its key. */
   write(checkpoint: AuditCheckpoint): Promise<string>;
-  /** The checkpoint with the highest `seq` (newest `takenAt` among equals), or undefined when there is none. */
-  latest(): Promise<StoredAuditCheckpoint | undefined>;
+  /**
+   * The checkpoint with the highest `seq` (newest `takenAt` among equals), or undefined when there is none; with
+   * `atMostSeq`, the newest at or below that sequence number (what a restored copy of that age must contain).
+   */
+  latest(atMostSeq?: string): Promise<StoredAuditCheckpoint | undefined>;
+  /** Releases connections, if the store holds any. */
+  close?(): void;
 }
 
 /** The folder (or key prefix) under the store's root that holds checkpoints. */
@@ -56,6 +61,15 @@ const NAME = /^\d{20}-[0-9TZ-]+\.json$/;
 /** Whether `name` (without prefix) is a checkpoint object's name. */
 export function isAuditCheckpointName(name: string): boolean {
   return NAME.test(name);
+}
+
+/** The newest of `names` that is a checkpoint's, at or below `atMostSeq` when given. */
+export function newestCheckpointName(names: readonly string[], atMostSeq?: string): string | undefined {
+  const bound = atMostSeq === undefined ? undefined : `${atMostSeq.padStart(SEQ_WIDTH, '0')}-~`;
+  return names
+    .filter((name) => isAuditCheckpointName(name) && (bound === undefined || name < bound))
+    .sort()
+    .at(-1);
 }
 
 function unsigned(checkpoint: AuditCheckpoint): Omit<AuditCheckpoint, 'signature'> {
@@ -154,7 +168,7 @@ export class DirectoryAuditCheckpointStore implements AuditCheckpointStore {
     return `${AUDIT_CHECKPOINT_PREFIX}${name}`;
   }
 
-  async latest(): Promise<StoredAuditCheckpoint | undefined> {
+  async latest(atMostSeq?: string): Promise<StoredAuditCheckpoint | undefined> {
     let names: string[];
     try {
       // eslint-disable-next-line security/detect-non-literal-fs-filename -- the operator configures the checkpoint directory
@@ -163,7 +177,7 @@ export class DirectoryAuditCheckpointStore implements AuditCheckpointStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    const newest = names.filter(isAuditCheckpointName).sort().at(-1);
+    const newest = newestCheckpointName(names, atMostSeq);
     if (newest === undefined) return undefined;
     const key = `${AUDIT_CHECKPOINT_PREFIX}${newest}`;
     // eslint-disable-next-line security/detect-non-literal-fs-filename -- the operator configures the checkpoint directory
@@ -188,4 +202,31 @@ export async function writeAuditCheckpoint(
   };
   const checkpoint = signingKey === undefined ? plain : signAuditCheckpoint(plain, signingKey);
   return { key: await store.write(checkpoint), checkpoint };
+}
+
+/** A client that runs plain SQL (pg's Client or Pool). */
+interface SqlClient {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Checks with two indexed reads, not a walk of the chain, that the log still holds `checkpoint`: its row with its
+ * hash, and at least its row count up to it. Returns why not, or undefined when it holds. A backup runs it before
+ * writing a checkpoint of its own, so a cut chain is never blessed by a newer checkpoint.
+ */
+export async function checkpointHolds(client: SqlClient, checkpoint: AuditCheckpoint): Promise<string | undefined> {
+  if (checkpoint.seq === '0') return undefined;
+  const { rows } = (await client.query(
+    `SELECT (SELECT hash FROM audit_logs WHERE id = $1::bigint) AS hash,
+            (SELECT count(*) FROM audit_logs WHERE id <= $1::bigint)::text AS rows`,
+    [checkpoint.seq],
+  )) as { rows: { hash: string | null; rows: string }[] };
+  const found = rows[0];
+  if (found?.hash === null || found?.hash === undefined)
+    return `row ${checkpoint.seq} of the checkpoint is missing: the newest rows were removed`;
+  if (found.hash !== checkpoint.hash)
+    return `row ${checkpoint.seq} has hash ${found.hash}, the checkpoint recorded ${String(checkpoint.hash)}: the chain was rewritten`;
+  if (Number(found.rows) < checkpoint.rows)
+    return `${found.rows} rows up to row ${checkpoint.seq}, the checkpoint recorded ${checkpoint.rows}: rows were removed`;
+  return undefined;
 }
