@@ -106,6 +106,8 @@ export interface SeedResult {
 export interface SeedOptions {
   readonly targetBytes: number;
   readonly ordersPerRound?: number;
+  /** Stops after this many rounds even below the size (tests). */
+  readonly maxRounds?: number;
   readonly onProgress?: (progress: SeedResult) => void;
 }
 
@@ -240,7 +242,7 @@ export async function seedDatabase(client: Client, options: SeedOptions): Promis
     bytes: await databaseBytes(client),
     seconds: 0,
   };
-  while (totals.bytes < options.targetBytes) {
+  while (totals.bytes < options.targetBytes && totals.rounds < (options.maxRounds ?? Number.POSITIVE_INFINITY)) {
     const round = totals.rounds + 1;
     const tag = `${run}-${round}`;
     const users = await client.query<{ id: string }>(

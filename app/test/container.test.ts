@@ -83,7 +83,7 @@ describe('app/Dockerfile essentials', () => {
     ).toMatch(/NODE_ENV=production/);
   });
 
-  it('takes server (default), migrate, audit, admin, backup or restore as its command, starting tracing before the server', () => {
+  it('takes server (default), migrate, audit, admin, backup, restore, drill or seed as its command, starting tracing before the server', () => {
     expect(JSON.parse(all.find((i) => i.keyword === 'ENTRYPOINT')?.args ?? 'null')).toEqual(['/usr/local/bin/erp-api']);
     expect(JSON.parse(all.find((i) => i.keyword === 'CMD')?.args ?? 'null')).toEqual(['server']);
     expect(entrypoint).toMatch(/^#!\/usr\/local\/bin\/node\n/);
@@ -93,6 +93,8 @@ describe('app/Dockerfile essentials', () => {
     expect(entrypoint).toContain("admin: ['dist/admin.js']");
     expect(entrypoint).toContain("backup: ['dist/backup-cli.js']");
     expect(entrypoint).toContain("restore: ['dist/restore-cli.js']");
+    expect(entrypoint).toContain("drill: ['dist/drill.js']");
+    expect(entrypoint).toContain("seed: ['dist/seed.js']");
     expect(entrypoint).not.toContain('not implemented');
     expect(entrypoint).toContain('process.execve(process.execPath');
   });
