@@ -410,7 +410,9 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       ['backup'],
     );
     const backupContainer = rec(arr(rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).containers)[0]);
-    const backupEnv = Object.fromEntries(arr(backupContainer.env).map((entry) => [rec(entry).name, rec(entry).value]));
+    const backupEnv: Record<string, unknown> = Object.fromEntries(
+      arr(backupContainer.env).map((entry) => [String(rec(entry).name), rec(entry).value]),
+    );
     expectEqual(problems, 'backup environment', Object.keys(backupEnv).sort(), [
       'AWS_REGION',
       'BACKUP_BUCKET',
