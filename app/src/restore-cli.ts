@@ -39,6 +39,8 @@ options:
   --into <database>           the database to restore into (lower-case letters, digits, _); created
   --confirm-overwrite <name>  repeat --into to drop and replace an existing database; required to restore
                               into the live database (the one DATABASE_URL names)
+  --scratch-dir <path>        where the downloaded objects are kept while restoring (default: the OS temp
+                              directory); it needs room for the dump
   --json                      print the result as JSON instead of a table
   -h, --help                  show this help
 
@@ -53,6 +55,7 @@ interface Invocation {
   readonly from: string;
   readonly into: string;
   readonly confirmOverwrite: string | undefined;
+  readonly scratchDir: string | undefined;
   readonly json: boolean;
 }
 
@@ -67,6 +70,7 @@ function parseInvocation(argv: readonly string[]): Invocation | 'help' {
         from: { type: 'string' },
         into: { type: 'string' },
         'confirm-overwrite': { type: 'string' },
+        'scratch-dir': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -84,6 +88,7 @@ function parseInvocation(argv: readonly string[]): Invocation | 'help' {
     from: values.from,
     into: values.into,
     confirmOverwrite: values['confirm-overwrite'],
+    scratchDir: values['scratch-dir'],
     json: values.json === true,
   };
 }
@@ -103,6 +108,7 @@ export async function runRestoreCli(argv: readonly string[], env: NodeJS.Process
       from: invocation.from,
       into: invocation.into,
       confirmOverwrite: invocation.confirmOverwrite,
+      ...(invocation.scratchDir === undefined ? {} : { scratchDir: invocation.scratchDir }),
       progress: (line) => io.stderr(`restore: ${line}\n`),
     });
     const { manifest } = result;

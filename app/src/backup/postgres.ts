@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 
 /**
  * The PostgreSQL major version of the database server and of the client tools the image carries: pg_dump refuses a
@@ -58,26 +59,38 @@ export function databaseName(connectionString: string): string {
 
 const KEPT_STDERR = 4000;
 
-/** Runs a client tool; resolves when it exits 0, rejects with the end of its stderr otherwise. */
-export function runPostgresTool(
+/** A running client tool: its stdout when asked for, and its exit. */
+export interface PostgresToolProcess {
+  /** The tool's standard output (only when started with `stdout: 'pipe'`). */
+  readonly stdout: Readable | null;
+  /** Resolves when it exits 0; rejects with the end of its stderr otherwise. */
+  readonly exited: Promise<void>;
+  kill(): void;
+}
+
+/** Starts a client tool with the password in its environment, handing each stderr line to `onStderrLine`. */
+export function startPostgresTool(
   name: 'pg_dump' | 'pg_restore',
   args: readonly string[],
   env: NodeJS.ProcessEnv,
-  onStderrLine?: (line: string) => void,
-): Promise<void> {
+  options: { readonly stdout?: 'pipe' | 'ignore'; readonly onStderrLine?: (line: string) => void } = {},
+): PostgresToolProcess {
   const path = postgresTool(name);
-  return new Promise((resolve, reject) => {
-    const child = spawn(path, [...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let pending = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-KEPT_STDERR);
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) if (line !== '') onStderrLine?.(line);
-    });
+  const child = spawn(path, [...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', options.stdout ?? 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  let pending = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-KEPT_STDERR);
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (line !== '') options.onStderrLine?.(line);
+  });
+  const exited = new Promise<void>((resolve, reject) => {
     child.on('error', (error) => reject(new PostgresToolError(`${name} could not start: ${error.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
@@ -89,4 +102,15 @@ export function runPostgresTool(
         );
     });
   });
+  return { stdout: child.stdout, exited, kill: () => child.kill('SIGTERM') };
+}
+
+/** Runs a client tool to its end; resolves when it exits 0, rejects with the end of its stderr otherwise. */
+export function runPostgresTool(
+  name: 'pg_dump' | 'pg_restore',
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  onStderrLine?: (line: string) => void,
+): Promise<void> {
+  return startPostgresTool(name, args, env, onStderrLine === undefined ? {} : { onStderrLine }).exited;
 }

@@ -85,6 +85,15 @@ export class BackupStore {
 
   /** Uploads a file in parts; `onProgress` gets the bytes sent so far. */
   async putFile(key: string, path: string, onProgress?: (sentBytes: number) => void): Promise<void> {
+    // eslint-disable-next-line security/detect-non-literal-fs-filename -- a file this process wrote
+    await this.putStream(key, createReadStream(path), onProgress);
+  }
+
+  /**
+   * Uploads a stream of unknown length in parts, so nothing is staged on disk; `onProgress` gets the bytes sent so
+   * far. A failure aborts the multipart upload: no object is left.
+   */
+  async putStream(key: string, body: Readable, onProgress?: (sentBytes: number) => void): Promise<void> {
     try {
       const upload = new Upload({
         client: this.client,
@@ -95,8 +104,7 @@ export class BackupStore {
         params: {
           Bucket: this.config.bucket,
           Key: `${this.config.prefix}${key}`,
-          // eslint-disable-next-line security/detect-non-literal-fs-filename -- a file this process wrote
-          Body: createReadStream(path),
+          Body: body,
           ContentType: 'application/octet-stream',
           ...this.encryption(),
         },

@@ -268,9 +268,13 @@ export class Backups extends pulumi.ComponentResource {
 
     const labels = { 'app.kubernetes.io/name': 'erp-api', 'app.kubernetes.io/component': 'backup' };
     const k8sOptions = { parent: this, provider: args.provider };
+    // app/src/config.ts's BACKUP_* variables: the daily tier's prefix, SSE-KMS with the backup key, and expiry by
+    // the bucket lifecycle (retention 0), so the job's role needs no s3:DeleteObject.
     const env = [
       { name: 'BACKUP_BUCKET', value: bucket.bucket },
-      { name: 'BACKUP_KMS_KEY_ARN', value: key.arn },
+      { name: 'BACKUP_PREFIX', value: BACKUP_TIERS[0].prefix },
+      { name: 'BACKUP_KMS_KEY_ID', value: key.arn },
+      { name: 'BACKUP_RETENTION_DAYS', value: '0' },
       { name: 'AWS_REGION', value: args.region },
     ];
     // One service account per job kind, without a Kubernetes API token; audit verify has no AWS role either.
@@ -337,7 +341,7 @@ export class Backups extends pulumi.ComponentResource {
         },
         k8sOptions,
       );
-    // dump → verify (pg_restore --list) → upload → checksum, into the daily/weekly/monthly tiers.
+    // `erp-api backup`: one-snapshot pg_dump → pg_restore --list → upload → manifest (written last), into daily/.
     cronJob('database-backup', BACKUP_SCHEDULE, ['backup'], [], BACKUP_ACCOUNT);
     // Restore the newest dump into a scratch database, run the checks, drop it again.
     cronJob(

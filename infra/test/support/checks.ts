@@ -18,6 +18,7 @@ import {
 } from '../../../monitoring/src/service-monitor.js';
 import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES, SLOS } from '../../../monitoring/src/slo.js';
 import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
+import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
 import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';
@@ -338,7 +339,13 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     const [db] = ofType(run, 'aws:rds/instance:Instance');
     if (db === undefined) return ['no RDS instance'];
     const p = db.inputs;
-    expectEqual(problems, 'engine', `${String(p.engine)} ${String(p.engineVersion)}`, 'postgres 16');
+    // the app image's pg_dump major version: a newer server would make every backup fail
+    expectEqual(
+      problems,
+      'engine',
+      `${String(p.engine)} ${String(p.engineVersion)}`,
+      `postgres ${POSTGRES_MAJOR_VERSION}`,
+    );
     expectEqual(problems, 'multiAz', p.multiAz, expected.multiAz);
     expectEqual(problems, 'deletionProtection', p.deletionProtection, expected.protectData);
     expectEqual(problems, 'skipFinalSnapshot', p.skipFinalSnapshot, !expected.protectData);
@@ -401,6 +408,26 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       'backup entry point',
       rec(arr(rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).containers)[0]).args,
       ['backup'],
+    );
+    const backupContainer = rec(arr(rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).containers)[0]);
+    const backupEnv: Record<string, unknown> = Object.fromEntries(
+      arr(backupContainer.env).map((entry) => [String(rec(entry).name), rec(entry).value]),
+    );
+    expectEqual(problems, 'backup environment', Object.keys(backupEnv).sort(), [
+      'AWS_REGION',
+      'BACKUP_BUCKET',
+      'BACKUP_KMS_KEY_ID',
+      'BACKUP_PREFIX',
+      'BACKUP_RETENTION_DAYS',
+    ]);
+    // the daily tier's lifecycle expires what the job writes; the job itself deletes nothing
+    expectEqual(problems, 'backup prefix (lifecycle tier)', backupEnv.BACKUP_PREFIX, 'daily/');
+    expectEqual(problems, 'backup retention by the command', backupEnv.BACKUP_RETENTION_DAYS, '0');
+    expectEqual(
+      problems,
+      'backup service account',
+      rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).serviceAccountName,
+      'erp-api-backup',
     );
     expectEqual(problems, 'restore drill schedule (weekly)', drill?.schedule, '30 4 * * 0');
     const audit = cronJobs['audit-verify'];
