@@ -164,6 +164,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     oidcProviderArn: cluster.oidcProviderArn,
     oidcIssuerUrl: cluster.oidcIssuerUrl,
     adminSecretName: app.adminSecretName,
+    runtimeSecretName: app.runtimeSecretName,
     databaseArn: database.instanceArn,
     dataCidr: config.vpcCidr,
     retentionDays: config.backupRetentionDays,

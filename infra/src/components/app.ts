@@ -85,6 +85,8 @@ export class App extends pulumi.ComponentResource {
   public readonly namespace: string;
   /** Secret holding the admin DATABASE_URL, for jobs that need the master user (migrations, backups). */
   public readonly adminSecretName: string;
+  /** The Secret holding the app's runtime settings (REDIS_URL among them); the restore drill reads REDIS_URL. */
+  public readonly runtimeSecretName: string;
   public readonly labels: Readonly<Record<string, string>>;
   public readonly canarySteps: readonly CanaryStep[];
   public readonly url: string;
@@ -148,9 +150,10 @@ export class App extends pulumi.ComponentResource {
       { metadata: { name: APP_NAME, namespace: ns, labels }, data: environment.config },
       scoped,
     );
+    this.runtimeSecretName = `${APP_NAME}-runtime`;
     const runtimeSecret = new k8s.core.v1.Secret(
       `${name}-runtime`,
-      { metadata: { name: `${APP_NAME}-runtime`, namespace: ns, labels }, stringData: environment.secret },
+      { metadata: { name: this.runtimeSecretName, namespace: ns, labels }, stringData: environment.secret },
       scoped,
     );
     this.adminSecretName = `${APP_NAME}-admin`;

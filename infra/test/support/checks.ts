@@ -419,7 +419,10 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       'BACKUP_KMS_KEY_ID',
       'BACKUP_PREFIX',
       'BACKUP_RETENTION_DAYS',
+      'PUSHGATEWAY_URL',
+      'PUSH_NAMESPACE',
     ]);
+    expectEqual(problems, 'backup pushes to', backupEnv.PUSHGATEWAY_URL, 'http://pushgateway.monitoring.svc:9091');
     // the daily tier's lifecycle expires what the job writes; the job itself deletes nothing
     expectEqual(problems, 'backup prefix (lifecycle tier)', backupEnv.BACKUP_PREFIX, 'daily/');
     expectEqual(problems, 'backup retention by the command', backupEnv.BACKUP_RETENTION_DAYS, '0');
@@ -430,6 +433,35 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       'erp-api-backup',
     );
     expectEqual(problems, 'restore drill schedule (weekly)', drill?.schedule, '30 4 * * 0');
+    const drillPod = rec(rec(rec(rec(drill?.jobTemplate).spec).template).spec);
+    const drillContainer = rec(arr(drillPod.containers)[0]);
+    expectEqual(problems, 'restore drill entry point', drillContainer.args, ['drill', '--into', 'erp_restore_drill']);
+    expectEqual(problems, 'restore drill service account', drillPod.serviceAccountName, 'erp-api-restore-drill');
+    const drillEnv: Record<string, unknown> = Object.fromEntries(
+      arr(drillContainer.env).map((entry) => [String(rec(entry).name), rec(entry).value ?? rec(entry).valueFrom]),
+    );
+    expectEqual(problems, 'restore drill environment', Object.keys(drillEnv).sort(), [
+      'AWS_REGION',
+      'BACKUP_BUCKET',
+      'BACKUP_KMS_KEY_ID',
+      'BACKUP_PREFIX',
+      'BACKUP_RETENTION_DAYS',
+      'PUSHGATEWAY_URL',
+      'PUSH_NAMESPACE',
+      'REDIS_URL',
+    ]);
+    expectEqual(problems, 'restore drill REDIS_URL', drillEnv.REDIS_URL, {
+      secretKeyRef: { key: 'REDIS_URL', name: 'erp-api-runtime' },
+    });
+    // the drill only reads backups: no s3:PutObject, no s3:DeleteObject in its role
+    const drillPolicy = ofType(run, 'aws:iam/rolePolicy:RolePolicy').find((policy) =>
+      policy.name.endsWith('restore-drill-access'),
+    );
+    const policyText = drillPolicy?.inputs.policy;
+    const drillActions = arr(rec(JSON.parse(typeof policyText === 'string' ? policyText : '{}')).Statement).flatMap(
+      (x) => arr(rec(x).Action),
+    );
+    expectEqual(problems, 'restore drill AWS actions', drillActions, ['s3:ListBucket', 's3:GetObject', 'kms:Decrypt']);
     const audit = cronJobs['audit-verify'];
     expectEqual(problems, 'audit chain check schedule (hourly)', audit?.schedule, '45 * * * *');
     expectEqual(
@@ -437,6 +469,12 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       'audit chain check entry point',
       rec(arr(rec(rec(rec(rec(audit?.jobTemplate).spec).template).spec).containers)[0]).args,
       ['audit', 'verify'],
+    );
+    expectEqual(
+      problems,
+      'audit chain check service account',
+      rec(rec(rec(rec(audit?.jobTemplate).spec).template).spec).serviceAccountName,
+      'erp-api-audit',
     );
     return problems;
   },
