@@ -177,6 +177,10 @@ describe('npm start / npm stop (the local platform)', () => {
     // Prometheus labels the app's series exactly as prometheus-operator's relabelling of the ServiceMonitor does
     const prometheusUrl = `http://${HOST}:${env.SLIPWAY_PROMETHEUS_PORT}`;
     expect(table.get('prometheus')).toBe(prometheusUrl);
+    // backups and drills push here; Prometheus scrapes it (honor_labels, pipelines/test/pushgateway.test.ts)
+    const pushgatewayUrl = `http://${HOST}:${env.SLIPWAY_PUSHGATEWAY_PORT}`;
+    expect(table.get('pushgateway')).toBe(pushgatewayUrl);
+    expect((await fetch(`${pushgatewayUrl}/-/ready`)).status).toBe(200);
     const expected = relabel(
       discoveryLabels({
         address: `${HOST}:${env.PORT}`,
