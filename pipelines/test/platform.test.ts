@@ -226,7 +226,8 @@ describe('npm start / npm stop (the local platform)', () => {
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    expect(pids).toHaveLength(9);
+    // the nine above, the backup object store and the Pushgateway
+    expect(pids).toHaveLength(11);
 
     const again = npm(['start'], env);
     expect(again.status).toBe(0);
