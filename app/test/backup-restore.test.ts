@@ -250,6 +250,19 @@ describe('backup and restore', () => {
     const backups = await listBackups(store);
     expect(backups.filter((backup) => backup.complete).map((b) => b.backupId)).toEqual([previous.manifest.backupId]);
     expect(await latestBackupId(store)).toBe(previous.manifest.backupId);
+    // A newer folder without a manifest (an upload cut off where no abort reached the store) is not "latest" either.
+    await store.putText(backupObjectKey(backupIdFor(new Date()), DUMP_OBJECT), 'partial', 'application/octet-stream');
+    expect(await latestBackupId(store)).toBe(previous.manifest.backupId);
+    const refused = await restoreBackup({
+      connectionString: source.url,
+      store,
+      from: backupIdFor(new Date(0)),
+      into: scratchName(),
+    }).then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
+    expect(refused?.message).toMatch(/could not read .*manifest\.json/);
     store.destroy();
   }, 240_000);
 

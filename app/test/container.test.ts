@@ -59,11 +59,11 @@ describe('app/Dockerfile essentials', () => {
     expect(all.filter((i) => i.keyword === 'FROM').map((i) => i.args)).toEqual(['${BASE_IMAGE}']);
   });
 
-  it('copies only the staged production dependencies (hoisted and nested under app/), the compiled app, its migrations and the entry point', () => {
+  it('copies only the staged production dependencies (hoisted and nested under app/), the compiled app with its source commit, its migrations and the entry point', () => {
     expect(all.filter((i) => i.keyword === 'COPY').map((i) => i.args)).toEqual([
       'node_modules ./node_modules',
       'app/node_modules app/node_modules',
-      'app/package.json app/',
+      'app/package.json app/source.json app/',
       'app/migrations app/migrations',
       'app/dist app/dist',
       '--chmod=0755 app/entrypoint.js /usr/local/bin/erp-api',

@@ -102,7 +102,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, Prometheus, Alertmanager with its receiver and nginx, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the backup store, the registry, Jaeger, the app, Prometheus, Alertmanager with its receiver and nginx, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -222,11 +222,12 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(watchdog.payload.status).toBe('firing');
 
     const status = npm(['run', 'status'], env);
-    for (const url of [appUrl, frontDoor, prometheusUrl, receiverUrl]) expect(status.stdout).toContain(url);
+    for (const url of [appUrl, frontDoor, prometheusUrl, receiverUrl, objectStore])
+      expect(status.stdout).toContain(url);
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    // the nine above, the backup object store and the Pushgateway
+    // the ten services of the backup branch and the Pushgateway
     expect(pids).toHaveLength(11);
 
     const again = npm(['start'], env);
