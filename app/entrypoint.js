@@ -1,6 +1,6 @@
 #!/usr/local/bin/node
 /* global process */
-// The image's entry point, /usr/local/bin/erp-api [server|worker|migrate|audit|admin|backup] [arguments…]. The base image
+// The image's entry point, /usr/local/bin/erp-api [server|worker|migrate|audit|admin|backup|restore|drill|seed] [arguments…]. The base image
 // has no shell, so this dispatches in Node and replaces itself (execve) with the command: signals reach the app.
 const commands = {
   // instrument.js starts tracing (when OTEL_EXPORTER_OTLP_ENDPOINT is set) before the app loads its drivers.
@@ -10,17 +10,16 @@ const commands = {
   migrate: ['dist/migrate.js'],
   audit: ['dist/audit.js'],
   admin: ['dist/admin.js'],
+  backup: ['dist/backup-cli.js'],
+  restore: ['dist/restore-cli.js'],
+  drill: ['dist/drill.js'],
+  seed: ['dist/seed.js'],
 };
 const [command = 'server', ...rest] = process.argv.slice(2);
-if (command === 'backup') {
-  // Placeholder until the backup issue lands; a non-zero exit keeps a CronJob from reporting success.
-  process.stderr.write('erp-api backup: not implemented yet; see the backup issue\n');
-  process.exit(69);
-}
 const args = Object.hasOwn(commands, command) ? commands[command] : undefined;
 if (args === undefined) {
   process.stderr.write(
-    `erp-api: unknown command '${command}'; use server (default), worker, migrate, audit, admin or backup\n`,
+    `erp-api: unknown command '${command}'; use server (default), worker, migrate, audit, admin, backup, restore, drill or seed\n`,
   );
   process.exit(64);
 }

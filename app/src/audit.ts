@@ -2,7 +2,18 @@ import { parseArgs } from 'node:util';
 
 import type { DestinationStream } from 'pino';
 
+import {
+  AuditCheckpointFormatError,
+  auditCheckpointSignatureValid,
+  DirectoryAuditCheckpointStore,
+  writeAuditCheckpoint,
+} from './components/audit/checkpoint.js';
+import type { AuditCheckpointStore, StoredAuditCheckpoint } from './components/audit/checkpoint.js';
+import { S3AuditCheckpointStore } from './components/audit/s3-checkpoint-store.js';
+import type { CheckpointLock } from './components/audit/s3-checkpoint-store.js';
 import { verifyAuditChain } from './components/audit/verify.js';
+import { loadBackupConfig } from './backup/config.js';
+import { BackupStore } from './backup/store.js';
 import { APP_ENVS, ConfigError, LOG_LEVELS, loadDatabaseUrl } from './config.js';
 import type { AppEnv, LogLevel } from './config.js';
 import { createDatabase } from './db/pool.js';
@@ -26,6 +37,11 @@ export const EXIT = {
 /** The `event` field of the log line Loki's AuditIntegrityFailure alert matches (monitoring/src/loki.ts). */
 export const AUDIT_INTEGRITY_FAILED_EVENT = 'audit.integrity_failed';
 export const AUDIT_VERIFIED_EVENT = 'audit.verified';
+export const AUDIT_CHECKPOINT_WRITTEN_EVENT = 'audit.checkpoint_written';
+/** The `source` field of the checkpoints this command writes. */
+export const AUDIT_VERIFY_CHECKPOINT_SOURCE = 'audit-verify';
+/** A signing key shorter than this is refused: HMAC-SHA256 wants at least 32 bytes of secret. */
+const MIN_SIGNING_KEY_LENGTH = 32;
 /** Progress lines come at most this often, so a long run shows it is alive without flooding the log. */
 const PROGRESS_EVERY_MS = 5_000;
 
@@ -33,29 +49,48 @@ export const USAGE = `usage: npm run audit -w app -- verify [options]
 
 commands:
   verify                 recompute the hash chain of audit_logs in id order; log audit.integrity_failed with the
-                         first broken row's id if any row was changed or removed
+                         first broken row's id if any row was changed or removed, or when the chain no longer
+                         contains the latest checkpoint (rows cut from the end, or rewritten and re-hashed); when
+                         intact, write a new checkpoint (newest id, hash, row count, time) to the checkpoint store
 
 options:
+  --read-only            check against the latest checkpoint but write none (e.g. on a restored copy)
   -h, --help             show this help
 
 environment:
   DATABASE_URL           the database to check (required; the app's role is enough: verify only reads)
+  AUDIT_CHECKPOINT_DIR   directory of the checkpoint store (files under audit-checkpoints/, written once, 0444);
+                         it must be out of reach of the database owner
+  BACKUP_BUCKET, BACKUP_* when AUDIT_CHECKPOINT_DIR is unset and BACKUP_BUCKET is set, checkpoints are objects under
+                         <BACKUP_PREFIX>audit-checkpoints/ of the backup store (see npm run backup -w app -- --help).
+                         Neither set: no checkpoint is read or written
+  AUDIT_CHECKPOINT_LOCK_MODE, AUDIT_CHECKPOINT_LOCK_DAYS
+                         S3 Object Lock retention of each checkpoint object (GOVERNANCE or COMPLIANCE, and days);
+                         the bucket must have Object Lock enabled. Unset: no lock (a local store)
+  AUDIT_CHECKPOINT_HMAC_KEY
+                         optional key (at least ${MIN_SIGNING_KEY_LENGTH} characters, kept outside the database) that signs every
+                         checkpoint written; when set, a checkpoint without a valid signature fails verify
   LOG_LEVEL              fatal, error, warn, info (default), debug, trace or silent
   APP_ENV                dev (default), staging or prod: the env field of each log line
 
-exit codes: 0 chain intact, 1 chain broken, 64 usage error, 69 database unreachable or unreadable,
-            78 DATABASE_URL, LOG_LEVEL or APP_ENV invalid`;
+exit codes: 0 chain intact, 1 chain broken or checkpoint missing from it, 64 usage error, 69 database or
+            checkpoint store unreachable or unreadable, 78 DATABASE_URL, LOG_LEVEL, APP_ENV or AUDIT_CHECKPOINT_* invalid`;
 
 export type { CliIo } from './cli.js';
 
-function parseInvocation(argv: readonly string[]): 'verify' | 'help' {
+interface Invocation {
+  readonly command: 'verify';
+  readonly readOnly: boolean;
+}
+
+function parseInvocation(argv: readonly string[]): Invocation | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: { help: { type: 'boolean', short: 'h' } },
+      options: { help: { type: 'boolean', short: 'h' }, 'read-only': { type: 'boolean' } },
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -70,7 +105,64 @@ function parseInvocation(argv: readonly string[]): 'verify' | 'help' {
     );
   if (positionals[0] !== 'verify')
     throw new UsageError(`unknown command ${JSON.stringify(positionals[0])}; use verify`);
-  return 'verify';
+  return { command: 'verify', readOnly: parsed.values['read-only'] === true };
+}
+
+/** The checkpoint store and signing key the environment configures; undefined store when none is. */
+export function auditCheckpointConfig(env: NodeJS.ProcessEnv): {
+  readonly store: AuditCheckpointStore | undefined;
+  readonly signingKey: string | undefined;
+} {
+  const problems: string[] = [];
+  const dir = env.AUDIT_CHECKPOINT_DIR;
+  if (dir !== undefined && dir !== '' && !dir.startsWith('/')) {
+    problems.push(
+      `AUDIT_CHECKPOINT_DIR=${JSON.stringify(dir.slice(0, 200))} is not an absolute path; give the checkpoint directory as /path`,
+    );
+  }
+  const key = env.AUDIT_CHECKPOINT_HMAC_KEY;
+  if (key !== undefined && key !== '' && key.length < MIN_SIGNING_KEY_LENGTH) {
+    problems.push(
+      `AUDIT_CHECKPOINT_HMAC_KEY is ${key.length} characters, fewer than ${MIN_SIGNING_KEY_LENGTH}; generate one with \`openssl rand -base64 48\``,
+    );
+  }
+  const mode = env.AUDIT_CHECKPOINT_LOCK_MODE ?? '';
+  const days = env.AUDIT_CHECKPOINT_LOCK_DAYS ?? '';
+  let lock: CheckpointLock | undefined;
+  if (mode !== '' || days !== '') {
+    if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE')
+      problems.push(
+        `AUDIT_CHECKPOINT_LOCK_MODE=${JSON.stringify(mode.slice(0, 40))} is invalid: set GOVERNANCE or COMPLIANCE with AUDIT_CHECKPOINT_LOCK_DAYS, or unset both`,
+      );
+    if (!/^\d{1,4}$/.test(days) || Number(days) < 1)
+      problems.push(
+        `AUDIT_CHECKPOINT_LOCK_DAYS=${JSON.stringify(days.slice(0, 40))} is invalid: set a whole number of days from 1 to 9999 with AUDIT_CHECKPOINT_LOCK_MODE, or unset both`,
+      );
+    if (mode === 'GOVERNANCE' || mode === 'COMPLIANCE') lock = { mode, days: Number(days) };
+  }
+  const useDir = dir !== undefined && dir !== '';
+  const useBucket = !useDir && env.BACKUP_BUCKET !== undefined && env.BACKUP_BUCKET !== '';
+  let backupStore: BackupStore | undefined;
+  if (useBucket) {
+    try {
+      backupStore = new BackupStore(loadBackupConfig(env).store);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  if (problems.length > 0) {
+    backupStore?.destroy();
+    throw new ConfigError(problems);
+  }
+  return {
+    store: useDir
+      ? new DirectoryAuditCheckpointStore(dir)
+      : backupStore === undefined
+        ? undefined
+        : new S3AuditCheckpointStore(backupStore, lock),
+    signingKey: key === undefined || key === '' ? undefined : key,
+  };
 }
 
 function oneOf<T extends string>(name: string, allowed: readonly T[], value: string | undefined, fallback: T): T {
@@ -90,9 +182,11 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
     connectionString: loadDatabaseUrl(env),
     logLevel: oneOf<LogLevel>('LOG_LEVEL', LOG_LEVELS, env.LOG_LEVEL, 'info'),
     appEnv: oneOf<AppEnv>('APP_ENV', APP_ENVS, env.APP_ENV, 'dev'),
+    checkpoints: auditCheckpointConfig(env),
   }));
   if (!config.ok) return config.exitCode;
-  const { connectionString, logLevel, appEnv } = config.value;
+  const { connectionString, logLevel, appEnv, checkpoints } = config.value;
+  const { readOnly } = parsed.value;
 
   const destination: DestinationStream = { write: (line: string) => io.stdout(line) };
   const logger = createLogger({ logLevel, appEnv }, destination).child({ command: 'audit.verify' });
@@ -102,8 +196,48 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
   );
   const started = performance.now();
   let lastProgress = started;
+  const { store, signingKey } = checkpoints;
+  let latest: StoredAuditCheckpoint | undefined;
+  if (store === undefined) {
+    logger.warn(
+      'no audit checkpoint store configured (AUDIT_CHECKPOINT_DIR or BACKUP_BUCKET): rows cut from the end of the chain, or rewritten with every later hash recomputed, would go unnoticed',
+    );
+  } else {
+    try {
+      latest = await store.latest();
+    } catch (error) {
+      await db.end().catch(() => undefined);
+      store.close?.();
+      if (error instanceof AuditCheckpointFormatError) {
+        logger.error(
+          { event: AUDIT_INTEGRITY_FAILED_EVENT, checkpointStore: store.location },
+          `audit chain not trusted: ${error.message}; keep the store and this database as evidence and follow the AuditIntegrityFailure runbook`,
+        );
+        return EXIT.broken;
+      }
+      logger.error(
+        { err: error, checkpointStore: store.location },
+        `audit chain not verified: could not read the checkpoint store ${store.location}; check that it exists and this job may read it`,
+      );
+      return EXIT.unavailable;
+    }
+    if (
+      latest !== undefined &&
+      signingKey !== undefined &&
+      !auditCheckpointSignatureValid(latest.checkpoint, signingKey)
+    ) {
+      await db.end().catch(() => undefined);
+      store.close?.();
+      logger.error(
+        { event: AUDIT_INTEGRITY_FAILED_EVENT, checkpoint: latest.key, checkpointStore: store.location },
+        `audit chain not trusted: checkpoint ${latest.key} in ${store.location} has no valid signature under AUDIT_CHECKPOINT_HMAC_KEY; it was forged or the key changed; follow the AuditIntegrityFailure runbook`,
+      );
+      return EXIT.broken;
+    }
+  }
   try {
     const result = await verifyAuditChain(db, {
+      ...(latest === undefined ? {} : { checkpoint: latest.checkpoint }),
       onProgress: ({ checked, lastId }) => {
         const now = performance.now();
         if (now - lastProgress < PROGRESS_EVERY_MS) return;
@@ -124,10 +258,54 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
       );
       return EXIT.broken;
     }
+    if (result.checkpointFailure !== undefined && latest !== undefined && store !== undefined) {
+      logger.error(
+        {
+          event: AUDIT_INTEGRITY_FAILED_EVENT,
+          checkpoint: latest.key,
+          checkpointStore: store.location,
+          checked: result.checked,
+          durationMs,
+        },
+        `audit chain broken: it no longer contains checkpoint ${latest.key} of ${store.location}: ${result.checkpointFailure}; keep this database as evidence and follow the AuditIntegrityFailure runbook`,
+      );
+      return EXIT.broken;
+    }
     logger.info(
-      { event: AUDIT_VERIFIED_EVENT, checked: result.checked, durationMs },
+      {
+        event: AUDIT_VERIFIED_EVENT,
+        checked: result.checked,
+        durationMs,
+        ...(latest === undefined ? {} : { checkpoint: latest.key }),
+      },
       `audit chain intact: ${result.reason}`,
     );
+    if (store !== undefined && !readOnly) {
+      try {
+        const written = await writeAuditCheckpoint(
+          store,
+          { seq: result.lastId ?? '0', hash: result.lastHash ?? null, rows: result.checked },
+          AUDIT_VERIFY_CHECKPOINT_SOURCE,
+          signingKey,
+        );
+        logger.info(
+          {
+            event: AUDIT_CHECKPOINT_WRITTEN_EVENT,
+            checkpoint: written.key,
+            checkpointStore: store.location,
+            seq: written.checkpoint.seq,
+            signed: signingKey !== undefined,
+          },
+          `audit checkpoint ${written.key} written to ${store.location}`,
+        );
+      } catch (error) {
+        logger.error(
+          { err: error, checkpointStore: store.location },
+          `audit chain intact but no checkpoint written to ${store.location}; check that the store is reachable and this job may write to it`,
+        );
+        return EXIT.unavailable;
+      }
+    }
     return EXIT.ok;
   } catch (error) {
     logger.error(
@@ -137,6 +315,7 @@ export async function runAuditCli(argv: readonly string[], env: NodeJS.ProcessEn
     return EXIT.unavailable;
   } finally {
     await db.end().catch(() => undefined);
+    store?.close?.();
   }
 }
 

@@ -214,6 +214,14 @@ const RULES = {
   JOB_DEAD_LETTER_RETENTION_DAYS: 'must be a whole number of days from 1 to 90',
   JOB_QUEUE_LIMIT: 'must be a whole number of waiting jobs from 1 to 1000000',
   EMAIL_OUTBOX_POLL_MS: 'must be a whole number of milliseconds from 1000 to 3600000',
+  BACKUP_BUCKET: 'must be empty or an S3 bucket name: 3 to 63 lower-case letters, digits, dots and dashes',
+  BACKUP_PREFIX:
+    "must be empty or a key prefix ending in /, of letters, digits and !-_.*'()/ (at most 200 characters), such as daily/",
+  BACKUP_S3_ENDPOINT: 'must be empty or an http:// or https:// URL with a host, such as http://127.0.0.1:9000',
+  BACKUP_S3_FORCE_PATH_STYLE: 'must be true or false',
+  BACKUP_KMS_KEY_ID:
+    'must be empty or a KMS key id, alias/<name> or key ARN (letters, digits and :/_-, at most 2048 characters)',
+  BACKUP_RETENTION_DAYS: 'must be a whole number of days from 0 to 3650',
 } as const;
 
 /**
@@ -261,6 +269,18 @@ export const configSchema = z
     JOB_DEAD_LETTER_RETENTION_DAYS: wholeNumber(1, 90, RULES.JOB_DEAD_LETTER_RETENTION_DAYS),
     JOB_QUEUE_LIMIT: wholeNumber(1, 1_000_000, RULES.JOB_QUEUE_LIMIT),
     EMAIL_OUTBOX_POLL_MS: wholeNumber(1000, 3_600_000, RULES.EMAIL_OUTBOX_POLL_MS),
+    BACKUP_BUCKET: optional(z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: RULES.BACKUP_BUCKET })),
+    BACKUP_PREFIX: z
+      .string()
+      .refine((value) => value === '' || (value.endsWith('/') && /^[\w!.*'()/-]{1,200}$/.test(value)), {
+        error: RULES.BACKUP_PREFIX,
+      }),
+    BACKUP_S3_ENDPOINT: optional(connectionUrl(['http:', 'https:'], RULES.BACKUP_S3_ENDPOINT)),
+    BACKUP_S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false'], { error: RULES.BACKUP_S3_FORCE_PATH_STYLE })
+      .transform((value) => value === 'true'),
+    BACKUP_KMS_KEY_ID: optional(z.string().regex(/^[\w:/-]{1,2048}$/, { error: RULES.BACKUP_KMS_KEY_ID })),
+    BACKUP_RETENTION_DAYS: wholeNumber(0, 3650, RULES.BACKUP_RETENTION_DAYS),
   })
   // Checked even when other variables are wrong, so one restart fixes every problem.
   .refine((env) => env.JWT_SECRETS !== '' || env.JWT_SECRET !== '', {
@@ -312,6 +332,12 @@ export const configSchema = z
       queueLimit: env.JOB_QUEUE_LIMIT,
       outboxPollMs: env.EMAIL_OUTBOX_POLL_MS,
     }),
+    backupBucket: env.BACKUP_BUCKET,
+    backupPrefix: env.BACKUP_PREFIX,
+    backupS3Endpoint: env.BACKUP_S3_ENDPOINT,
+    backupS3ForcePathStyle: env.BACKUP_S3_FORCE_PATH_STYLE,
+    backupKmsKeyId: env.BACKUP_KMS_KEY_ID,
+    backupRetentionDays: env.BACKUP_RETENTION_DAYS,
   }));
 
 export type ConfigVariableName = keyof z.input<typeof configSchema>;
@@ -592,6 +618,54 @@ const docs: Record<ConfigVariableName, VariableDocs> = {
     secret: false,
     rule: RULES.EMAIL_OUTBOX_POLL_MS,
     fix: 'set EMAIL_OUTBOX_POLL_MS to the delay a notification may wait, or unset it to use 5000',
+    },
+  BACKUP_BUCKET: {
+    description:
+      'The S3 bucket `erp-api backup` writes to and `erp-api restore` reads from; the server itself never reads it. Empty: backup and restore refuse to run.',
+    default: '',
+    secret: false,
+    rule: RULES.BACKUP_BUCKET,
+    fix: 'set BACKUP_BUCKET to the backup bucket (the Backups component outputs bucketName; npm start makes one locally)',
+  },
+  BACKUP_PREFIX: {
+    description:
+      'Key prefix of every backup object: backups live at <prefix>backups/<backup-id>/. In the cloud it selects the lifecycle tier (daily/).',
+    default: '',
+    secret: false,
+    rule: RULES.BACKUP_PREFIX,
+    fix: 'set BACKUP_PREFIX to a prefix ending in /, such as daily/, or leave it empty',
+  },
+  BACKUP_S3_ENDPOINT: {
+    description:
+      'URL of a local S3-compatible server for backups; empty uses AWS S3 in AWS_REGION. Credentials come from the AWS SDK default chain (IRSA in the cluster, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY locally).',
+    default: '',
+    secret: false,
+    rule: RULES.BACKUP_S3_ENDPOINT,
+    fix: 'set BACKUP_S3_ENDPOINT to the local store (npm start prints it), or leave it empty in the cloud',
+  },
+  BACKUP_S3_FORCE_PATH_STYLE: {
+    description:
+      'Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; local S3-compatible servers need true.',
+    default: 'false',
+    secret: false,
+    rule: RULES.BACKUP_S3_FORCE_PATH_STYLE,
+    fix: 'set BACKUP_S3_FORCE_PATH_STYLE to true with a local BACKUP_S3_ENDPOINT, or unset it',
+  },
+  BACKUP_KMS_KEY_ID: {
+    description:
+      'KMS key every backup object is encrypted with (SSE-KMS); empty writes without naming a key (a local store, or the bucket default).',
+    default: '',
+    secret: false,
+    rule: RULES.BACKUP_KMS_KEY_ID,
+    fix: 'set BACKUP_KMS_KEY_ID to the backup key ARN (infra sets it), or leave it empty for a local store',
+  },
+  BACKUP_RETENTION_DAYS: {
+    description:
+      'After a successful backup, `erp-api backup` deletes whole backups older than this many days, never the newest; 0 leaves expiry to the bucket lifecycle (the cloud).',
+    default: '7',
+    secret: false,
+    rule: RULES.BACKUP_RETENTION_DAYS,
+    fix: 'set BACKUP_RETENTION_DAYS to the days backups are kept (7), or 0 when the bucket lifecycle expires them',
   },
 };
 
@@ -675,6 +749,31 @@ function problemLine(variable: ConfigVariable, value: string | undefined, detail
       ? `${variable.name} is not set but is required`
       : `${variable.name}=${JSON.stringify(redactValue(variable.name, value))} is invalid`;
   return `${what}${detail === undefined ? '' : ` (${detail})`}: ${variable.rule}; ${variable.fix}`;
+}
+
+/**
+ * Reads and validates only `names`, with the same problem lines {@link loadConfig} would give, for command-line
+ * tools that need a few variables.
+ * @throws {ConfigError} listing every problem at once.
+ */
+export function loadVariables<const N extends ConfigVariableName>(
+  names: readonly N[],
+  env: NodeJS.ProcessEnv = process.env,
+): { readonly [K in N]: z.output<(typeof configSchema.in.shape)[K]> } {
+  const appEnvGiven = env.APP_ENV === '' ? undefined : env.APP_ENV;
+  const appEnv: AppEnv = isAppEnv(appEnvGiven) ? appEnvGiven : 'dev';
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const name of names) {
+    const variable = configVariables.find((candidate) => candidate.name === name);
+    if (variable === undefined) throw new Error(`${name} is missing from configVariables`);
+    const value = (env[name] === '' ? undefined : env[name]) ?? defaultFor(variable, appEnv);
+    const result = configSchema.in.shape[name].safeParse(value);
+    if (result.success) values[name] = result.data;
+    else problems.push(problemLine(variable, value === '' ? undefined : value));
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values as { readonly [K in N]: z.output<(typeof configSchema.in.shape)[K]> };
 }
 
 /**

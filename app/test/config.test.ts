@@ -43,6 +43,12 @@ describe('loadConfig defaults', () => {
         queueLimit: 500,
         outboxPollMs: 5000,
       },
+      backupBucket: undefined,
+      backupPrefix: '',
+      backupS3Endpoint: undefined,
+      backupS3ForcePathStyle: false,
+      backupKmsKeyId: undefined,
+      backupRetentionDays: 7,
     });
   });
 
@@ -232,6 +238,12 @@ describe('configVariables', () => {
       'JOB_DEAD_LETTER_RETENTION_DAYS',
       'JOB_QUEUE_LIMIT',
       'EMAIL_OUTBOX_POLL_MS',
+      'BACKUP_BUCKET',
+      'BACKUP_PREFIX',
+      'BACKUP_S3_ENDPOINT',
+      'BACKUP_S3_FORCE_PATH_STYLE',
+      'BACKUP_KMS_KEY_ID',
+      'BACKUP_RETENTION_DAYS',
     ]);
   });
 

@@ -59,11 +59,11 @@ describe('app/Dockerfile essentials', () => {
     expect(all.filter((i) => i.keyword === 'FROM').map((i) => i.args)).toEqual(['${BASE_IMAGE}']);
   });
 
-  it('copies only the staged production dependencies (hoisted and nested under app/), the compiled app, its migrations and the entry point', () => {
+  it('copies only the staged production dependencies (hoisted and nested under app/), the compiled app with its source commit, its migrations and the entry point', () => {
     expect(all.filter((i) => i.keyword === 'COPY').map((i) => i.args)).toEqual([
       'node_modules ./node_modules',
       'app/node_modules app/node_modules',
-      'app/package.json app/',
+      'app/package.json app/source.json app/',
       'app/migrations app/migrations',
       'app/dist app/dist',
       '--chmod=0755 app/entrypoint.js /usr/local/bin/erp-api',
@@ -83,7 +83,7 @@ describe('app/Dockerfile essentials', () => {
     ).toMatch(/NODE_ENV=production/);
   });
 
-  it('takes server (default), worker, migrate, audit, admin or backup as its command, starting tracing before the server', () => {
+  it('takes server (default), worker, migrate, audit, admin, backup, restore, drill or seed as its command, starting tracing before the server', () => {
     expect(JSON.parse(all.find((i) => i.keyword === 'ENTRYPOINT')?.args ?? 'null')).toEqual(['/usr/local/bin/erp-api']);
     expect(JSON.parse(all.find((i) => i.keyword === 'CMD')?.args ?? 'null')).toEqual(['server']);
     expect(entrypoint).toMatch(/^#!\/usr\/local\/bin\/node\n/);
@@ -92,7 +92,11 @@ describe('app/Dockerfile essentials', () => {
     expect(entrypoint).toContain("migrate: ['dist/migrate.js']");
     expect(entrypoint).toContain("audit: ['dist/audit.js']");
     expect(entrypoint).toContain("admin: ['dist/admin.js']");
-    expect(entrypoint).toMatch(/'backup'[\s\S]*not implemented yet[\s\S]*exit\(69\)/);
+    expect(entrypoint).toContain("backup: ['dist/backup-cli.js']");
+    expect(entrypoint).toContain("restore: ['dist/restore-cli.js']");
+    expect(entrypoint).toContain("drill: ['dist/drill.js']");
+    expect(entrypoint).toContain("seed: ['dist/seed.js']");
+    expect(entrypoint).not.toContain('not implemented');
     expect(entrypoint).toContain('process.execve(process.execPath');
   });
 });

@@ -117,6 +117,7 @@ export const CHART_WORKLOADS: Readonly<Record<ChartName, readonly ChartWorkload[
     { name: 'kube-state-metrics', resources: ['kube-state-metrics', 'resources'], replicas: 1 },
     { name: 'node-exporter', resources: ['prometheus-node-exporter', 'resources'], replicas: 'perNode' },
   ],
+  pushgateway: [{ name: 'pushgateway', resources: ['resources'], replicas: ['replicaCount'] }],
   loki: [
     { name: 'single-binary', resources: ['singleBinary', 'resources'], replicas: ['singleBinary', 'replicas'] },
     { name: 'rules-sidecar', resources: ['sidecar', 'resources'], replicas: ['singleBinary', 'replicas'] },

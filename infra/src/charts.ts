@@ -11,6 +11,12 @@ export const CHARTS = {
     version: '75.15.0',
     repo: 'https://prometheus-community.github.io/helm-charts',
   },
+  // Apache-2.0; backups and restore drills push their results here, Prometheus scrapes it with honorLabels.
+  pushgateway: {
+    chart: 'prometheus-pushgateway',
+    version: '3.6.1',
+    repo: 'https://prometheus-community.github.io/helm-charts',
+  },
   loki: { chart: 'loki', version: '6.24.0', repo: 'https://grafana.github.io/helm-charts' },
   alloy: { chart: 'alloy', version: '0.12.0', repo: 'https://grafana.github.io/helm-charts' },
   // Jaeger v2 (Apache-2.0) all in one; Grafana Tempo is AGPL and not used.

@@ -167,6 +167,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     oidcIssuerUrl: cluster.oidcIssuerUrl,
     adminSecretName: app.adminSecretName,
     auditSecretName: app.auditSecretName,
+    runtimeSecretName: app.runtimeSecretName,
     databaseArn: database.instanceArn,
     dataCidr: config.vpcCidr,
     retentionDays: config.backupRetentionDays,

@@ -53,7 +53,7 @@ describe('scripts/bootstrap', () => {
 });
 
 describe('pinned tools', () => {
-  test('tools.versions pins vegeta, cosign, actionlint, gitleaks, osv-scanner, alertmanager, amtool and jaeger exactly', () => {
+  test('tools.versions pins vegeta, cosign, actionlint, gitleaks, osv-scanner, alertmanager, amtool, jaeger and gofakes3 exactly', () => {
     expect(pinnedTools().map((t) => t.name)).toEqual([
       'vegeta',
       'cosign',
@@ -63,6 +63,7 @@ describe('pinned tools', () => {
       'alertmanager',
       'amtool',
       'jaeger',
+      'gofakes3',
     ]);
   });
 

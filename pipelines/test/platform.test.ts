@@ -11,6 +11,7 @@ import {
   adminPasswordFile,
   LOCAL_ADMIN_EMAIL,
   localPaths,
+  LOCAL_BACKUP_BUCKET,
   localPlatform,
   LOCAL_APP_LIMITS,
   RUNNING_FOOTER,
@@ -102,7 +103,7 @@ afterAll(() => {
 });
 
 describe('npm start / npm stop (the local platform)', () => {
-  test('brings up PostgreSQL, Redis, the registry, Jaeger, the app, the worker and its SMTP sink, Prometheus, Alertmanager with its receiver, nginx and the Argo Rollouts history, says so when started twice, and stop leaves nothing behind', async () => {
+  test('brings up PostgreSQL, Redis, the registry, Jaeger, the backup store, the app, the worker and its SMTP sink, the Pushgateway, Prometheus, Alertmanager with its receiver, nginx and the Argo Rollouts history, says so when started twice, and stop leaves nothing behind', async () => {
     const env = await platformEnv();
     const { child, output } = await startPlatform(env);
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -121,6 +122,9 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(table.get('jaeger')).toBe(`http://${HOST}:${env.SLIPWAY_JAEGER_PORT ?? ''}`);
     expect(table.get('registry')).toBe(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}`);
     expect((await fetch(`http://${HOST}:${env.SLIPWAY_REGISTRY_PORT ?? ''}/v2/`)).status).toBe(200);
+    const objectStore = `http://${HOST}:${env.SLIPWAY_OBJECT_STORE_PORT ?? ''}`;
+    expect(table.get('object-store')).toBe(objectStore);
+    expect((await fetch(`${objectStore}/${LOCAL_BACKUP_BUCKET}?list-type=2`)).status).toBe(200);
     expect(output()).not.toMatch(/postgresql:\/\/slipway:/); // no password printed
     expect((await fetch(`${appUrl}/health/live`)).status).toBe(200);
     expect((await fetch(`${appUrl}/health/ready`)).status).toBe(200);
@@ -174,6 +178,10 @@ describe('npm start / npm stop (the local platform)', () => {
     // Prometheus labels the app's series exactly as prometheus-operator's relabelling of the ServiceMonitor does
     const prometheusUrl = `http://${HOST}:${env.SLIPWAY_PROMETHEUS_PORT}`;
     expect(table.get('prometheus')).toBe(prometheusUrl);
+    // backups and drills push here; Prometheus scrapes it (honor_labels, pipelines/test/pushgateway.test.ts)
+    const pushgatewayUrl = `http://${HOST}:${env.SLIPWAY_PUSHGATEWAY_PORT}`;
+    expect(table.get('pushgateway')).toBe(pushgatewayUrl);
+    expect((await fetch(`${pushgatewayUrl}/-/ready`)).status).toBe(200);
     const expected = relabel(
       discoveryLabels({
         address: `${HOST}:${env.PORT}`,
@@ -217,12 +225,13 @@ describe('npm start / npm stop (the local platform)', () => {
     expect(watchdog.payload.status).toBe('firing');
 
     const status = npm(['run', 'status'], env);
-    for (const url of [appUrl, frontDoor, prometheusUrl, receiverUrl]) expect(status.stdout).toContain(url);
+    for (const url of [appUrl, frontDoor, prometheusUrl, receiverUrl, objectStore])
+      expect(status.stdout).toContain(url);
 
     const state = readState(localPaths(env.SLIPWAY_SCOPE).stateFile);
     const pids = state?.services.map((s) => s.pid) ?? [];
-    // the ten above, plus the job worker and the SMTP sink it sends to
-    expect(pids).toHaveLength(12);
+    // the above with the backup store and the Pushgateway, plus the job worker and the SMTP sink it sends to
+    expect(pids).toHaveLength(14);
     expect(table.get('worker')).toBe(`http://${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}`);
     expect(table.get('smtp-sink')).toBe(`http://${HOST}:${env.SLIPWAY_SMTP_HTTP_PORT ?? ''}`);
     expect((await fetch(`http://${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}/health/ready`)).status).toBe(200);

@@ -401,5 +401,37 @@ export const DEFAULT_METRICS: readonly DefaultMetricDefinition[] = [
   },
 ];
 
-/** Every metric /metrics may expose: the service's own, then the process defaults. */
-export const METRIC_CATALOGUE: readonly MetricDefinition[] = [...Object.values(APP_METRICS), ...DEFAULT_METRICS];
+/** The job label each command pushes its metrics to the Pushgateway under (Prometheus scrapes it with honor_labels). */
+export const PUSH_JOBS = { backup: 'erp-api-backup', restoreDrill: 'erp-api-restore-drill' } as const;
+
+/**
+ * Metrics the backup and restore-drill commands push to the Pushgateway when they finish: they end before any
+ * scrape. Grouped by `job` (see {@link PUSH_JOBS}) and `namespace`; a group is replaced only by a success.
+ */
+export const JOB_METRICS = {
+  restoreDrillLastSuccessTimestampSeconds: {
+    name: 'restore_drill_last_success_timestamp_seconds',
+    type: 'gauge',
+    help: 'Unix time the last restore drill finished with every check passed.',
+    labelNames: [],
+  },
+  restoreDrillRtoSeconds: {
+    name: 'restore_drill_rto_seconds',
+    type: 'gauge',
+    help: 'Wall time of the last successful restore drill, restore and every check included (its recovery time).',
+    labelNames: [],
+  },
+  restoreDrillRpoSeconds: {
+    name: 'restore_drill_rpo_seconds',
+    type: 'gauge',
+    help: 'Age of the newest change in the database the last successful drill restored, at the drill start (its recovery point).',
+    labelNames: [],
+  },
+} as const satisfies Record<string, MetricDefinition>;
+
+/** Every metric /metrics may expose (the service's own, then the process defaults), and what the jobs push. */
+export const METRIC_CATALOGUE: readonly MetricDefinition[] = [
+  ...Object.values(APP_METRICS),
+  ...Object.values(JOB_METRICS),
+  ...DEFAULT_METRICS,
+];

@@ -90,6 +90,8 @@ export class App extends pulumi.ComponentResource {
   public readonly adminSecretName: string;
   /** Secret holding the read-only audit role's DATABASE_URL, for `audit verify`. */
   public readonly auditSecretName: string;
+  /** The Secret holding the app's runtime settings (REDIS_URL among them); the restore drill reads REDIS_URL. */
+  public readonly runtimeSecretName: string;
   public readonly labels: Readonly<Record<string, string>>;
   public readonly canarySteps: readonly CanaryStep[];
   public readonly url: string;
@@ -153,9 +155,10 @@ export class App extends pulumi.ComponentResource {
       { metadata: { name: APP_NAME, namespace: ns, labels }, data: environment.config },
       scoped,
     );
+    this.runtimeSecretName = `${APP_NAME}-runtime`;
     const runtimeSecret = new k8s.core.v1.Secret(
       `${name}-runtime`,
-      { metadata: { name: `${APP_NAME}-runtime`, namespace: ns, labels }, stringData: environment.secret },
+      { metadata: { name: this.runtimeSecretName, namespace: ns, labels }, stringData: environment.secret },
       scoped,
     );
     this.adminSecretName = `${APP_NAME}-admin`;

@@ -3,6 +3,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
 import { named, type Tags } from '../tags.js';
+import { MONITORING_NAMESPACE, PUSHGATEWAY_PORT, PUSHGATEWAY_URL } from './observability.js';
 import { serviceAccountTrustPolicy } from './cluster.js';
 import { CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
 
@@ -20,6 +21,8 @@ export interface BackupsArgs {
   readonly adminSecretName: string;
   /** Secret with the read-only audit role's DATABASE_URL: all `audit verify` needs. */
   readonly auditSecretName: string;
+  /** Secret with the app's runtime settings: the restore drill takes REDIS_URL from it for the readiness check. */
+  readonly runtimeSecretName: string;
   readonly databaseArn: pulumi.Input<string>;
   readonly dataCidr: string;
   /** Days each AWS Backup recovery point is kept. */
@@ -34,6 +37,15 @@ export const BACKUP_ACCOUNT = 'erp-api-backup';
 /** Days a compliance-mode vault lock can still be removed after it is set; then it is permanent. */
 export const VAULT_LOCK_GRACE_DAYS = 3;
 export const AUDIT_ACCOUNT = 'erp-api-audit';
+/** The restore drill's own account: it reads backups and writes nothing to the bucket. */
+export const RESTORE_DRILL_ACCOUNT = 'erp-api-restore-drill';
+/** The scratch database the drill restores into and drops again. */
+export const RESTORE_DRILL_DATABASE = 'erp_restore_drill';
+/** The drill's entry point: restore the newest backup into the scratch database, check it, measure, push. */
+export const RESTORE_DRILL_ARGS = ['drill', '--into', RESTORE_DRILL_DATABASE] as const;
+
+/** The folder of audit checkpoints under the backup prefix (app/src/components/audit/checkpoint.ts). */
+export const AUDIT_CHECKPOINT_FOLDER = 'audit-checkpoints/';
 
 /** Every 6 hours, in cron for Kubernetes and for AWS Backup. */
 export const BACKUP_SCHEDULE = '15 */6 * * *';
@@ -210,6 +222,56 @@ export class Backups extends pulumi.ComponentResource {
       parent,
     );
 
+    // Least privilege per job: the drill only reads backups; audit verify reads and writes its checkpoints only.
+    const readerRole = (
+      roleName: string,
+      account: string,
+      statements: (bucketArn: string, keyArn: string) => object[],
+    ) => {
+      const role = new aws.iam.Role(
+        `${name}-irsa-${roleName}`,
+        {
+          assumeRolePolicy: serviceAccountTrustPolicy(
+            args.oidcProviderArn,
+            args.oidcIssuerUrl,
+            args.namespace,
+            account,
+          ),
+          tags: named(args.tags, `${args.name}-${roleName}`),
+        },
+        parent,
+      );
+      new aws.iam.RolePolicy(
+        `${name}-${roleName}-access`,
+        {
+          role: role.name,
+          policy: pulumi
+            .all([bucket.arn, key.arn])
+            .apply(([bucketArn, keyArn]) =>
+              JSON.stringify({ Version: '2012-10-17', Statement: statements(bucketArn, keyArn) }),
+            ),
+        },
+        parent,
+      );
+      return role;
+    };
+    const drillRole = readerRole('restore-drill', RESTORE_DRILL_ACCOUNT, (bucketArn, keyArn) => [
+      { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: bucketArn },
+      { Effect: 'Allow', Action: ['s3:GetObject'], Resource: `${bucketArn}/*` },
+      { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: keyArn },
+    ]);
+    const checkpoints = `${BACKUP_TIERS[0].prefix}${AUDIT_CHECKPOINT_FOLDER}`;
+    const auditRole = readerRole('audit-verify', AUDIT_ACCOUNT, (bucketArn, keyArn) => [
+      {
+        Effect: 'Allow',
+        Action: ['s3:ListBucket'],
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': [`${checkpoints}*`] } },
+      },
+      { Effect: 'Allow', Action: ['s3:GetObject', 's3:PutObject'], Resource: `${bucketArn}/${checkpoints}*` },
+      { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: keyArn },
+    ]);
+
     const vault = new aws.backup.Vault(
       `${name}-vault`,
       // Outside prod a stack can be torn down with its recovery points.
@@ -297,15 +359,20 @@ export class Backups extends pulumi.ComponentResource {
 
     const labels = { 'app.kubernetes.io/name': 'erp-api', 'app.kubernetes.io/component': 'backup' };
     const k8sOptions = { parent: this, provider: args.provider };
+    // app/src/config.ts's BACKUP_* variables: the daily tier's prefix, SSE-KMS with the backup key, and expiry by
+    // the bucket lifecycle (retention 0), so the job's role needs no s3:DeleteObject.
     const env = [
       { name: 'BACKUP_BUCKET', value: bucket.bucket },
-      { name: 'BACKUP_KMS_KEY_ARN', value: key.arn },
+      { name: 'BACKUP_PREFIX', value: BACKUP_TIERS[0].prefix },
+      { name: 'BACKUP_KMS_KEY_ID', value: key.arn },
+      { name: 'BACKUP_RETENTION_DAYS', value: '0' },
       { name: 'AWS_REGION', value: args.region },
     ];
-    // One service account per job kind, without a Kubernetes API token; audit verify has no AWS role either.
+    // One service account per job kind, each with its own AWS role and without a Kubernetes API token.
     for (const [accountName, annotations] of [
       [BACKUP_ACCOUNT, { 'eks.amazonaws.com/role-arn': jobRole.arn }],
-      [AUDIT_ACCOUNT, {}],
+      [RESTORE_DRILL_ACCOUNT, { 'eks.amazonaws.com/role-arn': drillRole.arn }],
+      [AUDIT_ACCOUNT, { 'eks.amazonaws.com/role-arn': auditRole.arn }],
     ] as const)
       new k8s.core.v1.ServiceAccount(
         `${name}-sa-${accountName}`,
@@ -319,7 +386,7 @@ export class Backups extends pulumi.ComponentResource {
       jobName: string,
       schedule: string,
       entryArgs: string[],
-      extraEnv: { name: string; value: string }[],
+      extraEnv: k8s.types.input.core.v1.EnvVar[],
       serviceAccountName: string,
       databaseSecretName: string = args.adminSecretName,
     ) =>
@@ -367,17 +434,24 @@ export class Backups extends pulumi.ComponentResource {
         },
         k8sOptions,
       );
-    // dump → verify (pg_restore --list) → upload → checksum, into the daily/weekly/monthly tiers.
-    cronJob('database-backup', BACKUP_SCHEDULE, ['backup'], [], BACKUP_ACCOUNT);
-    // Restore the newest dump into a scratch database, run the checks, drop it again.
+    // `erp-api backup`: one-snapshot pg_dump → pg_restore --list → upload → manifest (written last), into daily/.
+    // Both push their last success to the Pushgateway, under this namespace (BackupMissing, RestoreDrillStale).
+    const push = [
+      { name: 'PUSHGATEWAY_URL', value: PUSHGATEWAY_URL },
+      { name: 'PUSH_NAMESPACE', value: args.namespace },
+    ];
+    cronJob('database-backup', BACKUP_SCHEDULE, ['backup'], push, BACKUP_ACCOUNT);
+    // `erp-api drill`: restore the newest backup into a scratch database, verify it and the app's readiness on it,
+    // measure RTO and RPO, push them, drop it again. REDIS_URL only for the readiness check's PING.
     cronJob(
       'restore-drill',
       RESTORE_DRILL_SCHEDULE,
-      ['backup', '--restore-drill'],
-      [{ name: 'RESTORE_DRILL_DATABASE', value: 'erp_restore_drill' }],
-      BACKUP_ACCOUNT,
+      [...RESTORE_DRILL_ARGS],
+      [...push, { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: args.runtimeSecretName, key: 'REDIS_URL' } } }],
+      RESTORE_DRILL_ACCOUNT,
     );
-    // `audit verify` walks the audit log's hash chain as the read-only audit role; exit 1 and the log line mean tampering.
+    // `audit verify` walks the audit log's hash chain as the read-only audit role, against the last checkpoint in the bucket and
+    // writes a new one; exit 1 and the log line mean tampering.
     cronJob('audit-verify', AUDIT_VERIFY_SCHEDULE, ['audit', 'verify'], [], AUDIT_ACCOUNT, args.auditSecretName);
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
@@ -395,6 +469,18 @@ export class Backups extends pulumi.ComponentResource {
               ],
             },
             { to: [{ ipBlock: { cidr: args.dataCidr } }], ports: [{ protocol: 'TCP', port: 5432 }] },
+            // Redis for the drill's readiness check.
+            { to: [{ ipBlock: { cidr: args.dataCidr } }], ports: [{ protocol: 'TCP', port: 6379 }] },
+            // The Pushgateway next to Prometheus.
+            {
+              to: [
+                {
+                  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': MONITORING_NAMESPACE } },
+                  podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus-pushgateway' } },
+                },
+              ],
+              ports: [{ protocol: 'TCP', port: PUSHGATEWAY_PORT }],
+            },
             // S3 and STS (IRSA) over HTTPS.
             { ports: [{ protocol: 'TCP', port: 443 }] },
           ],

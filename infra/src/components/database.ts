@@ -2,6 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
+import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
 import { named, type Tags } from '../tags.js';
 
 export interface DatabaseArgs {
@@ -27,7 +28,9 @@ export const APP_ROLE = 'erp_app';
 /** The read-only role `audit verify` connects as (app/migrations/0008): SELECT on audit_logs and nothing else. */
 export const AUDIT_ROLE = 'erp_audit_reader';
 
-/** RDS PostgreSQL 16: KMS-encrypted, backed up with point-in-time recovery, reachable only from the nodes. */
+/**
+ * RDS PostgreSQL at the app image's client major version (POSTGRES_MAJOR_VERSION: pg_dump refuses a newer server):
+ * KMS-encrypted, backed up with point-in-time recovery, reachable only from the nodes. */
 export class Database extends pulumi.ComponentResource {
   public readonly instanceArn: pulumi.Output<string>;
   public readonly address: pulumi.Output<string>;
@@ -82,7 +85,7 @@ export class Database extends pulumi.ComponentResource {
     const parameters = new aws.rds.ParameterGroup(
       `${name}-params`,
       {
-        family: 'postgres16',
+        family: `postgres${POSTGRES_MAJOR_VERSION}`,
         description: `${args.name}: slow query log, TLS only`,
         parameters: [
           { name: 'log_min_duration_statement', value: '100' },
@@ -102,7 +105,7 @@ export class Database extends pulumi.ComponentResource {
       {
         identifier: args.name,
         engine: 'postgres',
-        engineVersion: '16',
+        engineVersion: String(POSTGRES_MAJOR_VERSION),
         instanceClass: args.instanceClass,
         allocatedStorage: args.allocatedStorageGib,
         maxAllocatedStorage: args.maxAllocatedStorageGib,

@@ -33,6 +33,11 @@ export interface ObservabilityArgs {
 }
 
 export const MONITORING_NAMESPACE = 'monitoring';
+/** The Pushgateway's Service (and fullname) in the monitoring namespace. */
+export const PUSHGATEWAY_SERVICE = 'pushgateway';
+export const PUSHGATEWAY_PORT = 9091;
+/** Where the backup and restore-drill jobs push (PUSHGATEWAY_URL). */
+export const PUSHGATEWAY_URL = `http://${PUSHGATEWAY_SERVICE}.${MONITORING_NAMESPACE}.svc:${PUSHGATEWAY_PORT}`;
 /** Service of the Prometheus that kube-prometheus-stack installs; the canary analysis queries it. */
 export const PROMETHEUS_ADDRESS = `http://kube-prometheus-stack-prometheus.${MONITORING_NAMESPACE}.svc:9090`;
 /** Service of the Alertmanager that kube-prometheus-stack installs; the Loki ruler sends its alerts there. */
@@ -231,6 +236,20 @@ export class Observability extends pulumi.ComponentResource {
         },
       },
       [grafanaAdmin, slack, pagerDuty, heartbeat, alertmanagerConfig],
+    );
+    // Jobs end before a scrape: backups and restore drills push their last success, RTO and RPO here.
+    chart(
+      'pushgateway',
+      {
+        fullnameOverride: PUSHGATEWAY_SERVICE,
+        replicaCount: 1,
+        resources: chartResources('10m', '32Mi'),
+        // honorLabels keeps the pushed job and namespace, which the backup alerts select on.
+        serviceMonitor: { enabled: true, honorLabels: true },
+        // a lost push is re-sent by the next run; the alerts allow for a missed one
+        persistentVolume: { enabled: false },
+      },
+      [stack],
     );
     const loki = chart(
       'loki',

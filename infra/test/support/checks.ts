@@ -18,6 +18,7 @@ import {
 } from '../../../monitoring/src/service-monitor.js';
 import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES, SLOS } from '../../../monitoring/src/slo.js';
 import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
+import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
 import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';
@@ -338,7 +339,13 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     const [db] = ofType(run, 'aws:rds/instance:Instance');
     if (db === undefined) return ['no RDS instance'];
     const p = db.inputs;
-    expectEqual(problems, 'engine', `${String(p.engine)} ${String(p.engineVersion)}`, 'postgres 16');
+    // the app image's pg_dump major version: a newer server would make every backup fail
+    expectEqual(
+      problems,
+      'engine',
+      `${String(p.engine)} ${String(p.engineVersion)}`,
+      `postgres ${POSTGRES_MAJOR_VERSION}`,
+    );
     expectEqual(problems, 'multiAz', p.multiAz, expected.multiAz);
     expectEqual(problems, 'deletionProtection', p.deletionProtection, expected.protectData);
     expectEqual(problems, 'skipFinalSnapshot', p.skipFinalSnapshot, !expected.protectData);
@@ -402,7 +409,59 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       rec(arr(rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).containers)[0]).args,
       ['backup'],
     );
+    const backupContainer = rec(arr(rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).containers)[0]);
+    const backupEnv: Record<string, unknown> = Object.fromEntries(
+      arr(backupContainer.env).map((entry) => [String(rec(entry).name), rec(entry).value]),
+    );
+    expectEqual(problems, 'backup environment', Object.keys(backupEnv).sort(), [
+      'AWS_REGION',
+      'BACKUP_BUCKET',
+      'BACKUP_KMS_KEY_ID',
+      'BACKUP_PREFIX',
+      'BACKUP_RETENTION_DAYS',
+      'PUSHGATEWAY_URL',
+      'PUSH_NAMESPACE',
+    ]);
+    expectEqual(problems, 'backup pushes to', backupEnv.PUSHGATEWAY_URL, 'http://pushgateway.monitoring.svc:9091');
+    // the daily tier's lifecycle expires what the job writes; the job itself deletes nothing
+    expectEqual(problems, 'backup prefix (lifecycle tier)', backupEnv.BACKUP_PREFIX, 'daily/');
+    expectEqual(problems, 'backup retention by the command', backupEnv.BACKUP_RETENTION_DAYS, '0');
+    expectEqual(
+      problems,
+      'backup service account',
+      rec(rec(rec(rec(backup?.jobTemplate).spec).template).spec).serviceAccountName,
+      'erp-api-backup',
+    );
     expectEqual(problems, 'restore drill schedule (weekly)', drill?.schedule, '30 4 * * 0');
+    const drillPod = rec(rec(rec(rec(drill?.jobTemplate).spec).template).spec);
+    const drillContainer = rec(arr(drillPod.containers)[0]);
+    expectEqual(problems, 'restore drill entry point', drillContainer.args, ['drill', '--into', 'erp_restore_drill']);
+    expectEqual(problems, 'restore drill service account', drillPod.serviceAccountName, 'erp-api-restore-drill');
+    const drillEnv: Record<string, unknown> = Object.fromEntries(
+      arr(drillContainer.env).map((entry) => [String(rec(entry).name), rec(entry).value ?? rec(entry).valueFrom]),
+    );
+    expectEqual(problems, 'restore drill environment', Object.keys(drillEnv).sort(), [
+      'AWS_REGION',
+      'BACKUP_BUCKET',
+      'BACKUP_KMS_KEY_ID',
+      'BACKUP_PREFIX',
+      'BACKUP_RETENTION_DAYS',
+      'PUSHGATEWAY_URL',
+      'PUSH_NAMESPACE',
+      'REDIS_URL',
+    ]);
+    expectEqual(problems, 'restore drill REDIS_URL', drillEnv.REDIS_URL, {
+      secretKeyRef: { key: 'REDIS_URL', name: 'erp-api-runtime' },
+    });
+    // the drill only reads backups: no s3:PutObject, no s3:DeleteObject in its role
+    const drillPolicy = ofType(run, 'aws:iam/rolePolicy:RolePolicy').find((policy) =>
+      policy.name.endsWith('restore-drill-access'),
+    );
+    const policyText = drillPolicy?.inputs.policy;
+    const drillActions = arr(rec(JSON.parse(typeof policyText === 'string' ? policyText : '{}')).Statement).flatMap(
+      (x) => arr(rec(x).Action),
+    );
+    expectEqual(problems, 'restore drill AWS actions', drillActions, ['s3:ListBucket', 's3:GetObject', 'kms:Decrypt']);
     const audit = cronJobs['audit-verify'];
     expectEqual(problems, 'audit chain check schedule (hourly)', audit?.schedule, '45 * * * *');
     expectEqual(
@@ -410,6 +469,12 @@ export const CHECKS: Readonly<Record<string, Check>> = {
       'audit chain check entry point',
       rec(arr(rec(rec(rec(rec(audit?.jobTemplate).spec).template).spec).containers)[0]).args,
       ['audit', 'verify'],
+    );
+    expectEqual(
+      problems,
+      'audit chain check service account',
+      rec(rec(rec(rec(audit?.jobTemplate).spec).template).spec).serviceAccountName,
+      'erp-api-audit',
     );
     return problems;
   },

@@ -522,7 +522,9 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
         const waiter = String(metadataOf(resource).name).includes('rollout-wait');
         if (mounts !== false && !waiter) problems.push(`${label(resource)} mounts a Kubernetes API token`);
         const role = rec(rec(account?.inputs.metadata).annotations)['eks.amazonaws.com/role-arn'];
-        const backupJob = ['database-backup', 'restore-drill'].includes(String(metadataOf(resource).name));
+        const backupJob = ['database-backup', 'restore-drill', 'audit-verify'].includes(
+          String(metadataOf(resource).name),
+        );
         if (role !== undefined && !backupJob)
           problems.push(`${label(resource)} runs with an AWS role it does not need`);
       }

@@ -1,3 +1,4 @@
+import { APP_METRICS, JOB_METRICS, PUSH_JOBS } from '../../../app/src/observability/metric-catalogue.js';
 import { GROUPS } from './common.js';
 import type { AlertDefinition, TestSeries } from '../rules.js';
 
@@ -19,6 +20,23 @@ function sinceLastSuccess(cronjob: string, seconds: number): string {
   );
 }
 
+/**
+ * Seconds since the success a job pushed to the Pushgateway (scraped with honor_labels, so the series keep the
+ * pushed `job` and `namespace`).
+ */
+function sincePushedSuccess(metric: string, job: string, seconds: number): string {
+  return `time() - max by (namespace) (${metric}{job="${job}"}) > ${seconds}`;
+}
+
+const BACKUP_PUSHED = APP_METRICS.backupLastSuccessTimestampSeconds.name;
+const DRILL_PUSHED = JOB_METRICS.restoreDrillLastSuccessTimestampSeconds.name;
+
+/** A series as the Pushgateway exposes a pushed group: its job and namespace, the gateway's empty instance. */
+const pushed = (metric: string, job: string, values: string): TestSeries => ({
+  series: `${metric}{job="${job}",namespace="erp",instance=""}`,
+  values,
+});
+
 const ksm = (metric: string, labels: string, values: string): TestSeries => ({
   series: `${metric}{job="kube-state-metrics",namespace="erp",${labels}}`,
   values,
@@ -35,6 +53,16 @@ export const backupMissing: AlertDefinition = {
       summary: 'No successful database backup in the last 7 hours',
       description:
         'The last successful database backup in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; backups run every 6 hours.',
+    },
+    {
+      // The command's own word: a Job can succeed without a verified backup if the command were ever bypassed.
+      expr: sincePushedSuccess(BACKUP_PUSHED, PUSH_JOBS.backup, 7 * 3600),
+      for: '10m',
+      severity: 'warning',
+      labels: { signal: 'pushed' },
+      summary: 'No successful database backup in the last 7 hours',
+      description:
+        'The last backup `erp-api backup` reported as complete in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; backups run every 6 hours.',
     },
   ],
   tests: [
@@ -75,6 +103,30 @@ export const backupMissing: AlertDefinition = {
           ],
         },
       ],
+    },
+    {
+      name: 'the backup command pushed its last success 8 hours ago',
+      interval: '10m',
+      series: [pushed(BACKUP_PUSHED, PUSH_JOBS.backup, '0x60')],
+      checks: [
+        { at: '6h', alerts: [] },
+        {
+          at: '8h',
+          alerts: [
+            {
+              labels: { namespace: 'erp', signal: 'pushed' },
+              description:
+                'The last backup `erp-api backup` reported as complete in namespace erp is 8h 0m 0s old; backups run every 6 hours.',
+            },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'the backup command pushes a success every 6 hours',
+      interval: '10m',
+      series: [pushed(BACKUP_PUSHED, PUSH_JOBS.backup, '0x36 21600x24')],
+      checks: [{ at: '9h', alerts: [] }],
     },
     {
       name: 'a backup succeeds every 6 hours',
@@ -183,6 +235,15 @@ export const restoreDrillStale: AlertDefinition = {
       description:
         'The last successful restore drill in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; it runs every Sunday, so no backup has been proven restorable this week.',
     },
+    {
+      expr: sincePushedSuccess(DRILL_PUSHED, PUSH_JOBS.restoreDrill, 8 * 86400),
+      for: '1h',
+      severity: 'warning',
+      labels: { signal: 'pushed' },
+      summary: 'The weekly restore drill has not succeeded for more than 8 days',
+      description:
+        'The last restore drill that passed every check in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; it runs every Sunday, so no backup has been proven restorable this week.',
+    },
   ],
   tests: [
     {
@@ -205,6 +266,30 @@ export const restoreDrillStale: AlertDefinition = {
           ],
         },
       ],
+    },
+    {
+      name: 'the drill pushed its last success 9 days ago',
+      interval: '1h',
+      series: [pushed(DRILL_PUSHED, PUSH_JOBS.restoreDrill, '0x240')],
+      checks: [
+        { at: '7d', alerts: [] },
+        {
+          at: '9d',
+          alerts: [
+            {
+              labels: { namespace: 'erp', signal: 'pushed' },
+              description:
+                'The last restore drill that passed every check in namespace erp is 9d 0h 0m 0s old; it runs every Sunday, so no backup has been proven restorable this week.',
+            },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'the drill pushes a success every week',
+      interval: '1h',
+      series: [pushed(DRILL_PUSHED, PUSH_JOBS.restoreDrill, '0x168 604800x72')],
+      checks: [{ at: '9d', alerts: [] }],
     },
     {
       name: 'the drill succeeds every week',

@@ -10,8 +10,10 @@ import { appService } from './services/app.js';
 import { argoRolloutsService } from './services/argo-rollouts.js';
 import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
 import { nginxService } from './services/nginx.js';
+import { objectStoreService } from './services/object-store.js';
 import { postgresService } from './services/postgres.js';
 import { prometheusService, SOURCE_POD_TEMPLATE_HASH } from './services/prometheus.js';
+import { pushgatewayService } from './services/pushgateway.js';
 import { redisService } from './services/redis.js';
 import { SMTP_SINK_PORTS, smtpSinkService } from './services/smtp-sink.js';
 import { workerService } from './services/worker.js';
@@ -30,6 +32,8 @@ export const DEFAULT_PORTS = {
   alertReceiver: 9095,
   worker: 8082,
   argoRollouts: 8090,
+  objectStore: 9000,
+  pushgateway: 9091,
 } as const;
 
 /** The variable that moves each port of the local platform. */
@@ -44,6 +48,8 @@ export const PORT_VARIABLES = {
   alertReceiver: 'SLIPWAY_ALERT_RECEIVER_PORT',
   worker: 'SLIPWAY_WORKER_PORT',
   argoRollouts: 'SLIPWAY_ARGO_ROLLOUTS_PORT',
+  objectStore: 'SLIPWAY_OBJECT_STORE_PORT',
+  pushgateway: 'SLIPWAY_PUSHGATEWAY_PORT',
 } as const satisfies Record<keyof typeof DEFAULT_PORTS, string>;
 
 /** Every variable that moves a port of the local platform: a test that runs its own gives each a free port. */
@@ -61,6 +67,8 @@ export function localPort(env: NodeJS.ProcessEnv, service: keyof typeof DEFAULT_
 /** The pod name the platform's own app (run from source) has in Prometheus. */
 export const SOURCE_APP_POD = 'erp-api-source-0';
 export const APP_DATABASE = 'erp';
+/** The bucket the local object store makes for `erp-api backup`. */
+export const LOCAL_BACKUP_BUCKET = 'erp-backups';
 /** The app's least-privilege login (app/migrations/0001 makes it): it owns nothing, migrations run as the owner. */
 export const APP_DATABASE_ROLE = 'erp_app';
 /** The last line `npm start` prints once everything answers. */
@@ -151,6 +159,14 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     httpPort: portFromEnv(env, SMTP_SINK_PORTS.http.env, SMTP_SINK_PORTS.http.port),
     httpPortEnv: SMTP_SINK_PORTS.http.env,
   });
+  // backups of the local database (erp-api backup, and the release's backup before migrating)
+  const objectStore = objectStoreService({
+    dir: join(dir, 'object-store'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'objectStore'),
+    portEnv: PORT_VARIABLES.objectStore,
+    bucket: LOCAL_BACKUP_BUCKET,
+  });
   const passthrough: Record<string, string> = {};
   for (const key of APP_ENV_PASSTHROUGH) {
     const value = env[key];
@@ -172,6 +188,8 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
       // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
       JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
       PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
+      // the store's BACKUP_* settings, which the release hands to the image's backup with the store's keys
+      ...Object.fromEntries(Object.entries(objectStore.clientEnv).filter(([name]) => name.startsWith('BACKUP_'))),
     },
     migration: { ownerDatabaseUrl: postgres.connectionString(APP_DATABASE), appRolePassword },
     administrator: {
@@ -208,12 +226,20 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.alertmanager,
     receiverUrl: alertReceiver.url,
   });
+  // backups and restore drills push their results here; Prometheus scrapes it with honor_labels
+  const pushgateway = pushgatewayService({
+    dir: join(dir, 'pushgateway'),
+    host: LOCAL_HOST,
+    port: localPort(env, 'pushgateway'),
+    portEnv: PORT_VARIABLES.pushgateway,
+  });
   const prometheus = prometheusService({
     dir: join(dir, 'prometheus'),
     host: LOCAL_HOST,
     port: localPort(env, 'prometheus'),
     portEnv: PORT_VARIABLES.prometheus,
     alertmanager: `${alertmanager.host}:${String(alertmanager.port)}`,
+    pushgateway: `${pushgateway.host}:${String(pushgateway.port)}`,
     appTargets: [
       { address: `${app.host}:${String(app.port)}`, pod: SOURCE_APP_POD, podTemplateHash: SOURCE_POD_TEMPLATE_HASH },
     ],
@@ -234,5 +260,20 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     portEnv: PORT_VARIABLES.argoRollouts,
     targetsDir: prometheus.targetsDir,
   });
-  return [postgres, redis, registry, jaeger, app, smtpSink, worker, alertReceiver, alertmanager, prometheus, nginx, argoRollouts];
+  return [
+    postgres,
+    redis,
+    objectStore,
+    registry,
+    jaeger,
+    app,
+    smtpSink,
+    worker,
+    alertReceiver,
+    alertmanager,
+    pushgateway,
+    prometheus,
+    nginx,
+    argoRollouts,
+  ];
 }

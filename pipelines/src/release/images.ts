@@ -151,6 +151,10 @@ export const appImage: ImageDefinition = {
         } else mkdirSync(join(context, 'app', 'node_modules'));
         for (const file of own) cpSync(join(root, file), join(context, file));
         await runOk('cp', ['-al', dist, join(context, 'app', 'dist')], 'staging the compiled app');
+        // the commit the image is built from, which every backup's manifest records (app/src/backup/manifest.ts)
+        const head = await run('git', ['rev-parse', 'HEAD'], { cwd: root });
+        const commit = head.code === 0 && /^[0-9a-f]{40}$/.test(head.stdout.trim()) ? head.stdout.trim() : null;
+        writeFileSync(join(context, 'app', 'source.json'), `${JSON.stringify({ commit })}\n`);
         return context;
       },
     };

@@ -9,7 +9,11 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { removeDirectory } from '../../src/platform/accounts.js';
-import { ALL_PORT_VARIABLES, localPaths, localPlatform } from '../../src/platform/local.js';
+import { latestBackupId } from '../../../app/src/backup/catalogue.js';
+import { BackupStore } from '../../../app/src/backup/store.js';
+import { ALL_PORT_VARIABLES, LOCAL_BACKUP_BUCKET, localPaths, localPlatform } from '../../src/platform/local.js';
+import { freePort } from '../../src/platform/ports.js';
+import { LOCAL_STORE_CREDENTIALS } from '../../src/platform/services/object-store.js';
 import { localDir, repoRoot } from '../../src/platform/paths.js';
 import { freePlatformPorts } from '../platform-env.js';
 import { silentProgress, type Progress } from '../../src/platform/progress.js';
@@ -197,6 +201,22 @@ async function timed(name: string, reference: string): Promise<ReleaseRecord> {
   return record;
 }
 
+/** The platform's backup store, as the image's backup command reaches it. */
+function platformStore(): BackupStore {
+  return new BackupStore({
+    bucket: LOCAL_BACKUP_BUCKET,
+    prefix: '',
+    endpoint: `http://${HOST}:${env.SLIPWAY_OBJECT_STORE_PORT ?? ''}`,
+    forcePathStyle: true,
+    kmsKeyId: undefined,
+    region: 'us-east-1',
+    credentials: {
+      accessKeyId: LOCAL_STORE_CREDENTIALS.AWS_ACCESS_KEY_ID,
+      secretAccessKey: LOCAL_STORE_CREDENTIALS.AWS_SECRET_ACCESS_KEY,
+    },
+  });
+}
+
 /** `npm run release -- <args>` in a process of its own, on this test's platform. */
 function releaseCli(args: readonly string[]): ReturnType<typeof spawn> {
   return spawn(
@@ -352,6 +372,9 @@ describe('npm run release -- deploy: the canary executor on the local platform',
         ]);
       }
       expect(record.timings.droppedRequests).toBe(0);
+      // the image's own pg_dump took a complete backup into the platform's store before migrating
+      expect(lines.join('\n')).toMatch(/backup taken: \d{4}-\d{2}-\d{2}T/);
+      expect(await latestBackupId(platformStore())).toBeDefined();
       expect(record.evidence?.sbom.packages).toBeGreaterThan(100);
       expect(record.evidence).toMatchObject({ digest: app.digest, scan: { verdict: 'pass', findings: 0 } });
       const stable = readStable(scope);
@@ -451,6 +474,26 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       durations.push(
         `CanaryAnalysisFailed delivered: ${((Date.now() - began) / 1000).toFixed(1)} s after the check began`,
       );
+    },
+    SLOW,
+  );
+
+  it(
+    'stops before migrating when the backup fails, and leaves stable serving',
+    async () => {
+      const before = await appliedSplit(frontDoor());
+      const nowhere = await freePort();
+      lines.length = 0;
+      const { record } = await deploy({
+        ...options(faultReference.slow ?? ''),
+        // the image's backup gets a store address nothing listens on
+        env: { ...env, SLIPWAY_OBJECT_STORE_PORT: String(nowhere) },
+      });
+      expect(record.outcome).not.toBe('promoted');
+      expect(record.reason).toMatch(/^backup before migrating failed: the image's backup command exited 1 /);
+      expect(record.stages).toEqual([]);
+      expect((await appliedSplit(frontDoor())).generation).toBe(before.generation);
+      await expectOnStable(record);
     },
     SLOW,
   );

@@ -11,6 +11,7 @@ import {
   operatorRelabelConfigs,
 } from '../../../../monitoring/src/service-monitor.js';
 import { repoRoot } from '../paths.js';
+import { PUSHGATEWAY_JOB } from './pushgateway.js';
 import type { ServiceDefinition } from '../supervisor.js';
 
 /** The namespace the local platform's series carry, as a cluster's carry the app's namespace. */
@@ -54,6 +55,8 @@ export interface PrometheusOptions {
   /** The app instances scraped from the first start; the release executor rewrites the list later. */
   readonly appTargets: readonly AppScrapeTarget[];
   readonly rulesFile?: string;
+  /** The Pushgateway's `host:port`, scraped with honor_labels so pushed job and instance labels stay as pushed. */
+  readonly pushgateway?: string;
 }
 
 export interface PrometheusService extends ServiceDefinition {
@@ -113,7 +116,12 @@ export const EXTRA_JOBS = ['argo-rollouts-metrics'] as const;
 export type ExtraJob = (typeof EXTRA_JOBS)[number];
 
 /** prometheus.yml of the local platform: the app's job relabelled exactly as prometheus-operator does it in the cluster. */
-export function prometheusConfig(options: { targetsDir: string; rulesFile: string; alertmanager?: string }): string {
+export function prometheusConfig(options: {
+  targetsDir: string;
+  rulesFile: string;
+  alertmanager?: string;
+  pushgateway?: string;
+}): string {
   return stringify({
     global: { scrape_interval: LOCAL_SCRAPE_INTERVAL, evaluation_interval: LOCAL_SCRAPE_INTERVAL },
     rule_files: [options.rulesFile],
@@ -135,6 +143,15 @@ export function prometheusConfig(options: { targetsDir: string; rulesFile: strin
           },
         ],
       })),
+      ...(options.pushgateway === undefined
+        ? []
+        : [
+            {
+              job_name: PUSHGATEWAY_JOB,
+              honor_labels: true,
+              static_configs: [{ targets: [options.pushgateway] }],
+            },
+          ]),
     ],
   });
 }
@@ -175,6 +192,7 @@ export function prometheusService(options: PrometheusOptions): PrometheusService
           targetsDir,
           rulesFile: options.rulesFile ?? RULES_FILE,
           ...(options.alertmanager === undefined ? {} : { alertmanager: options.alertmanager }),
+          ...(options.pushgateway === undefined ? {} : { pushgateway: options.pushgateway }),
         }),
       );
       return Promise.resolve();

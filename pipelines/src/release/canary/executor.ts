@@ -13,6 +13,7 @@ import { freePort } from '../../platform/ports.js';
 import { isAlive, stopProcessGroup } from '../../platform/processes.js';
 import type { Progress } from '../../platform/progress.js';
 import { applySplit, type NginxService, type UpstreamServer } from '../../platform/services/nginx.js';
+import { LOCAL_STORE_CREDENTIALS } from '../../platform/services/object-store.js';
 import {
   EXTRA_JOBS,
   LOCAL_NAMESPACE,
@@ -526,11 +527,18 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
 
     // 2. backup, then migrations, before the canary shares the database with stable
     const appEnv = canaryEnvironment(app.env ?? {}, canaryPort);
-    const backup = await runForExit({ reference: options.reference, env: appEnv, args: ['backup'] });
+    // as the database owner (it reads every table), into the platform's object store with its keys
+    const backupEnv = {
+      ...appEnv,
+      ...(app.migration === undefined ? {} : { DATABASE_URL: app.migration.ownerDatabaseUrl }),
+      ...LOCAL_STORE_CREDENTIALS,
+    };
+    const backup = await runForExit({ reference: options.reference, env: backupEnv, args: ['backup'] });
     if (backup.code !== 0)
-      progress.warn(
-        `backup: the image's backup command exited ${String(backup.code)} (${backup.output.trim().split('\n').at(-1) ?? ''}); migrating without a backup`,
+      throw new ReleaseFailed(
+        `backup before migrating failed: the image's backup command exited ${String(backup.code)} (${backup.output.trim().split('\n').at(-1) ?? ''}); nothing was migrated`,
       );
+    progress.ok(`backup taken: ${/^backup\s+(\S+)/m.exec(backup.output)?.[1] ?? 'see the backup command output'}`);
     // as the database owner, who also gives the app's least-privilege role its password, as npm start migrates
     const migrationEnv =
       app.migration === undefined
