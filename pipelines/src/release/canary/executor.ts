@@ -540,14 +540,7 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
       );
     progress.ok(`backup taken: ${/^backup\s+(\S+)/m.exec(backup.output)?.[1] ?? 'see the backup command output'}`);
     // as the database owner, who also gives the app's least-privilege role its password, as npm start migrates
-    const migrationEnv =
-      app.migration === undefined
-        ? appEnv
-        : {
-            ...appEnv,
-            DATABASE_URL: app.migration.ownerDatabaseUrl,
-            APP_DATABASE_PASSWORD: app.migration.appRolePassword,
-          };
+    const migrationEnv = migrationEnvironment(app, appEnv);
     const migrate = await runForExit({
       reference: options.reference,
       env: migrationEnv,
