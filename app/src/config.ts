@@ -618,7 +618,7 @@ const docs: Record<ConfigVariableName, VariableDocs> = {
     secret: false,
     rule: RULES.EMAIL_OUTBOX_POLL_MS,
     fix: 'set EMAIL_OUTBOX_POLL_MS to the delay a notification may wait, or unset it to use 5000',
-    },
+  },
   BACKUP_BUCKET: {
     description:
       'The S3 bucket `erp-api backup` writes to and `erp-api restore` reads from; the server itself never reads it. Empty: backup and restore refuse to run.',

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 import { configVariables } from '../src/config.js';
+import { POSTGRES_MAJOR_VERSION } from '../src/backup/postgres.js';
 
 /** A file of this repository, by its path from the app workspace. */
 function repositoryFile(path: string): string {
@@ -113,9 +114,12 @@ describe('docker-compose.yml', () => {
   const known = new Set<string>(configVariables.map((variable) => variable.name));
   const required = configVariables.filter((variable) => variable.required).map((variable) => variable.name);
 
-  it('runs the app with PostgreSQL 16, Redis 7 and Prometheus', () => {
+  it("runs the app with the PostgreSQL major version the image's pg_dump serves, Redis 7 and Prometheus", () => {
     expect(Object.keys(compose.services).sort()).toEqual(['app', 'migrate', 'postgres', 'prometheus', 'redis']);
-    expect(compose.services.postgres?.image).toMatch(/^postgres:16\./);
+    expect(compose.services.postgres?.image?.split(/[:.-]/).slice(0, 2)).toEqual([
+      'postgres',
+      String(POSTGRES_MAJOR_VERSION),
+    ]);
     expect(compose.services.redis?.image).toMatch(/^redis:7\./);
     expect(compose.services.prometheus?.image).toMatch(/^prom\/prometheus:v\d/);
   });
