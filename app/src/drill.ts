@@ -18,7 +18,7 @@ import { verifyAuditChain } from './components/audit/verify.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDatabase } from './db/pool.js';
 import { createLogger } from './logger.js';
-import { JOB_METRICS, PUSH_JOBS } from './observability/metric-catalogue.js';
+import { PUSHED_METRICS, PUSH_JOBS } from './observability/metric-catalogue.js';
 import { pushMetrics } from './observability/push.js';
 import { startServer } from './server.js';
 
@@ -348,11 +348,11 @@ export async function runDrillCli(argv: readonly string[], env: NodeJS.ProcessEn
   if (pushgateway !== '') {
     try {
       await pushMetrics(pushgateway, { job: PUSH_JOBS.restoreDrill, namespace: pushNamespace(env) }, [
-        { metric: JOB_METRICS.restoreDrillLastSuccessTimestampSeconds, value: Date.now() / 1000 },
-        { metric: JOB_METRICS.restoreDrillRtoSeconds, value: result.rtoSeconds },
+        { metric: PUSHED_METRICS.restoreDrillLastSuccessTimestampSeconds, value: Date.now() / 1000 },
+        { metric: PUSHED_METRICS.restoreDrillRtoSeconds, value: result.rtoSeconds },
         ...(result.rpoSeconds === undefined
           ? []
-          : [{ metric: JOB_METRICS.restoreDrillRpoSeconds, value: result.rpoSeconds }]),
+          : [{ metric: PUSHED_METRICS.restoreDrillRpoSeconds, value: result.rpoSeconds }]),
       ]);
       io.stderr(`drill: pushed success, RTO and RPO to ${pushgateway} (job ${PUSH_JOBS.restoreDrill})\n`);
     } catch (error) {

@@ -231,7 +231,7 @@ describe('applying', () => {
   it('lets two runners race: both finish and each migration is applied once', async () => {
     const database = await freshDatabase();
     const results = await Promise.all([migrate(database.url), migrate(database.url)]);
-    expect(results.map((result) => result.applied.length).sort()).toEqual([0, 7]);
+    expect(results.map((result) => result.applied.length).sort()).toEqual([0, 8]);
   });
 });
 
@@ -305,7 +305,7 @@ describe('status', () => {
     const database = await freshDatabase();
     const run = await cli(['status'], { DATABASE_URL: database.url });
     expect(run.code).toBe(EXIT.ok);
-    expect(run.stdout).toContain('0 applied, 7 pending');
+    expect(run.stdout).toContain('0 applied, 8 pending');
     expect(await tables(database.url)).toEqual([]);
   });
 });
@@ -357,7 +357,7 @@ describe('plan', () => {
     const database = await freshDatabase();
     const run = await cli(['plan', '--json'], { DATABASE_URL: database.url });
     const plan = JSON.parse(run.stdout) as PendingPlan;
-    expect(plan.pending).toHaveLength(6);
+    expect(plan.pending).toHaveLength(8);
     expect(plan.pending.flatMap((file) => file.breaking)).toEqual([]);
   });
 });

@@ -45,6 +45,7 @@ describe('tables and constraints', () => {
     expect(rows.map((row) => row.name)).toEqual([
       'audit_logs',
       'email_outbox',
+      'invoices',
       'order_items',
       'orders',
       'permissions',

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { APP_METRICS, JOB_METRICS, PUSH_JOBS } from '../../app/src/observability/metric-catalogue.js';
+import { APP_METRICS, PUSHED_METRICS, PUSH_JOBS } from '../../app/src/observability/metric-catalogue.js';
 import { pushMetrics, PushError } from '../../app/src/observability/push.js';
 import { backupMissing, restoreDrillStale } from '../../monitoring/src/alerts/backups.js';
 import { freePort } from '../src/platform/ports.js';
@@ -85,9 +85,9 @@ describe('Pushgateway scraped by Prometheus with honor_labels (the local platfor
       { metric: APP_METRICS.backupLastSuccessTimestampSeconds, value: now - 8 * 3600 },
     ]);
     await pushMetrics(pushgatewayUrl, { job: PUSH_JOBS.restoreDrill, namespace: 'erp' }, [
-      { metric: JOB_METRICS.restoreDrillLastSuccessTimestampSeconds, value: now - 60 },
-      { metric: JOB_METRICS.restoreDrillRtoSeconds, value: 42.5 },
-      { metric: JOB_METRICS.restoreDrillRpoSeconds, value: 30 },
+      { metric: PUSHED_METRICS.restoreDrillLastSuccessTimestampSeconds, value: now - 60 },
+      { metric: PUSHED_METRICS.restoreDrillRtoSeconds, value: 42.5 },
+      { metric: PUSHED_METRICS.restoreDrillRpoSeconds, value: 30 },
     ]);
 
     const backup = await eventually(`${APP_METRICS.backupLastSuccessTimestampSeconds.name}{job="${PUSH_JOBS.backup}"}`);
@@ -100,7 +100,7 @@ describe('Pushgateway scraped by Prometheus with honor_labels (the local platfor
     const missing = await query(pushedRule(backupMissing));
     expect(missing.map((sample) => sample.metric)).toEqual([{ namespace: 'erp' }]);
     expect(Number(missing[0]?.value[1])).toBeGreaterThan(8 * 3600 - 60);
-    expect(await eventually(`${JOB_METRICS.restoreDrillRtoSeconds.name}{job="${PUSH_JOBS.restoreDrill}"}`)).toEqual([
+    expect(await eventually(`${PUSHED_METRICS.restoreDrillRtoSeconds.name}{job="${PUSH_JOBS.restoreDrill}"}`)).toEqual([
       expect.objectContaining({ value: [expect.any(Number), '42.5'] }),
     ]);
     expect(await query(pushedRule(restoreDrillStale))).toEqual([]);

@@ -408,7 +408,7 @@ export const PUSH_JOBS = { backup: 'erp-api-backup', restoreDrill: 'erp-api-rest
  * Metrics the backup and restore-drill commands push to the Pushgateway when they finish: they end before any
  * scrape. Grouped by `job` (see {@link PUSH_JOBS}) and `namespace`; a group is replaced only by a success.
  */
-export const JOB_METRICS = {
+export const PUSHED_METRICS = {
   restoreDrillLastSuccessTimestampSeconds: {
     name: 'restore_drill_last_success_timestamp_seconds',
     type: 'gauge',
@@ -432,6 +432,6 @@ export const JOB_METRICS = {
 /** Every metric /metrics may expose (the service's own, then the process defaults), and what the jobs push. */
 export const METRIC_CATALOGUE: readonly MetricDefinition[] = [
   ...Object.values(APP_METRICS),
-  ...Object.values(JOB_METRICS),
+  ...Object.values(PUSHED_METRICS),
   ...DEFAULT_METRICS,
 ];

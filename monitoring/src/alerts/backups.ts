@@ -1,4 +1,4 @@
-import { APP_METRICS, JOB_METRICS, PUSH_JOBS } from '../../../app/src/observability/metric-catalogue.js';
+import { APP_METRICS, PUSHED_METRICS, PUSH_JOBS } from '../../../app/src/observability/metric-catalogue.js';
 import { GROUPS } from './common.js';
 import type { AlertDefinition, TestSeries } from '../rules.js';
 
@@ -29,7 +29,7 @@ function sincePushedSuccess(metric: string, job: string, seconds: number): strin
 }
 
 const BACKUP_PUSHED = APP_METRICS.backupLastSuccessTimestampSeconds.name;
-const DRILL_PUSHED = JOB_METRICS.restoreDrillLastSuccessTimestampSeconds.name;
+const DRILL_PUSHED = PUSHED_METRICS.restoreDrillLastSuccessTimestampSeconds.name;
 
 /** A series as the Pushgateway exposes a pushed group: its job and namespace, the gateway's empty instance. */
 const pushed = (metric: string, job: string, values: string): TestSeries => ({
