@@ -80,7 +80,8 @@ export function workerTarget(pod = 1): Readonly<Record<string, string>> {
     }),
     operatorRelabelConfigs(workerServiceMonitorSpec(FIXTURE_NAMESPACE, FIXTURE_WORKER_SERVICE_LABELS)),
   );
-  if (labels === undefined) throw new Error('the worker ServiceMonitor relabelling drops the fixture pod: fix workerTarget');
+  if (labels === undefined)
+    throw new Error('the worker ServiceMonitor relabelling drops the fixture pod: fix workerTarget');
   return labels;
 }
 

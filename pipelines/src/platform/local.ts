@@ -205,6 +205,7 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     appTargets: [
       { address: `${app.host}:${String(app.port)}`, pod: SOURCE_APP_POD, podTemplateHash: SOURCE_POD_TEMPLATE_HASH },
     ],
+    workerTargets: [{ address: `${worker.host}:${String(worker.port)}`, pod: 'erp-api-worker-source' }],
   });
   // the front door: people and load go through it; a release moves its split between versions
   const nginx = nginxService({
