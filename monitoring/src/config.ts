@@ -26,6 +26,15 @@ export const POD_TARGET_LABELS = ['rollouts-pod-template-hash'] as const;
 /** Matcher every app query starts with, so another job's series never leak into erp-api's numbers. */
 export const APP_SELECTOR = `job="${APP_JOB}"`;
 
+/** The scrape job of the worker (`erp-api worker`): its metrics Service's `APP_JOB_LABEL` in the cluster. */
+export const WORKER_JOB = 'erp-api-worker';
+
+/** The worker's metrics Service (infra names it `<app>-worker-metrics`); it becomes the `service` label. */
+export const WORKER_METRICS_SERVICE = 'erp-api-worker-metrics';
+
+/** Matcher every job-queue query starts with: queue metrics come from the worker, not from the API. */
+export const WORKER_SELECTOR = `job="${WORKER_JOB}"`;
+
 /** The Ingress of erp-api (infra names it after the app): ingress-nginx labels its request metrics with it. */
 export const APP_INGRESS = 'erp-api';
 

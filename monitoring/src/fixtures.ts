@@ -1,5 +1,19 @@
-import { APP_INGRESS, APP_JOB, APP_JOB_LABEL, METRICS_PORT, METRICS_SERVICE } from './config.js';
-import { appServiceMonitorSpec, discoveryLabels, operatorRelabelConfigs, relabel } from './service-monitor.js';
+import {
+  APP_INGRESS,
+  APP_JOB,
+  APP_JOB_LABEL,
+  METRICS_PORT,
+  METRICS_SERVICE,
+  WORKER_JOB,
+  WORKER_METRICS_SERVICE,
+} from './config.js';
+import {
+  appServiceMonitorSpec,
+  discoveryLabels,
+  operatorRelabelConfigs,
+  relabel,
+  workerServiceMonitorSpec,
+} from './service-monitor.js';
 
 /**
  * Labels of app series in the promtool cases: what prometheus-operator's relabelling of the ServiceMonitor gives a
@@ -39,6 +53,41 @@ export function appTarget(pod = 1): Readonly<Record<string, string>> {
 /** A series selector in promtool's input notation: `metric{<pod's target labels>,<extra>}`. */
 export function appSeries(metric: string, extra: Readonly<Record<string, string>> = {}, pod = 1): string {
   const labels = { ...appTarget(pod), ...extra };
+  return `${metric}{${Object.entries(labels)
+    .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
+    .join(',')}}`;
+}
+
+/** The labels infra puts on the worker's Services. */
+export const FIXTURE_WORKER_SERVICE_LABELS: Readonly<Record<string, string>> = {
+  ...FIXTURE_SERVICE_LABELS,
+  [APP_JOB_LABEL]: WORKER_JOB,
+};
+
+/** The scraped labels of one worker pod, numbered from 1. */
+export function workerTarget(pod = 1): Readonly<Record<string, string>> {
+  const labels = relabel(
+    discoveryLabels({
+      address: `10.0.1.${40 + pod}:8080`,
+      namespace: FIXTURE_NAMESPACE,
+      service: { name: WORKER_METRICS_SERVICE, labels: FIXTURE_WORKER_SERVICE_LABELS },
+      pod: {
+        name: `${WORKER_JOB}-6b8d4f7c9-${['h4n2v', 'q9w3e', 't7y5u'][pod - 1] ?? String(pod)}`,
+        labels: { [APP_JOB_LABEL]: WORKER_JOB },
+        container: WORKER_JOB,
+      },
+      portName: METRICS_PORT,
+    }),
+    operatorRelabelConfigs(workerServiceMonitorSpec(FIXTURE_NAMESPACE, FIXTURE_WORKER_SERVICE_LABELS)),
+  );
+  if (labels === undefined)
+    throw new Error('the worker ServiceMonitor relabelling drops the fixture pod: fix workerTarget');
+  return labels;
+}
+
+/** A worker series selector in promtool's input notation. */
+export function workerSeries(metric: string, extra: Readonly<Record<string, string>> = {}, pod = 1): string {
+  const labels = { ...workerTarget(pod), ...extra };
   return `${metric}{${Object.entries(labels)
     .map(([name, value]) => `${name}=${JSON.stringify(value)}`)
     .join(',')}}`;

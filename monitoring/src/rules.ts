@@ -13,6 +13,7 @@ import {
 import { highAuthFailureRate, accountLockoutSpike, signInLockoutBurst } from './alerts/security.js';
 import { backupMissing, backupFailed, restoreDrillStale, auditVerifyStale } from './alerts/backups.js';
 import { canaryAnalysisFailed } from './alerts/delivery.js';
+import { jobBacklogGrowing, jobDeadLetterGrowth, jobOldestWaitingTooOld, jobQueueNotConsumed } from './alerts/jobs.js';
 import { watchdog } from './alerts/meta.js';
 import { SLOS } from './slo.js';
 
@@ -126,6 +127,10 @@ export const ALERTS: readonly AlertDefinition[] = [
   restoreDrillStale,
   auditVerifyStale,
   canaryAnalysisFailed,
+  jobBacklogGrowing,
+  jobOldestWaitingTooOld,
+  jobDeadLetterGrowth,
+  jobQueueNotConsumed,
   watchdog,
 ];
 

@@ -1,4 +1,11 @@
-import { APP_JOB, APP_JOB_LABEL, METRICS_PORT, METRICS_SERVICE_LABEL, POD_TARGET_LABELS } from './config.js';
+import {
+  APP_JOB,
+  APP_JOB_LABEL,
+  METRICS_PORT,
+  METRICS_SERVICE_LABEL,
+  POD_TARGET_LABELS,
+  WORKER_JOB,
+} from './config.js';
 
 /**
  * The app's ServiceMonitor, and the scrape relabelling prometheus-operator generates from it. Infra deploys the
@@ -32,6 +39,27 @@ export function appServiceMonitorSpec(
     namespaceSelector: { matchNames: [appNamespace] },
     selector: { matchLabels: { ...serviceLabels, ...METRICS_SERVICE_LABEL } },
     podTargetLabels: [...POD_TARGET_LABELS],
+    endpoints: [{ port: METRICS_PORT, path: '/metrics', interval: '15s' }],
+  };
+}
+
+/**
+ * The ServiceMonitor spec of the worker's metrics Service: the same relabelling as the app's, so its series carry
+ * `job="${WORKER_JOB}"` from the Service's `APP_JOB_LABEL`; `serviceLabels` must set it.
+ */
+export function workerServiceMonitorSpec(
+  appNamespace: string,
+  serviceLabels: Readonly<Record<string, string>>,
+): ServiceMonitorSpec {
+  if (serviceLabels[APP_JOB_LABEL] !== WORKER_JOB)
+    throw new Error(
+      `the worker's Service labels ${JSON.stringify(serviceLabels)} do not set ${APP_JOB_LABEL}=${WORKER_JOB}: every job-queue query selects job="${WORKER_JOB}", so label the worker's Service with it`,
+    );
+  return {
+    jobLabel: APP_JOB_LABEL,
+    namespaceSelector: { matchNames: [appNamespace] },
+    selector: { matchLabels: { ...serviceLabels, ...METRICS_SERVICE_LABEL } },
+    podTargetLabels: [],
     endpoints: [{ port: METRICS_PORT, path: '/metrics', interval: '15s' }],
   };
 }

@@ -29,7 +29,7 @@ describe('monitoring/generated/ matches its TypeScript source', () => {
   test('holds what infra reads: rules.json groups, dashboards/*.json, alertmanager/<stack>.yaml', () => {
     const rules = JSON.parse(expected.get('rules.json') ?? '{}') as { groups?: unknown[] };
     expect(Array.isArray(rules.groups)).toBe(true);
-    expect([...expected.keys()].filter((path) => /^dashboards\/[^/]+\.json$/.test(path))).toHaveLength(5);
+    expect([...expected.keys()].filter((path) => /^dashboards\/[^/]+\.json$/.test(path))).toHaveLength(6);
     for (const stack of ['dev', 'staging', 'prod'])
       expect(expected.get(`alertmanager/${stack}.yaml`)).toContain('route:');
   });

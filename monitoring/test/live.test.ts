@@ -13,13 +13,29 @@ import { testServices } from '../../app/test/support/services.js';
 import { freePort } from '../../pipelines/src/platform/ports.js';
 import { silentProgress } from '../../pipelines/src/platform/progress.js';
 import { appService } from '../../pipelines/src/platform/services/app.js';
+import { workerService } from '../../pipelines/src/platform/services/worker.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
 import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
 import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
 import { CLUSTER_ONLY, RELEASE_ONLY } from '../src/cluster-only.js';
-import { APP_JOB, APP_SELECTOR, METRICS_PORT, METRICS_SERVICE } from '../src/config.js';
-import { FIXTURE_SERVICE_LABELS } from '../src/fixtures.js';
-import { appServiceMonitorSpec, discoveryLabels, operatorRelabelConfigs, relabel } from '../src/service-monitor.js';
+import {
+  APP_JOB,
+  APP_JOB_LABEL,
+  APP_SELECTOR,
+  METRICS_PORT,
+  METRICS_SERVICE,
+  WORKER_JOB,
+  WORKER_METRICS_SERVICE,
+  WORKER_SELECTOR,
+} from '../src/config.js';
+import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '../src/fixtures.js';
+import {
+  appServiceMonitorSpec,
+  discoveryLabels,
+  operatorRelabelConfigs,
+  relabel,
+  workerServiceMonitorSpec,
+} from '../src/service-monitor.js';
 import type { DiscoveredEndpoint } from '../src/service-monitor.js';
 import { DASHBOARDS } from '../src/dashboards/index.js';
 import { metricsIn } from '../src/metric-check.js';
@@ -49,6 +65,20 @@ function liveEndpoint(address: string): DiscoveredEndpoint {
     portName: METRICS_PORT,
   };
 }
+/** The worker process as discovery would describe a pod of the worker's metrics Service. */
+function liveWorkerEndpoint(address: string): DiscoveredEndpoint {
+  return {
+    address,
+    namespace: LIVE_NAMESPACE,
+    service: { name: WORKER_METRICS_SERVICE, labels: FIXTURE_WORKER_SERVICE_LABELS },
+    pod: { name: `${WORKER_JOB}-0`, labels: { [APP_JOB_LABEL]: WORKER_JOB }, container: WORKER_JOB },
+    portName: METRICS_PORT,
+  };
+}
+
+const workerRelabelling = () =>
+  operatorRelabelConfigs(workerServiceMonitorSpec(LIVE_NAMESPACE, FIXTURE_WORKER_SERVICE_LABELS));
+
 /** What Grafana substitutes for $__rate_interval at a 1 s scrape interval and a short range. */
 const RATE_INTERVAL = '1m';
 
@@ -107,6 +137,7 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
   let supervisor: Supervisor;
   let appUrl: string;
   let appAddress: string;
+  let workerAddress: string;
   let prometheusUrl: string;
 
   beforeAll(async () => {
@@ -128,6 +159,23 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
       }),
     );
 
+    // The worker serves the job-queue metrics the Jobs dashboard and the job alerts read.
+    const workerPort = await freePort(HOST);
+    workerAddress = `${HOST}:${workerPort}`;
+    await supervisor.start(
+      workerService({
+        host: HOST,
+        port: workerPort,
+        portEnv: 'none (the test picks a free port)',
+        env: {
+          ...appUnderTestEnv({ databaseUrl: database.url, redisUrl: testServices().redis.url }),
+          // The outbox scan is an email job every second: attempt series exist; no row is due, so nothing is sent.
+          SMTP_URL: 'smtp://127.0.0.1:1',
+          EMAIL_OUTBOX_POLL_MS: '1000',
+        },
+      }),
+    );
+
     const promPort = await freePort(HOST);
     prometheusUrl = `http://${HOST}:${promPort}`;
     const config = join(dir, 'prometheus.yml');
@@ -142,6 +190,16 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
             job_name: `serviceMonitor/monitoring/${APP_JOB}/0`,
             static_configs: [{ targets: [appAddress], labels: scrapeMetaLabels }],
             relabel_configs: operatorRelabelConfigs(appServiceMonitorSpec(LIVE_NAMESPACE, FIXTURE_SERVICE_LABELS)),
+          },
+          {
+            job_name: `serviceMonitor/monitoring/${WORKER_JOB}/0`,
+            static_configs: [
+              {
+                targets: [workerAddress],
+                labels: withoutLabel(discoveryLabels(liveWorkerEndpoint(workerAddress)), '__address__'),
+              },
+            ],
+            relabel_configs: workerRelabelling(),
           },
         ],
       }),
@@ -196,6 +254,21 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
     expect(scraped, 'the labels Prometheus attached differ from what the relabelling emulation predicts').toEqual(
       expected,
     );
+  }, 30_000);
+
+  test("the worker is scraped with the labels its ServiceMonitor's relabelling gives it, job among them", async () => {
+    const expected = relabel(discoveryLabels(liveWorkerEndpoint(workerAddress)), workerRelabelling());
+    expect(expected?.job).toBe(WORKER_JOB);
+    let labels: Record<string, string> | undefined;
+    const deadline = Date.now() + 20_000;
+    while (labels === undefined && Date.now() < deadline) {
+      const query = `up{${WORKER_SELECTOR}}`;
+      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
+      const body = (await response.json()) as { data?: { result: { metric: Record<string, string> }[] } };
+      labels = body.data?.result[0]?.metric;
+      if (labels === undefined) await sleep(500);
+    }
+    expect(withoutLabel(labels ?? {}, '__name__')).toEqual(expected);
   }, 30_000);
 
   async function instant(expr: string): Promise<number> {

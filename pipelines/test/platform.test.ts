@@ -15,6 +15,7 @@ import {
   localPlatform,
   LOCAL_APP_LIMITS,
   RUNNING_FOOTER,
+  SOURCE_WORKER_POD,
 } from '../src/platform/local.js';
 import { repoRoot } from '../src/platform/paths.js';
 import { isPortFree } from '../src/platform/ports.js';
@@ -24,13 +25,22 @@ import { readState } from '../src/platform/supervisor.js';
 import { notifications } from '../src/platform/services/alert-receiver.js';
 import { appliedSplit } from '../src/platform/services/nginx.js';
 import { LOCAL_NAMESPACE, SOURCE_POD_TEMPLATE_HASH } from '../src/platform/services/prometheus.js';
-import { APP_JOB, APP_SELECTOR, METRICS_PORT, METRICS_SERVICE } from '../../monitoring/src/config.js';
-import { FIXTURE_SERVICE_LABELS } from '../../monitoring/src/fixtures.js';
+import {
+  APP_JOB,
+  APP_SELECTOR,
+  METRICS_PORT,
+  METRICS_SERVICE,
+  WORKER_JOB,
+  WORKER_METRICS_SERVICE,
+  WORKER_SELECTOR,
+} from '../../monitoring/src/config.js';
+import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '../../monitoring/src/fixtures.js';
 import {
   appServiceMonitorSpec,
   discoveryLabels,
   operatorRelabelConfigs,
   relabel,
+  workerServiceMonitorSpec,
 } from '../../monitoring/src/service-monitor.js';
 
 const HOST = '127.0.0.1';
@@ -208,6 +218,25 @@ describe('npm start / npm stop (the local platform)', () => {
       async () => (await query(`up{${APP_SELECTOR}} == 1`))[0],
     );
     expect(Object.fromEntries(Object.entries(scraped.metric).filter(([key]) => key !== '__name__'))).toEqual(expected);
+    // The worker too, as its own ServiceMonitor's relabelling would label it: the job-queue alerts select that job
+    const expectedWorker = relabel(
+      discoveryLabels({
+        address: `${HOST}:${env.SLIPWAY_WORKER_PORT ?? ''}`,
+        namespace: LOCAL_NAMESPACE,
+        service: { name: WORKER_METRICS_SERVICE, labels: FIXTURE_WORKER_SERVICE_LABELS },
+        pod: { name: SOURCE_WORKER_POD, labels: { 'app.kubernetes.io/name': WORKER_JOB }, container: WORKER_JOB },
+        portName: METRICS_PORT,
+      }),
+      operatorRelabelConfigs(workerServiceMonitorSpec(LOCAL_NAMESPACE, FIXTURE_WORKER_SERVICE_LABELS)),
+    );
+    expect(expectedWorker?.job).toBe(WORKER_JOB);
+    const scrapedWorker = await poll(
+      'the worker scraped by Prometheus',
+      async () => (await query(`up{${WORKER_SELECTOR}} == 1`))[0],
+    );
+    expect(Object.fromEntries(Object.entries(scrapedWorker.metric).filter(([key]) => key !== '__name__'))).toEqual(
+      expectedWorker,
+    );
     const rules = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as { data: { groups: unknown[] } };
     expect(rules.data.groups.length).toBeGreaterThan(3);
 

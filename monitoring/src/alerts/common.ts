@@ -11,6 +11,7 @@ export const GROUPS = {
   security: 'erp-api-security',
   backups: 'erp-api-backups',
   delivery: 'erp-api-delivery',
+  jobs: 'erp-api-jobs',
   meta: 'erp-api-meta',
 } as const;
 

@@ -66,6 +66,8 @@ export function localPort(env: NodeJS.ProcessEnv, service: keyof typeof DEFAULT_
 
 /** The pod name the platform's own app (run from source) has in Prometheus. */
 export const SOURCE_APP_POD = 'erp-api-source-0';
+/** The pod name the local Prometheus gives the worker run from source. */
+export const SOURCE_WORKER_POD = 'erp-api-worker-source-0';
 export const APP_DATABASE = 'erp';
 /** The bucket the local object store makes for `erp-api backup`. */
 export const LOCAL_BACKUP_BUCKET = 'erp-backups';
@@ -243,6 +245,7 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     appTargets: [
       { address: `${app.host}:${String(app.port)}`, pod: SOURCE_APP_POD, podTemplateHash: SOURCE_POD_TEMPLATE_HASH },
     ],
+    workerTargets: [{ address: `${worker.host}:${String(worker.port)}`, pod: SOURCE_WORKER_POD }],
   });
   // the front door: people and load go through it; a release moves its split between versions
   const nginx = nginxService({

@@ -8,12 +8,13 @@ import { stringify } from 'yaml';
 
 import { createTestDatabase, type TestDatabase } from '../../../app/test/support/database.js';
 import { testServices } from '../../../app/test/support/services.js';
-import { APP_JOB } from '../../../monitoring/src/config.js';
+import { APP_JOB, WORKER_JOB } from '../../../monitoring/src/config.js';
 import { GENERATED_DIR } from '../../../monitoring/src/generate.js';
 import { POD_TEMPLATE_HASH_LABEL } from '../../../monitoring/src/slo.js';
 import { freePort } from '../../src/platform/ports.js';
 import { silentProgress } from '../../src/platform/progress.js';
 import { appService } from '../../src/platform/services/app.js';
+import { workerService } from '../../src/platform/services/worker.js';
 import { type ServiceDefinition, Supervisor } from '../../src/platform/supervisor.js';
 import type { VersionSeries } from '../../src/release/release-record.js';
 import { appUnderTestEnv } from '../../src/testing/app-under-test.js';
@@ -88,6 +89,17 @@ export async function startReleaseStack(): Promise<ReleaseStack> {
       });
     }
     const [stable, canary] = versions as [Version, Version];
+    // The worker serves the job-queue metrics of the Jobs dashboard.
+    const workerPort = await freePort(HOST);
+    await supervisor.start(
+      workerService({
+        host: HOST,
+        port: workerPort,
+        portEnv: 'none (the test picks a free port)',
+        // The outbox scan is an email job every second, so the attempt panels have data; no mail leaves the host.
+        env: { ...env, SMTP_URL: 'smtp://127.0.0.1:1', EMAIL_OUTBOX_POLL_MS: '1000' },
+      }),
+    );
 
     const config = join(dir, 'prometheus.yml');
     writeFileSync(
@@ -102,6 +114,10 @@ export async function startReleaseStack(): Promise<ReleaseStack> {
               targets: [new URL(version.url).host],
               labels: { namespace: version.namespace, [POD_TEMPLATE_HASH_LABEL]: version.podTemplateHash },
             })),
+          },
+          {
+            job_name: WORKER_JOB,
+            static_configs: [{ targets: [`${HOST}:${String(workerPort)}`], labels: { namespace: NAMESPACE } }],
           },
         ],
       }),

@@ -3,12 +3,20 @@ import { join } from 'node:path';
 
 import { stringify } from 'yaml';
 
-import { APP_JOB, METRICS_PORT, METRICS_SERVICE } from '../../../../monitoring/src/config.js';
-import { FIXTURE_SERVICE_LABELS } from '../../../../monitoring/src/fixtures.js';
+import {
+  APP_JOB,
+  APP_JOB_LABEL,
+  METRICS_PORT,
+  METRICS_SERVICE,
+  WORKER_JOB,
+  WORKER_METRICS_SERVICE,
+} from '../../../../monitoring/src/config.js';
+import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '../../../../monitoring/src/fixtures.js';
 import {
   appServiceMonitorSpec,
   discoveryLabels,
   operatorRelabelConfigs,
+  workerServiceMonitorSpec,
 } from '../../../../monitoring/src/service-monitor.js';
 import { repoRoot } from '../paths.js';
 import { PUSHGATEWAY_JOB } from './pushgateway.js';
@@ -45,6 +53,15 @@ export interface PlainScrapeTarget {
 /** The job name and target files prometheus-operator's ServiceMonitor for the app would make. */
 const APP_SCRAPE_JOB = `serviceMonitor/${LOCAL_NAMESPACE}/${APP_JOB}/0`;
 
+/** The same for the worker's ServiceMonitor: its series get `job="${WORKER_JOB}"` as in the cluster. */
+const WORKER_SCRAPE_JOB = `serviceMonitor/${LOCAL_NAMESPACE}/${WORKER_JOB}/0`;
+
+/** One `erp-api worker` process Prometheus scrapes, described as discovery would describe its pod. */
+export interface WorkerScrapeTarget {
+  readonly address: string;
+  readonly pod: string;
+}
+
 export interface PrometheusOptions {
   readonly dir: string;
   readonly host: string;
@@ -54,6 +71,8 @@ export interface PrometheusOptions {
   readonly alertmanager?: string;
   /** The app instances scraped from the first start; the release executor rewrites the list later. */
   readonly appTargets: readonly AppScrapeTarget[];
+  /** The worker processes; none unless set. */
+  readonly workerTargets?: readonly WorkerScrapeTarget[];
   readonly rulesFile?: string;
   /** The Pushgateway's `host:port`, scraped with honor_labels so pushed job and instance labels stay as pushed. */
   readonly pushgateway?: string;
@@ -79,6 +98,20 @@ function appTargetGroups(targets: readonly AppScrapeTarget[]): object[] {
       portName: METRICS_PORT,
     });
     const { __address__: address, ...meta } = labels;
+    return { targets: [address], labels: meta };
+  });
+}
+
+/** The file-discovery entries of worker processes, as discovery describes pods of the worker's metrics Service. */
+export function workerTargetGroups(targets: readonly WorkerScrapeTarget[]): object[] {
+  return targets.map((target) => {
+    const { __address__: address, ...meta } = discoveryLabels({
+      address: target.address,
+      namespace: LOCAL_NAMESPACE,
+      service: { name: WORKER_METRICS_SERVICE, labels: FIXTURE_WORKER_SERVICE_LABELS },
+      pod: { name: target.pod, labels: { [APP_JOB_LABEL]: WORKER_JOB }, container: WORKER_JOB },
+      portName: METRICS_PORT,
+    });
     return { targets: [address], labels: meta };
   });
 }
@@ -134,6 +167,13 @@ export function prometheusConfig(options: {
         file_sd_configs: [{ files: [join(options.targetsDir, 'app.json')], refresh_interval: '5s' }],
         relabel_configs: operatorRelabelConfigs(appServiceMonitorSpec(LOCAL_NAMESPACE, FIXTURE_SERVICE_LABELS)),
       },
+      {
+        job_name: WORKER_SCRAPE_JOB,
+        file_sd_configs: [{ files: [join(options.targetsDir, 'worker.json')], refresh_interval: '5s' }],
+        relabel_configs: operatorRelabelConfigs(
+          workerServiceMonitorSpec(LOCAL_NAMESPACE, FIXTURE_WORKER_SERVICE_LABELS),
+        ),
+      },
       ...EXTRA_JOBS.map((job) => ({
         job_name: job,
         file_sd_configs: [
@@ -185,6 +225,10 @@ export function prometheusService(options: PrometheusOptions): PrometheusService
     prepare(): Promise<void> {
       mkdirSync(join(options.dir, 'data'), { recursive: true });
       writeAppTargets(targetsDir, options.appTargets);
+      writeAtomically(
+        join(targetsDir, 'worker.json'),
+        `${JSON.stringify(workerTargetGroups(options.workerTargets ?? []), null, 2)}\n`,
+      );
       for (const job of EXTRA_JOBS) writeJobTargets(targetsDir, job, []);
       writeFileSync(
         config,
