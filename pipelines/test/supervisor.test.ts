@@ -165,6 +165,25 @@ describe('restarts', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(s.services[0]).toMatchObject({ pid, restarts: 0 });
   });
+
+  test('leaves a service that another process superseded down, and calls its exit no crash', async () => {
+    const s = supervisor();
+    s.restartPolicy = policy;
+    const events: string[] = [];
+    s.onUnexpectedExit = (name) => events.push(`crashed ${name}`);
+    s.onRestart = (name) => events.push(`restarted ${name}`);
+    const successor: { name?: string } = {};
+    const port = await freePort();
+    await s.start({ ...httpService('source', port), superseded: () => successor.name });
+    successor.name = 'the promoted release';
+    const pid = s.services[0]?.pid ?? 0;
+    process.kill(pid, 'SIGTERM');
+    await expect.poll(() => isAlive(pid), { timeout: 5_000 }).toBe(false);
+    // past the first restart delay (200 ms), a restart would have begun
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(events).toEqual([]);
+    expect(await isPortFree(HOST, port)).toBe(true);
+  });
 });
 
 describe('process identity', () => {

@@ -17,6 +17,7 @@ import { pushgatewayService } from './services/pushgateway.js';
 import { redisService } from './services/redis.js';
 import { SMTP_SINK_PORTS, smtpSinkService } from './services/smtp-sink.js';
 import { workerService } from './services/worker.js';
+import { readStable } from '../release/canary/store.js';
 import { registryService } from '../release/registry.js';
 import type { ServiceDefinition } from './supervisor.js';
 
@@ -175,31 +176,39 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     if (value !== undefined) passthrough[key] = value;
   }
   const appRolePassword = localSecret(join(dir, 'secrets', 'app-database-password'), 24);
-  const app = appService({
-    host: LOCAL_HOST,
-    port: portFromEnv(env, 'PORT', DEFAULT_PORTS.app),
-    portEnv: 'PORT',
-    env: {
-      NODE_ENV: 'development',
-      APP_ENV: 'dev',
-      ...LOCAL_APP_LIMITS,
-      ...passthrough,
-      DATABASE_URL: postgres.connectionStringAs(APP_DATABASE_ROLE, appRolePassword, APP_DATABASE),
-      REDIS_URL: redis.connectionUrl,
-      OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
-      // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
-      JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
-      PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
-      // the store's BACKUP_* settings, which the release hands to the image's backup with the store's keys
-      ...Object.fromEntries(Object.entries(objectStore.clientEnv).filter(([name]) => name.startsWith('BACKUP_'))),
+  // once a release promoted a container, that serves as stable: the source app's exit is then no crash to restart
+  const superseded = (): string | undefined => {
+    const stable = readStable(scope);
+    return stable?.container === undefined ? undefined : `the promoted release ${stable.digest ?? stable.container}`;
+  };
+  const app = appService(
+    {
+      host: LOCAL_HOST,
+      port: portFromEnv(env, 'PORT', DEFAULT_PORTS.app),
+      portEnv: 'PORT',
+      env: {
+        NODE_ENV: 'development',
+        APP_ENV: 'dev',
+        ...LOCAL_APP_LIMITS,
+        ...passthrough,
+        DATABASE_URL: postgres.connectionStringAs(APP_DATABASE_ROLE, appRolePassword, APP_DATABASE),
+        REDIS_URL: redis.connectionUrl,
+        OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
+        // made once per local platform and kept under .local/, so tokens and password hashes survive restarts
+        JWT_SECRETS: localSecret(join(dir, 'secrets', 'jwt-secret'), 48),
+        PASSWORD_PEPPER: localSecret(join(dir, 'secrets', 'password-pepper'), 32),
+        // the store's BACKUP_* settings, which the release hands to the image's backup with the store's keys
+        ...Object.fromEntries(Object.entries(objectStore.clientEnv).filter(([name]) => name.startsWith('BACKUP_'))),
+      },
+      migration: { ownerDatabaseUrl: postgres.connectionString(APP_DATABASE), appRolePassword },
+      administrator: {
+        email: LOCAL_ADMIN_EMAIL,
+        username: 'admin',
+        password: localSecret(adminPasswordFile(scope), 24),
+      },
     },
-    migration: { ownerDatabaseUrl: postgres.connectionString(APP_DATABASE), appRolePassword },
-    administrator: {
-      email: LOCAL_ADMIN_EMAIL,
-      username: 'admin',
-      password: localSecret(adminPasswordFile(scope), 24),
-    },
-  });
+    superseded,
+  );
   // the same build and environment as the app, taking invoice and email jobs from Redis
   const worker = workerService({
     host: LOCAL_HOST,

@@ -42,6 +42,8 @@ export interface ServiceDefinition {
   afterReady?(): Promise<void>;
   /** Overrides the supervisor's restart policy for this service; `never` leaves it down when it dies. */
   readonly restart?: RestartPolicy | 'never';
+  /** True once another process serves in its place (a promoted release): its exit is then a retirement, not a crash. */
+  readonly superseded?: () => string | undefined;
 }
 
 /** How a service that dies after it was ready comes back: after a delay that doubles per crash, up to a cap. */
@@ -347,6 +349,13 @@ export class Supervisor {
   /** Reports the exit and, under a restart policy, schedules the next start after the back-off. */
   private exitedAfterReady(entry: Running, code: number | null, sig: NodeJS.Signals | null): void {
     const { definition, record } = entry;
+    const successor = definition.superseded?.();
+    if (successor !== undefined) {
+      killGroup(record.pid);
+      this.removePidFile(record);
+      this.progress.ok(`${definition.name} stopped: ${successor} serves in its place`);
+      return;
+    }
     this.onUnexpectedExit(definition.name, code, sig, record.log);
     const policy = definition.restart ?? this.restartPolicy;
     // a crashed leader's children (PostgreSQL's backends) would keep its port

@@ -399,6 +399,14 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       const answer = await fetch(`${frontDoor()}/health/ready`);
       expect(answer.status).toBe(200);
       expect(answer.headers.get('x-upstream-addr')).toBe(stable?.address);
+      // the previous stable, the app npm start ran from source, drained and stopped, and its supervisor let it be
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const source = await fetch(`http://${HOST}:${env.PORT ?? ''}/health/live`).then(
+        (response) => response.status,
+        () => 'refused',
+      );
+      expect(source).toBe('refused');
+      expect(lines.join('\n')).toMatch(/the previous stable, the platform's own app \(pid \d+\), drained and stopped/);
       // the dashboard preview over the release: Argo Rollouts' panels have data, none is cluster-only or no-release
       const { panels } = await previewDashboards({ prometheusUrl: prometheus, rangeSeconds: 600 });
       const argo = panels.filter((panel) => ['Analysis results', 'Rollout phase'].includes(panel.title));

@@ -94,12 +94,13 @@ export interface AppServiceDefinition extends ServiceDefinition {
 
 /** erp-api run from its TypeScript source with tsx, as one process so signals reach it directly. */
 
-export function appService(options: AppOptions): AppServiceDefinition {
+export function appService(options: AppOptions, superseded?: () => string | undefined): AppServiceDefinition {
   const { host, port } = options;
   const base = `http://${host}:${port}`;
   const tsx = ['--enable-source-maps', '--import', 'tsx'];
   return {
     ...(options.migration === undefined ? {} : { migration: options.migration }),
+    ...(superseded === undefined ? {} : { superseded }),
     name: 'app',
     host,
     port,

@@ -21,7 +21,7 @@ import {
   writeAppTargets,
   writeJobTargets,
 } from '../../platform/services/prometheus.js';
-import { readState } from '../../platform/supervisor.js';
+import { isRecordedAlive, readState } from '../../platform/supervisor.js';
 import { run } from '../exec.js';
 import { EXIT, ReleaseError, type ExitCode } from '../errors.js';
 import { GATE_SCENARIO, type AnalysisGate, type ReleasePlan } from '../plan.js';
@@ -98,6 +98,19 @@ function platformParts(env: NodeJS.ProcessEnv, scope: string) {
     );
   }
   return { nginx, prometheus, app };
+}
+
+/**
+ * Stops the app `npm start` runs from source once a promoted container serves in its place: nginx has drained it, and
+ * its supervisor, which reads the saved stable version, takes the exit for a retirement rather than restarting it.
+ */
+async function stopSourceApp(scope: string, progress: Progress): Promise<void> {
+  const source = readState(localPaths(scope).stateFile)?.services.find((service) => service.name === 'app');
+  if (source === undefined || !isRecordedAlive(source)) return;
+  const { forced } = await stopProcessGroup(source.pid, 'SIGTERM', 15_000);
+  progress.ok(
+    `the previous stable, the platform's own app (pid ${String(source.pid)}), drained and stopped${forced ? ' (killed after 15 s)' : ''}`,
+  );
 }
 
 /**
@@ -651,10 +664,7 @@ export async function deploy(options: DeployOptions): Promise<{ code: ExitCode; 
     scrape(prometheus, [promoted]);
     if (stable.container !== undefined)
       await run('podman', ['--runtime', 'runc', 'stop', '--time', '10', stable.container]);
-    else
-      progress.warn(
-        `the previous stable is the platform's own app (${stable.address}): it takes no more traffic and stops with npm stop`,
-      );
+    else await stopSourceApp(scope, progress);
     argo.setRollout('Healthy');
     await traffic.stop();
     release.update({
