@@ -64,6 +64,23 @@ interface PackageJson {
   readonly licenses?: readonly { type?: string }[];
 }
 
+/**
+ * The licence of a package whose package.json declares none, read from its licence file: only the MIT text is
+ * recognised (its grant and its notice condition, which MIT-0 lacks); anything else stays undeclared, a finding.
+ */
+export function licenceFromFile(dir: string): string | undefined {
+  for (const file of ['LICENSE', 'LICENSE.md', 'LICENSE.txt', 'LICENCE', 'license']) {
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    const text = readFileSync(path, 'utf8').replace(/\s+/g, ' ');
+    const mit =
+      text.includes('Permission is hereby granted, free of charge, to any person obtaining a copy') &&
+      text.includes('The above copyright notice and this permission notice shall be included in all copies');
+    return mit ? 'MIT' : undefined;
+  }
+  return undefined;
+}
+
 /** Every package.json under node_modules (nested ones too), once per name@version. */
 function npmComponents(nodeModules: string, seen = new Set<string>()): SbomComponent[] {
   if (!existsSync(nodeModules)) return [];
@@ -85,10 +102,11 @@ function npmComponents(nodeModules: string, seen = new Set<string>()): SbomCompo
         const group = pkg.name.startsWith('@') && slash > 0 ? pkg.name.slice(0, slash) : undefined;
         const name = group === undefined ? pkg.name : pkg.name.slice(slash + 1);
         const purl = `pkg:npm/${group ? `${encodeURIComponent(group)}/` : ''}${name}@${pkg.version}`;
-        const license =
+        const declared =
           typeof pkg.license === 'string'
             ? pkg.license
             : (pkg.license?.type ?? pkg.licenses?.map((l) => l.type).join(' OR '));
+        const license = declared === undefined || declared === '' ? licenceFromFile(dir) : declared;
         out.push({
           type: 'library',
           'bom-ref': purl,

@@ -15,7 +15,7 @@ import {
   readScanPolicy,
   type ScanException,
 } from '../../src/release/gate.js';
-import type { CycloneDxBom } from '../../src/release/sbom.js';
+import { licenceFromFile, type CycloneDxBom } from '../../src/release/sbom.js';
 import { kubernetesManifests } from '../../src/release/scan.js';
 import {
   checkovFindings,
@@ -198,6 +198,14 @@ describe('licences', () => {
       expect(findings).toHaveLength(1);
       expect(decide(findings, [], policy, now).verdict).toBe('fail');
     }
+  });
+
+  it("reads an undeclared licence from the package's MIT licence file, and only from that text", () => {
+    // png-js declares no licence in package.json; its LICENSE file is the MIT text. nodemailer's is MIT-0, without
+    // MIT's notice condition, so its file is not taken for MIT.
+    expect(licenceFromFile(join(repoRoot, 'node_modules', 'png-js'))).toBe('MIT');
+    expect(licenceFromFile(join(repoRoot, 'node_modules', 'nodemailer'))).toBeUndefined();
+    expect(licenceFromFile(join(repoRoot, 'policies'))).toBeUndefined();
   });
 });
 
