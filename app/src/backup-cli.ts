@@ -1,5 +1,3 @@
-import { parseArgs } from 'node:util';
-
 import { RetentionError, takeBackup } from './backup/backup.js';
 import { loadBackupConfig } from './backup/config.js';
 import { BACKUPS_FOLDER, DUMP_OBJECT, KEY_TABLES } from './backup/manifest.js';
@@ -10,7 +8,7 @@ import { Client } from 'pg';
 
 import { auditCheckpointConfig } from './audit.js';
 import { checkpointHolds, writeAuditCheckpoint } from './components/audit/checkpoint.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint } from './cli.js';
 import { APP_METRICS, PUSH_JOBS } from './observability/metric-catalogue.js';
 import { pushMetrics } from './observability/push.js';
 import type { CliIo } from './cli.js';
@@ -50,19 +48,9 @@ exit codes: 0 backup complete, 1 failed (no manifest written: the backup is not 
             78 configuration invalid`;
 
 function parseInvocation(argv: readonly string[]): { readonly json: boolean } | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (parsed.values.help === true) return 'help';
-  return { json: parsed.values.json === true };
+  const flags = parseFlags(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (flags.help === true) return 'help';
+  return { json: flags.json === true };
 }
 
 /** The backup CLI as a function: parses `argv`, runs, writes progress to stderr and the result to stdout. */

@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 import { ConfigError } from './config.js';
 import { isEntryPoint } from './entry-point.js';
 
@@ -17,6 +19,15 @@ export class UsageError extends Error {
 
 /** The value to go on with, or the exit code to stop with (the reason already written). */
 export type CliStep<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly exitCode: number };
+
+/** The flags of a command that takes no positional arguments; a flag parseArgs refuses becomes a {@link UsageError}. */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: T) {
+  try {
+    return parseArgs({ args: [...argv], allowPositionals: false, strict: true, options }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
 
 /**
  * Parses a command line with `parse`: a {@link UsageError} is written with the usage (exit 64), `help` writes the

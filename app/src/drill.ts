@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { parseArgs } from 'node:util';
 
 import { Client, escapeIdentifier } from 'pg';
 
@@ -11,7 +10,7 @@ import { formatTable, seconds } from './backup/report.js';
 import { restoreBackup } from './backup/restore.js';
 import { withDatabase } from './backup/postgres.js';
 import { BackupStore } from './backup/store.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint } from './cli.js';
 import type { CliIo } from './cli.js';
 import { auditCheckpointSignatureValid } from './components/audit/checkpoint.js';
 import { verifyAuditChain } from './components/audit/verify.js';
@@ -65,29 +64,19 @@ interface Invocation {
 }
 
 function parseInvocation(argv: readonly string[]): Invocation | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        from: { type: 'string' },
-        into: { type: 'string' },
-        keep: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (parsed.values.help === true) return 'help';
+  const flags = parseFlags(argv, {
+    from: { type: 'string' },
+    into: { type: 'string' },
+    keep: { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (flags.help === true) return 'help';
   return {
-    from: parsed.values.from ?? 'latest',
-    into: parsed.values.into ?? DRILL_DATABASE,
-    keep: parsed.values.keep === true,
-    json: parsed.values.json === true,
+    from: flags.from ?? 'latest',
+    into: flags.into ?? DRILL_DATABASE,
+    keep: flags.keep === true,
+    json: flags.json === true,
   };
 }
 

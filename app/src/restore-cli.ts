@@ -1,5 +1,3 @@
-import { parseArgs } from 'node:util';
-
 import { loadBackupConfig } from './backup/config.js';
 import { KEY_TABLES } from './backup/manifest.js';
 import { formatTable, seconds } from './backup/report.js';
@@ -11,7 +9,7 @@ import {
 } from './backup/restore.js';
 import { ManifestError } from './backup/manifest.js';
 import { BackupStore } from './backup/store.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 
 /** sysexits.h codes: a corrupt backup (65) and a refused target (77) differ from a failed restore (1). */
@@ -60,25 +58,14 @@ interface Invocation {
 }
 
 function parseInvocation(argv: readonly string[]): Invocation | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        from: { type: 'string' },
-        into: { type: 'string' },
-        'confirm-overwrite': { type: 'string' },
-        'scratch-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const { values } = parsed;
+  const values = parseFlags(argv, {
+    from: { type: 'string' },
+    into: { type: 'string' },
+    'confirm-overwrite': { type: 'string' },
+    'scratch-dir': { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help === true) return 'help';
   if (values.from === undefined || values.from === '')
     throw new UsageError('--from is required: a backup id, or latest');

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 
 import { Client } from 'pg';
 
@@ -7,7 +6,7 @@ import { AUDIT_CHAIN_LOCK_KEY, auditRowHash } from './components/audit/chain.js'
 import type { AuditRowContent } from './components/audit/chain.js';
 import { AUDIT_EVENT } from './components/audit/events.js';
 import { loadDatabaseUrl } from './config.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 
 /** sysexits.h codes, as the other command-line tools use them. */
@@ -67,28 +66,18 @@ interface Invocation {
 }
 
 function parseInvocation(argv: readonly string[]): Invocation | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: false,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        size: { type: 'string' },
-        'orders-per-round': { type: 'string' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (parsed.values.help === true) return 'help';
-  if (parsed.values.size === undefined) throw new UsageError('--size is required, e.g. --size 1GB');
-  const perRound = parsed.values['orders-per-round'] ?? '20000';
+  const flags = parseFlags(argv, {
+    help: { type: 'boolean', short: 'h' },
+    size: { type: 'string' },
+    'orders-per-round': { type: 'string' },
+  });
+  if (flags.help === true) return 'help';
+  if (flags.size === undefined) throw new UsageError('--size is required, e.g. --size 1GB');
+  const perRound = flags['orders-per-round'] ?? '20000';
   if (!/^\d{1,7}$/.test(perRound) || Number(perRound) < 10) {
     throw new UsageError(`--orders-per-round ${JSON.stringify(perRound)} must be a whole number from 10 to 9999999`);
   }
-  return { targetBytes: parseSize(parsed.values.size), ordersPerRound: Number(perRound) };
+  return { targetBytes: parseSize(flags.size), ordersPerRound: Number(perRound) };
 }
 
 /** What a seed run added, and the size it left the database at. */
