@@ -2,8 +2,8 @@
  * Starts OpenTelemetry tracing before the app is imported, because the instrumentations can only patch express,
  * pg and ioredis if they hook in before those load. Load it ahead of the entry point:
  *
- *   node --import ./dist/instrument.js dist/server.js              (the container does this)
- *   node --import tsx --import ./src/instrument.ts src/server.ts   (from app/, in development)
+ *   node --import ./dist/instrument.js dist/bin/server.js              (the container does this)
+ *   node --import tsx --import ./src/instrument.ts src/bin/server.ts   (from app/, in development)
  *
  * With OTEL_EXPORTER_OTLP_ENDPOINT empty it loads no SDK and changes nothing. It imports nothing that
  * the instrumentations patch.

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { PermissionCache } from '../src/components/access/cache.js';
-import { EXIT, runAdminCli } from '../src/admin.js';
+import { EXIT, runAdminCli } from '../src/bin/admin.js';
 import { PasswordHasher } from '../src/components/auth/passwords.js';
 import type { Database } from '../src/db/pool.js';
 import { createLogger } from '../src/logger.js';
@@ -182,7 +182,7 @@ describe('npm run admin -- grant-role / revoke-role', () => {
     const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
     const run = (args: string[]) =>
       new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/admin.ts', ...args], {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/bin/admin.ts', ...args], {
           cwd: repoRoot,
           env: { PATH: process.env.PATH, DATABASE_URL: database.url },
           stdio: 'ignore',

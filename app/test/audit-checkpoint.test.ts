@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { AUDIT_CHECKPOINT_WRITTEN_EVENT, AUDIT_INTEGRITY_FAILED_EVENT, EXIT, runAuditCli } from '../src/audit.js';
+import { AUDIT_CHECKPOINT_WRITTEN_EVENT, AUDIT_INTEGRITY_FAILED_EVENT, EXIT, runAuditCli } from '../src/bin/audit.js';
 import { AUDIT_ROW_COLUMNS, auditRowHash } from '../src/components/audit/chain.js';
 import {
   AUDIT_CHECKPOINT_PREFIX,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { AUDIT_INTEGRITY_FAILED_EVENT, EXIT, USAGE, runAuditCli } from '../src/audit.js';
+import { AUDIT_INTEGRITY_FAILED_EVENT, EXIT, USAGE, runAuditCli } from '../src/bin/audit.js';
 import { AUDIT_EVENT, AuditLog } from '../src/components/audit/index.js';
 import { AUDIT_INTEGRITY_EVENT } from '../../monitoring/src/loki.js';
 import { createMigratedDatabase } from './support/database.js';
@@ -135,9 +135,9 @@ describe('audit CLI: verify', () => {
     expect(failures[0]).toMatchObject({ level: 'error', firstBrokenId: target, checked: 2 });
     expect(failures[0]?.msg).toContain(`audit chain broken: row ${target}: stored hash`);
 
-    // The same through `npm run audit` / the image's `node dist/audit.js`: the exit code and the line on stdout.
+    // The same through `npm run audit` / the image's `node dist/bin/audit.js`: the exit code and the line on stdout.
     const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/audit.ts', 'verify'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/bin/audit.ts', 'verify'], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, DATABASE_URL: database.url },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,9 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { Client, escapeIdentifier } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { AUDIT_VERIFIED_EVENT, EXIT as AUDIT_EXIT, runAuditCli } from '../src/audit.js';
+import { AUDIT_VERIFIED_EVENT, EXIT as AUDIT_EXIT, runAuditCli } from '../src/bin/audit.js';
 import { AuditLog, AUDIT_EVENT } from '../src/components/audit/index.js';
-import { EXIT, runMigrateCli } from '../src/migrate.js';
+import { EXIT, runMigrateCli } from '../src/bin/migrate.js';
 import { asAdmin, createTestDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
 import { testDb } from './support/db.js';

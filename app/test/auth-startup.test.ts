@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Client, escapeIdentifier } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { EXIT, runMigrateCli, scramSha256Verifier } from '../src/migrate.js';
-import { EXIT_CONFIG_ERROR } from '../src/server.js';
+import { EXIT, runMigrateCli, scramSha256Verifier } from '../src/bin/migrate.js';
+import { EXIT_CONFIG_ERROR } from '../src/bin/server.js';
 import { testEnv } from './support/app.js';
 import { asAdmin, createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
@@ -16,7 +16,7 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 describe('the server entry point with a weak JWT_SECRET', () => {
   it('exits 78 naming the variable and the rule, never the value', async () => {
     const weak = 'a'.repeat(40);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/server.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/bin/server.ts'], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...testEnv({ JWT_SECRETS: '', JWT_SECRET: weak }) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -165,7 +165,7 @@ describe('SIGHUP on the real entry point', () => {
     await migrateSharedDatabase();
     const path = configFile('RATE_LIMIT_PER_MINUTE=1000\nLOG_LEVEL=info\n');
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/server.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/bin/server.ts'], {
       cwd: repoRoot,
       env: {
         PATH: process.env.PATH,

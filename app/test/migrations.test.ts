@@ -18,7 +18,7 @@ import {
   readMigrations,
   sha256,
 } from '../src/db/migrations.js';
-import { EXIT, runMigrateCli, type PendingPlan } from '../src/migrate.js';
+import { EXIT, runMigrateCli, type PendingPlan } from '../src/bin/migrate.js';
 import { createTestDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
 
@@ -411,7 +411,7 @@ describe('command line', () => {
   it('runs as a script with the exit code of the outcome', async () => {
     const database = await freshDatabase();
     const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/migrate.ts', 'up'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/bin/migrate.ts', 'up'], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, DATABASE_URL: database.url },
       stdio: ['ignore', 'pipe', 'pipe'],

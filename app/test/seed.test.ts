@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AUDIT_EVENT, AuditLog, verifyAuditChain } from '../src/components/audit/index.js';
-import { EXIT, parseSize, runSeedCli, USAGE } from '../src/seed.js';
+import { EXIT, parseSize, runSeedCli, USAGE } from '../src/bin/seed.js';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
 import { testDb } from './support/db.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { PendingMigrationsError } from '../src/db/migrations.js';
 import { createLogger } from '../src/logger.js';
-import { EXIT_CONFIG_ERROR, EXIT_PENDING_MIGRATIONS, startServer } from '../src/server.js';
+import { EXIT_CONFIG_ERROR, EXIT_PENDING_MIGRATIONS, startServer } from '../src/bin/server.js';
 import { testEnv as sharedTestEnv } from './support/app.js';
 import { createMigratedDatabase, createTestDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
@@ -52,7 +52,7 @@ interface ServerProcess {
 /** The real entry point, as the container runs it (plus tsx), with only the variables given here. */
 function spawnServer(env: NodeJS.ProcessEnv): ServerProcess {
   const inherited = { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/bin/server.ts'], {
     cwd: repoRoot,
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

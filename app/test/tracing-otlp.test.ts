@@ -86,20 +86,24 @@ describe('the real entry point with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
   it('exports the spans of a request over OTLP/HTTP, flushing them on SIGTERM', async () => {
     const port = await freePort();
     // As the container starts it, with tsx so it runs from source: instrument first, then the server.
-    child = spawn(process.execPath, ['--import', 'tsx', '--import', './app/src/instrument.ts', 'app/src/server.ts'], {
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        ...testEnv({
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: 'info',
-          OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
-        }),
+    child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--import', './app/src/instrument.ts', 'app/src/bin/server.ts'],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ...testEnv({
+            PORT: String(port),
+            HOST: '127.0.0.1',
+            LOG_LEVEL: 'info',
+            OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+          }),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     let stdout = '';
     let stderr = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

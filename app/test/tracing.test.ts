@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, tracing, tracesUrl } from '../src/observability/tracing.js';
 
 // Tracing starts before anything imports express, pg or ioredis: the app and its test support come in
-// through dynamic imports below, as dist/instrument.js runs before dist/server.js in production. The SDK is
+// through dynamic imports below, as dist/instrument.js runs before dist/bin/server.js in production. The SDK is
 // process-wide; vitest's default forks pool gives each test file its own process, which tracing-off relies on.
 const exporter = new InMemorySpanExporter();
 await startTracing({ otlpEndpoint: undefined, appEnv: 'dev' }, { spanProcessors: [new SimpleSpanProcessor(exporter)] });

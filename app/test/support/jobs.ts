@@ -28,7 +28,7 @@ export const FAST_JOB_ENV = Object.freeze({
 });
 
 /**
- * A private Redis and database, the API (in process, every component) and real `app/src/worker.ts` processes on
+ * A private Redis and database, the API (in process, every component) and real `app/src/bin/worker.ts` processes on
  * them: one per test file, so no other file's workers take its jobs.
  */
 export interface JobsRig {
@@ -118,7 +118,7 @@ export async function startJobsRig(
       },
       spawnWorker: async (extra = {}) => {
         const port = await freePort();
-        const worker = spawnServer(port, { ...testEnv(env), LOG_LEVEL: 'info', ...extra }, 'app/src/worker.ts');
+        const worker = spawnServer(port, { ...testEnv(env), LOG_LEVEL: 'info', ...extra }, 'app/src/bin/worker.ts');
         workers.push(worker);
         await waitFor(`the worker on ${port} to be ready`, async () => {
           if (worker.child.exitCode !== null) {

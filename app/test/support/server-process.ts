@@ -12,7 +12,7 @@ export interface Exit {
 /** One parsed pino line of a server process. */
 export type LogLine = Record<string, unknown> & { readonly msg?: string; readonly time?: number };
 
-/** A real `app/src/server.ts` process, as the container runs it (plus tsx). */
+/** A real `app/src/bin/server.ts` process, as the container runs it (plus tsx). */
 export interface ServerProcess {
   readonly child: ChildProcess;
   readonly url: string;
@@ -30,7 +30,7 @@ export interface ServerProcess {
  * Spawns the server on 127.0.0.1:`port` with only the variables given (plus PATH, HOME, TMPDIR). The caller
  * must `kill()` it in afterAll/finally, so a failing test leaves no process behind.
  */
-export function spawnServer(port: number, env: NodeJS.ProcessEnv, entry = 'app/src/server.ts'): ServerProcess {
+export function spawnServer(port: number, env: NodeJS.ProcessEnv, entry = 'app/src/bin/server.ts'): ServerProcess {
   const inherited = { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR };
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: repoRoot,

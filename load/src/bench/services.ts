@@ -7,8 +7,8 @@ import { migrateDatabase } from '../../../pipelines/src/platform/services/app.js
 import type { ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
 
 /** Where `npm run build -w app` puts the production entry point. */
-export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'server.js');
-export const BUILT_MIGRATE_ENTRY = join(repoRoot, 'app', 'dist', 'migrate.js');
+export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'server.js');
+export const BUILT_MIGRATE_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'migrate.js');
 export const BARE_SERVER_SCRIPT = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
 export const EXPRESS_SERVER_SCRIPT = fileURLToPath(new URL('./express-server.ts', import.meta.url));
 

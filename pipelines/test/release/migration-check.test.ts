@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { MIGRATIONS_DIR, migrate } from '../../../app/src/db/migrations.js';
-import { runMigrateCli } from '../../../app/src/migrate.js';
+import { runMigrateCli } from '../../../app/src/bin/migrate.js';
 import { judgePlan, parsePlan } from '../../src/release/canary/migrations.js';
 import { parseCommandLine } from '../../src/release/cli.js';
 import { EXIT, ReleaseError } from '../../src/release/errors.js';

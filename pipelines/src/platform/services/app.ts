@@ -112,7 +112,7 @@ export function appService(options: AppOptions, superseded?: () => string | unde
       ...tsx,
       '--import',
       pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
-      join(repoRoot, 'app', 'src', 'server.ts'),
+      join(repoRoot, 'app', 'src', 'bin', 'server.ts'),
     ],
     env: { ...options.env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',
@@ -123,7 +123,7 @@ export function appService(options: AppOptions, superseded?: () => string | unde
     prepare(progress: Progress): Promise<void> {
       migrateDatabase(
         options.migration?.ownerDatabaseUrl ?? options.env.DATABASE_URL ?? '',
-        [...tsx, join(repoRoot, 'app', 'src', 'migrate.ts')],
+        [...tsx, join(repoRoot, 'app', 'src', 'bin', 'migrate.ts')],
         progress,
         options.migration?.appRolePassword,
       );
@@ -137,7 +137,10 @@ export function appService(options: AppOptions, superseded?: () => string | unde
 
     afterReady(): Promise<void> {
       if (options.administrator !== undefined) {
-        ensureAdministrator(options.administrator, options.env, [...tsx, join(repoRoot, 'app', 'src', 'admin.ts')]);
+        ensureAdministrator(options.administrator, options.env, [
+          ...tsx,
+          join(repoRoot, 'app', 'src', 'bin', 'admin.ts'),
+        ]);
       }
       return Promise.resolve();
     },

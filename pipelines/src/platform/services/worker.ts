@@ -30,7 +30,7 @@ export function workerService(options: WorkerOptions): ServiceDefinition {
       'tsx',
       '--import',
       pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
-      join(repoRoot, 'app', 'src', 'worker.ts'),
+      join(repoRoot, 'app', 'src', 'bin', 'worker.ts'),
     ],
     env: { ...options.env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',

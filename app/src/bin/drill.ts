@@ -5,20 +5,20 @@ import { Client, escapeIdentifier } from 'pg';
 
 import { auditCheckpointConfig } from './audit.js';
 import { pushNamespace } from './backup-cli.js';
-import { loadBackupConfig } from './backup/config.js';
-import { formatTable, seconds } from './backup/report.js';
-import { restoreBackup } from './backup/restore.js';
-import { withDatabase } from './backup/postgres.js';
-import { BackupStore } from './backup/store.js';
+import { loadBackupConfig } from '../backup/config.js';
+import { formatTable, seconds } from '../backup/report.js';
+import { restoreBackup } from '../backup/restore.js';
+import { withDatabase } from '../backup/postgres.js';
+import { BackupStore } from '../backup/store.js';
 import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint } from './cli.js';
 import type { CliIo } from './cli.js';
-import { auditCheckpointSignatureValid } from './components/audit/checkpoint.js';
-import { verifyAuditChain } from './components/audit/verify.js';
-import { ConfigError, loadConfig } from './config.js';
-import { createDatabase } from './db/pool.js';
-import { createLogger } from './logger.js';
-import { PUSHED_METRICS, PUSH_JOBS } from './observability/metric-catalogue.js';
-import { pushMetrics } from './observability/push.js';
+import { auditCheckpointSignatureValid } from '../components/audit/checkpoint.js';
+import { verifyAuditChain } from '../components/audit/verify.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { createDatabase } from '../db/pool.js';
+import { createLogger } from '../logger.js';
+import { PUSHED_METRICS, PUSH_JOBS } from '../observability/metric-catalogue.js';
+import { pushMetrics } from '../observability/push.js';
 import { startServer } from './server.js';
 
 /** sysexits.h codes: a failed check (1) differs from a drill that could not run (69). */

@@ -7,19 +7,19 @@ import {
   auditCheckpointSignatureValid,
   DirectoryAuditCheckpointStore,
   writeAuditCheckpoint,
-} from './components/audit/checkpoint.js';
-import type { AuditCheckpointStore, StoredAuditCheckpoint } from './components/audit/checkpoint.js';
-import { S3AuditCheckpointStore } from './components/audit/s3-checkpoint-store.js';
-import type { CheckpointLock } from './components/audit/s3-checkpoint-store.js';
-import { verifyAuditChain } from './components/audit/verify.js';
-import { loadBackupConfig } from './backup/config.js';
-import { BackupStore } from './backup/store.js';
-import { APP_ENVS, ConfigError, LOG_LEVELS, loadDatabaseUrl } from './config.js';
-import type { AppEnv, LogLevel } from './config.js';
-import { createDatabase } from './db/pool.js';
+} from '../components/audit/checkpoint.js';
+import type { AuditCheckpointStore, StoredAuditCheckpoint } from '../components/audit/checkpoint.js';
+import { S3AuditCheckpointStore } from '../components/audit/s3-checkpoint-store.js';
+import type { CheckpointLock } from '../components/audit/s3-checkpoint-store.js';
+import { verifyAuditChain } from '../components/audit/verify.js';
+import { loadBackupConfig } from '../backup/config.js';
+import { BackupStore } from '../backup/store.js';
+import { APP_ENVS, ConfigError, LOG_LEVELS, loadDatabaseUrl } from '../config.js';
+import type { AppEnv, LogLevel } from '../config.js';
+import { createDatabase } from '../db/pool.js';
 import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../logger.js';
 
 /**
  * sysexits.h codes, as the migration CLI uses them. A broken chain (1) and an unreachable database (69) differ, so

@@ -1,14 +1,14 @@
-import { loadBackupConfig } from './backup/config.js';
-import { KEY_TABLES } from './backup/manifest.js';
-import { formatTable, seconds } from './backup/report.js';
+import { loadBackupConfig } from '../backup/config.js';
+import { KEY_TABLES } from '../backup/manifest.js';
+import { formatTable, seconds } from '../backup/report.js';
 import {
   ChecksumMismatchError,
   RestoreRefusedError,
   RestoreVerificationError,
   restoreBackup,
-} from './backup/restore.js';
-import { ManifestError } from './backup/manifest.js';
-import { BackupStore } from './backup/store.js';
+} from '../backup/restore.js';
+import { ManifestError } from '../backup/manifest.js';
+import { BackupStore } from '../backup/store.js';
 import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 

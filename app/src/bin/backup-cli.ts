@@ -1,16 +1,16 @@
-import { RetentionError, takeBackup } from './backup/backup.js';
-import { loadBackupConfig } from './backup/config.js';
-import { BACKUPS_FOLDER, DUMP_OBJECT, KEY_TABLES } from './backup/manifest.js';
-import type { BackupManifest } from './backup/manifest.js';
-import { formatTable, megabytes, seconds } from './backup/report.js';
-import { BackupStore } from './backup/store.js';
+import { RetentionError, takeBackup } from '../backup/backup.js';
+import { loadBackupConfig } from '../backup/config.js';
+import { BACKUPS_FOLDER, DUMP_OBJECT, KEY_TABLES } from '../backup/manifest.js';
+import type { BackupManifest } from '../backup/manifest.js';
+import { formatTable, megabytes, seconds } from '../backup/report.js';
+import { BackupStore } from '../backup/store.js';
 import { Client } from 'pg';
 
 import { auditCheckpointConfig } from './audit.js';
-import { checkpointHolds, writeAuditCheckpoint } from './components/audit/checkpoint.js';
+import { checkpointHolds, writeAuditCheckpoint } from '../components/audit/checkpoint.js';
 import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint } from './cli.js';
-import { APP_METRICS, PUSH_JOBS } from './observability/metric-catalogue.js';
-import { pushMetrics } from './observability/push.js';
+import { APP_METRICS, PUSH_JOBS } from '../observability/metric-catalogue.js';
+import { pushMetrics } from '../observability/push.js';
 import type { CliIo } from './cli.js';
 
 /** sysexits.h codes, as the other entry points use them. */

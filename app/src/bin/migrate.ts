@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 
-import { ConfigError, loadDatabaseUrl } from './config.js';
+import { ConfigError, loadDatabaseUrl } from '../config.js';
 import {
   MIGRATIONS_DIR,
   MigrationError,
@@ -11,9 +11,9 @@ import {
   migrate,
   migrationPlan,
   planProblems,
-} from './db/migrations.js';
-import type { MigrationPlan } from './db/migrations.js';
-import { breakingStatements, type BreakingStatement } from './db/sql-scan.js';
+} from '../db/migrations.js';
+import type { MigrationPlan } from '../db/migrations.js';
+import { breakingStatements, type BreakingStatement } from '../db/sql-scan.js';
 import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 

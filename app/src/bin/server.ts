@@ -3,20 +3,20 @@ import type { Server } from 'node:http';
 
 import { Redis } from 'ioredis';
 
-import { createApp } from './app.js';
-import { createComponents } from './components/index.js';
-import { environmentWithConfigFile, reloadConfiguration, RuntimeSettings } from './config-reload.js';
-import { ConfigError, loadConfig } from './config.js';
-import type { Config } from './config.js';
-import { assertMigrationsApplied, PendingMigrationsError } from './db/migrations.js';
-import { createDatabase, databaseSettings } from './db/pool.js';
-import type { Database } from './db/pool.js';
+import { createApp } from '../app.js';
+import { createComponents } from '../components/index.js';
+import { environmentWithConfigFile, reloadConfiguration, RuntimeSettings } from '../config-reload.js';
+import { ConfigError, loadConfig } from '../config.js';
+import type { Config } from '../config.js';
+import { assertMigrationsApplied, PendingMigrationsError } from '../db/migrations.js';
+import { createDatabase, databaseSettings } from '../db/pool.js';
+import type { Database } from '../db/pool.js';
 import { isEntryPoint } from './entry-point.js';
-import { Lifecycle } from './lifecycle.js';
-import { createLogger } from './logger.js';
-import type { Logger } from './logger.js';
-import { Metrics } from './observability/metrics.js';
-import { tracing } from './observability/tracing.js';
+import { Lifecycle } from '../lifecycle.js';
+import { createLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { tracing } from '../observability/tracing.js';
 
 /** sysexits.h EX_CONFIG: the orchestrator shows a configuration fault, not a crash. */
 export const EXIT_CONFIG_ERROR = 78;

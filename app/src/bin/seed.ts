@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 
 import { Client } from 'pg';
 
-import { AUDIT_CHAIN_LOCK_KEY, auditRowHash } from './components/audit/chain.js';
-import type { AuditRowContent } from './components/audit/chain.js';
-import { AUDIT_EVENT } from './components/audit/events.js';
-import { loadDatabaseUrl } from './config.js';
+import { AUDIT_CHAIN_LOCK_KEY, auditRowHash } from '../components/audit/chain.js';
+import type { AuditRowContent } from '../components/audit/chain.js';
+import { AUDIT_EVENT } from '../components/audit/events.js';
+import { loadDatabaseUrl } from '../config.js';
 import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 

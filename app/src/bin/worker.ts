@@ -7,30 +7,30 @@ import { Redis } from 'ioredis';
 import { createTransport } from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 
-import { ANY_OWNER, createOrderService } from './components/catalog/orders/service.js';
-import { EMAIL_JOB, dueOutboxIds, sendOutboxMail } from './components/email/outbox.js';
-import { renderInvoicePdf } from './components/invoices/pdf.js';
-import { orderOwnerEmail, storeInvoice } from './components/invoices/repository.js';
+import { ANY_OWNER, createOrderService } from '../components/catalog/orders/service.js';
+import { EMAIL_JOB, dueOutboxIds, sendOutboxMail } from '../components/email/outbox.js';
+import { renderInvoicePdf } from '../components/invoices/pdf.js';
+import { orderOwnerEmail, storeInvoice } from '../components/invoices/repository.js';
 import {
   QUEUE_PREFIX,
   jobOptions,
   queueConnectionOptions,
   recordDrained,
   releaseIdempotencyKey,
-} from './components/jobs/queues.js';
-import { QUEUE_NAMES } from './components/jobs/queues.js';
-import type { QueueName } from './components/jobs/queues.js';
-import { environmentWithConfigFile } from './config-reload.js';
-import { ConfigError, loadConfig } from './config.js';
-import type { Config } from './config.js';
-import { assertMigrationsApplied, PendingMigrationsError } from './db/migrations.js';
-import { createDatabase, databaseSettings } from './db/pool.js';
-import type { Database } from './db/pool.js';
+} from '../components/jobs/queues.js';
+import { QUEUE_NAMES } from '../components/jobs/queues.js';
+import type { QueueName } from '../components/jobs/queues.js';
+import { environmentWithConfigFile } from '../config-reload.js';
+import { ConfigError, loadConfig } from '../config.js';
+import type { Config } from '../config.js';
+import { assertMigrationsApplied, PendingMigrationsError } from '../db/migrations.js';
+import { createDatabase, databaseSettings } from '../db/pool.js';
+import type { Database } from '../db/pool.js';
 import { isEntryPoint } from './entry-point.js';
-import { createLogger } from './logger.js';
-import type { Logger } from './logger.js';
-import { Metrics } from './observability/metrics.js';
-import type { QueueSnapshot } from './observability/metrics.js';
+import { createLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { Metrics } from '../observability/metrics.js';
+import type { QueueSnapshot } from '../observability/metrics.js';
 
 const EXIT_CONFIG_ERROR = 78;
 const EXIT_PENDING_MIGRATIONS = 75;

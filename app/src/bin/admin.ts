@@ -3,25 +3,25 @@ import { parseArgs } from 'node:util';
 
 import { Redis } from 'ioredis';
 
-import { PermissionCache } from './components/access/cache.js';
-import { ROLE_NAME_PATTERN } from './components/access/schemas.js';
-import { AccessService } from './components/access/service.js';
-import type { PermissionInvalidator } from './components/access/service.js';
-import { findUserIdByEmail } from './components/access/repository.js';
-import { AuditLog } from './components/audit/log.js';
-import { grantRole, insertUser } from './components/auth/repository.js';
-import { newPasswordSchema, PasswordHasher } from './components/auth/passwords.js';
-import { DEFAULT_ROLE } from './components/auth/service.js';
-import { ConfigError, loadDatabaseUrl, loadPasswordPepper } from './config.js';
-import { createDatabase } from './db/pool.js';
-import type { Database } from './db/pool.js';
-import { withTransaction } from './db/transaction.js';
+import { PermissionCache } from '../components/access/cache.js';
+import { ROLE_NAME_PATTERN } from '../components/access/schemas.js';
+import { AccessService } from '../components/access/service.js';
+import type { PermissionInvalidator } from '../components/access/service.js';
+import { findUserIdByEmail } from '../components/access/repository.js';
+import { AuditLog } from '../components/audit/log.js';
+import { grantRole, insertUser } from '../components/auth/repository.js';
+import { newPasswordSchema, PasswordHasher } from '../components/auth/passwords.js';
+import { DEFAULT_ROLE } from '../components/auth/service.js';
+import { ConfigError, loadDatabaseUrl, loadPasswordPepper } from '../config.js';
+import { createDatabase } from '../db/pool.js';
+import type { Database } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
-import { AppError, ServiceUnavailableError } from './errors.js';
-import { createLogger } from './logger.js';
-import type { Logger } from './logger.js';
-import { Metrics } from './observability/metrics.js';
+import { AppError, ServiceUnavailableError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import type { Logger } from '../logger.js';
+import { Metrics } from '../observability/metrics.js';
 
 /** sysexits.h codes, as the migration CLI uses them. */
 export const EXIT = { ok: 0, failed: 1, usage: 64, config: 78 } as const;

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { ConfigError } from './config.js';
+import { ConfigError } from '../config.js';
 import { isEntryPoint } from './entry-point.js';
 
 /** Where a command-line entry point writes; tests pass their own to read what it said. */
