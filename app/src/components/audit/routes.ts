@@ -1,13 +1,12 @@
-import type { Request, RequestHandler, Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
 import { withTransaction } from '../../db/transaction.js';
-import { UnauthorizedError } from '../../errors.js';
 import { requestSignal } from '../../http/abort.js';
 import { endpointRouter } from '../../http/endpoint.js';
 import { pageResponse } from '../../http/pagination.js';
-import { requestContext } from '../../http/request-context.js';
+import { callerId } from '../../http/request-context.js';
 import { defineEndpoint } from '../access/guard.js';
 import type { Authorize } from '../access/guard.js';
 import { AUDIT_EVENT } from './events.js';
@@ -41,12 +40,6 @@ function auditRowJson(row: AuditRow) {
     prev_hash: row.prev_hash,
     hash: row.hash,
   };
-}
-
-function callerId(req: Request): string {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return userId;
 }
 
 // z.unknown(), not z.json(): zod-to-openapi cannot follow a recursive schema (the document would not build).

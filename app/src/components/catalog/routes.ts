@@ -2,10 +2,9 @@ import type { Request, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
-import { UnauthorizedError } from '../../errors.js';
 import { requestSignal } from '../../http/abort.js';
 import { endpointRouter } from '../../http/endpoint.js';
-import { requestContext } from '../../http/request-context.js';
+import { callerId } from '../../http/request-context.js';
 import { defineEndpoint } from '../access/index.js';
 import type { Authorize, Holds } from '../access/index.js';
 import type { Order, OrderSummary } from './orders/service.js';
@@ -98,13 +97,6 @@ function orderJson(order: Order): z.input<typeof orderResponse> {
       unit_price_cents: item.unitPriceCents,
     })),
   };
-}
-
-/** The caller's user id, which `authenticate` put on the request context. */
-function callerId(req: Request): string {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return userId;
 }
 
 /** Products and orders under /api/v1; every route needs an authenticated caller. */

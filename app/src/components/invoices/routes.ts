@@ -2,9 +2,9 @@ import type { Request, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
-import { NotFoundError, UnauthorizedError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
 import { endpointRouter } from '../../http/endpoint.js';
-import { requestContext } from '../../http/request-context.js';
+import { callerId } from '../../http/request-context.js';
 import { defineEndpoint } from '../access/index.js';
 import type { Authorize, Holds } from '../access/index.js';
 import { ANY_OWNER, createOrderService } from '../catalog/orders/service.js';
@@ -31,12 +31,6 @@ const invoiceJobParams = z.strictObject({
 });
 
 const enqueuedResponse = z.strictObject({ job: jobResponse, created: z.boolean() });
-
-function callerId(req: Request): string {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return userId;
-}
 
 function jobLocation(orderId: string, jobId: string): string {
   return `/api/v1/orders/${orderId}/invoice/jobs/${jobId}`;

@@ -2,10 +2,9 @@ import type { Request, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
-import { UnauthorizedError } from '../../errors.js';
 import { endpointRouter } from '../../http/endpoint.js';
 import { paginationShape, pageJson, pageResponse, pageWindow } from '../../http/pagination.js';
-import { requestContext } from '../../http/request-context.js';
+import { callerId } from '../../http/request-context.js';
 import { defineEndpoint } from '../access/index.js';
 import type { Authorize } from '../access/index.js';
 import type { AuditEvent } from '../audit/events.js';
@@ -40,9 +39,7 @@ const jobParams = queueParams.extend({
 const deadLetterQuery = z.strictObject({ ...paginationShape });
 
 function auditedEvent(req: Request, event: Omit<AuditEvent, 'actorUserId' | 'ip' | 'userAgent'>): AuditEvent {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return { ...event, actorUserId: userId, ip: req.ip, userAgent: req.get('User-Agent') };
+  return { ...event, actorUserId: callerId(req), ip: req.ip, userAgent: req.get('User-Agent') };
 }
 
 function jobAudit(job: JobView): Record<string, string | number> {
