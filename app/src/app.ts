@@ -8,15 +8,15 @@ import type { Database } from './db/pool.js';
 import { postgresCheck, redisCheck, sharedChecks } from './health.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { requireJsonBodies } from './http/content-type.js';
-import { describeOperationalRoutes, docsRouter } from './http/docs-routes.js';
-import { healthRouter } from './http/health-routes.js';
-import { apiDocsOf, buildOpenApiDocument } from './http/openapi.js';
+import { docsRouter } from './http/docs-routes.js';
+import { endpointRouter, endpointsOf } from './http/endpoint.js';
+import { operationalEndpoints } from './http/health-routes.js';
 import { requestContextMiddleware } from './http/request-context.js';
 import { methodNotAllowedHandler } from './http/route-table.js';
-import { DOCS_PATH, corsPolicy, generalRateLimit, jsonBody, securityHeaders } from './http/security.js';
+import { corsPolicy, generalRateLimit, jsonBody, securityHeaders } from './http/security.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { Logger } from './logger.js';
-import { httpMetricsMiddleware, metricsHandler } from './observability/http-metrics.js';
+import { httpMetricsMiddleware } from './observability/http-metrics.js';
 import { Metrics } from './observability/metrics.js';
 
 export interface AppDependencies {
@@ -27,7 +27,7 @@ export interface AppDependencies {
   readonly lifecycle: Lifecycle;
   /**
    * Business components' routers, mounted at the root after the health endpoints; the API reference at /api/docs
-   * documents each one that carries its description (`withApiDocs`).
+   * documents the endpoints of each one built by `endpointRouter`.
    */
   readonly routers?: readonly Router[];
   /** This app's metrics, served at /metrics; a fresh registry when absent, so each app counts alone. */
@@ -75,16 +75,15 @@ export function createApp({
     config.healthCheckTimeoutMs,
   );
   metrics.observeHealth(runHealthChecks);
-  app.use('/health', healthRouter({ runChecks: runHealthChecks, degradable: ['redis'], lifecycle }));
-  app.get('/metrics', metricsHandler(metrics));
+  const operational = operationalEndpoints({ runChecks: runHealthChecks, degradable: ['redis'], lifecycle, metrics });
+  app.use(endpointRouter(operational));
 
   const cors = corsPolicy(config.corsOrigins);
   if (cors !== undefined) app.use(cors);
   app.use(generalRateLimit({ store: rateLimitStore, settings, metrics, logger }));
   app.use(jsonBody(config.jsonBodyLimitBytes));
   app.use(requireJsonBodies());
-  const apiDocs = buildOpenApiDocument([describeOperationalRoutes, ...routers.flatMap((r) => apiDocsOf(r) ?? [])]);
-  app.use(DOCS_PATH, docsRouter(apiDocs));
+  app.use(docsRouter([...operational, ...routers.flatMap(endpointsOf)]));
   for (const router of routers) app.use(router);
 
   app.use(methodNotAllowedHandler(app));

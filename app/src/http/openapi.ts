@@ -1,8 +1,8 @@
 /**
- * The API reference, generated from the same zod schemas the routes validate with. Each component describes its
- * routes beside them (`describeAuthRoutes`, `describeCatalogRoutes`…) with {@link describeRoute}; the app builds
- * one OpenAPI 3.1 document from every description ({@link buildOpenApiDocument}) and serves it at /api/docs.
- * A test walks the Express router and fails when a route and the document disagree.
+ * The API reference, generated from the endpoint definitions (endpoint.ts) the app mounts: the same zod schemas the
+ * routes validate with and the same access they enforce. The app builds one OpenAPI 3.1 document from every endpoint
+ * ({@link buildOpenApiDocument}) and serves it at /api/docs. A test walks the Express router and fails when a route
+ * and the document disagree.
  */
 import { readFileSync } from 'node:fs';
 
@@ -12,59 +12,17 @@ import { z } from 'zod';
 
 import { ERROR_CODES, ERROR_STATUS } from '../errors.js';
 import type { ErrorCode } from '../errors.js';
-import type { RequestSchemas } from './validate.js';
+import { permissionsOf } from './endpoint.js';
+import type { EndpointDescription } from './endpoint.js';
 
 // registry.register() names component schemas through zod's `.openapi()`, which this adds once for the process.
 extendZodWithOpenApi(z);
 
-export type { OpenAPIRegistry };
 /** The generated document, as served at /api/docs/openapi.json. */
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
-/** Adds a component's routes to the registry; every component exports one beside its router. */
-export type RouteDescriber = (registry: OpenAPIRegistry) => void;
-
 export const BEARER_AUTH = 'bearerAuth';
 export const OPENAPI_VERSION = '3.1.0';
-
-export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
-
-/** One success response: its description and, unless it has no body, the schema of its JSON body. */
-export interface SuccessResponse {
-  readonly description: string;
-  readonly schema?: z.ZodType;
-  /** Media type of the body; `application/json` when absent. */
-  readonly contentType?: string;
-  /** Response headers worth knowing, e.g. `{ Location: 'the new product' }`. */
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-/** What a route is, as its handler's neighbour knows it. */
-export interface RouteDescription {
-  readonly method: HttpMethod;
-  /** The Express path exactly as the router registers it, e.g. `/api/v1/products/:id`. */
-  readonly path: string;
-  readonly summary: string;
-  readonly description?: string;
-  readonly tags: readonly string[];
-  /** `bearer` when the route sits behind `authenticate`; `none` for public routes. */
-  readonly auth: 'bearer' | 'none';
-  /** The permission `authorize()` requires, if any: named in the description and adds 403 FORBIDDEN. */
-  readonly permission?: string;
-  /** The very schemas given to `validate()` for this route. */
-  readonly request?: RequestSchemas;
-  /** Success responses by status. */
-  readonly responses: Readonly<Record<number, SuccessResponse>>;
-  /**
-   * Error codes this route answers beyond the ones every route of its kind can. Added for you: UNAUTHORIZED
-   * (bearer), FORBIDDEN (permission), INTERNAL, and for routes behind the API middleware RATE_LIMITED,
-   * SERVICE_UNAVAILABLE and the body parser's VALIDATION_ERROR, BAD_REQUEST, PAYLOAD_TOO_LARGE and
-   * UNSUPPORTED_MEDIA_TYPE (any request may carry a body).
-   */
-  readonly errors?: readonly ErrorCode[];
-  /** True for probes and /metrics, mounted before the rate limiter and the body parser. */
-  readonly operational?: boolean;
-}
 
 // What the rate limiter, the JSON body parser and validation can answer on any route behind them.
 const API_MIDDLEWARE_CODES: readonly ErrorCode[] = [
@@ -134,10 +92,10 @@ export function openApiPath(expressPath: string): string {
 }
 
 /** Every error code the route can answer, in ERROR_CODES order. */
-export function errorCodesOf(route: RouteDescription): ErrorCode[] {
+export function errorCodesOf(route: EndpointDescription): ErrorCode[] {
   const codes = new Set<ErrorCode>(route.errors ?? []);
-  if (route.auth === 'bearer') codes.add('UNAUTHORIZED');
-  if (route.permission !== undefined) codes.add('FORBIDDEN');
+  if (route.access !== 'public') codes.add('UNAUTHORIZED');
+  if (permissionsOf(route.access).length > 0) codes.add('FORBIDDEN');
   if (route.operational !== true) {
     for (const code of API_MIDDLEWARE_CODES) codes.add(code);
   }
@@ -171,23 +129,43 @@ function errorResponses(codes: readonly ErrorCode[]): Record<number, ResponseCon
   return responses;
 }
 
-function parameterSchema(part: 'params' | 'query', schema: z.ZodType | undefined, route: RouteDescription) {
+function parameterSchema(part: 'params' | 'query', schema: z.ZodType | undefined, route: EndpointDescription) {
   if (schema === undefined) return undefined;
   if (!(schema instanceof z.ZodObject)) {
     throw new TypeError(
-      `describeRoute(): the ${part} schema of ${route.method.toUpperCase()} ${route.path} must be a z.strictObject`,
+      `buildOpenApiDocument(): the ${part} schema of ${route.method.toUpperCase()} ${route.path} must be a z.strictObject`,
     );
   }
   return schema;
 }
 
 /**
- * Adds one route to the registry: its request schemas, success responses, security and every error code it can
+ * The security requirements of an endpoint: none when public, the bearer token when signed-in, and one requirement per
+ * accepted permission (OpenAPI 3.1 lets a non-OAuth scheme list the roles it needs), any one of them enough.
+ */
+export function securityOf(route: EndpointDescription): Record<string, string[]>[] {
+  if (route.access === 'public') return [];
+  const permissions = permissionsOf(route.access);
+  if (permissions.length === 0) return [{ [BEARER_AUTH]: [] }];
+  return permissions.map((permission) => ({ [BEARER_AUTH]: [permission] }));
+}
+
+function permissionSentence(route: EndpointDescription): string {
+  const permissions = permissionsOf(route.access).map((permission) => `\`${permission}\``);
+  if (permissions.length === 0) return '';
+  const named =
+    permissions.length === 1
+      ? `the permission ${permissions.join('')}`
+      : `one of the permissions ${permissions.join(', ')}`;
+  return `Requires ${named} (403 FORBIDDEN without).`;
+}
+
+/**
+ * Adds one endpoint to the registry: its request schemas, success responses, security and every error code it can
  * answer, each error status with the error body whose `code` enum lists exactly those codes.
  */
-export function describeRoute(registry: OpenAPIRegistry, route: RouteDescription): void {
-  const permission =
-    route.permission === undefined ? '' : `Requires the permission \`${route.permission}\` (403 FORBIDDEN without).`;
+function describeEndpoint(registry: OpenAPIRegistry, route: EndpointDescription): void {
+  const permission = permissionSentence(route);
   const description = [route.description, permission].filter((part) => part !== undefined && part !== '').join('\n\n');
   const responses: Record<number, ResponseConfig> = {};
   for (const [status, response] of Object.entries(route.responses)) {
@@ -207,7 +185,7 @@ export function describeRoute(registry: OpenAPIRegistry, route: RouteDescription
     summary: route.summary,
     ...(description === '' ? {} : { description }),
     tags: [...route.tags],
-    security: route.auth === 'bearer' ? [{ [BEARER_AUTH]: [] }] : [],
+    security: securityOf(route),
     request: {
       params: parameterSchema('params', request?.params, route),
       query: parameterSchema('query', request?.query, route),
@@ -226,7 +204,7 @@ export function describeRoute(registry: OpenAPIRegistry, route: RouteDescription
 }
 
 /** `get /api/v1/products/:id` → `getApiV1ProductsById`: stable and unique per method and path. */
-function operationId(route: RouteDescription): string {
+function operationId(route: EndpointDescription): string {
   const words = route.path
     .split('/')
     .filter((segment) => segment !== '')
@@ -234,22 +212,6 @@ function operationId(route: RouteDescription): string {
     .flatMap((segment) => segment.split(/[^A-Za-z0-9]+/))
     .filter((word) => word !== '');
   return [route.method, ...words.map((word) => `${word.slice(0, 1).toUpperCase()}${word.slice(1)}`)].join('');
-}
-
-const describers = new WeakMap<object, RouteDescriber>();
-
-/**
- * Attaches the description of a router's routes to the router, so `createApp` documents exactly what it mounts:
- * `return withApiDocs(router, describeCatalogRoutes);`.
- */
-export function withApiDocs<R extends object>(router: R, describe: RouteDescriber): R {
-  describers.set(router, describe);
-  return router;
-}
-
-/** The describer {@link withApiDocs} attached to `router`; undefined for an undocumented router. */
-export function apiDocsOf(router: object): RouteDescriber | undefined {
-  return describers.get(router);
 }
 
 // Marks a z.xor for the document: zod-to-openapi renders every union as anyOf.
@@ -282,8 +244,8 @@ function markExclusiveUnions(node: unknown): void {
   for (const value of Object.values(schema)) markExclusiveUnions(value);
 }
 
-/** Builds the OpenAPI 3.1 document from every component's describer. */
-export function buildOpenApiDocument(describers: readonly RouteDescriber[]): OpenApiDocument {
+/** Builds the OpenAPI 3.1 document from every endpoint the app mounts. */
+export function buildOpenApiDocument(endpoints: readonly EndpointDescription[]): OpenApiDocument {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', BEARER_AUTH, {
     type: 'http',
@@ -292,7 +254,7 @@ export function buildOpenApiDocument(describers: readonly RouteDescriber[]): Ope
     description: 'The access_token from POST /api/v1/auth/login or /refresh, valid 15 minutes.',
   });
   registry.register('ErrorBody', errorBodySchema());
-  for (const describe of describers) describe(registry);
+  for (const endpoint of endpoints) describeEndpoint(registry, endpoint);
   const { name, version } = packageInfo();
   const generator = new OpenApiGeneratorV31(registry.definitions, { sortComponents: 'alphabetically' });
   try {

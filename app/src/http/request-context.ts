@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler, Request } from 'express';
 
 import { runInQueryScope } from '../db/query-scope.js';
+import { UnauthorizedError } from '../errors.js';
 import type { QueryScope } from '../db/query-scope.js';
 import type { Logger } from '../logger.js';
 import { tagRequestId } from '../observability/trace-context.js';
@@ -60,6 +61,13 @@ const contexts = new WeakMap<Request, RequestState>();
 /** The context set by {@link requestContextMiddleware}; undefined only for requests it never saw. */
 export function requestContext(req: Request): RequestContext | undefined {
   return contexts.get(req);
+}
+
+/** The caller's user id, which `authenticate` put on the context; 401 UNAUTHORIZED for a request it did not pass. */
+export function callerId(req: Request): string {
+  const userId = contexts.get(req)?.userId;
+  if (userId === undefined) throw new UnauthorizedError();
+  return userId;
 }
 
 /** Records who is calling: later log lines, the access log and error logs carry `userId`. */

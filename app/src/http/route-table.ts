@@ -1,6 +1,8 @@
 import type { Express, RequestHandler } from 'express';
 
 import { BadRequestError } from '../errors.js';
+import { endpointsOf } from './endpoint.js';
+import type { Endpoint } from './endpoint.js';
 
 /** One method and path an Express app answers, with the path as the router registered it (`/products/:id`). */
 export interface RouteEntry {
@@ -50,6 +52,22 @@ export function listRoutes(app: Express): RouteEntry[] {
   const routes: RouteEntry[] = [];
   walk((app.router as unknown as { stack: readonly LayerLike[] }).stack, '', routes);
   return routes;
+}
+
+function collectEndpoints(stack: readonly LayerLike[], into: Endpoint[]): void {
+  for (const layer of stack) {
+    const router = layer.handle;
+    if (router?.stack === undefined) continue;
+    into.push(...endpointsOf(router));
+    collectEndpoints(router.stack, into);
+  }
+}
+
+/** Every endpoint `app` mounts through `endpointRouter`, in mount order. */
+export function listEndpoints(app: Express): Endpoint[] {
+  const endpoints: Endpoint[] = [];
+  collectEndpoints((app.router as unknown as { stack: readonly LayerLike[] }).stack, endpoints);
+  return endpoints;
 }
 
 function pathMatcher(path: string): RegExp {

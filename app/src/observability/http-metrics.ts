@@ -72,13 +72,3 @@ export function httpMetricsMiddleware(metrics: Metrics): RequestHandler {
     next();
   };
 }
-
-/** GET /metrics: the Prometheus text exposition of this app's registry. */
-export function metricsHandler(metrics: Metrics): RequestHandler {
-  return async (_req, res) => {
-    const { contentType, body } = await metrics.exposition();
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Type', contentType);
-    res.send(body);
-  };
-}

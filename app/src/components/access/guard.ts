@@ -1,6 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 
 import { ForbiddenError, UnauthorizedError } from '../../errors.js';
+import { endpointDefiner } from '../../http/endpoint.js';
 import { requestContext } from '../../http/request-context.js';
 import type { Logger } from '../../logger.js';
 import type { PermissionCache } from './cache.js';
@@ -8,6 +9,9 @@ import type { Permission } from './permissions.js';
 
 // One lookup per request however many guards or handlers ask.
 const grantsOfRequest = new WeakMap<Request, Promise<ReadonlySet<string>>>();
+
+/** Defines an endpoint whose access names permissions of the seed migrations: a misspelt one does not compile. */
+export const defineEndpoint = endpointDefiner<Permission>();
 
 /** Checks a request's caller for permissions; mount `authorize(...)` after `authenticate`. */
 export type Authorize = (permission: Permission, ...alternatives: Permission[]) => RequestHandler;

@@ -14,7 +14,7 @@ import type { AccessAuditLog, LoginLockReleaser } from './service.js';
 
 export { PermissionCache, PERMISSIONS_TTL_SECONDS, ROLES_TTL_SECONDS } from './cache.js';
 export type { UserGrants } from './cache.js';
-export { callerPermissions } from './guard.js';
+export { callerPermissions, defineEndpoint } from './guard.js';
 export type { Authorize, Holds } from './guard.js';
 export { ADMIN_ROLE, PERMISSIONS, isPermission } from './permissions.js';
 export type { Permission } from './permissions.js';

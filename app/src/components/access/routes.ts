@@ -1,13 +1,11 @@
-import { Router } from 'express';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import { UnauthorizedError } from '../../errors.js';
-import { describeRoute, withApiDocs } from '../../http/openapi.js';
-import type { OpenAPIRegistry } from '../../http/openapi.js';
+import { endpointRouter } from '../../http/endpoint.js';
 import { requestContext } from '../../http/request-context.js';
-import { validate } from '../../http/validate.js';
 import { pageJson, pageResponse } from '../../http/pagination.js';
+import { defineEndpoint } from './guard.js';
 import type { Authorize } from './guard.js';
 import { PERMISSIONS } from './permissions.js';
 import {
@@ -117,165 +115,131 @@ function actorOf(req: Request): Actor {
  * role and 200 when the user already had it; DELETE …/roles/:role answers 204 whether or not the user held it.
  */
 export function accessRouter({ service, authenticate, authorize }: AccessRouterDependencies): Router {
-  const router = Router();
-
-  const listUsers = validate({ query: listUsersQuery });
-  router.get('/api/v1/users', authenticate, authorize('users:read'), listUsers, async (req, res) => {
-    const { query } = listUsers.input(req);
-    const page = await service.listUsers({
-      page: query.page,
-      limit: query.limit,
-      sort: query.sort,
-      filter: { emailContains: query.email, role: query.role, isActive: query.is_active },
-    });
-    res.json(pageJson(page, userSummaryJson));
-  });
-
-  const getUser = validate({ params: userIdParams });
-  router.get('/api/v1/users/:id', authenticate, authorize('users:read'), getUser, async (req, res) => {
-    const { params } = getUser.input(req);
-    res.json(userJson(await service.getUser(params.id, actorOf(req))));
-  });
-
-  const updateUser = validate({ params: userIdParams, body: updateUserBody });
-  router.patch('/api/v1/users/:id', authenticate, authorize('users:manage'), updateUser, async (req, res) => {
-    const { params, body } = updateUser.input(req);
-    res.json(userJson(await service.setActive(params.id, body.is_active, actorOf(req))));
-  });
-
-  const unlockUser = validate({ params: userIdParams, body: unlockBody });
-  router.post('/api/v1/users/:id/unlock', authenticate, authorize('users:manage'), unlockUser, async (req, res) => {
-    const { params } = unlockUser.input(req);
-    res.json(unlockJson(await service.unlockAccount(params.id, actorOf(req))));
-  });
-
-  const grantRole = validate({ params: userIdParams, body: grantRoleBody });
-  router.post('/api/v1/users/:id/roles', authenticate, authorize('roles:manage'), grantRole, async (req, res) => {
-    const { params, body } = grantRole.input(req);
-    const { user, granted } = await service.grantRole(params.id, body.role, actorOf(req));
-    res.status(granted ? 201 : 200).json(userJson(user));
-  });
-
-  const revokeRole = validate({ params: userRoleParams });
-  router.delete(
-    '/api/v1/users/:id/roles/:role',
-    authenticate,
-    authorize('roles:manage'),
-    revokeRole,
-    async (req, res) => {
-      const { params } = revokeRole.input(req);
-      await service.revokeRole(params.id, params.role, actorOf(req));
-      res.status(204).end();
-    },
+  const users = { tags: ['users'] } as const;
+  const roles = { tags: ['roles'] } as const;
+  return endpointRouter(
+    [
+      defineEndpoint({
+        ...users,
+        method: 'get',
+        path: '/api/v1/users',
+        summary: 'List users with their roles, filtered, sorted and paginated',
+        access: { permission: 'users:read' },
+        request: { query: listUsersQuery },
+        responses: { 200: { description: 'One page of users.', schema: userPageResponse } },
+        handle: async ({ query }, _req, res) => {
+          const page = await service.listUsers({
+            page: query.page,
+            limit: query.limit,
+            sort: query.sort,
+            filter: { emailContains: query.email, role: query.role, isActive: query.is_active },
+          });
+          res.json(pageJson(page, userSummaryJson));
+        },
+      }),
+      defineEndpoint({
+        ...users,
+        method: 'get',
+        path: '/api/v1/users/:id',
+        summary: 'One user with roles and permissions; the read is audited',
+        access: { permission: 'users:read' },
+        request: { params: userIdParams },
+        responses: { 200: { description: 'The user.', schema: userResponse } },
+        errors: ['NOT_FOUND'],
+        handle: async ({ params }, req, res) => {
+          res.json(userJson(await service.getUser(params.id, actorOf(req))));
+        },
+      }),
+      defineEndpoint({
+        ...users,
+        method: 'patch',
+        path: '/api/v1/users/:id',
+        summary: 'Activate or deactivate an account; a deactivated one is refused from its next request',
+        description: 'Refuses (409) to deactivate the last active administrator.',
+        access: { permission: 'users:manage' },
+        request: { params: userIdParams, body: updateUserBody },
+        responses: { 200: { description: 'The user afterwards.', schema: userResponse } },
+        errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params, body }, req, res) => {
+          res.json(userJson(await service.setActive(params.id, body.is_active, actorOf(req))));
+        },
+      }),
+      defineEndpoint({
+        ...users,
+        method: 'post',
+        path: '/api/v1/users/:id/unlock',
+        summary: 'Lift the sign-in locks of an account: the account-wide one and every address shut out of it',
+        description: 'Audited as `auth.account.unlocked`. Idempotent: an account without a lock answers 200 too.',
+        access: { permission: 'users:manage' },
+        request: { params: userIdParams, body: unlockBody },
+        responses: { 200: { description: 'What was lifted.', schema: unlockResponse } },
+        errors: ['NOT_FOUND', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params }, req, res) => {
+          res.json(unlockJson(await service.unlockAccount(params.id, actorOf(req))));
+        },
+      }),
+      defineEndpoint({
+        ...users,
+        method: 'post',
+        path: '/api/v1/users/:id/roles',
+        summary: 'Grant a role; applies from the next request',
+        description: 'Idempotent: 201 when the role was granted, 200 when the user already had it.',
+        access: { permission: 'roles:manage' },
+        request: { params: userIdParams, body: grantRoleBody },
+        responses: {
+          200: { description: 'The user already had the role; nothing changed.', schema: userResponse },
+          201: { description: 'Granted; the user afterwards.', schema: userResponse },
+        },
+        errors: ['NOT_FOUND', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params, body }, req, res) => {
+          const { user, granted } = await service.grantRole(params.id, body.role, actorOf(req));
+          res.status(granted ? 201 : 200).json(userJson(user));
+        },
+      }),
+      defineEndpoint({
+        ...users,
+        method: 'delete',
+        path: '/api/v1/users/:id/roles/:role',
+        summary: 'Revoke a role; applies from the next request',
+        description:
+          'Idempotent: 204 whether or not the user held the role. Refuses (409) to take admin from the last active administrator.',
+        access: { permission: 'roles:manage' },
+        request: { params: userRoleParams },
+        responses: { 204: { description: 'The user does not hold the role (any more).' } },
+        errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params }, req, res) => {
+          await service.revokeRole(params.id, params.role, actorOf(req));
+          res.status(204).end();
+        },
+      }),
+      defineEndpoint({
+        ...roles,
+        method: 'get',
+        path: '/api/v1/roles',
+        summary: 'Every role with its permissions',
+        access: { permission: 'users:read' },
+        responses: {
+          200: { description: 'The roles.', schema: z.strictObject({ items: z.array(roleResponse) }) },
+        },
+        handle: async (_input, _req, res) => {
+          res.json({ items: (await service.listRoles()).map(roleJson) });
+        },
+      }),
+      defineEndpoint({
+        ...roles,
+        method: 'put',
+        path: '/api/v1/roles/:role/permissions',
+        summary: "Replace a role's permissions; applies to every holder from their next request",
+        description: 'Refuses (409) to take roles:manage from admin.',
+        access: { permission: 'roles:manage' },
+        request: { params: roleParams, body: rolePermissionsBody },
+        responses: { 200: { description: 'The role afterwards.', schema: roleResponse } },
+        errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params, body }, req, res) => {
+          res.json(roleJson(await service.setRolePermissions(params.role, body.permissions, actorOf(req))));
+        },
+      }),
+    ],
+    { authenticate, authorize },
   );
-
-  router.get('/api/v1/roles', authenticate, authorize('users:read'), async (_req, res) => {
-    res.json({ items: (await service.listRoles()).map(roleJson) });
-  });
-
-  const setRolePermissions = validate({ params: roleParams, body: rolePermissionsBody });
-  router.put(
-    '/api/v1/roles/:role/permissions',
-    authenticate,
-    authorize('roles:manage'),
-    setRolePermissions,
-    async (req, res) => {
-      const { params, body } = setRolePermissions.input(req);
-      res.json(roleJson(await service.setRolePermissions(params.role, body.permissions, actorOf(req))));
-    },
-  );
-
-  return withApiDocs(router, describeAccessRoutes);
-}
-
-/** The user and role administration routes in the API reference. */
-export function describeAccessRoutes(registry: OpenAPIRegistry): void {
-  const users = { tags: ['users'], auth: 'bearer' } as const;
-  const roles = { tags: ['roles'], auth: 'bearer' } as const;
-  describeRoute(registry, {
-    ...users,
-    method: 'get',
-    path: '/api/v1/users',
-    summary: 'List users with their roles, filtered, sorted and paginated',
-    permission: 'users:read',
-    request: { query: listUsersQuery },
-    responses: { 200: { description: 'One page of users.', schema: userPageResponse } },
-  });
-  describeRoute(registry, {
-    ...users,
-    method: 'get',
-    path: '/api/v1/users/:id',
-    summary: 'One user with roles and permissions; the read is audited',
-    permission: 'users:read',
-    request: { params: userIdParams },
-    responses: { 200: { description: 'The user.', schema: userResponse } },
-    errors: ['NOT_FOUND'],
-  });
-  describeRoute(registry, {
-    ...users,
-    method: 'patch',
-    path: '/api/v1/users/:id',
-    summary: 'Activate or deactivate an account; a deactivated one is refused from its next request',
-    description: 'Refuses (409) to deactivate the last active administrator.',
-    permission: 'users:manage',
-    request: { params: userIdParams, body: updateUserBody },
-    responses: { 200: { description: 'The user afterwards.', schema: userResponse } },
-    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...users,
-    method: 'post',
-    path: '/api/v1/users/:id/unlock',
-    summary: 'Lift the sign-in locks of an account: the account-wide one and every address shut out of it',
-    description: 'Audited as `auth.account.unlocked`. Idempotent: an account without a lock answers 200 too.',
-    permission: 'users:manage',
-    request: { params: userIdParams, body: unlockBody },
-    responses: { 200: { description: 'What was lifted.', schema: unlockResponse } },
-    errors: ['NOT_FOUND', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...users,
-    method: 'post',
-    path: '/api/v1/users/:id/roles',
-    summary: 'Grant a role; applies from the next request',
-    description: 'Idempotent: 201 when the role was granted, 200 when the user already had it.',
-    permission: 'roles:manage',
-    request: { params: userIdParams, body: grantRoleBody },
-    responses: {
-      200: { description: 'The user already had the role; nothing changed.', schema: userResponse },
-      201: { description: 'Granted; the user afterwards.', schema: userResponse },
-    },
-    errors: ['NOT_FOUND', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...users,
-    method: 'delete',
-    path: '/api/v1/users/:id/roles/:role',
-    summary: 'Revoke a role; applies from the next request',
-    description:
-      'Idempotent: 204 whether or not the user held the role. Refuses (409) to take admin from the last active administrator.',
-    permission: 'roles:manage',
-    request: { params: userRoleParams },
-    responses: { 204: { description: 'The user does not hold the role (any more).' } },
-    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...roles,
-    method: 'get',
-    path: '/api/v1/roles',
-    summary: 'Every role with its permissions',
-    permission: 'users:read',
-    responses: { 200: { description: 'The roles.', schema: z.strictObject({ items: z.array(roleResponse) }) } },
-  });
-  describeRoute(registry, {
-    ...roles,
-    method: 'put',
-    path: '/api/v1/roles/:role/permissions',
-    summary: "Replace a role's permissions; applies to every holder from their next request",
-    description: 'Refuses (409) to take roles:manage from admin.',
-    permission: 'roles:manage',
-    request: { params: roleParams, body: rolePermissionsBody },
-    responses: { 200: { description: 'The role afterwards.', schema: roleResponse } },
-    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
 }

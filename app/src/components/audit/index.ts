@@ -3,6 +3,7 @@ import type { RequestHandler, Router } from 'express';
 import type { Database } from '../../db/pool.js';
 import { ForbiddenError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import type { Authorize } from '../access/guard.js';
 import { AuditLog } from './log.js';
 import { createAuditRouter } from './routes.js';
 
@@ -28,7 +29,7 @@ export interface AuditComponentDependencies {
    * The access component's permission guard (`authorize('audit:read')`). Without it the listing refuses every
    * caller with 403: the audit log is never open by omission.
    */
-  readonly authorize?: ((permission: 'audit:read') => RequestHandler) | undefined;
+  readonly authorize?: Authorize | undefined;
 }
 
 /** Wires the audit component: the append-only log other components record into, and its admin listing. */
@@ -39,11 +40,9 @@ export function createAuditComponent({
   authorize,
 }: AuditComponentDependencies): AuditComponent {
   const log = new AuditLog();
-  const guard: RequestHandler =
-    authorize?.('audit:read') ??
-    ((_req, _res, next) => {
-      logger.error('audit listing refused: no authorize guard was wired into the audit component');
-      next(new ForbiddenError('reading the audit log needs the audit:read permission'));
-    });
-  return { log, router: createAuditRouter({ db, log, authenticate, authorize: guard }) };
+  const refuse: RequestHandler = (_req, _res, next) => {
+    logger.error('audit listing refused: no authorize guard was wired into the audit component');
+    next(new ForbiddenError('reading the audit log needs the audit:read permission'));
+  };
+  return { log, router: createAuditRouter({ db, log, authenticate, authorize: authorize ?? (() => refuse) }) };
 }

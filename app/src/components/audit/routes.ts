@@ -1,16 +1,14 @@
-import { Router } from 'express';
-import type { Request, RequestHandler } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
 import { withTransaction } from '../../db/transaction.js';
-import { UnauthorizedError } from '../../errors.js';
 import { requestSignal } from '../../http/abort.js';
-import { describeRoute, withApiDocs } from '../../http/openapi.js';
-import type { OpenAPIRegistry } from '../../http/openapi.js';
+import { endpointRouter } from '../../http/endpoint.js';
 import { pageResponse } from '../../http/pagination.js';
-import { requestContext } from '../../http/request-context.js';
-import { validate } from '../../http/validate.js';
+import { callerId } from '../../http/request-context.js';
+import { defineEndpoint } from '../access/guard.js';
+import type { Authorize } from '../access/guard.js';
 import { AUDIT_EVENT } from './events.js';
 import type { AuditLog } from './log.js';
 import type { AuditRow } from './repository.js';
@@ -21,8 +19,8 @@ export interface AuditRouterDependencies {
   readonly db: Database;
   readonly log: AuditLog;
   readonly authenticate: RequestHandler;
-  /** Lets the request through only when the caller holds `audit:read`, otherwise fails it with 403. */
-  readonly authorize: RequestHandler;
+  /** The access component's permission guard; the listing mounts `authorize('audit:read')`. */
+  readonly authorize: Authorize;
 }
 
 // The wire format is snake_case, the same names the filters use; the hashes let a reader check the chain too.
@@ -44,52 +42,6 @@ function auditRowJson(row: AuditRow) {
   };
 }
 
-function callerId(req: Request): string {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return userId;
-}
-
-/** `GET /api/v1/audit-logs`: the audit log, filtered and paged, for holders of `audit:read`. */
-export function createAuditRouter({ db, log, authenticate, authorize }: AuditRouterDependencies): Router {
-  const router = Router();
-  const listAuditLogs = validate({ query: listAuditLogsQuery });
-  router.get('/api/v1/audit-logs', authenticate, authorize, listAuditLogs, async (req, res) => {
-    const { query } = listAuditLogs.input(req);
-    // Reading the log is itself logged, in the same transaction: no page leaves without its audit.read row.
-    const page = await withTransaction(
-      db,
-      async (tx) => {
-        const result = await listAuditRows(tx, query);
-        await log.record(tx, {
-          type: AUDIT_EVENT.auditRead,
-          actorUserId: callerId(req),
-          resourceType: 'audit_log',
-          ip: req.ip ?? req.socket.remoteAddress,
-          userAgent: req.get('User-Agent'),
-          metadata: {
-            filters: {
-              user_id: query.user_id ?? null,
-              event_type: query.event_type ?? null,
-              resource_type: query.resource_type ?? null,
-              resource_id: query.resource_id ?? null,
-              from: query.from ?? null,
-              to: query.to ?? null,
-            },
-            page: query.page,
-            limit: query.limit,
-            returned: result.rows.length,
-          },
-        });
-        return result;
-      },
-      { name: 'audit.list', signal: requestSignal(req) },
-    );
-    res.json({ items: page.rows.map(auditRowJson), page: query.page, limit: query.limit, total: page.total });
-  });
-  return withApiDocs(router, describeAuditRoutes);
-}
-
 // z.unknown(), not z.json(): zod-to-openapi cannot follow a recursive schema (the document would not build).
 const json = z.unknown().meta({ description: 'Any JSON value, as recorded.' });
 const auditRowResponse = z.strictObject({
@@ -108,14 +60,13 @@ const auditRowResponse = z.strictObject({
   hash: z.string().meta({ description: 'SHA-256 (hex) of the canonical JSON (RFC 8785) of the row and prev_hash.' }),
 });
 
-/** The audit listing in the API reference. */
-export function describeAuditRoutes(registry: OpenAPIRegistry): void {
-  describeRoute(registry, {
+/** `GET /api/v1/audit-logs`: the audit log, filtered and paged, for holders of `audit:read`. */
+export function createAuditRouter({ db, log, authenticate, authorize }: AuditRouterDependencies): Router {
+  const listAuditLogs = defineEndpoint({
     method: 'get',
     path: '/api/v1/audit-logs',
     tags: ['audit'],
-    auth: 'bearer',
-    permission: 'audit:read',
+    access: { permission: 'audit:read' },
     summary: 'The audit log, filtered by user, event type, resource and time range, paginated',
     description: 'Each call is itself recorded as an audit.read event. `from` and `to` are inclusive; `from` ≤ `to`.',
     request: { query: listAuditLogsQuery },
@@ -126,5 +77,38 @@ export function describeAuditRoutes(registry: OpenAPIRegistry): void {
       },
     },
     errors: ['TRANSACTION_CONFLICT'],
+    handle: async ({ query }, req, res) => {
+      // Reading the log is itself logged, in the same transaction: no page leaves without its audit.read row.
+      const page = await withTransaction(
+        db,
+        async (tx) => {
+          const result = await listAuditRows(tx, query);
+          await log.record(tx, {
+            type: AUDIT_EVENT.auditRead,
+            actorUserId: callerId(req),
+            resourceType: 'audit_log',
+            ip: req.ip ?? req.socket.remoteAddress,
+            userAgent: req.get('User-Agent'),
+            metadata: {
+              filters: {
+                user_id: query.user_id ?? null,
+                event_type: query.event_type ?? null,
+                resource_type: query.resource_type ?? null,
+                resource_id: query.resource_id ?? null,
+                from: query.from ?? null,
+                to: query.to ?? null,
+              },
+              page: query.page,
+              limit: query.limit,
+              returned: result.rows.length,
+            },
+          });
+          return result;
+        },
+        { name: 'audit.list', signal: requestSignal(req) },
+      );
+      res.json({ items: page.rows.map(auditRowJson), page: query.page, limit: query.limit, total: page.total });
+    },
   });
+  return endpointRouter([listAuditLogs], { authenticate, authorize });
 }

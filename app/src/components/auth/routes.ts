@@ -1,11 +1,10 @@
-import { Router } from 'express';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
-import { describeRoute, exclusiveUnion, withApiDocs } from '../../http/openapi.js';
-import type { OpenAPIRegistry } from '../../http/openapi.js';
-import { validate } from '../../http/validate.js';
+import { endpointRouter } from '../../http/endpoint.js';
+import { exclusiveUnion } from '../../http/openapi.js';
 import type { Logger } from '../../logger.js';
+import { defineEndpoint } from '../access/guard.js';
 import { authenticatedClaims, callerOf } from './guard.js';
 import { PASSWORD_MAX_LENGTH, newPasswordSchema } from './passwords.js';
 import type { UserProfile, UserView } from './repository.js';
@@ -24,7 +23,6 @@ const usernameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/, {
 // Sign-in accepts any stored password's length; the upper bound keeps hashing cost bounded.
 const givenPassword = z.string().min(1, { error: 'is required' }).max(PASSWORD_MAX_LENGTH);
 
-// Each route's request schemas, shared by its validator and its entry in the API reference.
 const registerRequest = {
   body: z.strictObject({ email: emailSchema, username: usernameSchema, password: newPasswordSchema }),
 };
@@ -41,12 +39,6 @@ const refreshRequest = { body: z.strictObject({ refresh_token: z.string().min(1)
 // No body is expected; an empty JSON object is accepted too.
 const logoutRequest = { body: z.strictObject({}).optional() };
 const meRequest = { query: z.strictObject({}) };
-
-const register = validate(registerRequest);
-const login = validate(loginRequest);
-const refresh = validate(refreshRequest);
-const logout = validate(logoutRequest);
-const me = validate(meRequest);
 
 // The wire format is snake_case, like the catalog's and OAuth 2's token responses (RFC 6749 §5.1).
 const userResponse = z.strictObject({
@@ -97,90 +89,80 @@ function tokenPairJson(pair: TokenPair): z.input<typeof tokenPairResponse> {
 
 /** The /api/v1/auth endpoints; `guard` is the authenticate middleware of the same service. */
 export function authRouter(service: AuthService, guard: RequestHandler, logger: Logger): Router {
-  const router = Router();
-
-  router.post(`${AUTH_PATH}/register`, register, async (req, res) => {
-    const { body } = register.input(req);
-    const user = await service.register(body);
-    res.status(201).json({ user: userJson(user) });
-  });
-
-  router.post(`${AUTH_PATH}/login`, login, async (req, res) => {
-    const { body } = login.input(req);
-    const identifier = 'email' in body ? { email: body.email } : { username: body.username };
-    res.json(tokenPairJson(await service.login({ login: identifier, password: body.password }, callerOf(req, logger))));
-  });
-
-  router.post(`${AUTH_PATH}/refresh`, refresh, async (req, res) => {
-    const { body } = refresh.input(req);
-    res.json(tokenPairJson(await service.refresh(body.refresh_token, callerOf(req, logger))));
-  });
-
-  router.post(`${AUTH_PATH}/logout`, logout, guard, async (req, res) => {
-    await service.logout(authenticatedClaims(req), callerOf(req, logger));
-    res.status(204).end();
-  });
-
-  router.get(`${AUTH_PATH}/me`, me, guard, async (req, res) => {
-    res.json({ user: profileJson(await service.profile(authenticatedClaims(req).userId)) });
-  });
-
-  return withApiDocs(router, describeAuthRoutes);
-}
-
-const TAGS = ['auth'];
-
-/** The /api/v1/auth routes in the API reference. */
-export function describeAuthRoutes(registry: OpenAPIRegistry): void {
-  describeRoute(registry, {
-    method: 'post',
-    path: `${AUTH_PATH}/register`,
-    summary: 'Create an account (role customer)',
-    tags: TAGS,
-    auth: 'none',
-    request: registerRequest,
-    responses: { 201: { description: 'Created.', schema: z.strictObject({ user: userResponse }) } },
-    errors: ['CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    method: 'post',
-    path: `${AUTH_PATH}/login`,
-    summary: 'Sign in with email or username and password',
-    description:
-      'Limited per client IP (429 with `details.unlock_at`); wrong passwords in a row lock the account (423).',
-    tags: TAGS,
-    auth: 'none',
-    request: loginRequest,
-    responses: { 200: { description: 'Signed in: an access and a refresh token.', schema: tokenPairResponse } },
-    errors: ['UNAUTHORIZED', 'FORBIDDEN', 'ACCOUNT_LOCKED', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    method: 'post',
-    path: `${AUTH_PATH}/refresh`,
-    summary: 'Spend a refresh token for the next token pair',
-    description: 'A refresh token works once; presenting a spent one again ends that whole sign-in.',
-    tags: TAGS,
-    auth: 'none',
-    request: refreshRequest,
-    responses: { 200: { description: 'The next token pair.', schema: tokenPairResponse } },
-    errors: ['UNAUTHORIZED', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    method: 'post',
-    path: `${AUTH_PATH}/logout`,
-    summary: "Sign out: revoke this sign-in's refresh tokens and the access token",
-    tags: TAGS,
-    auth: 'bearer',
-    request: logoutRequest,
-    responses: { 204: { description: 'Signed out.' } },
-  });
-  describeRoute(registry, {
-    method: 'get',
-    path: `${AUTH_PATH}/me`,
-    summary: 'The signed-in user with roles and permissions',
-    tags: TAGS,
-    auth: 'bearer',
-    request: meRequest,
-    responses: { 200: { description: 'The caller.', schema: z.strictObject({ user: profileResponse }) } },
-  });
+  const auth = { tags: ['auth'] } as const;
+  return endpointRouter(
+    [
+      defineEndpoint({
+        ...auth,
+        method: 'post',
+        path: `${AUTH_PATH}/register`,
+        summary: 'Create an account (role customer)',
+        access: 'public',
+        request: registerRequest,
+        responses: { 201: { description: 'Created.', schema: z.strictObject({ user: userResponse }) } },
+        errors: ['CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ body }, _req, res) => {
+          const user = await service.register(body);
+          res.status(201).json({ user: userJson(user) });
+        },
+      }),
+      defineEndpoint({
+        ...auth,
+        method: 'post',
+        path: `${AUTH_PATH}/login`,
+        summary: 'Sign in with email or username and password',
+        description:
+          'Limited per client IP (429 with `details.unlock_at`); wrong passwords in a row lock the account (423).',
+        access: 'public',
+        request: loginRequest,
+        responses: { 200: { description: 'Signed in: an access and a refresh token.', schema: tokenPairResponse } },
+        errors: ['UNAUTHORIZED', 'FORBIDDEN', 'ACCOUNT_LOCKED', 'TRANSACTION_CONFLICT'],
+        handle: async ({ body }, req, res) => {
+          const identifier = 'email' in body ? { email: body.email } : { username: body.username };
+          const pair = await service.login({ login: identifier, password: body.password }, callerOf(req, logger));
+          res.json(tokenPairJson(pair));
+        },
+      }),
+      defineEndpoint({
+        ...auth,
+        method: 'post',
+        path: `${AUTH_PATH}/refresh`,
+        summary: 'Spend a refresh token for the next token pair',
+        description: 'A refresh token works once; presenting a spent one again ends that whole sign-in.',
+        access: 'public',
+        request: refreshRequest,
+        responses: { 200: { description: 'The next token pair.', schema: tokenPairResponse } },
+        errors: ['UNAUTHORIZED', 'TRANSACTION_CONFLICT'],
+        handle: async ({ body }, req, res) => {
+          res.json(tokenPairJson(await service.refresh(body.refresh_token, callerOf(req, logger))));
+        },
+      }),
+      defineEndpoint({
+        ...auth,
+        method: 'post',
+        path: `${AUTH_PATH}/logout`,
+        summary: "Sign out: revoke this sign-in's refresh tokens and the access token",
+        access: 'signed-in',
+        request: logoutRequest,
+        responses: { 204: { description: 'Signed out.' } },
+        handle: async (_input, req, res) => {
+          await service.logout(authenticatedClaims(req), callerOf(req, logger));
+          res.status(204).end();
+        },
+      }),
+      defineEndpoint({
+        ...auth,
+        method: 'get',
+        path: `${AUTH_PATH}/me`,
+        summary: 'The signed-in user with roles and permissions',
+        access: 'signed-in',
+        request: meRequest,
+        responses: { 200: { description: 'The caller.', schema: z.strictObject({ user: profileResponse }) } },
+        handle: async (_input, req, res) => {
+          res.json({ user: profileJson(await service.profile(authenticatedClaims(req).userId)) });
+        },
+      }),
+    ],
+    { authenticate: guard },
+  );
 }

@@ -1,14 +1,11 @@
-import { Router } from 'express';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
-import { UnauthorizedError } from '../../errors.js';
 import { requestSignal } from '../../http/abort.js';
-import { describeRoute, withApiDocs } from '../../http/openapi.js';
-import type { OpenAPIRegistry } from '../../http/openapi.js';
-import { requestContext } from '../../http/request-context.js';
-import { validate } from '../../http/validate.js';
+import { endpointRouter } from '../../http/endpoint.js';
+import { callerId } from '../../http/request-context.js';
+import { defineEndpoint } from '../access/index.js';
 import type { Authorize, Holds } from '../access/index.js';
 import type { Order, OrderSummary } from './orders/service.js';
 import { ANY_OWNER, createOrderService } from './orders/service.js';
@@ -102,13 +99,6 @@ function orderJson(order: Order): z.input<typeof orderResponse> {
   };
 }
 
-/** The caller's user id, which `authenticate` put on the request context. */
-function callerId(req: Request): string {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return userId;
-}
-
 /** Products and orders under /api/v1; every route needs an authenticated caller. */
 export function createCatalogRouter({
   db,
@@ -119,196 +109,160 @@ export function createCatalogRouter({
 }: CatalogRouterDependencies): Router {
   const products = createProductService(db, productCache);
   const orders = createOrderService(db, productCache);
-  const router = Router();
   // orders:read (managers) sees every user's orders; orders:read_own only the caller's.
   const readableOrders = async (req: Request): Promise<OrderOwner> =>
     (await holds(req, 'orders:read')) ? ANY_OWNER : callerId(req);
+  const product = { tags: ['products'] } as const;
+  const order = { tags: ['orders'] } as const;
+  const orderReaders = { permission: 'orders:read_own', alternatives: ['orders:read'] } as const;
 
-  const listProducts = validate({ query: listProductsQuery });
-  router.get('/api/v1/products', authenticate, authorize('products:read'), listProducts, async (req, res) => {
-    const { query } = listProducts.input(req);
-    const page = await products.list({
-      page: query.page,
-      limit: query.limit,
-      sort: query.sort,
-      filter: { nameContains: query.name, minPriceCents: query.min_price_cents, maxPriceCents: query.max_price_cents },
-    });
-    res.json(pageJson(page, productJson));
-  });
-
-  const getProduct = validate({ params: productIdParams });
-  router.get('/api/v1/products/:id', authenticate, authorize('products:read'), getProduct, async (req, res) => {
-    const { params } = getProduct.input(req);
-    res.json(productJson(await products.get(params.id)));
-  });
-
-  const createProduct = validate({ body: createProductBody });
-  router.post('/api/v1/products', authenticate, authorize('products:create'), createProduct, async (req, res) => {
-    const { body } = createProduct.input(req);
-    const product = await products.create({
-      sku: body.sku,
-      name: body.name,
-      description: body.description,
-      priceCents: body.price_cents,
-      stock: body.stock,
-    });
-    res.status(201).location(`/api/v1/products/${product.id}`).json(productJson(product));
-  });
-
-  const updateProduct = validate({ params: productIdParams, body: updateProductBody });
-  router.patch('/api/v1/products/:id', authenticate, authorize('products:update'), updateProduct, async (req, res) => {
-    const { params, body } = updateProduct.input(req);
-    const product = await products.update(params.id, {
-      sku: body.sku,
-      name: body.name,
-      description: body.description,
-      priceCents: body.price_cents,
-      stockDelta: body.stock_delta,
-    });
-    res.json(productJson(product));
-  });
-
-  const createOrder = validate({ body: createOrderBody });
-  router.post('/api/v1/orders', authenticate, authorize('orders:create'), createOrder, async (req, res) => {
-    const { body } = createOrder.input(req);
-    const order = await orders.createOrder(
-      callerId(req),
-      body.items.map((line) => ({ productId: line.product_id, quantity: line.quantity })),
-      { signal: requestSignal(req) },
-    );
-    res.status(201).location(`/api/v1/orders/${order.id}`).json(orderJson(order));
-  });
-
-  const listOrders = validate({ query: listOrdersQuery });
-  router.get(
-    '/api/v1/orders',
-    authenticate,
-    authorize('orders:read_own', 'orders:read'),
-    listOrders,
-    async (req, res) => {
-      const { query } = listOrders.input(req);
-      const page = await orders.listOrders(await readableOrders(req), query);
-      res.json(pageJson(page, (order) => ({ ...orderSummaryJson(order), item_count: order.itemCount })));
-    },
+  return endpointRouter(
+    [
+      defineEndpoint({
+        ...product,
+        method: 'get',
+        path: '/api/v1/products',
+        summary: 'List products, filtered, sorted and paginated',
+        access: { permission: 'products:read' },
+        request: { query: listProductsQuery },
+        responses: { 200: { description: 'One page of products.', schema: pageResponse(productResponse) } },
+        handle: async ({ query }, _req, res) => {
+          const page = await products.list({
+            page: query.page,
+            limit: query.limit,
+            sort: query.sort,
+            filter: {
+              nameContains: query.name,
+              minPriceCents: query.min_price_cents,
+              maxPriceCents: query.max_price_cents,
+            },
+          });
+          res.json(pageJson(page, productJson));
+        },
+      }),
+      defineEndpoint({
+        ...product,
+        method: 'get',
+        path: '/api/v1/products/:id',
+        summary: 'One product',
+        access: { permission: 'products:read' },
+        request: { params: productIdParams },
+        responses: { 200: { description: 'The product.', schema: productResponse } },
+        errors: ['NOT_FOUND'],
+        handle: async ({ params }, _req, res) => {
+          res.json(productJson(await products.get(params.id)));
+        },
+      }),
+      defineEndpoint({
+        ...product,
+        method: 'post',
+        path: '/api/v1/products',
+        summary: 'Create a product',
+        access: { permission: 'products:create' },
+        request: { body: createProductBody },
+        responses: {
+          201: { description: 'Created.', schema: productResponse, headers: { Location: 'The new product.' } },
+        },
+        errors: ['CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ body }, _req, res) => {
+          const created = await products.create({
+            sku: body.sku,
+            name: body.name,
+            description: body.description,
+            priceCents: body.price_cents,
+            stock: body.stock,
+          });
+          res.status(201).location(`/api/v1/products/${created.id}`).json(productJson(created));
+        },
+      }),
+      defineEndpoint({
+        ...product,
+        method: 'patch',
+        path: '/api/v1/products/:id',
+        summary: 'Change a product; stock moves by stock_delta',
+        access: { permission: 'products:update' },
+        request: { params: productIdParams, body: updateProductBody },
+        responses: { 200: { description: 'The changed product.', schema: productResponse } },
+        errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params, body }, _req, res) => {
+          const changed = await products.update(params.id, {
+            sku: body.sku,
+            name: body.name,
+            description: body.description,
+            priceCents: body.price_cents,
+            stockDelta: body.stock_delta,
+          });
+          res.json(productJson(changed));
+        },
+      }),
+      defineEndpoint({
+        ...order,
+        method: 'post',
+        path: '/api/v1/orders',
+        summary: 'Place an order for the caller; takes the stock or fails whole',
+        access: { permission: 'orders:create' },
+        request: { body: createOrderBody },
+        responses: {
+          201: { description: 'Created.', schema: orderResponse, headers: { Location: 'The new order.' } },
+        },
+        errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ body }, req, res) => {
+          const created = await orders.createOrder(
+            callerId(req),
+            body.items.map((line) => ({ productId: line.product_id, quantity: line.quantity })),
+            { signal: requestSignal(req) },
+          );
+          res.status(201).location(`/api/v1/orders/${created.id}`).json(orderJson(created));
+        },
+      }),
+      defineEndpoint({
+        ...order,
+        method: 'get',
+        path: '/api/v1/orders',
+        summary: "The caller's orders (every user's with orders:read), sorted and paginated",
+        description:
+          "Holders of `orders:read` (managers, administrators) see every user's orders; others only their own.",
+        access: orderReaders,
+        request: { query: listOrdersQuery },
+        responses: {
+          200: {
+            description: 'One page of order summaries.',
+            schema: pageResponse(orderSummaryResponse.extend({ item_count: z.int() })),
+          },
+        },
+        handle: async ({ query }, req, res) => {
+          const page = await orders.listOrders(await readableOrders(req), query);
+          res.json(pageJson(page, (summary) => ({ ...orderSummaryJson(summary), item_count: summary.itemCount })));
+        },
+      }),
+      defineEndpoint({
+        ...order,
+        method: 'get',
+        path: '/api/v1/orders/:id',
+        summary: 'One order with its lines',
+        description: "Someone else's order answers 404, unless the caller holds `orders:read`.",
+        access: orderReaders,
+        request: { params: orderIdParams },
+        responses: { 200: { description: 'The order.', schema: orderResponse } },
+        errors: ['NOT_FOUND'],
+        handle: async ({ params }, req, res) => {
+          res.json(orderJson(await orders.getOrder(await readableOrders(req), params.id)));
+        },
+      }),
+      defineEndpoint({
+        ...order,
+        method: 'post',
+        path: '/api/v1/orders/:id/cancel',
+        summary: 'Cancel an order of the caller that has not shipped',
+        access: { permission: 'orders:cancel_own' },
+        request: { params: orderIdParams },
+        responses: { 200: { description: 'The cancelled order.', schema: orderResponse } },
+        errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
+        handle: async ({ params }, req, res) => {
+          res.json(orderJson(await orders.cancelOrder(callerId(req), params.id, { signal: requestSignal(req) })));
+        },
+      }),
+    ],
+    { authenticate, authorize },
   );
-
-  const getOrder = validate({ params: orderIdParams });
-  router.get(
-    '/api/v1/orders/:id',
-    authenticate,
-    authorize('orders:read_own', 'orders:read'),
-    getOrder,
-    async (req, res) => {
-      const { params } = getOrder.input(req);
-      res.json(orderJson(await orders.getOrder(await readableOrders(req), params.id)));
-    },
-  );
-
-  const cancelOrder = validate({ params: orderIdParams });
-  router.post(
-    '/api/v1/orders/:id/cancel',
-    authenticate,
-    authorize('orders:cancel_own'),
-    cancelOrder,
-    async (req, res) => {
-      const { params } = cancelOrder.input(req);
-      const order = await orders.cancelOrder(callerId(req), params.id, { signal: requestSignal(req) });
-      res.json(orderJson(order));
-    },
-  );
-
-  return withApiDocs(router, describeCatalogRoutes);
-}
-
-/** The catalog routes in the API reference. */
-export function describeCatalogRoutes(registry: OpenAPIRegistry): void {
-  const product = { tags: ['products'], auth: 'bearer' } as const;
-  const order = { tags: ['orders'], auth: 'bearer' } as const;
-  describeRoute(registry, {
-    ...product,
-    method: 'get',
-    path: '/api/v1/products',
-    summary: 'List products, filtered, sorted and paginated',
-    permission: 'products:read',
-    request: { query: listProductsQuery },
-    responses: { 200: { description: 'One page of products.', schema: pageResponse(productResponse) } },
-  });
-  describeRoute(registry, {
-    ...product,
-    method: 'get',
-    path: '/api/v1/products/:id',
-    summary: 'One product',
-    permission: 'products:read',
-    request: { params: productIdParams },
-    responses: { 200: { description: 'The product.', schema: productResponse } },
-    errors: ['NOT_FOUND'],
-  });
-  describeRoute(registry, {
-    ...product,
-    method: 'post',
-    path: '/api/v1/products',
-    summary: 'Create a product',
-    permission: 'products:create',
-    request: { body: createProductBody },
-    responses: {
-      201: { description: 'Created.', schema: productResponse, headers: { Location: 'The new product.' } },
-    },
-    errors: ['CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...product,
-    method: 'patch',
-    path: '/api/v1/products/:id',
-    summary: 'Change a product; stock moves by stock_delta',
-    permission: 'products:update',
-    request: { params: productIdParams, body: updateProductBody },
-    responses: { 200: { description: 'The changed product.', schema: productResponse } },
-    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...order,
-    method: 'post',
-    path: '/api/v1/orders',
-    summary: 'Place an order for the caller; takes the stock or fails whole',
-    permission: 'orders:create',
-    request: { body: createOrderBody },
-    responses: { 201: { description: 'Created.', schema: orderResponse, headers: { Location: 'The new order.' } } },
-    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
-  describeRoute(registry, {
-    ...order,
-    method: 'get',
-    path: '/api/v1/orders',
-    summary: "The caller's orders (every user's with orders:read), sorted and paginated",
-    permission: 'orders:read_own',
-    description: "Holders of `orders:read` (managers, administrators) see every user's orders; others only their own.",
-    request: { query: listOrdersQuery },
-    responses: {
-      200: {
-        description: 'One page of order summaries.',
-        schema: pageResponse(orderSummaryResponse.extend({ item_count: z.int() })),
-      },
-    },
-  });
-  describeRoute(registry, {
-    ...order,
-    method: 'get',
-    path: '/api/v1/orders/:id',
-    summary: 'One order with its lines',
-    permission: 'orders:read_own',
-    description: "Someone else's order answers 404, unless the caller holds `orders:read`.",
-    request: { params: orderIdParams },
-    responses: { 200: { description: 'The order.', schema: orderResponse } },
-    errors: ['NOT_FOUND'],
-  });
-  describeRoute(registry, {
-    ...order,
-    method: 'post',
-    path: '/api/v1/orders/:id/cancel',
-    summary: 'Cancel an order of the caller that has not shipped',
-    permission: 'orders:cancel_own',
-    request: { params: orderIdParams },
-    responses: { 200: { description: 'The cancelled order.', schema: orderResponse } },
-    errors: ['NOT_FOUND', 'CONFLICT', 'TRANSACTION_CONFLICT'],
-  });
 }

@@ -1,14 +1,11 @@
-import { Router } from 'express';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Router } from 'express';
 import { z } from 'zod';
 
 import type { Database } from '../../db/pool.js';
-import { UnauthorizedError } from '../../errors.js';
-import { describeRoute, withApiDocs } from '../../http/openapi.js';
-import type { OpenAPIRegistry } from '../../http/openapi.js';
+import { endpointRouter } from '../../http/endpoint.js';
 import { paginationShape, pageJson, pageResponse, pageWindow } from '../../http/pagination.js';
-import { requestContext } from '../../http/request-context.js';
-import { validate } from '../../http/validate.js';
+import { callerId } from '../../http/request-context.js';
+import { defineEndpoint } from '../access/index.js';
 import type { Authorize } from '../access/index.js';
 import type { AuditEvent } from '../audit/events.js';
 import type { AuditLog } from '../audit/log.js';
@@ -42,9 +39,7 @@ const jobParams = queueParams.extend({
 const deadLetterQuery = z.strictObject({ ...paginationShape });
 
 function auditedEvent(req: Request, event: Omit<AuditEvent, 'actorUserId' | 'ip' | 'userAgent'>): AuditEvent {
-  const userId = requestContext(req)?.userId;
-  if (userId === undefined) throw new UnauthorizedError();
-  return { ...event, actorUserId: userId, ip: req.ip, userAgent: req.get('User-Agent') };
+  return { ...event, actorUserId: callerId(req), ip: req.ip, userAgent: req.get('User-Agent') };
 }
 
 function jobAudit(job: JobView): Record<string, string | number> {
@@ -57,90 +52,75 @@ function jobAudit(job: JobView): Record<string, string | number> {
   };
 }
 
-/** The dead-letter set of each queue, for administrators: list, retry, discard; every call is audited. */
-export function createJobsRouter({ db, jobs, audit, authenticate, authorize }: JobsRouterDependencies): Router {
-  const router = Router();
-  const manage = authorize('jobs:manage');
-
-  const listDeadLetter = validate({ params: queueParams, query: deadLetterQuery });
-  router.get('/api/v1/jobs/:queue/dead-letter', authenticate, manage, listDeadLetter, async (req, res) => {
-    const { params, query } = listDeadLetter.input(req);
-    const { offset, limit } = pageWindow(query);
-    const { jobs: items, total } = await jobs.deadLettered(params.queue, offset, limit);
-    await audit.record(
-      db,
-      auditedEvent(req, {
-        type: JOB_AUDIT_EVENT.deadLetterRead,
-        resourceType: 'queue',
-        resourceId: params.queue,
-        metadata: { page: query.page, limit: query.limit, total },
-      }),
-    );
-    res.json(pageJson({ items, page: query.page, limit: query.limit, total }, jobJson));
-  });
-
-  const retryJob = validate({ params: jobParams });
-  router.post('/api/v1/jobs/:queue/dead-letter/:id/retry', authenticate, manage, retryJob, async (req, res) => {
-    const { params } = retryJob.input(req);
-    const job = await jobs.retry(params.queue, params.id);
-    await audit.record(
-      db,
-      auditedEvent(req, {
-        type: JOB_AUDIT_EVENT.retried,
-        resourceType: 'job',
-        resourceId: `${params.queue}:${params.id}`,
-        after: jobAudit(job),
-      }),
-    );
-    res.json(jobJson(job));
-  });
-
-  const discardJob = validate({ params: jobParams });
-  router.delete('/api/v1/jobs/:queue/dead-letter/:id', authenticate, manage, discardJob, async (req, res) => {
-    const { params } = discardJob.input(req);
-    const job = await jobs.discard(params.queue, params.id);
-    await audit.record(
-      db,
-      auditedEvent(req, {
-        type: JOB_AUDIT_EVENT.discarded,
-        resourceType: 'job',
-        resourceId: `${params.queue}:${params.id}`,
-        before: jobAudit(job),
-      }),
-    );
-    res.status(204).end();
-  });
-
-  return withApiDocs(router, describeJobsRoutes);
+/** The audit event of a change to one dead-lettered job: the job, and its state before or after. */
+function jobEvent(
+  req: Request,
+  type: (typeof JOB_AUDIT_EVENT)['retried' | 'discarded'],
+  job: { readonly queue: string; readonly id: string },
+  change: Pick<AuditEvent, 'before' | 'after'>,
+): AuditEvent {
+  return auditedEvent(req, { type, resourceType: 'job', resourceId: `${job.queue}:${job.id}`, ...change });
 }
 
-/** The dead-letter routes in the API reference. */
-export function describeJobsRoutes(registry: OpenAPIRegistry): void {
-  const admin = { tags: ['jobs'], auth: 'bearer', permission: 'jobs:manage' } as const;
-  describeRoute(registry, {
-    ...admin,
-    method: 'get',
-    path: '/api/v1/jobs/:queue/dead-letter',
-    summary: 'Jobs that used up their attempts, newest first (audited)',
-    request: { params: queueParams, query: deadLetterQuery },
-    responses: { 200: { description: 'One page of dead-lettered jobs.', schema: pageResponse(jobResponse, 'jobs') } },
-  });
-  describeRoute(registry, {
-    ...admin,
-    method: 'post',
-    path: '/api/v1/jobs/:queue/dead-letter/:id/retry',
-    summary: 'Run a dead-lettered job again with a fresh set of attempts (audited)',
-    request: { params: jobParams },
-    responses: { 200: { description: 'The job, waiting again.', schema: jobResponse } },
-    errors: ['NOT_FOUND'],
-  });
-  describeRoute(registry, {
-    ...admin,
-    method: 'delete',
-    path: '/api/v1/jobs/:queue/dead-letter/:id',
-    summary: 'Remove a dead-lettered job for good (audited)',
-    request: { params: jobParams },
-    responses: { 204: { description: 'Removed.' } },
-    errors: ['NOT_FOUND'],
-  });
+/** The dead-letter set of each queue, for administrators: list, retry, discard; every call is audited. */
+export function createJobsRouter({ db, jobs, audit, authenticate, authorize }: JobsRouterDependencies): Router {
+  const admin = { tags: ['jobs'], access: { permission: 'jobs:manage' } } as const;
+  return endpointRouter(
+    [
+      defineEndpoint({
+        ...admin,
+        method: 'get',
+        path: '/api/v1/jobs/:queue/dead-letter',
+        summary: 'Jobs that used up their attempts, newest first (audited)',
+        request: { params: queueParams, query: deadLetterQuery },
+        responses: {
+          200: { description: 'One page of dead-lettered jobs.', schema: pageResponse(jobResponse, 'jobs') },
+        },
+        handle: async ({ params, query }, req, res) => {
+          const { offset, limit } = pageWindow(query);
+          const { jobs: items, total } = await jobs.deadLettered(params.queue, offset, limit);
+          const metadata = { page: query.page, limit: query.limit, total };
+          await audit.record(
+            db,
+            auditedEvent(req, {
+              type: JOB_AUDIT_EVENT.deadLetterRead,
+              resourceType: 'queue',
+              resourceId: params.queue,
+              metadata,
+            }),
+          );
+          res.json(pageJson({ items, page: query.page, limit: query.limit, total }, jobJson));
+        },
+      }),
+      defineEndpoint({
+        ...admin,
+        method: 'post',
+        path: '/api/v1/jobs/:queue/dead-letter/:id/retry',
+        summary: 'Run a dead-lettered job again with a fresh set of attempts (audited)',
+        request: { params: jobParams },
+        responses: { 200: { description: 'The job, waiting again.', schema: jobResponse } },
+        errors: ['NOT_FOUND'],
+        handle: async ({ params }, req, res) => {
+          const job = await jobs.retry(params.queue, params.id);
+          await audit.record(db, jobEvent(req, JOB_AUDIT_EVENT.retried, params, { after: jobAudit(job) }));
+          res.json(jobJson(job));
+        },
+      }),
+      defineEndpoint({
+        ...admin,
+        method: 'delete',
+        path: '/api/v1/jobs/:queue/dead-letter/:id',
+        summary: 'Remove a dead-lettered job for good (audited)',
+        request: { params: jobParams },
+        responses: { 204: { description: 'Removed.' } },
+        errors: ['NOT_FOUND'],
+        handle: async ({ params }, req, res) => {
+          const job = await jobs.discard(params.queue, params.id);
+          await audit.record(db, jobEvent(req, JOB_AUDIT_EVENT.discarded, params, { before: jobAudit(job) }));
+          res.status(204).end();
+        },
+      }),
+    ],
+    { authenticate, authorize },
+  );
 }
