@@ -6,7 +6,7 @@ import type { Progress } from '../../../pipelines/src/platform/progress.js';
 import { seconds } from '../../../pipelines/src/platform/progress.js';
 import type { RequestSpec, Scenario } from '../engine/model.js';
 import { percentile } from '../engine/results.js';
-import { runScenario } from '../engine/run.js';
+import { runScenario, type ScenarioSummary } from '../engine/run.js';
 import type { Seeded } from '../engine/session.js';
 import type { RunMetrics } from './metrics.js';
 import { sampleMaxRss } from './rss.js';
@@ -27,6 +27,8 @@ const POLL_MS = 250;
 const MIN_DRAIN_WAIT_MS = 60_000;
 /** Jobs per second below which the wait for the backlog gives up (the wait is the backlog at this rate). */
 const SLOWEST_DRAIN_PER_SECOND = 10;
+/** A throughput this close to the enqueue rate says the bulk never built a backlog. */
+const ENQUEUE_BOUND_SHARE = 0.9;
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
@@ -138,6 +140,16 @@ export function invoiceScenario(rate: number, durationMs: number, orderIds: read
     flows: [{ name: 'invoices', arrival: { model: 'constant', rate, durationMs }, mix: [enqueue] }],
     thresholds: {},
   };
+}
+
+/** Says how many enqueues were not accepted, by status, with Vegeta's first error texts. */
+function warnRefused(label: string, summary: ScenarioSummary, progress: Progress): void {
+  const refused = Object.entries(summary.statuses).filter(([status]) => status !== '202');
+  if (refused.length === 0) return;
+  progress.warn(
+    `${label}: enqueues not accepted: ${refused.map(([status, count]) => `${count} × ${status === '0' ? 'no answer' : status}`).join(', ')}` +
+      (summary.errors.length === 0 ? '' : ` (${summary.errors.join('; ')})`),
+  );
 }
 
 /** An invoice stored since a point in time: its order, the job that rendered it, and when it was stored. */
@@ -316,6 +328,7 @@ export async function measureInvoices(input: InvoiceRunInput): Promise<InvoiceRu
       signal,
     });
     const bulkAccepted = bulk.statuses['202'] ?? 0;
+    warnRefused(`${label} bulk`, bulk, progress);
     const bulkStored = await awaitStored(client, bulkSince, bulkAccepted, `${label} bulk`, progress, signal);
     const workerCpuMs = cpuMsOf(input.workerPids) - workerCpuBefore;
     const apiCpuMs = cpuMsOf([input.appPid]) - apiCpuBefore;
@@ -324,6 +337,11 @@ export async function measureInvoices(input: InvoiceRunInput): Promise<InvoiceRu
       `${label}: ${steady.perSecond.toFixed(1)} invoices/s over ${seconds(steady.windowMs)} (${bulkStored} of ${bulkAccepted} accepted stored, enqueued at ${bulk.achievedRate.toFixed(0)}/s)`,
     );
 
+    if (steady.perSecond >= ENQUEUE_BOUND_SHARE * bulk.achievedRate) {
+      progress.warn(
+        `${label}: the workers kept up with the enqueues (${bulk.achievedRate.toFixed(0)}/s): the throughput is the enqueue rate's, raise BENCH_INVOICE_ENQUEUE_RATE`,
+      );
+    }
     const rate = halfRate(steady.perSecond, input.orderIds.length, settings.latencyDuration.ms);
     progress.step(`${label}: enqueues at ${rate}/s (half the throughput) for ${settings.latencyDuration.text}`);
     const latencySince = await databaseNow(client);
@@ -335,6 +353,7 @@ export async function measureInvoices(input: InvoiceRunInput): Promise<InvoiceRu
       signal,
     });
     const pacedAccepted = paced.statuses['202'] ?? 0;
+    warnRefused(`${label} latency`, paced, progress);
     const pacedStored = await awaitStored(client, latencySince, pacedAccepted, `${label} latency`, progress, signal);
     const rows = await storedSince(client, latencySince);
     const created = await enqueuedAt(input.appUrl, input.token, rows, signal);

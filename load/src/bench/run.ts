@@ -495,9 +495,9 @@ async function main(): Promise<number> {
     const workers: ServiceDefinition[] = [];
     // the same build and environment as the app, each with its own probe port
     for (let n = 1; invoices && n <= INVOICE_WORKERS; n++) {
-      workers.push(
-        builtWorkerService(`worker-${n}`, { host: LOCAL_HOST, port: await freePort(LOCAL_HOST), env: app.env ?? {} }),
-      );
+      const concurrency = settings.invoices.concurrency;
+      const env = { ...app.env, ...(concurrency === undefined ? {} : { JOB_CONCURRENCY: String(concurrency) }) };
+      workers.push(builtWorkerService(`worker-${n}`, { host: LOCAL_HOST, port: await freePort(LOCAL_HOST), env }));
     }
     for (const definition of [postgres, redis, app, ...workers]) {
       signal.throwIfAborted();

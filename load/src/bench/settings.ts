@@ -38,6 +38,8 @@ export interface BenchSettings {
     readonly enqueueRate: number;
     /** Length of the latency measurement at half the measured throughput. */
     readonly latencyDuration: Duration;
+    /** JOB_CONCURRENCY of each worker process; undefined leaves the app's default. */
+    readonly concurrency: number | undefined;
   };
 }
 
@@ -49,7 +51,7 @@ export const DEFAULT_SETTINGS = {
   vus: 50,
   closedDuration: '20s',
   soakDuration: '10m',
-  invoices: { jobs: 2000, enqueueRate: 400, latencyDuration: '20s' },
+  invoices: { jobs: 2000, enqueueRate: 200, latencyDuration: '20s' },
 } as const;
 
 const MAX_RUNS = 100;
@@ -57,6 +59,8 @@ const MAX_VUS = 10_000;
 const MAX_RATE = 100_000;
 // each job needs an order of its own, seeded before the runs
 const MAX_INVOICE_JOBS = 100_000;
+// the app's own bound on JOB_CONCURRENCY
+const MAX_CONCURRENCY = 100;
 const HOUR_MS = 60 * 60 * 1000;
 
 function durationOf(env: NodeJS.ProcessEnv, variable: string, fallback: string, maxHours: number): Duration {
@@ -87,8 +91,8 @@ function scenarios(env: NodeJS.ProcessEnv): BenchScenario[] {
 
 /**
  * Reads BENCH_RUNS, BENCH_SCENARIOS, BENCH_DURATION, BENCH_READ_RATE, BENCH_ORDER_RATE, BENCH_LOGIN_RATE, BENCH_VUS,
- * BENCH_CLOSED_DURATION, BENCH_SOAK_RATE, BENCH_SOAK_DURATION, BENCH_INVOICE_JOBS, BENCH_INVOICE_ENQUEUE_RATE and
- * BENCH_INVOICE_DURATION (an empty one counts as unset).
+ * BENCH_CLOSED_DURATION, BENCH_SOAK_RATE, BENCH_SOAK_DURATION, BENCH_INVOICE_JOBS, BENCH_INVOICE_ENQUEUE_RATE,
+ * BENCH_INVOICE_DURATION and BENCH_INVOICE_CONCURRENCY (an empty one counts as unset).
  * @throws {ScenarioInputError} for the first variable with a value it cannot take.
  */
 export function benchSettings(env: NodeJS.ProcessEnv): BenchSettings {
@@ -111,6 +115,10 @@ export function benchSettings(env: NodeJS.ProcessEnv): BenchSettings {
       jobs: wholeNumber(env, 'BENCH_INVOICE_JOBS', DEFAULT_SETTINGS.invoices.jobs, MAX_INVOICE_JOBS),
       enqueueRate: wholeNumber(env, 'BENCH_INVOICE_ENQUEUE_RATE', DEFAULT_SETTINGS.invoices.enqueueRate, MAX_RATE),
       latencyDuration: durationOf(env, 'BENCH_INVOICE_DURATION', DEFAULT_SETTINGS.invoices.latencyDuration, 1),
+      concurrency:
+        env.BENCH_INVOICE_CONCURRENCY === undefined || env.BENCH_INVOICE_CONCURRENCY === ''
+          ? undefined
+          : wholeNumber(env, 'BENCH_INVOICE_CONCURRENCY', 1, MAX_CONCURRENCY),
     },
   };
 }
