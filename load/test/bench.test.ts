@@ -45,7 +45,7 @@ beforeAll(async () => {
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   exitCode = await new Promise<number | null>((resolve) => child.once('close', resolve));
-}, 170_000);
+}, 240_000);
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
 
 describe('npm run bench, every scenario for a few seconds', () => {
