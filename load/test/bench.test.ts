@@ -19,7 +19,7 @@ let output = '';
  */
 const SHORT: Record<string, string> = {
   BENCH_RUNS: '1',
-  BENCH_SCENARIOS: 'cached-read,orders,logins,bare,soak',
+  BENCH_SCENARIOS: 'cached-read,orders,logins,bare,invoices,soak',
   BENCH_DURATION: '2s',
   BENCH_READ_RATE: '10',
   BENCH_ORDER_RATE: '5',
@@ -28,6 +28,9 @@ const SHORT: Record<string, string> = {
   BENCH_CLOSED_DURATION: '2s',
   BENCH_SOAK_RATE: '5',
   BENCH_SOAK_DURATION: '12s',
+  BENCH_INVOICE_JOBS: '30',
+  BENCH_INVOICE_ENQUEUE_RATE: '30',
+  BENCH_INVOICE_DURATION: '2s',
   BENCH_RESULTS_DIR: resultsDir,
   // its own .local/ folder: a developer's `npm run bench` may be running beside the tests
   SLIPWAY_SCOPE: `bench-test-${process.pid}`,
@@ -42,7 +45,7 @@ beforeAll(async () => {
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   exitCode = await new Promise<number | null>((resolve) => child.once('close', resolve));
-}, 170_000);
+}, 240_000);
 afterAll(() => rmSync(resultsDir, { recursive: true, force: true }));
 
 describe('npm run bench, every scenario for a few seconds', () => {
@@ -57,6 +60,14 @@ describe('npm run bench, every scenario for a few seconds', () => {
       );
     }
     expect(output).toMatch(/✓ soak \(one run\): .*RSS growth -?[\d.]+ %/);
+    // the two workers stored every invoice the API accepted, in the bulk and at half the throughput
+    expect(output).toMatch(/✓ worker-1 ready at .*\n✓ worker-2 ready at /);
+    expect(output).toMatch(
+      /✓ invoices run 1\/1: [\d.]+ invoices\/s over [\d.]+ m?s \(30 of 30 accepted stored, enqueued at \d+\/s\)/,
+    );
+    expect(output).toMatch(
+      /✓ invoices run 1\/1: at \d+\/s enqueue → PDF stored p50 \d+ ms, p99 \d+ ms \((\d+) of \1 stored\); CPU per invoice: workers [\d.]+ ms, API [\d.]+ ms/,
+    );
   });
 
   test('prints one table: every row with its numbers, its target and pass or MISS', () => {
@@ -75,7 +86,11 @@ describe('npm run bench, every scenario for a few seconds', () => {
     expect(output).toMatch(row('closed-app', '≥ 60 % of Express RPS', '(pass|MISS)'));
     expect(output).toMatch(row('closed-express', '-', '-'));
     expect(output).toMatch(row('closed-bare', '-', '-'));
+    expect(output).toMatch(row('invoices', '≥ 100 invoices/s, p99 < 2 s at half, 0 lost', 'MISS'));
     expect(output).toMatch(row('soak', 'RSS growth ≤ 5 %', '(pass|MISS)'));
+    expect(output).toMatch(
+      /invoices \(medians over runs\): bulk of 30 enqueued at [\d.]+\/s; latency at [\d.]+\/s: p50 /,
+    );
     // a few requests per second cannot meet 1000/s: the misses are spelled out
     expect(output).toContain('cached-read: ≥ 1500/s missed');
     expect(output).toMatch(/app\/express \(closed model, cached read\): median RPS [\d.]+x/);
@@ -100,6 +115,7 @@ describe('npm run bench, every scenario for a few seconds', () => {
       'closed-app',
       'closed-express',
       'closed-bare',
+      'invoices',
       'soak',
     ]);
     for (const scenario of Object.values(results.scenarios)) expect(scenario.runs).toHaveLength(1);

@@ -125,6 +125,28 @@ describe('judge against the targets', () => {
   });
 });
 
+describe('the invoices row', () => {
+  test('passes at 100 invoices/s and a p99 under 2 s, with nothing refused or lost; says what each miss measured', () => {
+    const invoices = (rps: number, p99Ms: number, failed = 0): RowSummary =>
+      summary('invoices', [record('invoices', 1, metrics(rps, 20, p99Ms, failed), 150)]);
+    const met = judge(invoices(100, 1999));
+    expect(met?.target).toBe('≥ 100 invoices/s, p99 < 2 s at half, 0 lost');
+    expect(met?.pass).toBe(true);
+    // no slack on the rate: the throughput is a count of stored invoices, not an open model's trailing arrivals
+    expect(judge(invoices(99.9, 500))?.pass).toBe(false);
+    expect(judge(invoices(150, 2000))?.pass).toBe(false);
+    const lost = judge(invoices(150, 500, 3));
+    expect(lost?.pass).toBe(false);
+    expect(formatMisses(lost === undefined ? [] : [lost])).toEqual([
+      'invoices: 0 lost missed (3 refused or never stored)',
+    ]);
+    expect(formatMisses([judge(invoices(85.04, 2500))].flatMap((j) => (j === undefined ? [] : [j])))).toEqual([
+      'invoices: ≥ 100 invoices/s missed (85.0/s)',
+      'invoices: p99 < 2 s at half missed (2500.0 ms)',
+    ]);
+  });
+});
+
 describe('formatTable', () => {
   test('aligns the columns, with the target and pass or MISS beside the numbers', () => {
     const express = summary('closed-express', [record('closed-express', 1, metrics(2000, 1, 5), 60)]);

@@ -7,14 +7,17 @@ describe('benchSettings', () => {
   test('defaults to the issue targets: 3 runs of every scenario, 60 s open-model runs; empty counts as unset', () => {
     expect(benchSettings({})).toEqual({
       runs: 3,
-      scenarios: ['cached-read', 'orders', 'logins', 'bare', 'soak'],
+      scenarios: ['cached-read', 'orders', 'logins', 'bare', 'invoices', 'soak'],
       duration: { text: '60s', ms: 60_000 },
       rates: { cachedRead: 1500, orders: 200, logins: 50, soak: 100 },
       vus: 50,
       closedDuration: { text: '20s', ms: 20_000 },
       soakDuration: { text: '10m', ms: 600_000 },
+      invoices: { jobs: 2000, enqueueRate: 200, latencyDuration: { text: '20s', ms: 20_000 }, concurrency: undefined },
     });
-    const empty = ['RUNS', 'SCENARIOS', 'DURATION', 'READ_RATE', 'VUS', 'CLOSED_DURATION', 'SOAK_DURATION'];
+    const empty = ['RUNS', 'SCENARIOS', 'DURATION', 'READ_RATE', 'VUS', 'CLOSED_DURATION', 'SOAK_DURATION'].concat(
+      ['JOBS', 'ENQUEUE_RATE', 'DURATION', 'CONCURRENCY'].map((name) => `INVOICE_${name}`),
+    );
     expect(benchSettings(Object.fromEntries(empty.map((name) => [`BENCH_${name}`, ''])))).toEqual(benchSettings({}));
   });
 
@@ -30,6 +33,10 @@ describe('benchSettings', () => {
       BENCH_VUS: '200',
       BENCH_CLOSED_DURATION: '2s',
       BENCH_SOAK_DURATION: '2h',
+      BENCH_INVOICE_JOBS: '50',
+      BENCH_INVOICE_ENQUEUE_RATE: '100',
+      BENCH_INVOICE_DURATION: '5s',
+      BENCH_INVOICE_CONCURRENCY: '8',
     });
     expect(settings).toEqual({
       runs: 5,
@@ -39,6 +46,7 @@ describe('benchSettings', () => {
       vus: 200,
       closedDuration: { text: '2s', ms: 2_000 },
       soakDuration: { text: '2h', ms: 7_200_000 },
+      invoices: { jobs: 50, enqueueRate: 100, latencyDuration: { text: '5s', ms: 5_000 }, concurrency: 8 },
     });
   });
 
@@ -49,7 +57,14 @@ describe('benchSettings', () => {
     ['BENCH_VUS', 'fifty', 'a whole number from 1 to 10000'],
     ['BENCH_VUS', '-1', 'a whole number from 1 to 10000'],
     ['BENCH_READ_RATE', '1e3', 'a whole number from 1 to 100000'],
-    ['BENCH_SCENARIOS', 'cached-read,writes', 'a comma-separated subset of cached-read,orders,logins,bare,soak'],
+    [
+      'BENCH_SCENARIOS',
+      'cached-read,writes',
+      'a comma-separated subset of cached-read,orders,logins,bare,invoices,soak',
+    ],
+    ['BENCH_INVOICE_JOBS', '0', 'a whole number from 1 to 100000'],
+    ['BENCH_INVOICE_CONCURRENCY', '101', 'a whole number from 1 to 100'],
+    ['BENCH_INVOICE_DURATION', '2h', 'a duration from 1s to 1h'],
     ['BENCH_DURATION', '20', 'a duration from 1s to 1h'],
     ['BENCH_DURATION', '0s', 'a duration from 1s to 1h'],
     ['BENCH_DURATION', '2h', 'a duration from 1s to 1h'],

@@ -1,3 +1,4 @@
+import type { InvoiceRunFindings } from './invoices.js';
 import type { RunMetrics } from './metrics.js';
 import { median } from './stats.js';
 
@@ -9,6 +10,7 @@ export const BENCH_ROWS = [
   'closed-app',
   'closed-express',
   'closed-bare',
+  'invoices',
   'soak',
 ] as const;
 export type BenchRow = (typeof BENCH_ROWS)[number];
@@ -23,6 +25,8 @@ export interface RunRecord {
   readonly maxRssMb: number | undefined;
   /** Soak only: RSS growth from its first fifth to its last (see rss.ts rssGrowth), 0.05 is 5 %. */
   readonly rssGrowth?: number | undefined;
+  /** Invoices only: the bulk, the latency measurement and the CPU per invoice (see invoices.ts). */
+  readonly invoices?: InvoiceRunFindings | undefined;
 }
 
 /** What the table shows for one row: medians over its runs, errors and drops over all of them. */
@@ -89,6 +93,8 @@ export const TARGETS = {
   cachedRead: { rps: 1500, seconds: 60, p99Ms: 50, rssMb: 250 },
   orders: { rps: 200, p99Ms: 150 },
   logins: { rps: 50, p99Ms: 300 },
+  /** Invoice PDFs stored per second by 2 workers, and enqueue → PDF stored p99 at half that rate. */
+  invoices: { rps: 100, p99Ms: 2000 },
   /** The app's closed-model throughput on the cached read, as a share of the Express 5 one-route server's. */
   appToExpressRps: 0.6,
   soakRssGrowth: 0.05,
@@ -161,6 +167,22 @@ export function judge(summary: RowSummary, express?: RowSummary): Judgement | un
           measured: ms(summary.medianP99Ms),
         },
       ]);
+    case 'invoices': {
+      const t = TARGETS.invoices;
+      return judgement(summary.row, [
+        {
+          name: `≥ ${t.rps} invoices/s`,
+          met: summary.medianRps >= t.rps,
+          measured: `${summary.medianRps.toFixed(1)}/s`,
+        },
+        {
+          name: `p99 < ${t.p99Ms / 1000} s at half`,
+          met: summary.medianP99Ms < t.p99Ms,
+          measured: ms(summary.medianP99Ms),
+        },
+        { name: '0 lost', met: summary.failed === 0, measured: `${summary.failed} refused or never stored` },
+      ]);
+    }
     case 'closed-app': {
       if (express === undefined) return undefined;
       const share = summary.medianRps / express.medianRps;

@@ -12,7 +12,12 @@ import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { consoleProgress, seconds } from '../../../pipelines/src/platform/progress.js';
 import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
 import { redisService } from '../../../pipelines/src/platform/services/redis.js';
-import { AlreadyRunning, claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
+import {
+  AlreadyRunning,
+  claimState,
+  Supervisor,
+  type ServiceDefinition,
+} from '../../../pipelines/src/platform/supervisor.js';
 import { RESULTS_DIR } from './check.js';
 import { runScenario } from '../engine/run.js';
 import type { Seeded } from '../engine/session.js';
@@ -35,9 +40,11 @@ import {
 } from './report.js';
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
-import { bareServerService, builtAppService, expressServerService } from './services.js';
+import { bareServerService, builtAppService, builtWorkerService, expressServerService } from './services.js';
+import { INVOICE_WORKERS, measureInvoices, seedInvoiceOrders } from './invoices.js';
 import { ScenarioInputError } from '../engine/settings.js';
 import { benchSettings, type BenchSettings } from './settings.js';
+import { median } from './stats.js';
 
 // SLIPWAY_SCOPE moves the run to .local/<scope>, so a test's run never meets a developer's `npm run bench`.
 const SCOPE = process.env.SLIPWAY_SCOPE === undefined ? 'bench' : platformScope(process.env);
@@ -157,6 +164,10 @@ interface Stack {
   readonly account: SeedAccount;
   readonly productId: string;
   readonly orderProductIds: readonly string[];
+  /** The invoice row's: the worker processes and one order per job of the bulk. */
+  readonly databaseUrl: string;
+  readonly workerPids: readonly number[];
+  readonly invoiceOrderIds: readonly string[];
 }
 
 /** The runs of one round, in the order of the table; soak is separate (it runs once). */
@@ -306,6 +317,53 @@ async function measureOne(
   };
 }
 
+const INVOICE_DESCRIPTION = `${INVOICE_WORKERS} worker processes: invoice PDFs stored per second from a bulk of enqueues; enqueue → PDF stored at half that rate`;
+
+async function measureInvoiceRun(
+  label: string,
+  settings: BenchSettings,
+  stack: Stack,
+  vegeta: string,
+  signal: AbortSignal,
+): Promise<RunRecord> {
+  signal.throwIfAborted();
+  const settled = await settle(stack.appUrl, signal);
+  if (settled.waitedMs > SETTLE_QUIET_PROBES * SETTLE_PROBE_INTERVAL_MS) {
+    progress.ok(`${label}: waited ${seconds(settled.waitedMs)} for ${stack.appUrl} to settle`);
+  }
+  signIns += 1;
+  const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+  const startedAt = new Date().toISOString();
+  const run = await measureInvoices({
+    label,
+    appUrl: stack.appUrl,
+    appPid: stack.appPid,
+    workerPids: stack.workerPids,
+    databaseUrl: stack.databaseUrl,
+    account: stack.account,
+    token,
+    orderIds: stack.invoiceOrderIds,
+    settings: settings.invoices,
+    vegeta,
+    progress,
+    signal,
+  });
+  return { row: 'invoices', run: 0, startedAt, metrics: run.metrics, maxRssMb: run.maxRssMb, invoices: run.findings };
+}
+
+/** The invoice row's cost per invoice and the rates it ran at, medians over its runs; nothing without the row. */
+function invoiceLines(records: readonly RunRecord[]): string[] {
+  const findings = records.flatMap((record) => (record.invoices === undefined ? [] : [record.invoices]));
+  if (findings.length === 0) return [];
+  const of = (pick: (f: (typeof findings)[number]) => number): string => median(findings.map(pick)).toFixed(1);
+  return [
+    `invoices (medians over runs): bulk of ${findings[0]?.bulk.asked ?? 0} enqueued at ${of((f) => f.bulk.enqueueRps)}/s; ` +
+      `latency at ${of((f) => f.latency.rate)}/s: p50 ${of((f) => f.latency.p50Ms)} ms, p90 ${of((f) => f.latency.p90Ms)} ms, ` +
+      `p99 ${of((f) => f.latency.p99Ms)} ms; CPU per invoice: ${INVOICE_WORKERS} workers ${of((f) => f.cpuMsPerInvoice.workers)} ms, ` +
+      `API ${of((f) => f.cpuMsPerInvoice.api)} ms per enqueue`,
+  ];
+}
+
 async function measure(
   settings: BenchSettings,
   stack: Stack,
@@ -315,7 +373,8 @@ async function measure(
   const records: RunRecord[] = [];
   const descriptions = new Map<BenchRow, string>();
   const round = roundOf(settings, stack);
-  for (let run = 1; run <= settings.runs && round.length > 0; run++) {
+  const invoices = settings.scenarios.includes('invoices');
+  for (let run = 1; run <= settings.runs && (round.length > 0 || invoices); run++) {
     for (const measurement of round) {
       descriptions.set(measurement.row, measurement.description);
       const record = await measureOne(
@@ -326,6 +385,11 @@ async function measure(
         vegeta,
         signal,
       );
+      records.push({ ...record, run });
+    }
+    if (invoices) {
+      descriptions.set('invoices', INVOICE_DESCRIPTION);
+      const record = await measureInvoiceRun(`invoices run ${run}/${settings.runs}`, settings, stack, vegeta, signal);
       records.push({ ...record, run });
     }
   }
@@ -420,12 +484,22 @@ async function main(): Promise<number> {
         // client address taken from X-Forwarded-For so each sign-in comes from its own address.
         RATE_LIMIT_PER_MINUTE: '1000000',
         TRUST_PROXY: '1',
+        // the invoice row's bulk is meant to queue beyond what the workers drain, not to meet the 429 backpressure
+        JOB_QUEUE_LIMIT: '1000000',
         // throwaway secrets: the bench scope and its data are removed after the run
         JWT_SECRETS: randomBytes(48).toString('base64url'),
         PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
       },
     });
-    for (const definition of [postgres, redis, app]) {
+    const invoices = settings.scenarios.includes('invoices');
+    const workers: ServiceDefinition[] = [];
+    // the same build and environment as the app, each with its own probe port
+    for (let n = 1; invoices && n <= INVOICE_WORKERS; n++) {
+      const concurrency = settings.invoices.concurrency;
+      const env = { ...app.env, ...(concurrency === undefined ? {} : { JOB_CONCURRENCY: String(concurrency) }) };
+      workers.push(builtWorkerService(`worker-${n}`, { host: LOCAL_HOST, port: await freePort(LOCAL_HOST), env }));
+    }
+    for (const definition of [postgres, redis, app, ...workers]) {
       signal.throwIfAborted();
       await supervisor.start(definition);
     }
@@ -440,6 +514,21 @@ async function main(): Promise<number> {
     progress.ok(
       `seeded product ${seeded.productId} (${Buffer.byteLength(seeded.response.body)} bytes cached read) and ${seeded.orderProductIds.length} products to order`,
     );
+    let invoiceOrderIds: string[] = [];
+    if (invoices) {
+      progress.step(`seeding ${settings.invoices.jobs} orders for the invoice jobs`);
+      const began = Date.now();
+      const token = await signIn(app.url, seeded.account, clientAddress(2 ** 23 - 1));
+      invoiceOrderIds = await seedInvoiceOrders(
+        app.url,
+        token,
+        seeded.orderProductIds,
+        settings.invoices.jobs,
+        progress,
+        signal,
+      );
+      progress.ok(`seeded ${invoiceOrderIds.length} orders (${seconds(Date.now() - began)})`);
+    }
     const references: Stack['references'][number][] = [];
     if (settings.scenarios.includes('bare')) {
       const responseFile = join(dir, 'bare-response.json');
@@ -471,6 +560,9 @@ async function main(): Promise<number> {
       account: seeded.account,
       productId: seeded.productId,
       orderProductIds: seeded.orderProductIds,
+      databaseUrl,
+      workerPids: workers.map((worker) => pidOf(worker.name)),
+      invoiceOrderIds,
     };
     const { records, descriptions } = await measure(settings, stack, vegeta, signal);
 
@@ -522,6 +614,7 @@ async function main(): Promise<number> {
       formatTable(rows),
       '',
       ...ratios.map(formatRatio),
+      ...invoiceLines(records),
       misses.length === 0
         ? `every target met (${judgements.length} judged)`
         : `targets missed:\n  ${misses.join('\n  ')}`,

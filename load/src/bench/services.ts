@@ -8,6 +8,7 @@ import type { ServiceDefinition } from '../../../pipelines/src/platform/supervis
 
 /** Where `npm run build -w app` puts the production entry point. */
 export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'server.js');
+export const BUILT_WORKER_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'worker.js');
 export const BUILT_MIGRATE_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'migrate.js');
 export const BARE_SERVER_SCRIPT = fileURLToPath(new URL('./bare-server.ts', import.meta.url));
 export const EXPRESS_SERVER_SCRIPT = fileURLToPath(new URL('./express-server.ts', import.meta.url));
@@ -55,6 +56,29 @@ export function builtAppService({ host, port, env }: BuiltAppOptions): ServiceDe
       migrateDatabase(env.DATABASE_URL ?? '', [BUILT_MIGRATE_ENTRY], progress);
       return Promise.resolve();
     },
+    probe: () => expectOk(`${base}/health/ready`),
+  };
+}
+
+/**
+ * `erp-api worker` as production runs it (the tsc build under plain node), named `name` among the started services;
+ * its probes and metrics answer on `port`. The app service migrates the database before any worker starts.
+ */
+export function builtWorkerService(name: string, { host, port, env }: BuiltAppOptions): ServiceDefinition {
+  const base = `http://${host}:${port}`;
+  return {
+    name,
+    host,
+    port,
+    portEnv: PORT_ENV,
+    url: base,
+    command: process.execPath,
+    args: [...cpuProfileArgs(process.env), BUILT_WORKER_ENTRY],
+    env: { ...env, HOST: host, PORT: String(port) },
+    stopSignal: 'SIGTERM',
+    // running jobs get SHUTDOWN_TIMEOUT_MS (30 s) to finish, plus slack
+    stopTimeoutMs: 45_000,
+    readyTimeoutMs: 30_000,
     probe: () => expectOk(`${base}/health/ready`),
   };
 }

@@ -1,7 +1,7 @@
 import { parseDuration, ScenarioInputError, wholeNumber } from '../engine/settings.js';
 
 /** The measurements `npm run bench` can take, in the order it takes them. */
-export const BENCH_SCENARIOS = ['cached-read', 'orders', 'logins', 'bare', 'soak'] as const;
+export const BENCH_SCENARIOS = ['cached-read', 'orders', 'logins', 'bare', 'invoices', 'soak'] as const;
 export type BenchScenario = (typeof BENCH_SCENARIOS)[number];
 
 /** A duration and its length. */
@@ -30,6 +30,17 @@ export interface BenchSettings {
   readonly closedDuration: Duration;
   /** Length of the one soak run. */
   readonly soakDuration: Duration;
+  /** The invoice row: 2 worker processes render invoice PDFs enqueued through the API. */
+  readonly invoices: {
+    /** Jobs enqueued in bulk for the throughput measurement, and orders seeded for them. */
+    readonly jobs: number;
+    /** Enqueues per second of the bulk, above what the workers drain. */
+    readonly enqueueRate: number;
+    /** Length of the latency measurement at half the measured throughput. */
+    readonly latencyDuration: Duration;
+    /** JOB_CONCURRENCY of each worker process; undefined leaves the app's default. */
+    readonly concurrency: number | undefined;
+  };
 }
 
 export const DEFAULT_SETTINGS = {
@@ -40,11 +51,16 @@ export const DEFAULT_SETTINGS = {
   vus: 50,
   closedDuration: '20s',
   soakDuration: '10m',
+  invoices: { jobs: 2000, enqueueRate: 200, latencyDuration: '20s' },
 } as const;
 
 const MAX_RUNS = 100;
 const MAX_VUS = 10_000;
 const MAX_RATE = 100_000;
+// each job needs an order of its own, seeded before the runs
+const MAX_INVOICE_JOBS = 100_000;
+// the app's own bound on JOB_CONCURRENCY
+const MAX_CONCURRENCY = 100;
 const HOUR_MS = 60 * 60 * 1000;
 
 function durationOf(env: NodeJS.ProcessEnv, variable: string, fallback: string, maxHours: number): Duration {
@@ -75,7 +91,8 @@ function scenarios(env: NodeJS.ProcessEnv): BenchScenario[] {
 
 /**
  * Reads BENCH_RUNS, BENCH_SCENARIOS, BENCH_DURATION, BENCH_READ_RATE, BENCH_ORDER_RATE, BENCH_LOGIN_RATE, BENCH_VUS,
- * BENCH_CLOSED_DURATION, BENCH_SOAK_RATE and BENCH_SOAK_DURATION (an empty one counts as unset).
+ * BENCH_CLOSED_DURATION, BENCH_SOAK_RATE, BENCH_SOAK_DURATION, BENCH_INVOICE_JOBS, BENCH_INVOICE_ENQUEUE_RATE,
+ * BENCH_INVOICE_DURATION and BENCH_INVOICE_CONCURRENCY (an empty one counts as unset).
  * @throws {ScenarioInputError} for the first variable with a value it cannot take.
  */
 export function benchSettings(env: NodeJS.ProcessEnv): BenchSettings {
@@ -94,5 +111,14 @@ export function benchSettings(env: NodeJS.ProcessEnv): BenchSettings {
     closedDuration: durationOf(env, 'BENCH_CLOSED_DURATION', DEFAULT_SETTINGS.closedDuration, 1),
     // the long soak is 2h; allow a day
     soakDuration: durationOf(env, 'BENCH_SOAK_DURATION', DEFAULT_SETTINGS.soakDuration, 24),
+    invoices: {
+      jobs: wholeNumber(env, 'BENCH_INVOICE_JOBS', DEFAULT_SETTINGS.invoices.jobs, MAX_INVOICE_JOBS),
+      enqueueRate: wholeNumber(env, 'BENCH_INVOICE_ENQUEUE_RATE', DEFAULT_SETTINGS.invoices.enqueueRate, MAX_RATE),
+      latencyDuration: durationOf(env, 'BENCH_INVOICE_DURATION', DEFAULT_SETTINGS.invoices.latencyDuration, 1),
+      concurrency:
+        env.BENCH_INVOICE_CONCURRENCY === undefined || env.BENCH_INVOICE_CONCURRENCY === ''
+          ? undefined
+          : wholeNumber(env, 'BENCH_INVOICE_CONCURRENCY', 1, MAX_CONCURRENCY),
+    },
   };
 }
