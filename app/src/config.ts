@@ -642,12 +642,12 @@ export type ReloadableKey = {
 const NAMES = Object.keys(VARIABLES) as ConfigVariableName[];
 
 /** The settings a running process applies again on SIGHUP, read from the rows marked reloadable. */
-export const RELOADABLE_KEYS: readonly ReloadableKey[] = Object.freeze(
+export const RELOADABLE_KEYS = Object.freeze(
   NAMES.flatMap((name) => {
     const row: { readonly key: string | undefined; readonly reloadable: boolean } = VARIABLES[name];
-    return row.reloadable && row.key !== undefined ? [row.key as ReloadableKey] : [];
+    return row.reloadable && row.key !== undefined ? [row.key] : [];
   }),
-);
+) as readonly ReloadableKey[];
 
 type Shape = { readonly [N in ConfigVariableName]: Rows[N]['schema'] };
 const shape = Object.fromEntries(NAMES.map((name) => [name, VARIABLES[name].schema])) as unknown as Shape;
