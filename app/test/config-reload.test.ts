@@ -179,10 +179,16 @@ describe('SIGHUP on the real entry point', () => {
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const waitForLog = async (message: string): Promise<void> => {
-      await waitUntil(`a "${message}" log line`, () => stdout.includes(`"msg":"${message}"`), {
-        timeoutMs: 45_000,
-        seen: () => `output so far:\n${stdout}`,
-      });
+      await waitUntil(
+        `a "${message}" log line`,
+        () => {
+          if (stdout.includes(`"msg":"${message}"`)) return true;
+          // a server that exited will never log it: fail now, with its output
+          if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${stdout}`);
+          return false;
+        },
+        { timeoutMs: 45_000, seen: () => `output so far:\n${stdout}` },
+      );
     };
     await waitForLog('listening');
 
