@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
-import { ConfigError, configVariables, loadConfig } from './config.js';
-import type { Config, ConfigVariableName, LogLevel } from './config.js';
+import { ConfigError, configVariables, loadConfig, RELOADABLE_KEYS } from './config.js';
+import type { Config, ReloadableKey } from './config.js';
 import type { Logger } from './logger.js';
 
 const VARIABLE_LINE = /^([A-Z][A-Z0-9_]*)=(.*)$/;
@@ -54,13 +54,12 @@ export function environmentWithConfigFile(env: NodeJS.ProcessEnv): NodeJS.Proces
   return { ...env, ...readConfigFile(path) };
 }
 
-/** The settings a running process applies again on SIGHUP, without a restart. */
-export interface ReloadableSettings {
-  readonly logLevel: LogLevel;
-  readonly rateLimitPerMinute: number;
-}
+/** The settings a running process applies again on SIGHUP, without a restart: the rows marked reloadable. */
+export type ReloadableSettings = Readonly<Pick<Config, ReloadableKey>>;
 
-export const RELOADABLE_VARIABLES = ['LOG_LEVEL', 'RATE_LIMIT_PER_MINUTE'] as const satisfies ConfigVariableName[];
+function reloadable(config: ReloadableSettings): ReloadableSettings {
+  return Object.freeze(Object.fromEntries(RELOADABLE_KEYS.map((key) => [key, config[key]])) as ReloadableSettings);
+}
 
 export type SettingsListener = (next: ReloadableSettings, previous: ReloadableSettings) => void;
 
@@ -69,8 +68,8 @@ export class RuntimeSettings {
   #current: ReloadableSettings;
   readonly #listeners = new Set<SettingsListener>();
 
-  constructor(config: Pick<Config, 'logLevel' | 'rateLimitPerMinute'>) {
-    this.#current = Object.freeze({ logLevel: config.logLevel, rateLimitPerMinute: config.rateLimitPerMinute });
+  constructor(config: ReloadableSettings) {
+    this.#current = reloadable(config);
   }
 
   get current(): ReloadableSettings {
@@ -90,7 +89,7 @@ export class RuntimeSettings {
       (key) => previous[key] !== next[key],
     );
     if (changed.length === 0) return changed;
-    this.#current = Object.freeze({ logLevel: next.logLevel, rateLimitPerMinute: next.rateLimitPerMinute });
+    this.#current = reloadable(next);
     for (const listener of this.#listeners) listener(this.#current, previous);
     return changed;
   }
@@ -129,10 +128,10 @@ export function reloadConfiguration(options: {
     return { applied: false, problems: error.problems };
   }
   const previous = settings.current;
-  const changed = settings.update({ logLevel: next.logLevel, rateLimitPerMinute: next.rateLimitPerMinute });
-  const reloadable = new Set<string>(['logLevel', 'rateLimitPerMinute']);
+  const changed = settings.update(next);
+  const applied = new Set<string>(RELOADABLE_KEYS);
   const restartNeeded = (Object.keys(next) as (keyof Config)[]).filter(
-    (key) => !reloadable.has(key) && JSON.stringify(next[key]) !== JSON.stringify(config[key]),
+    (key) => !applied.has(key) && JSON.stringify(next[key]) !== JSON.stringify(config[key]),
   );
   // Said even when the new LOG_LEVEL hides info, so whoever sent SIGHUP sees that it took effect.
   logger[logger.isLevelEnabled('info') ? 'info' : 'warn'](

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Client, escapeIdentifier } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { scopeDir } from '../../pipelines/src/platform/paths.js';
 import { takeBackup } from '../src/backup/backup.js';
 import { backupTime, expiredBackups, latestBackupId, listBackups } from '../src/backup/catalogue.js';
@@ -178,10 +179,13 @@ describe('backup and restore', () => {
     const store = storeFor('concurrent');
     try {
       // Orders keep arriving while the snapshot is taken and dumped.
-      while (written < 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitUntil('20 orders written', () => written >= 20, { timeoutMs: 30_000, intervalMs: 20 });
       const { manifest } = await takeBackup({ connectionString: source.url, store, retentionDays: 7 });
       const before = written;
-      while (written < before + 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitUntil('20 more orders written after the backup', () => written >= before + 20, {
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      });
       writing = false;
       await Promise.all(writers);
       expect(manifest.rowCounts.orders).toBeGreaterThan(20);

@@ -14,6 +14,7 @@ import {
   reloadConfiguration,
   RuntimeSettings,
 } from '../src/config-reload.js';
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import type { ReloadableSettings } from '../src/config-reload.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -178,11 +179,16 @@ describe('SIGHUP on the real entry point', () => {
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     const waitForLog = async (message: string): Promise<void> => {
-      const deadline = Date.now() + 45_000;
-      while (!stdout.includes(`"msg":"${message}"`)) {
-        if (Date.now() > deadline) throw new Error(`no "${message}" log line; output so far:\n${stdout}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitUntil(
+        `a "${message}" log line`,
+        () => {
+          if (stdout.includes(`"msg":"${message}"`)) return true;
+          // a server that exited will never log it: fail now, with its output
+          if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${stdout}`);
+          return false;
+        },
+        { timeoutMs: 45_000, seen: () => `output so far:\n${stdout}` },
+      );
     };
     await waitForLog('listening');
 

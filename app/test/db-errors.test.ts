@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { classifyDatabaseError, isRetryableTransactionError, sqlState } from '../src/db/errors.js';
 import type { Database } from '../src/db/pool.js';
 import { withTransaction } from '../src/db/transaction.js';
@@ -248,7 +249,13 @@ describe('unavailability', () => {
       const { rows } = await victim.query<{ pid: number }>('misc.pid', 'SELECT pg_backend_pid() AS pid');
       const pid = rows[0]?.pid;
       const sleeping = failure(victim.query('misc.sleep', 'SELECT pg_sleep(5)'));
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitUntil(`backend ${String(pid)} to run pg_sleep`, async () => {
+        const activity = await admin.query<{ query: string }>(
+          "SELECT query FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+          [pid],
+        );
+        return activity.rows[0]?.query.includes('pg_sleep') === true;
+      });
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
       const error = await sleeping;
       expect(error).toBeInstanceOf(ServiceUnavailableError);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import type { QueryEvent } from '../src/db/pool.js';
 import { DATABASE_DEFAULTS } from '../src/db/pool.js';
 import { currentQueryScope, newQueryScope, runInQueryScope } from '../src/db/query-scope.js';
@@ -118,7 +119,10 @@ describe('pool stats and exhaustion', () => {
     const { db, logs } = open({ maxConnections: 1 });
     let waitingSeen = 0;
     const first = db.query('test.hold', 'SELECT pg_sleep(0.2)');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitUntil('the first query to hold the only connection', () => {
+      const { total, idle } = db.stats();
+      return total === 1 && idle === 0;
+    });
     const queued = [db.query('test.queued', 'SELECT 1'), db.query('test.queued', 'SELECT 1')];
     waitingSeen = db.stats().waiting;
     await Promise.all([first, ...queued]);
@@ -133,7 +137,10 @@ describe('pool stats and exhaustion', () => {
   it('fails with ServiceUnavailableError when no connection frees up within the acquire timeout', async () => {
     const { db } = open({ maxConnections: 1, connectionTimeoutMs: 100 });
     const holding = db.query('test.hold', 'SELECT pg_sleep(0.4)');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitUntil('the first query to hold the only connection', () => {
+      const { total, idle } = db.stats();
+      return total === 1 && idle === 0;
+    });
     // a full pool is load, not an outage: the message says so (an unreachable server says "unreachable")
     await expect(db.query('test.queued', 'SELECT 1')).rejects.toMatchObject({
       code: 'SERVICE_UNAVAILABLE',

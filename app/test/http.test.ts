@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { withTransaction } from '../src/db/transaction.js';
 import { LockedError, RateLimitError, ServiceUnavailableError } from '../src/errors.js';
 import { requestSignal } from '../src/http/abort.js';
@@ -178,7 +179,16 @@ describe('client aborts', () => {
       signal: controller.signal,
       headers: { 'X-Request-Id': 'req-abort' },
     }).catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // abort while the transaction, having written, sleeps in PostgreSQL
+    await waitUntil('the slow transaction to be in its pg_sleep', async () => {
+      const { rows } = await app.db.query(
+        'test.activity',
+        `SELECT 1 FROM pg_stat_activity
+          WHERE datname = current_database() AND state = 'active' AND backend_xid IS NOT NULL
+            AND query = 'SELECT pg_sleep(5)'`,
+      );
+      return rows.length > 0;
+    });
     const started = performance.now();
     controller.abort();
     await request;

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { EMAIL_JOB } from '../src/components/email/outbox.js';
 import { receivedMail, smtpSink } from '../../pipelines/src/platform/services/smtp-sink.js';
 import type { SmtpSink } from '../../pipelines/src/platform/services/smtp-sink.js';
 import { startJobsRig } from './support/jobs.js';
@@ -66,7 +68,13 @@ describe('the email outbox', () => {
     expect(sent).toEqual({ sent: true, attempts: 1, last_error: null });
 
     // Later scans find nothing due: the row is not sent again.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const scans = () =>
+      rig.workerLogs().filter((line) => line.msg === 'job completed' && line.name === EMAIL_JOB.scanOutbox).length;
+    const scansAfterSend = scans();
+    await waitUntil('two more outbox scans after the send', () => scans() >= scansAfterSend + 2, {
+      timeoutMs: 20_000,
+      seen: () => `${scans() - scansAfterSend} scans`,
+    });
     expect((await receivedMail(sinkUrl)).filter((message) => message.to.includes(rig.customer.email))).toHaveLength(1);
   }, 60_000);
 });

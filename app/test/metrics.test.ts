@@ -11,6 +11,7 @@ import {
   METRIC_CATALOGUE,
   PUSHED_METRICS,
 } from '../src/observability/metric-catalogue.js';
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import type { MetricDefinition } from '../src/observability/metric-catalogue.js';
 import { isUnmeasured, joinRoute, methodLabel } from '../src/observability/http-metrics.js';
 import { Metrics } from '../src/observability/metrics.js';
@@ -276,22 +277,17 @@ describe('/metrics on a running app', () => {
   });
 
   it('records a request whose client went away as status 499', async () => {
-    const handlerRunning = new Promise<void>((resolve) => {
-      const waitForHandler = setInterval(() => {
-        if (releaseSlow !== undefined) {
-          clearInterval(waitForHandler);
-          resolve();
-        }
-      }, 5);
-    });
-    const aborted = new Promise<void>((resolve) => {
-      const call = request(`${app.url}/slow`);
-      call.on('error', () => resolve());
-      call.end();
-      void handlerRunning.then(() => call.destroy());
-    });
+    const call = request(`${app.url}/slow`);
+    const aborted = new Promise<void>((resolve) => call.on('error', () => resolve()));
+    call.end();
+    await waitUntil('the /slow handler to run', () => releaseSlow !== undefined, { intervalMs: 5 });
+    call.destroy();
     await aborted;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // the server counts the request when it sees the connection close, while the handler still waits
+    await waitUntil(
+      'the aborted /slow request to be counted as 499',
+      async () => sampleValue(await scrape(app.url), 'http_requests_total', { route: '/slow', status: '499' }) === 1,
+    );
     releaseSlow?.();
     releaseSlow = undefined;
     const all = await scrape(app.url);

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { ACCESS_KEY_PREFIX, PermissionCache } from '../src/components/access/cache.js';
-import { REVOKED_ACCESS_KEY_PREFIX } from '../src/components/auth/service.js';
+import { REVOKED_ACCESS_KEY_PREFIX } from '../src/components/auth/authenticator.js';
 import { createOrderService } from '../src/components/catalog/orders/service.js';
 import { PRODUCT_KEY_PREFIX, PRODUCT_TTL_SECONDS, ProductCache } from '../src/components/catalog/products/cache.js';
 import type { ProductCacheOptions } from '../src/components/catalog/products/cache.js';

@@ -15,6 +15,7 @@ import { createMigratedDatabase, createTestDatabase } from './support/database.j
 import type { TestDatabase } from './support/database.js';
 import { CapturedLogs } from './support/logs.js';
 import { freePort } from './support/net.js';
+import { waitFor } from './support/server-process.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const children: ChildProcess[] = [];
@@ -71,16 +72,6 @@ function logLines(output: string): Record<string, unknown>[] {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-async function waitFor<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 async function readinessStatus(url: string): Promise<number | undefined> {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { testEnv } from './support/app.js';
 import { migrateSharedDatabase } from './support/database.js';
 import { freePort } from './support/net.js';
@@ -111,13 +112,13 @@ describe('the real entry point with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
 
     // tsx compiles the whole app on the first start, which takes a while on a busy machine.
-    const deadline = Date.now() + 45_000;
     // The server listens before Redis is connected (it serves degraded without it); the request below must reach
     // the rate limiter's Redis, not its in-memory stand-in, so wait for both.
-    while (!stdout.includes('"msg":"listening"') || !stdout.includes('"msg":"redis ready"')) {
-      if (Date.now() > deadline) throw new Error(`server did not start:\n${stdout}\n${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(
+      'the server to listen with Redis ready',
+      () => stdout.includes('"msg":"listening"') && stdout.includes('"msg":"redis ready"'),
+      { timeoutMs: 45_000, seen: () => `output so far:\n${stdout}\n${stderr}` },
+    );
     expect(stdout).toContain('"msg":"tracing on: exporting spans over OTLP/HTTP"');
     expect(stdout).toContain(`"exportUrl":"${receiverUrl}/v1/traces"`);
 

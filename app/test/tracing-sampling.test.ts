@@ -1,6 +1,7 @@
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { startTracing, tracing } from '../src/observability/tracing.js';
 
 // Its own file, so its own process: the SDK and its sampler are process-wide (see tracing.test.ts).
@@ -38,10 +39,11 @@ describe('parent-based ratio sampling (OTEL_TRACES_SAMPLER_ARG=0)', () => {
   it("follows a caller's sampled flag: a traceparent that says sampled is traced", async () => {
     const callerTraceId = '5bf92f3577b34da6a3ce929d0e0e4737';
     await fetch(`${app.url}/sampled-in`, { headers: { traceparent: `00-${callerTraceId}-00f067aa0ba902b7-01` } });
-    const deadline = Date.now() + 5_000;
-    while (!tracedPaths().includes('/sampled-in') && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil('the server span of /sampled-in', () => tracedPaths().includes('/sampled-in'), {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      seen: () => `traced: ${tracedPaths().join(', ')}`,
+    });
     const server = exporter.getFinishedSpans().find((span) => span.attributes['url.path'] === '/sampled-in');
     expect(server?.spanContext().traceId).toBe(callerTraceId);
   });

@@ -6,6 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { startTracing, tracing, tracesUrl } from '../src/observability/tracing.js';
 
 // Tracing starts before anything imports express, pg or ioredis: the app and its test support come in
@@ -60,15 +61,14 @@ function spansOf(traceId: string): ReadableSpan[] {
 }
 
 async function serverSpan(path: string): Promise<ReadableSpan> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const span = exporter
-      .getFinishedSpans()
-      .find((candidate) => candidate.kind === SpanKind.SERVER && candidate.attributes['url.path'] === path);
-    if (span !== undefined) return span;
-    if (Date.now() > deadline) throw new Error(`no server span for ${path}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return waitUntil(
+    `the server span of ${path}`,
+    () =>
+      exporter
+        .getFinishedSpans()
+        .find((candidate) => candidate.kind === SpanKind.SERVER && candidate.attributes['url.path'] === path),
+    { timeoutMs: 5_000, intervalMs: 20 },
+  );
 }
 
 describe('tracing on', () => {

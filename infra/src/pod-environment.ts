@@ -15,9 +15,16 @@ export type PodValues = Partial<Record<ConfigVariableName, pulumi.Input<string>>
 
 /**
  * Splits `values` by the app's own config schema (app/src/config.ts): secret variables to the Secret, the rest to
- * the ConfigMap. Throws when a variable the app requires (no default) is left out, naming each one.
+ * the ConfigMap. Throws when a variable the app requires (no default) is left out, or one it does not read is set,
+ * naming each one.
  */
 export function podEnvironment(values: PodValues): PodEnvironment {
+  const known = new Set<string>(configVariables.map((variable) => variable.name));
+  const unknown = Object.keys(values).filter((name) => !known.has(name));
+  if (unknown.length > 0)
+    throw new Error(
+      `the erp-api pod environment sets ${unknown.join(', ')}, which the app does not read (app/src/config.ts): rename or remove ${unknown.length === 1 ? 'it' : 'them'}`,
+    );
   const missing = configVariables
     .filter((variable) => variable.required && values[variable.name] === undefined)
     .map((variable) => `${variable.name} (${variable.fix})`);

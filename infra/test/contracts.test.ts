@@ -8,7 +8,7 @@ import express from 'express';
 import { beforeAll, describe, expect, test } from 'vitest';
 
 import { loadConfig } from '../../app/src/config.js';
-import { podEnvironment } from '../src/pod-environment.js';
+import { podEnvironment, type PodValues } from '../src/pod-environment.js';
 import { EXPECTED } from './support/checks.js';
 import { CLUSTER_CHECKS, serverEnvironment } from './support/contracts.js';
 import { clusterObject, SCHEMAS, schemaProblems } from './support/schemas.js';
@@ -73,6 +73,12 @@ describe('cluster contracts, against a dev run', () => {
   test('podEnvironment refuses to leave out a variable the app requires, naming it and its fix', () => {
     expect(() => podEnvironment({ NODE_ENV: 'production' })).toThrow(
       /lacks variables the app requires: DATABASE_URL \(set DATABASE_URL.*; REDIS_URL .*; PASSWORD_PEPPER \(set PASSWORD_PEPPER/,
+    );
+  });
+
+  test('podEnvironment refuses a variable the app does not read, so a renamed config row cannot leave a value behind', () => {
+    expect(() => podEnvironment({ NODE_ENV: 'production', TRUSTED_PROXY: '1' } as PodValues)).toThrow(
+      'the erp-api pod environment sets TRUSTED_PROXY, which the app does not read (app/src/config.ts): rename or remove it',
     );
   });
 

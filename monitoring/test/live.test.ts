@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
@@ -17,6 +16,7 @@ import { workerService } from '../../pipelines/src/platform/services/worker.js';
 import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
 import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
 import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
+import { waitUntil } from '../../pipelines/src/testing/wait.js';
 import { CLUSTER_ONLY, RELEASE_ONLY } from '../src/cluster-only.js';
 import {
   APP_JOB,
@@ -242,15 +242,8 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
       operatorRelabelConfigs(appServiceMonitorSpec(LIVE_NAMESPACE, FIXTURE_SERVICE_LABELS)),
     );
     expect(expected?.job).toBe(APP_JOB);
-    let labels: Record<string, string> | undefined;
-    const deadline = Date.now() + 20_000;
-    while (labels === undefined && Date.now() < deadline) {
-      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(`up{${APP_SELECTOR}}`)}`);
-      const body = (await response.json()) as { data?: { result: { metric: Record<string, string> }[] } };
-      labels = body.data?.result[0]?.metric;
-      if (labels === undefined) await sleep(500);
-    }
-    const scraped = withoutLabel(labels ?? {}, '__name__');
+    const labels = await scrapedLabels(`up{${APP_SELECTOR}}`);
+    const scraped = withoutLabel(labels, '__name__');
     expect(scraped, 'the labels Prometheus attached differ from what the relabelling emulation predicts').toEqual(
       expected,
     );
@@ -259,17 +252,22 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
   test("the worker is scraped with the labels its ServiceMonitor's relabelling gives it, job among them", async () => {
     const expected = relabel(discoveryLabels(liveWorkerEndpoint(workerAddress)), workerRelabelling());
     expect(expected?.job).toBe(WORKER_JOB);
-    let labels: Record<string, string> | undefined;
-    const deadline = Date.now() + 20_000;
-    while (labels === undefined && Date.now() < deadline) {
-      const query = `up{${WORKER_SELECTOR}}`;
-      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(query)}`);
-      const body = (await response.json()) as { data?: { result: { metric: Record<string, string> }[] } };
-      labels = body.data?.result[0]?.metric;
-      if (labels === undefined) await sleep(500);
-    }
-    expect(withoutLabel(labels ?? {}, '__name__')).toEqual(expected);
+    const labels = await scrapedLabels(`up{${WORKER_SELECTOR}}`);
+    expect(withoutLabel(labels, '__name__')).toEqual(expected);
   }, 30_000);
+
+  /** The labels of the first series `expr` returns, once Prometheus has scraped it (at most 20 s). */
+  async function scrapedLabels(expr: string): Promise<Record<string, string>> {
+    return waitUntil(
+      `Prometheus to scrape a series for ${expr}`,
+      async () => {
+        const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+        const body = (await response.json()) as { data?: { result: { metric: Record<string, string> }[] } };
+        return body.data?.result[0]?.metric;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+  }
 
   async function instant(expr: string): Promise<number> {
     const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -312,17 +310,21 @@ describe('live: the real app scraped by a real Prometheus with the generated rul
     expect(wanted.length).toBeGreaterThan(40);
 
     // Recording rules need two scrapes and an evaluation after the traffic; poll until all answer or time runs out.
-    const deadline = Date.now() + 30_000;
     let empty: Query[] = wanted;
-    while (empty.length > 0 && Date.now() < deadline) {
-      const counts = await Promise.all(empty.map((query) => instant(query.expr)));
-      empty = empty.filter((_query, index) => counts[index] === 0);
-      if (empty.length > 0) await sleep(1_000);
-    }
-    expect(
-      empty.map((query) => `${query.where}: ${query.expr}`),
-      'these queries returned no data from the live app',
-    ).toEqual([]);
+    await waitUntil(
+      'every dashboard and recording-rule query to return data',
+      async () => {
+        const counts = await Promise.all(empty.map((query) => instant(query.expr)));
+        empty = empty.filter((_query, index) => counts[index] === 0);
+        return empty.length === 0;
+      },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 1_000,
+        seen: () =>
+          `these queries returned no data from the live app:\n${empty.map((query) => `${query.where}: ${query.expr}`).join('\n')}`,
+      },
+    );
 
     // The rest must at least be valid PromQL to this Prometheus.
     for (const query of queries.filter((q) => !expectData(q))) await instant(query.expr);

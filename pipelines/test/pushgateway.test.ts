@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
@@ -13,6 +12,7 @@ import { silentProgress } from '../src/platform/progress.js';
 import { prometheusService } from '../src/platform/services/prometheus.js';
 import { PUSHGATEWAY_JOB, pushgatewayService } from '../src/platform/services/pushgateway.js';
 import { Supervisor } from '../src/platform/supervisor.js';
+import { waitUntil } from '../src/testing/wait.js';
 
 const HOST = '127.0.0.1';
 
@@ -41,14 +41,16 @@ describe('Pushgateway scraped by Prometheus with honor_labels (the local platfor
     return body.data.result;
   }
 
-  /** Polls until `expr` returns series (the next scrape), at most 20 s. */
+  /** Waits until `expr` returns series (the next scrape), at most 20 s. */
   async function eventually(expr: string): Promise<Sample[]> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const result = await query(expr);
-      if (result.length > 0 || Date.now() > deadline) return result;
-      await sleep(500);
-    }
+    return waitUntil(
+      `${expr} to return series`,
+      async () => {
+        const result = await query(expr);
+        return result.length > 0 ? result : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
   }
 
   beforeAll(async () => {
@@ -109,9 +111,11 @@ describe('Pushgateway scraped by Prometheus with honor_labels (the local platfor
     await pushMetrics(pushgatewayUrl, { job: PUSH_JOBS.backup, namespace: 'erp' }, [
       { metric: APP_METRICS.backupLastSuccessTimestampSeconds, value: now },
     ]);
-    const deadline = Date.now() + 20_000;
-    while ((await query(pushedRule(backupMissing))).length > 0 && Date.now() < deadline) await sleep(500);
-    expect(await query(pushedRule(backupMissing))).toEqual([]);
+    await waitUntil(
+      'the BackupMissing condition to clear after the newer push',
+      async () => (await query(pushedRule(backupMissing))).length === 0,
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
   }, 60_000);
 
   test('a push to a gateway that is not there fails with the URL and what to check', async () => {

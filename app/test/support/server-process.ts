@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import { waitUntil } from '../../../pipelines/src/testing/wait.js';
+
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface Exit {
@@ -76,13 +78,7 @@ export async function statusOf(url: string, timeoutMs = 2_000): Promise<number |
 
 /** Polls `attempt` every 50 ms until it returns a value, or fails naming `what` once timeoutMs has passed. */
 export async function waitFor<T>(what: string, attempt: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await attempt();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  return waitUntil(what, attempt, { timeoutMs });
 }
 
 /** Waits until the server's readiness answers 200; fails with its output when it exits or never gets there. */

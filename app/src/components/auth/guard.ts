@@ -2,8 +2,8 @@ import type { Request, RequestHandler } from 'express';
 
 import { setRequestUser, requestContext } from '../../http/request-context.js';
 import type { Logger } from '../../logger.js';
-import { AuthenticationError } from './service.js';
-import type { AuthService, Caller } from './service.js';
+import { AuthenticationError } from './authenticator.js';
+import type { Caller, RequestAuthenticator } from './authenticator.js';
 import type { TokenClaims } from './tokens.js';
 
 export const BEARER_REALM = 'erp-api';
@@ -42,7 +42,7 @@ function challenge(error?: AuthenticationError): string {
  * Lets a request through only with a valid, unrevoked access token of an active account (`Authorization:
  * Bearer <token>`); records the user on the request context. Otherwise 401 with `WWW-Authenticate: Bearer`.
  */
-export function authenticate(service: AuthService, logger: Logger): RequestHandler {
+export function authenticate(authenticator: RequestAuthenticator, logger: Logger): RequestHandler {
   return async (req, res, next) => {
     const header = req.get('Authorization');
     if (header === undefined) {
@@ -66,7 +66,7 @@ export function authenticate(service: AuthService, logger: Logger): RequestHandl
       return;
     }
     try {
-      const claims = await service.authenticate(bearer, callerOf(req, logger));
+      const claims = await authenticator.authenticate(bearer, callerOf(req, logger));
       verified.set(req, claims);
       setRequestUser(req, claims.userId);
     } catch (error) {

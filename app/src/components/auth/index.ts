@@ -10,14 +10,16 @@ import { authenticate } from './guard.js';
 import { LoginAttemptLimiter } from './login-protection.js';
 import { PasswordHasher } from './passwords.js';
 import { authRouter } from './routes.js';
-import { AuthService } from './service.js';
-import type { AccountStatusReader } from './service.js';
+import { RequestAuthenticator } from './authenticator.js';
+import type { AccountStatusReader } from './authenticator.js';
+import { SessionService } from './service.js';
 import { TokenService } from './tokens.js';
 
 export { authenticatedClaims } from './guard.js';
 
 export interface AuthComponent {
-  readonly service: AuthService;
+  /** Registration, sign-in, refresh, sign-out and the profile. */
+  readonly sessions: SessionService;
   /** Mount at the root (its paths start with /api/v1/auth). */
   readonly router: Router;
   /** The guard for any route that needs a signed-in user; read the user with `requestContext(req).userId`. */
@@ -39,7 +41,7 @@ export interface AuthComponentDependencies {
   readonly accounts?: AccountStatusReader | undefined;
 }
 
-/** Wires the authentication component: passwords, tokens, login protection, the service, its routes and guard. */
+/** Wires the authentication component: passwords, tokens, login protection, the session flows, its routes and guard. */
 export function createAuthComponent({
   config,
   db,
@@ -50,16 +52,20 @@ export function createAuthComponent({
   accounts,
 }: AuthComponentDependencies): AuthComponent {
   const loginLimits = new LoginAttemptLimiter(redis);
-  const service = new AuthService({
+  const tokens = new TokenService({
+    secrets: config.jwtSecrets,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
+  const sessions = new SessionService({
     db,
     redis,
     metrics,
-    tokens: new TokenService({ secrets: config.jwtSecrets, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    tokens,
     passwords: new PasswordHasher(config.passwordPepper),
     attempts: loginLimits,
     audit,
-    accounts,
   });
-  const guard = authenticate(service, logger);
-  return { service, router: authRouter(service, guard, logger), authenticate: guard, loginLimits };
+  const guard = authenticate(new RequestAuthenticator({ db, redis, metrics, tokens, accounts }), logger);
+  return { sessions, router: authRouter(sessions, guard, logger), authenticate: guard, loginLimits };
 }

@@ -8,7 +8,7 @@ import { defineEndpoint } from '../access/guard.js';
 import { authenticatedClaims, callerOf } from './guard.js';
 import { PASSWORD_MAX_LENGTH, newPasswordSchema } from './passwords.js';
 import type { UserProfile, UserView } from './repository.js';
-import type { AuthService, TokenPair } from './service.js';
+import type { SessionService, TokenPair } from './service.js';
 
 export const AUTH_PATH = '/api/v1/auth';
 
@@ -88,7 +88,7 @@ function tokenPairJson(pair: TokenPair): z.input<typeof tokenPairResponse> {
 }
 
 /** The /api/v1/auth endpoints; `guard` is the authenticate middleware of the same service. */
-export function authRouter(service: AuthService, guard: RequestHandler, logger: Logger): Router {
+export function authRouter(service: SessionService, guard: RequestHandler, logger: Logger): Router {
   const auth = { tags: ['auth'] } as const;
   return endpointRouter(
     [
