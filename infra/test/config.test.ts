@@ -75,6 +75,7 @@ describe.each(ENVIRONMENTS)('Pulumi.%s.yaml', (stack) => {
         `run: pulumi config set --secret ${PROJECT}:alertPagerDutyRoutingKey <value> -s ${stack}`,
       ),
       expect.stringContaining(`run: pulumi config set --secret ${PROJECT}:alertHeartbeatUrl <value> -s ${stack}`),
+      expect.stringContaining(`run: pulumi config set --secret ${PROJECT}:smtpUrl <value> -s ${stack}`),
     ]);
   });
 });

@@ -18,7 +18,8 @@ const SCHEMA = 'every Kubernetes object validates against its published schema, 
 const SELECTORS = 'every Service, PDB, HPA, NetworkPolicy and ServiceMonitor selects the pods it is meant for';
 const CAPACITY = 'everything the stack runs fits its node group, every chart with explicit requests';
 const DEADLOCK = 'the Rollout waits for nothing that waits for its own pods (no first-up deadlock)';
-const POD_ENVIRONMENT = "the server pod's environment passes the app's own config validation";
+const POD_ENVIRONMENT =
+  "every app workload's environment (the server and the job worker) passes the app's own config validation";
 
 function check(name: string) {
   const found = CLUSTER_CHECKS[name];
@@ -66,7 +67,9 @@ describe('cluster contracts, against a dev run', () => {
     });
     const problems = check(POD_ENVIRONMENT)(withoutJwt, EXPECTED.dev);
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^the app would exit at startup: JWT_SECRETS is not set but is required/);
+    expect(problems[0]).toMatch(
+      /^Rollout erp-api: the app would exit at startup: JWT_SECRETS is not set but is required/,
+    );
     expect(check(POD_ENVIRONMENT)(run, EXPECTED.dev)).toEqual([]);
   });
 
@@ -196,7 +199,11 @@ describe('cluster contracts, against a dev run', () => {
       return resource;
     });
     expect(check(SELECTORS)(drifted, EXPECTED.dev)).toEqual([
-      "PodDisruptionBudget erp-api does not cover the Rollout's pods",
+      'PodDisruptionBudget erp-api does not cover the pods of one workload',
+      'PodDisruptionBudget erp-api-worker does not cover the pods of one workload',
+      'Rollout erp-api has no PodDisruptionBudget',
+      'Deployment erp-api-worker has no PodDisruptionBudget',
+      'ServiceMonitor erp-api-worker scrapes port metrics, which Service erp-api-worker-metrics lacks',
       'ServiceMonitor erp-api scrapes port metrics, which Service erp-api-metrics lacks',
     ]);
     expect(check(SELECTORS)(run, EXPECTED.dev)).toEqual([]);
