@@ -140,6 +140,20 @@ export const CHART_WORKLOADS: Readonly<Record<ChartName, readonly ChartWorkload[
   jaeger: [{ name: 'jaeger', resources: ['jaeger', 'resources'], replicas: ['jaeger', 'replicas'] }],
   metricsServer: [{ name: 'metrics-server', resources: ['resources'], replicas: ['replicas'] }],
   clusterAutoscaler: [{ name: 'cluster-autoscaler', resources: ['resources'], replicas: ['replicaCount'] }],
+  keda: [
+    { name: 'operator', resources: ['resources', 'operator'], replicas: ['operator', 'replicaCount'] },
+    {
+      name: 'metrics-apiserver',
+      resources: ['resources', 'metricServer'],
+      replicas: ['metricsServer', 'replicaCount'],
+    },
+    {
+      name: 'admission-webhooks',
+      resources: ['resources', 'webhooks'],
+      replicas: ['webhooks', 'replicaCount'],
+      enabled: ['webhooks', 'enabled'],
+    },
+  ],
   alloy: [
     { name: 'alloy', resources: ['alloy', 'resources'], replicas: 'perNode' },
     { name: 'config-reloader', resources: ['configReloader', 'resources'], replicas: 'perNode' },

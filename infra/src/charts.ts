@@ -31,6 +31,8 @@ export const CHARTS = {
     version: '9.46.6',
     repo: 'https://kubernetes.github.io/autoscaler',
   },
+  // Apache-2.0; scales the job worker on queue depth read from Prometheus (2.18 supports Kubernetes 1.31-1.33).
+  keda: { chart: 'keda', version: '2.18.3', repo: 'https://kedacore.github.io/charts' },
 } as const;
 
 export type ChartName = keyof typeof CHARTS;

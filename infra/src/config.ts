@@ -30,6 +30,18 @@ export interface ConfigKey<T> {
   readonly schema: z.ZodType<T>;
 }
 
+/** The TCP port an smtp(s):// URL reaches (nodemailer's defaults: 587, or 465 for smtps), or undefined if it is none. */
+export function smtpPortOf(value: string): number | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || url.hostname === '') return undefined;
+  return url.port === '' ? (url.protocol === 'smtps:' ? 465 : 587) : Number(url.port);
+}
+
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 function isCidr(value: string): boolean {
@@ -334,6 +346,22 @@ export const CONFIG_KEYS = {
     secret: true,
     schema: z.url({ protocol: /^https$/, error: "must be the https:// ping URL of the stack's dead man's switch" }),
   }),
+  smtpUrl: key({
+    type: 'string',
+    description:
+      'SMTP_URL of the job worker: the relay outgoing mail goes through, smtp://user:<password>@host:587 (STARTTLS) or smtps://…:465; set with pulumi config set --secret.',
+    secret: true,
+    schema: z.string().refine((value) => smtpPortOf(value) !== undefined, {
+      error:
+        'must be an smtp:// or smtps:// URL with a host, such as smtp://user:<password>@email-smtp.eu-west-1.amazonaws.com:587',
+    }),
+  }),
+  mailFrom: key({
+    type: 'string',
+    description: 'MAIL_FROM of the job worker: the From address of every mail; the relay must accept it.',
+    default: 'erp@slipway.example',
+    schema: z.email({ error: 'must be an email address the relay may send from' }),
+  }),
   signingIdentity: key({
     type: 'string',
     description: 'Keyless cosign identity (CI workflow) whose signatures Kyverno admits.',
@@ -393,6 +421,8 @@ export type StackConfig = Omit<Values, SecretKeyName> &
     readonly gateImageDigest: string;
     /** The release record the digests came from; null before the first promotion. */
     readonly release: EnvironmentFile['release'];
+    /** The port of `smtpUrl` (not secret): the worker's only egress outside the VPC. */
+    readonly smtpPort: number;
   };
 
 /** The configuration could not be loaded; `problems` has one line per bad key, secrets redacted. */
@@ -521,7 +551,7 @@ export function loadStackConfig(
   // Every key was validated above, secrets wrapped as Outputs: the record now has the StackConfig shape.
   const validated = values as unknown as Omit<
     StackConfig,
-    'project' | 'environment' | 'region' | 'imageDigest' | 'gateImageDigest' | 'release'
+    'project' | 'environment' | 'region' | 'imageDigest' | 'gateImageDigest' | 'release' | 'smtpPort'
   >;
   return {
     ...validated,
@@ -531,5 +561,6 @@ export function loadStackConfig(
     imageDigest: environmentFile?.images.app ?? '',
     gateImageDigest: environmentFile?.images.gate ?? '',
     release: environmentFile?.release ?? null,
+    smtpPort: smtpPortOf(read(`${project}:smtpUrl`) ?? '') ?? 0,
   };
 }

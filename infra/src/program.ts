@@ -16,6 +16,7 @@ import { Delivery } from './components/delivery.js';
 import { Network } from './components/network.js';
 import { MONITORING_NAMESPACE, Observability } from './components/observability.js';
 import { JAEGER_OTLP_HTTP_PORT, JAEGER_POD_LABELS, Tracing } from './components/tracing.js';
+import { Worker, WORKER_LABELS } from './components/worker.js';
 import type { StackConfig } from './config.js';
 import type { MonitoringSources } from './monitoring-sources.js';
 import { tagsFor } from './tags.js';
@@ -104,6 +105,7 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     heartbeatUrl: config.alertHeartbeatUrl,
     appNamespace: APP_NAMESPACE,
     appLabels: labels,
+    workerLabels: WORKER_LABELS,
     // Every stack keeps the whole SLO window, or its 30-day budget would be computed from half of it.
     prometheusRetention: PROMETHEUS_RETENTION,
   });
@@ -156,6 +158,20 @@ export function slipway(config: StackConfig, inputs: ReleaseInputs) {
     prometheusAddress: observability.prometheusAddress,
     platform: [...delivery.ready, ...observability.ready],
     tags,
+  });
+  const tracingPeers = { namespace: tracing.namespace, podLabels: JAEGER_POD_LABELS, port: JAEGER_OTLP_HTTP_PORT };
+  new Worker('worker', {
+    provider: cluster.provider,
+    namespace: app.namespace,
+    image,
+    environment: { ...app.sharedEnvironment, SMTP_URL: config.smtpUrl, MAIL_FROM: config.mailFrom },
+    smtpPort: config.smtpPort,
+    dataCidr: config.vpcCidr,
+    tracing: tracingPeers,
+    prometheusAddress: observability.prometheusAddress,
+    namespaceResource: app.namespaceResource,
+    migration: app.migration,
+    platform: [...delivery.ready, ...observability.ready],
   });
   const backups = new Backups('backups', {
     name,

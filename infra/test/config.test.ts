@@ -75,6 +75,7 @@ describe.each(ENVIRONMENTS)('Pulumi.%s.yaml', (stack) => {
         `run: pulumi config set --secret ${PROJECT}:alertPagerDutyRoutingKey <value> -s ${stack}`,
       ),
       expect.stringContaining(`run: pulumi config set --secret ${PROJECT}:alertHeartbeatUrl <value> -s ${stack}`),
+      expect.stringContaining(`run: pulumi config set --secret ${PROJECT}:smtpUrl <value> -s ${stack}`),
     ]);
   });
 });
@@ -219,5 +220,23 @@ describe('config validation', () => {
       'stack name "qa" is not one of dev, staging, prod: the stack name is the environment',
       expect.stringContaining('aws:region=null is invalid'),
     ]);
+  });
+});
+
+describe('the job worker’s SMTP relay (slipway:smtpUrl)', () => {
+  const prod = { ...readStackFile('prod'), ...TEST_SECRETS };
+  const withSmtp = (url: string) => ({ ...prod, [`${PROJECT}:smtpUrl`]: url });
+
+  test('gives the NetworkPolicy its port: the URL’s, else 587 for smtp:// and 465 for smtps://', () => {
+    expect(load('prod', withSmtp('smtp://u:p@relay.example:2525')).smtpPort).toBe(2525);
+    expect(load('prod', withSmtp('smtp://relay.example')).smtpPort).toBe(587);
+    expect(load('prod', withSmtp('smtps://u:p@relay.example')).smtpPort).toBe(465);
+  });
+
+  test('refuses another scheme or no host, without printing the URL (it holds the relay password)', () => {
+    for (const url of ['https://u:SecretRelayPassword@relay.example', 'smtp://', 'relay.example:587'])
+      expect(problemsOf('prod', withSmtp(url))).toEqual([
+        `${PROJECT}:smtpUrl=[secret] is invalid: must be an smtp:// or smtps:// URL with a host, such as smtp://user:<password>@email-smtp.eu-west-1.amazonaws.com:587; run: pulumi config set --secret ${PROJECT}:smtpUrl <value> -s prod`,
+      ]);
   });
 });

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../../app/src/config.js';
 import { podEnvironment, type PodValues } from '../src/pod-environment.js';
 import { EXPECTED } from './support/checks.js';
-import { CLUSTER_CHECKS, serverEnvironment } from './support/contracts.js';
+import { CLUSTER_CHECKS, serverEnvironment, stackDemand } from './support/contracts.js';
 import { clusterObject, SCHEMAS, schemaProblems } from './support/schemas.js';
 import { ofType, runStack, unwrapSecrets, type RecordedResource, type StackRun } from './support/stack.js';
 
@@ -18,7 +18,8 @@ const SCHEMA = 'every Kubernetes object validates against its published schema, 
 const SELECTORS = 'every Service, PDB, HPA, NetworkPolicy and ServiceMonitor selects the pods it is meant for';
 const CAPACITY = 'everything the stack runs fits its node group, every chart with explicit requests';
 const DEADLOCK = 'the Rollout waits for nothing that waits for its own pods (no first-up deadlock)';
-const POD_ENVIRONMENT = "the server pod's environment passes the app's own config validation";
+const POD_ENVIRONMENT =
+  "every app workload's environment (the server and the job worker) passes the app's own config validation";
 
 function check(name: string) {
   const found = CLUSTER_CHECKS[name];
@@ -66,7 +67,9 @@ describe('cluster contracts, against a dev run', () => {
     });
     const problems = check(POD_ENVIRONMENT)(withoutJwt, EXPECTED.dev);
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^the app would exit at startup: JWT_SECRETS is not set but is required/);
+    expect(problems[0]).toMatch(
+      /^Rollout erp-api: the app would exit at startup: JWT_SECRETS is not set but is required/,
+    );
     expect(check(POD_ENVIRONMENT)(run, EXPECTED.dev)).toEqual([]);
   });
 
@@ -202,7 +205,11 @@ describe('cluster contracts, against a dev run', () => {
       return resource;
     });
     expect(check(SELECTORS)(drifted, EXPECTED.dev)).toEqual([
-      "PodDisruptionBudget erp-api does not cover the Rollout's pods",
+      'PodDisruptionBudget erp-api does not cover the pods of one workload',
+      'PodDisruptionBudget erp-api-worker does not cover the pods of one workload',
+      'Rollout erp-api has no PodDisruptionBudget',
+      'Deployment erp-api-worker has no PodDisruptionBudget',
+      'ServiceMonitor erp-api-worker scrapes port metrics, which Service erp-api-worker-metrics lacks',
       'ServiceMonitor erp-api scrapes port metrics, which Service erp-api-metrics lacks',
     ]);
     expect(check(SELECTORS)(run, EXPECTED.dev)).toEqual([]);
@@ -224,5 +231,79 @@ describe('cluster contracts, against a dev run', () => {
       'loki chunks-cache has no explicit requests at values.chunksCache.resources.requests',
     ]);
     expect(check(CAPACITY)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('a worker that sets its replicas, drops its security context, stops too soon or scales before KEDA exists fails the worker check', () => {
+    const worker =
+      "the job worker runs `erp-api worker` of the Rollout's image, locked down like the server, and KEDA alone sets its replicas";
+    const keda = run.resources.find((resource) => resource.inputs.chart === 'keda');
+    const drifted = replace(run, (resource) => {
+      if (resource.type === 'kubernetes:apps/v1:Deployment') {
+        const spec = resource.inputs.spec as { template: { spec: Record<string, unknown> } };
+        const pod = spec.template.spec as { containers: Record<string, unknown>[] };
+        const containers = pod.containers.map((container) => ({
+          ...container,
+          securityContext: { runAsNonRoot: true },
+        }));
+        const template = { ...spec.template, spec: { ...pod, containers, terminationGracePeriodSeconds: 30 } };
+        return { ...resource, inputs: { ...resource.inputs, spec: { ...spec, replicas: 3, template } } };
+      }
+      if (resource.type === 'kubernetes:keda.sh/v1alpha1:ScaledObject')
+        return { ...resource, dependencies: resource.dependencies.filter((urn) => urn !== keda?.urn) };
+      return resource;
+    });
+    expect(check(worker)(drifted, EXPECTED.dev)).toEqual([
+      expect.stringMatching(
+        /^the worker's container securityContext \{"runAsNonRoot":true\} differs from the server's/,
+      ),
+      "the worker's grace period 30 s does not outlast its 30 s drain",
+      "the worker Deployment sets spec.replicas 3 while KEDA's HPA owns it",
+      'the ScaledObject does not wait for the KEDA release, which installs its CRD',
+    ]);
+    expect(check(worker)(run, EXPECTED.dev)).toEqual([]);
+  });
+
+  test('a worker without PASSWORD_PEPPER, a PDB or the Kyverno policies before it fails those checks by name', () => {
+    const kyverno = 'Kyverno rules enforce per rule, in the app namespace, and are ready before the first pods';
+    const policies = new Set(ofType(run, 'kubernetes:kyverno.io/v1:ClusterPolicy').map((policy) => policy.urn));
+    const withoutPepper = replace(run, (resource) => {
+      if (resource.type === 'kubernetes:core/v1:Secret' && nameOf(resource) === 'erp-api-worker-runtime') {
+        const stringData = Object.fromEntries(
+          Object.entries(unwrapSecrets(resource.inputs.stringData) as object).filter(
+            ([key]) => key !== 'PASSWORD_PEPPER',
+          ),
+        );
+        return { ...resource, inputs: { ...resource.inputs, stringData } };
+      }
+      // Nothing before it: neither the policies nor the migration Job that waits for them.
+      if (resource.type === 'kubernetes:apps/v1:Deployment') return { ...resource, dependencies: [] };
+      return resource;
+    });
+    const withoutBudget = {
+      ...withoutPepper,
+      resources: withoutPepper.resources.filter(
+        (resource) =>
+          !(resource.type === 'kubernetes:policy/v1:PodDisruptionBudget' && nameOf(resource) === 'erp-api-worker'),
+      ),
+    };
+    expect(check(POD_ENVIRONMENT)(withoutBudget, EXPECTED.dev)).toEqual([
+      'Deployment erp-api-worker: the pod does not set PASSWORD_PEPPER, which the app requires',
+      expect.stringMatching(/^Deployment erp-api-worker: the app would exit at startup: PASSWORD_PEPPER /),
+    ]);
+    expect(check(SELECTORS)(withoutBudget, EXPECTED.dev)).toEqual([
+      'Deployment erp-api-worker has no PodDisruptionBudget',
+    ]);
+    const early = check(kyverno)(withoutBudget, EXPECTED.dev);
+    expect(early).toHaveLength(policies.size);
+    for (const problem of early) expect(problem).toMatch(/^Deployment erp-api-worker may start before ClusterPolicy /);
+  });
+
+  test('the worker counts in the capacity sum at its minimum plus one surge pod', () => {
+    const demand = stackDemand(run);
+    expect(demand.find((line) => line.what.startsWith('Deployment erp-api-worker'))).toEqual({
+      what: 'Deployment erp-api-worker (minimum replicas + one surge pod)',
+      pods: 2,
+      requests: { cpu: 1000, memory: 1024 },
+    });
   });
 });

@@ -115,3 +115,38 @@ describe('the Kyverno ClusterPolicy schema (kyverno chart 3.6.2)', () => {
     ]);
   });
 });
+
+describe('the KEDA ScaledObject schema (keda chart 2.18.3)', () => {
+  const model = SCHEMAS['kubernetes:keda.sh/v1alpha1:ScaledObject'];
+  if (model === undefined) throw new Error('no schema for the ScaledObject');
+  const scaledObject = (spec: Record<string, unknown>) => ({
+    apiVersion: 'keda.sh/v1alpha1',
+    kind: 'ScaledObject',
+    metadata: { name: 'erp-api-worker', namespace: 'erp' },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'erp-api-worker' },
+      triggers: [
+        { type: 'prometheus', metadata: { serverAddress: 'http://prometheus:9090', query: 'up', threshold: '25' } },
+      ],
+      ...spec,
+    },
+  });
+
+  test('takes the worker’s ScaledObject as the stack renders it', () => {
+    expect(schemaProblems(model, scaledObject({ minReplicaCount: 1, maxReplicaCount: 20 }))).toEqual([]);
+  });
+
+  test('refuses the HPA’s field names, which KEDA does not read (the API server would prune them)', () => {
+    expect(schemaProblems(model, scaledObject({ minReplicas: 1, maxReplicas: 20 }))).toEqual([
+      'unknown field .spec.minReplicas',
+      'unknown field .spec.maxReplicas',
+    ]);
+  });
+
+  test('refuses a string where a count goes, and a fallback without its threshold', () => {
+    expect(schemaProblems(model, scaledObject({ maxReplicaCount: '20', fallback: { replicas: 2 } }))).toEqual([
+      ".spec.fallback must have required property 'failureThreshold'",
+      '.spec.maxReplicaCount must be integer',
+    ]);
+  });
+});

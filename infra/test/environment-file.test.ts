@@ -36,6 +36,10 @@ describe('infra/environments/dev.yaml', () => {
     expect(ours.filter((line) => line.includes('argoproj.io/v1alpha1:Rollout'))).toEqual([
       `kubernetes:argoproj.io/v1alpha1:Rollout app-rollout ghcr.io/slipway/erp-api@${APP}`,
     ]);
+    // The job worker runs the Rollout's digest, not one of its own.
+    expect(ours.filter((line) => line.includes('apps/v1:Deployment'))).toEqual([
+      `kubernetes:apps/v1:Deployment worker-deployment ghcr.io/slipway/erp-api@${APP}`,
+    ]);
     expect(ours.some((line) => line.endsWith(`ghcr.io/slipway/erp-api-gate@${GATE}`))).toBe(true);
     expect(ours.filter((line) => !line.endsWith(`erp-api@${APP}`) && !line.endsWith(`erp-api-gate@${GATE}`))).toEqual(
       [],

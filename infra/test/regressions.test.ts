@@ -88,4 +88,35 @@ describe('must-fail changes to prod', () => {
     ]);
     expect(check(ALERTMANAGER_FILES)(shortRetention, EXPECTED.prod)).toEqual([]);
   });
+
+  test('without the worker ServiceMonitor, or with the worker open to any address on 5432, the checks fail', () => {
+    const monitors =
+      "the server's and the worker's series get the job label every monitoring query selects, through each ServiceMonitor's relabelling";
+    const network =
+      "network policies deny by default and let the app reach only DNS, the database, Redis and Jaeger's OTLP receiver (the worker also its SMTP relay's port)";
+    const named = (resource: StackRun['resources'][number], type: string, name: string) =>
+      resource.type === type && (resource.inputs.metadata as { name?: string } | undefined)?.name === name;
+    const withoutMonitor = shortRetention.resources.filter(
+      (resource) => !named(resource, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor', 'erp-api-worker'),
+    );
+    expect(check(monitors)({ ...shortRetention, resources: withoutMonitor }, EXPECTED.prod)).toEqual([
+      'Services each ServiceMonitor selects is [["erp-api-metrics"]], expected [["erp-api-metrics"],["erp-api-worker-metrics"]]',
+      'no ServiceMonitor scrapes erp-api-worker-metrics',
+    ]);
+    const openDatabase = shortRetention.resources.map((resource) => {
+      if (!named(resource, 'kubernetes:networking.k8s.io/v1:NetworkPolicy', 'erp-api-worker')) return resource;
+      const spec = resource.inputs.spec as { egress: { to: unknown[]; ports: { port: number }[] }[] };
+      const egress = spec.egress.map((rule) =>
+        rule.ports.some((port) => port.port === 587)
+          ? { ...rule, ports: [...rule.ports, { protocol: 'TCP', port: 5432 }] }
+          : rule,
+      );
+      return { ...resource, inputs: { ...resource.inputs, spec: { ...spec, egress } } };
+    });
+    expect(check(network)({ ...shortRetention, resources: openDatabase }, EXPECTED.prod)).toEqual([
+      'worker egress ports to any address is [{"port":587,"protocol":"TCP"},{"port":5432,"protocol":"TCP"}], expected [{"port":587,"protocol":"TCP"}]',
+    ]);
+    expect(check(monitors)(shortRetention, EXPECTED.prod)).toEqual([]);
+    expect(check(network)(shortRetention, EXPECTED.prod)).toEqual([]);
+  });
 });

@@ -20,7 +20,7 @@ import {
   templateName,
   type CanaryStep,
 } from '../rollout.js';
-import { podEnvironment } from '../pod-environment.js';
+import { podEnvironment, type PodValues } from '../pod-environment.js';
 import { ROLLOUT_WAIT_SCRIPT } from '../rollout-wait.js';
 import type { Tags } from '../tags.js';
 import { APP_RESOURCES, CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
@@ -95,6 +95,12 @@ export class App extends pulumi.ComponentResource {
   public readonly labels: Readonly<Record<string, string>>;
   public readonly canarySteps: readonly CanaryStep[];
   public readonly url: string;
+  /** The namespace object, for workloads of other components in it (the job worker). */
+  public readonly namespaceResource: pulumi.Resource;
+  /** This image's migration Job: the worker, like the Rollout, starts only on a migrated schema. */
+  public readonly migration: pulumi.Resource;
+  /** The settings the worker shares with the server (the schema requires them of every process). */
+  public readonly sharedEnvironment: PodValues;
 
   constructor(name: string, args: AppArgs, opts?: pulumi.ComponentResourceOptions) {
     super('slipway:app:App', name, {}, opts);
@@ -131,24 +137,27 @@ export class App extends pulumi.ComponentResource {
       { parent: this, protect: args.environment === 'prod' },
     );
     // Derived from the app's config schema: a variable the app requires and infra leaves out fails the program.
-    const environment = podEnvironment({
+    this.sharedEnvironment = {
       NODE_ENV: 'production',
       APP_ENV: args.environment,
-      HOST: '0.0.0.0',
-      PORT: String(APP_PORT),
       LOG_LEVEL: args.logLevel,
-      SHUTDOWN_DRAIN_MS: String(args.shutdownDrainMs),
-      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-      KEEP_ALIVE_TIMEOUT_MS: '65000',
-      HEALTH_CHECK_TIMEOUT_MS: '1000',
-      // Clients reach the pods through ingress-nginx only, which writes the client address into X-Forwarded-For.
-      TRUST_PROXY: String(INGRESS_PROXY_HOPS),
       DATABASE_URL: pulumi.secret(args.databaseUrl),
       REDIS_URL: pulumi.secret(args.redisUrl),
       JWT_SECRETS: pulumi.secret(jwtSecret.result),
       PASSWORD_PEPPER: pulumi.secret(passwordPepper.result),
       OTEL_EXPORTER_OTLP_ENDPOINT: args.tracing.otlpEndpoint,
       OTEL_TRACES_SAMPLER_ARG: args.tracing.sampleRatio,
+    };
+    const environment = podEnvironment({
+      ...this.sharedEnvironment,
+      HOST: '0.0.0.0',
+      PORT: String(APP_PORT),
+      SHUTDOWN_DRAIN_MS: String(args.shutdownDrainMs),
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HEALTH_CHECK_TIMEOUT_MS: '1000',
+      // Clients reach the pods through ingress-nginx only, which writes the client address into X-Forwarded-For.
+      TRUST_PROXY: String(INGRESS_PROXY_HOPS),
     });
     const config = new k8s.core.v1.ConfigMap(
       `${name}-config`,
@@ -631,6 +640,8 @@ export class App extends pulumi.ComponentResource {
     });
 
     this.namespace = ns;
+    this.namespaceResource = namespace;
+    this.migration = migration;
     this.labels = labels;
     this.url = `https://${args.domain}`;
     this.registerOutputs({ url: this.url });

@@ -3,7 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { lokiRetentionHelmValues, traceDerivedField, TRACING_DATASOURCE_UID } from '../../../monitoring/src/loki.js';
-import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
+import { appServiceMonitorSpec, workerServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { JAEGER_QUERY_URL } from './tracing.js';
@@ -27,6 +27,8 @@ export interface ObservabilityArgs {
   /** The app's namespace and the label selecting its metrics Service. */
   readonly appNamespace: string;
   readonly appLabels: Readonly<Record<string, string>>;
+  /** Labels of the job worker's Services (`app.kubernetes.io/name` is the worker's scrape job). */
+  readonly workerLabels: Readonly<Record<string, string>>;
   readonly prometheusRetention: string;
   /** Labels Prometheus adds to every series it sends out (alerts, remote reads): the stack and the cluster. */
   readonly externalLabels: Readonly<Record<'env' | 'cluster', string>>;
@@ -98,7 +100,7 @@ loki.write "default" {
 /**
  * Metrics, logs and alerts: kube-prometheus-stack, Loki (single binary) and Alloy from pinned charts,
  * dashboards as labelled ConfigMaps, PrometheusRules and the Alertmanager config from monitoring/,
- * and a ServiceMonitor for the app.
+ * and ServiceMonitors for the app and its job worker.
  */
 export class Observability extends pulumi.ComponentResource {
   public readonly prometheusAddress: string;
@@ -360,6 +362,18 @@ export class Observability extends pulumi.ComponentResource {
         metadata: { name: 'erp-api', namespace: MONITORING_NAMESPACE },
         // monitoring/ owns the job label every query selects; the spec sets it through `jobLabel`.
         spec: appServiceMonitorSpec(args.appNamespace, args.appLabels),
+      },
+      { ...options, dependsOn: [stack] },
+    );
+
+    // The job worker's series carry job="erp-api-worker", which every job-queue alert and KEDA's query select.
+    new k8s.apiextensions.CustomResource(
+      `${name}-worker-service-monitor`,
+      {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'ServiceMonitor',
+        metadata: { name: 'erp-api-worker', namespace: MONITORING_NAMESPACE },
+        spec: workerServiceMonitorSpec(args.appNamespace, args.workerLabels),
       },
       { ...options, dependsOn: [stack] },
     );

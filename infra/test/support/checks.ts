@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '../../../monitoring/src/loki.js';
-import { APP_INGRESS, APP_JOB, METRICS_SERVICE } from '../../../monitoring/src/config.js';
+import {
+  APP_INGRESS,
+  APP_JOB,
+  METRICS_SERVICE,
+  WORKER_JOB,
+  WORKER_METRICS_SERVICE,
+} from '../../../monitoring/src/config.js';
 import {
   discoveryLabels,
   operatorRelabelConfigs,
@@ -30,7 +36,7 @@ import {
   JAEGER_POD_LABELS,
   TRACING_NAMESPACE,
 } from '../../src/components/tracing.js';
-import { serverEnvironment } from './contracts.js';
+import { appWorkloads, rolloutPodLabels, workerOf, workloadEnvironment } from './contracts.js';
 import {
   isSecretWrapper,
   ofType,
@@ -135,6 +141,7 @@ export function podSpecsOf(resource: RecordedResource): Props[] {
   switch (resource.type) {
     case 'kubernetes:batch/v1:Job':
     case 'kubernetes:argoproj.io/v1alpha1:Rollout':
+    case 'kubernetes:apps/v1:Deployment':
       return [rec(rec(spec.template).spec)];
     case 'kubernetes:batch/v1:CronJob':
       return [rec(rec(rec(rec(spec.jobTemplate).spec).template).spec)];
@@ -505,11 +512,17 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     const hpa = rec(only(run, 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler', problems).spec);
     expectEqual(problems, 'HPA range', [hpa.minReplicas, hpa.maxReplicas], expected.replicas);
     expectEqual(problems, 'HPA target kind', rec(hpa.scaleTargetRef).kind, 'Rollout');
+    // One pod at a time, server and worker alike: at 1 worker, minAvailable 1 would block every node drain.
     expectEqual(
       problems,
-      'PDB maxUnavailable',
-      rec(only(run, 'kubernetes:policy/v1:PodDisruptionBudget', problems).spec).maxUnavailable,
-      1,
+      'PDB maxUnavailable by name',
+      Object.fromEntries(
+        ofType(run, 'kubernetes:policy/v1:PodDisruptionBudget').map((pdb) => [
+          String(rec(pdb.inputs.metadata).name),
+          rec(pdb.inputs.spec).maxUnavailable,
+        ]),
+      ),
+      { 'erp-api': 1, 'erp-api-worker': 1 },
     );
     return problems;
   },
@@ -576,59 +589,99 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
-  "network policies deny by default and let the app reach only DNS, the database, Redis and Jaeger's OTLP receiver": (
-    run,
-  ) => {
-    const problems: string[] = [];
-    const policiesIn = (namespace: string) =>
-      Object.fromEntries(
-        ofType(run, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')
-          .filter((p) => rec(p.inputs.metadata).namespace === namespace)
-          .map((p) => [String(rec(p.inputs.metadata).name), rec(p.inputs.spec)]),
+  "network policies deny by default and let the app reach only DNS, the database, Redis and Jaeger's OTLP receiver (the worker also its SMTP relay's port)":
+    (run) => {
+      const problems: string[] = [];
+      const policiesIn = (namespace: string) =>
+        Object.fromEntries(
+          ofType(run, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')
+            .filter((p) => rec(p.inputs.metadata).namespace === namespace)
+            .map((p) => [String(rec(p.inputs.metadata).name), rec(p.inputs.spec)]),
+        );
+      const policies = policiesIn(APP_NAMESPACE);
+      for (const [namespace, deny] of [
+        [APP_NAMESPACE, policies['default-deny']],
+        [TRACING_NAMESPACE, policiesIn(TRACING_NAMESPACE)['default-deny']],
+      ] as const)
+        expectEqual(
+          problems,
+          `default-deny in ${namespace}`,
+          [deny?.podSelector, deny?.policyTypes, deny?.ingress, deny?.egress],
+          [{}, ['Ingress', 'Egress'], undefined, undefined],
+        );
+      const ports = arr(policies['erp-api']?.egress).flatMap((rule) =>
+        arr(rec(rule).ports).map((port) => rec(port).port),
       );
-    const policies = policiesIn(APP_NAMESPACE);
-    for (const [namespace, deny] of [
-      [APP_NAMESPACE, policies['default-deny']],
-      [TRACING_NAMESPACE, policiesIn(TRACING_NAMESPACE)['default-deny']],
-    ] as const)
+      expectEqual(problems, 'app egress ports', [...new Set(ports)].sort(), [53, 5432, 6379, 4318].sort());
+      // the OTLP port is open towards Jaeger's pods in the tracing namespace only, not to a range or a namespace
+      const toJaeger = arr(policies['erp-api']?.egress)
+        .map(rec)
+        .filter((rule) => arr(rule.ports).some((port) => rec(port).port === JAEGER_OTLP_HTTP_PORT));
       expectEqual(
         problems,
-        `default-deny in ${namespace}`,
-        [deny?.podSelector, deny?.policyTypes, deny?.ingress, deny?.egress],
-        [{}, ['Ingress', 'Egress'], undefined, undefined],
+        'app egress to port 4318',
+        canonical(toJaeger.map((rule) => ({ to: rule.to, ports: rule.ports }))),
+        canonical([
+          {
+            to: [
+              {
+                namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': TRACING_NAMESPACE } },
+                podSelector: { matchLabels: JAEGER_POD_LABELS },
+              },
+            ],
+            ports: [{ protocol: 'TCP', port: JAEGER_OTLP_HTTP_PORT }],
+          },
+        ]),
       );
-    const ports = arr(policies['erp-api']?.egress).flatMap((rule) =>
-      arr(rec(rule).ports).map((port) => rec(port).port),
-    );
-    expectEqual(problems, 'app egress ports', [...new Set(ports)].sort(), [53, 5432, 6379, 4318].sort());
-    // the OTLP port is open towards Jaeger's pods in the tracing namespace only, not to a range or a namespace
-    const toJaeger = arr(policies['erp-api']?.egress)
-      .map(rec)
-      .filter((rule) => arr(rule.ports).some((port) => rec(port).port === JAEGER_OTLP_HTTP_PORT));
-    expectEqual(
-      problems,
-      'app egress to port 4318',
-      canonical(toJaeger.map((rule) => ({ to: rule.to, ports: rule.ports }))),
-      canonical([
-        {
-          to: [
-            {
-              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': TRACING_NAMESPACE } },
-              podSelector: { matchLabels: JAEGER_POD_LABELS },
-            },
-          ],
-          ports: [{ protocol: 'TCP', port: JAEGER_OTLP_HTTP_PORT }],
-        },
-      ]),
-    );
-    return problems;
-  },
+      // The worker: scraped by Prometheus only; out to DNS, the data subnets, the SMTP relay's port and Jaeger.
+      const worker = policies[WORKER_JOB];
+      expectEqual(
+        problems,
+        'worker ingress',
+        canonical(worker?.ingress),
+        canonical([
+          {
+            from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': MONITORING_NAMESPACE } } }],
+            ports: [{ protocol: 'TCP', port: 8080 }],
+          },
+        ]),
+      );
+      const workerPorts = arr(worker?.egress).flatMap((rule) => arr(rec(rule).ports).map((port) => rec(port).port));
+      expectEqual(
+        problems,
+        'worker egress ports',
+        [...new Set(workerPorts)].sort(),
+        [53, 5432, 6379, run.config.smtpPort, JAEGER_OTLP_HTTP_PORT].sort(),
+      );
+      for (const rule of arr(worker?.egress).map(rec))
+        if (arr(rule.to).some((peer) => rec(rec(peer).ipBlock).cidr === '0.0.0.0/0'))
+          expectEqual(
+            problems,
+            'worker egress ports to any address',
+            canonical(rule.ports),
+            canonical([{ protocol: 'TCP', port: run.config.smtpPort }]),
+          );
+      return problems;
+    },
 
-  "every server pod exports spans to the in-cluster Jaeger, sampled at the stack's ratio": (run) => {
+  "every server and worker pod exports spans to the in-cluster Jaeger, sampled at the stack's ratio": (run) => {
     const problems: string[] = [];
-    const environment = serverEnvironment(run);
-    expectEqual(problems, 'OTEL_EXPORTER_OTLP_ENDPOINT', environment.OTEL_EXPORTER_OTLP_ENDPOINT, JAEGER_OTLP_ENDPOINT);
-    expectEqual(problems, 'OTEL_TRACES_SAMPLER_ARG', environment.OTEL_TRACES_SAMPLER_ARG, run.config.traceSampleRatio);
+    for (const workload of appWorkloads(run)) {
+      const environment = workloadEnvironment(run, workload.resource);
+      const what = (variable: string) => `${workload.label} ${variable}`;
+      expectEqual(
+        problems,
+        what('OTEL_EXPORTER_OTLP_ENDPOINT'),
+        environment.OTEL_EXPORTER_OTLP_ENDPOINT,
+        JAEGER_OTLP_ENDPOINT,
+      );
+      expectEqual(
+        problems,
+        what('OTEL_TRACES_SAMPLER_ARG'),
+        environment.OTEL_TRACES_SAMPLER_ARG,
+        run.config.traceSampleRatio,
+      );
+    }
     return problems;
   },
 
@@ -716,44 +769,63 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
-  "the app's series get the job label every monitoring query selects, through the ServiceMonitor's relabelling": (
-    run,
-  ) => {
-    const problems: string[] = [];
-    const monitors = monitoringObjects(run, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor');
-    expectEqual(problems, 'ServiceMonitor count', monitors.length, 1);
-    const spec = monitors[0]?.spec as ServiceMonitorSpec | undefined;
-    const selected = ofType(run, 'kubernetes:core/v1:Service')
-      .map((service) => rec(service.inputs.metadata))
-      .filter((metadata) =>
-        Object.entries(spec?.selector.matchLabels ?? {}).every(([key, value]) => rec(metadata.labels)[key] === value),
+  "the server's and the worker's series get the job label every monitoring query selects, through each ServiceMonitor's relabelling":
+    (run) => {
+      const problems: string[] = [];
+      const monitors = monitoringObjects(run, 'kubernetes:monitoring.coreos.com/v1:ServiceMonitor');
+      const services = ofType(run, 'kubernetes:core/v1:Service').map((service) => rec(service.inputs.metadata));
+      const selectedBy = (spec: ServiceMonitorSpec | undefined) =>
+        services.filter(
+          (metadata) =>
+            spec !== undefined &&
+            spec.namespaceSelector.matchNames.includes(String(metadata.namespace)) &&
+            Object.entries(spec.selector.matchLabels).every(([key, value]) => rec(metadata.labels)[key] === value),
+        );
+      expectEqual(
+        problems,
+        'Services each ServiceMonitor selects',
+        monitors.map((monitor) => selectedBy(monitor.spec as ServiceMonitorSpec).map((m) => m.name)).sort(),
+        [[METRICS_SERVICE], [WORKER_METRICS_SERVICE]],
       );
-    expectEqual(
-      problems,
-      'Services the ServiceMonitor selects',
-      selected.map((m) => m.name),
-      [METRICS_SERVICE],
-    );
-    const service = selected[0];
-    if (spec === undefined || service === undefined) return problems;
-    const target = relabel(
-      discoveryLabels({
-        address: '10.0.1.17:8080',
-        namespace: String(service.namespace),
-        service: { name: String(service.name), labels: rec(service.labels) as Record<string, string> },
-        pod: { name: 'erp-api-0', labels: { 'rollouts-pod-template-hash': 'abc' }, container: 'erp-api' },
-        portName: spec.endpoints[0]?.port ?? '',
-      }),
-      operatorRelabelConfigs(spec),
-    );
-    expectEqual(
-      problems,
-      'scraped labels job, service, namespace, rollouts_pod_template_hash',
-      [target?.job, target?.service, target?.namespace, target?.rollouts_pod_template_hash],
-      [APP_JOB, METRICS_SERVICE, APP_NAMESPACE, 'abc'],
-    );
-    return problems;
-  },
+      // The pods behind each Service, with the labels their workload's template gives them.
+      const hash = 'abc';
+      const pods = [
+        {
+          job: APP_JOB,
+          service: METRICS_SERVICE,
+          labels: { ...rolloutPodLabels(run), 'rollouts-pod-template-hash': hash },
+        },
+        { job: WORKER_JOB, service: WORKER_METRICS_SERVICE, labels: workerOf(run)?.podLabels ?? {} },
+      ];
+      for (const pod of pods) {
+        const monitor = monitors.find((candidate) =>
+          selectedBy(candidate.spec as ServiceMonitorSpec).some((metadata) => metadata.name === pod.service),
+        );
+        const spec = monitor?.spec as ServiceMonitorSpec | undefined;
+        const service = services.find((metadata) => metadata.name === pod.service);
+        if (spec === undefined || service === undefined) {
+          problems.push(`no ServiceMonitor scrapes ${pod.service}`);
+          continue;
+        }
+        const target = relabel(
+          discoveryLabels({
+            address: '10.0.1.17:8080',
+            namespace: String(service.namespace),
+            service: { name: String(service.name), labels: rec(service.labels) as Record<string, string> },
+            pod: { name: `${pod.job}-0`, labels: pod.labels as Record<string, string>, container: pod.job },
+            portName: spec.endpoints[0]?.port ?? '',
+          }),
+          operatorRelabelConfigs(spec),
+        );
+        expectEqual(
+          problems,
+          `${pod.service} scraped labels job, service, namespace, rollouts_pod_template_hash`,
+          [target?.job, target?.service, target?.namespace, target?.rollouts_pod_template_hash],
+          [pod.job, pod.service, APP_NAMESPACE, pod.job === APP_JOB ? hash : undefined],
+        );
+      }
+      return problems;
+    },
 
   'Prometheus keeps at least the longest SLO window of monitoring/': (run) => {
     const retention = rec(rec(helmValues(run, 'kube-prometheus-stack').prometheus).prometheusSpec).retention;

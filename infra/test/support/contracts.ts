@@ -76,11 +76,49 @@ export function transitiveDependencies(run: StackRun, resource: RecordedResource
   return [...seen].flatMap((urn) => byUrn.get(urn) ?? []);
 }
 
+const WORKLOAD_TYPES = ['kubernetes:argoproj.io/v1alpha1:Rollout', 'kubernetes:apps/v1:Deployment'];
+
+/** One long-running workload of the app: the server's Rollout, or a Deployment in its namespace (the job worker). */
+export interface AppWorkload {
+  readonly resource: RecordedResource;
+  readonly label: string;
+  readonly podLabels: Props;
+  readonly pod: Props;
+}
+
+/** The Rollout and every Deployment in the Rollout's namespace, in that order. */
+export function appWorkloads(run: StackRun): AppWorkload[] {
+  const namespace = metadataOf(rolloutOf(run) ?? ({ inputs: {} } as RecordedResource)).namespace;
+  return run.resources
+    .filter((resource) => WORKLOAD_TYPES.includes(resource.type) && metadataOf(resource).namespace === namespace)
+    .sort((a, b) => WORKLOAD_TYPES.indexOf(a.type) - WORKLOAD_TYPES.indexOf(b.type))
+    .map((resource) => {
+      const template = rec(rec(resource.inputs.spec).template);
+      return {
+        resource,
+        label: label(resource),
+        podLabels: rec(rec(template.metadata).labels),
+        pod: rec(template.spec),
+      };
+    });
+}
+
+/** The Deployment running `erp-api worker`, if the stack has one. */
+export function workerOf(run: StackRun): AppWorkload | undefined {
+  return appWorkloads(run).find((workload) => arr(rec(arr(workload.pod.containers)[0]).args).includes('worker'));
+}
+
 /** The environment the server container starts with: env entries, then the ConfigMaps and Secrets it loads. */
 export function serverEnvironment(run: StackRun): Record<string, string> {
-  const pod = rec(rec(rec(rolloutOf(run)?.inputs.spec).template).spec);
+  const rollout = rolloutOf(run);
+  return rollout === undefined ? {} : workloadEnvironment(run, rollout);
+}
+
+/** The environment a workload's first container starts with: env entries, then the ConfigMaps and Secrets it loads. */
+export function workloadEnvironment(run: StackRun, workload: RecordedResource): Record<string, string> {
+  const pod = rec(rec(rec(workload.inputs.spec).template).spec);
   const container = rec(arr(pod.containers)[0]);
-  const namespace = metadataOf(rolloutOf(run) ?? ({ inputs: {} } as RecordedResource)).namespace;
+  const namespace = metadataOf(workload).namespace;
   const find = (type: string, name: unknown) =>
     ofType(run, type).find(
       (resource) => metadataOf(resource).name === name && metadataOf(resource).namespace === namespace,
@@ -107,7 +145,7 @@ export function podTemplates(run: StackRun): { namespace: unknown; owner: string
         ? [rec(rec(spec.jobTemplate).spec).template]
         : resource.type === 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate'
           ? arr(spec.metrics).map((metric) => rec(rec(rec(rec(metric).provider).job).spec).template)
-          : ['kubernetes:batch/v1:Job', 'kubernetes:argoproj.io/v1alpha1:Rollout'].includes(resource.type)
+          : ['kubernetes:batch/v1:Job', ...WORKLOAD_TYPES].includes(resource.type)
             ? [spec.template]
             : [];
     return templates
@@ -207,6 +245,22 @@ export function stackDemand(run: StackRun, problems: string[] = []): Demand[] {
     pods: serverPods,
     requests: { cpu: serverPod.cpu * serverPods, memory: serverPod.memory * serverPods },
   });
+  for (const workload of appWorkloads(run).filter((candidate) => candidate.resource !== rollout)) {
+    const scaler = scaledObjectOf(run, workload.resource);
+    const minimum = rec(scaler?.inputs.spec).minReplicaCount ?? rec(workload.resource.inputs.spec).replicas;
+    if (typeof minimum !== 'number') {
+      problems.push(`${workload.label} has neither a ScaledObject minimum nor spec.replicas to count`);
+      continue;
+    }
+    // A rolling update adds one pod (maxSurge 1) before an old one stops.
+    const pods = minimum + 1;
+    const pod = podRequests(workload.pod, workload.label, problems);
+    demand.push({
+      what: `${workload.label} (minimum replicas + one surge pod)`,
+      pods,
+      requests: { cpu: pod.cpu * pods, memory: pod.memory * pods },
+    });
+  }
   const gate = ofType(run, 'kubernetes:argoproj.io/v1alpha1:AnalysisTemplate')
     .flatMap((template) => arr(rec(template.inputs.spec).metrics))
     .map((metric) => rec(rec(rec(rec(rec(metric).provider).job).spec).template).spec)
@@ -221,6 +275,20 @@ export function stackDemand(run: StackRun, problems: string[] = []): Demand[] {
     requests: podRequests(rec(rec(rec(waiter?.inputs.spec).template).spec), 'waiter Job', problems),
   });
   return demand;
+}
+
+/** The ScaledObject whose target is `workload` (same namespace, kind and name). */
+export function scaledObjectOf(run: StackRun, workload: RecordedResource): RecordedResource | undefined {
+  const [group, version] = workload.type.split(':')[1]?.split('/') ?? [];
+  return ofType(run, 'kubernetes:keda.sh/v1alpha1:ScaledObject').find((scaler) => {
+    const target = rec(rec(scaler.inputs.spec).scaleTargetRef);
+    return (
+      metadataOf(scaler).namespace === metadataOf(workload).namespace &&
+      target.name === metadataOf(workload).name &&
+      target.kind === workload.type.split(':').at(-1) &&
+      (target.apiVersion ?? 'apps/v1') === (group === 'core' ? version : `${group}/${version}`)
+    );
+  });
 }
 
 /** Whether any `serviceMonitor` (or `servicemonitor`) map in Helm values is switched on. */
@@ -249,18 +317,22 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       );
   },
 
-  "the server pod's environment passes the app's own config validation": (run) => {
-    const environment = serverEnvironment(run);
-    const problems = configVariables
-      .filter((variable) => variable.required && environment[variable.name] === undefined)
-      .map((variable) => `the pod does not set ${variable.name}, which the app requires`);
-    try {
-      loadConfig(environment);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      problems.push(...error.problems.map((problem) => `the app would exit at startup: ${problem}`));
-    }
-    return problems;
+  "every app workload's environment (the server and the job worker) passes the app's own config validation": (run) => {
+    const workloads = appWorkloads(run);
+    if (workloads.length < 2) return [`only ${workloads.length} app workloads found: the server and the job worker`];
+    return workloads.flatMap(({ resource, label: owner }) => {
+      const environment = workloadEnvironment(run, resource);
+      const problems = configVariables
+        .filter((variable) => variable.required && environment[variable.name] === undefined)
+        .map((variable) => `${owner}: the pod does not set ${variable.name}, which the app requires`);
+      try {
+        loadConfig(environment);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems.map((problem) => `${owner}: the app would exit at startup: ${problem}`));
+      }
+      return problems;
+    });
   },
 
   'pulumi up waits for the new revision: a waiter Job per pod template runs after the Rollout': (run) => {
@@ -302,19 +374,30 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
   'every Service, PDB, HPA, NetworkPolicy and ServiceMonitor selects the pods it is meant for': (run) => {
     const problems: string[] = [];
     const rollout = rolloutOf(run);
-    const podLabels = rolloutPodLabels(run);
-    const rolloutSpec = rec(rollout?.inputs.spec);
-    if (!selects(rec(rec(rolloutSpec.selector).matchLabels), podLabels))
-      problems.push("the Rollout's selector does not match its own pod template");
+    const workloads = appWorkloads(run);
+    for (const workload of workloads)
+      if (!selects(rec(rec(rec(workload.resource.inputs.spec).selector).matchLabels), workload.podLabels))
+        problems.push(`the ${workload.label} selector does not match its own pod template`);
+    // Each selector must pick the pods of exactly one workload: the server's and the worker's never mix.
+    const selected = (selector: Props) => workloads.filter((workload) => selects(selector, workload.podLabels));
     const rolloutNamespace = rollout === undefined ? undefined : metadataOf(rollout).namespace;
     const inAppNamespace = (resource: RecordedResource) => metadataOf(resource).namespace === rolloutNamespace;
     const services = ofType(run, 'kubernetes:core/v1:Service').filter(inAppNamespace);
     for (const service of services)
-      if (!selects(rec(rec(service.inputs.spec).selector), podLabels))
-        problems.push(`${label(service)} selects no pod of the Rollout`);
-    for (const pdb of ofType(run, 'kubernetes:policy/v1:PodDisruptionBudget').filter(inAppNamespace))
-      if (!selects(rec(rec(rec(pdb.inputs.spec).selector).matchLabels), podLabels))
-        problems.push(`${label(pdb)} does not cover the Rollout's pods`);
+      if (selected(rec(rec(service.inputs.spec).selector)).length !== 1)
+        problems.push(`${label(service)} selects the pods of no single workload`);
+    const budgets = ofType(run, 'kubernetes:policy/v1:PodDisruptionBudget').filter(inAppNamespace);
+    for (const pdb of budgets)
+      if (selected(rec(rec(rec(pdb.inputs.spec).selector).matchLabels)).length !== 1)
+        problems.push(`${label(pdb)} does not cover the pods of one workload`);
+    for (const workload of workloads)
+      if (!budgets.some((pdb) => selects(rec(rec(rec(pdb.inputs.spec).selector).matchLabels), workload.podLabels)))
+        problems.push(`${workload.label} has no PodDisruptionBudget`);
+    for (const scaler of ofType(run, 'kubernetes:keda.sh/v1alpha1:ScaledObject'))
+      if (!workloads.some((workload) => scaledObjectOf(run, workload.resource) === scaler))
+        problems.push(
+          `${label(scaler)} scales ${JSON.stringify(rec(scaler.inputs.spec).scaleTargetRef)}, no workload of the app`,
+        );
     for (const hpa of ofType(run, 'kubernetes:autoscaling/v2:HorizontalPodAutoscaler')) {
       const target = rec(rec(hpa.inputs.spec).scaleTargetRef);
       const rolloutMetadata = rec(rollout?.inputs.metadata);
@@ -362,8 +445,8 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
         for (const port of ports)
           if (!names.includes(port))
             problems.push(`${label(monitor)} scrapes port ${String(port)}, which ${label(service)} lacks`);
-        if (!selects(rec(rec(service.inputs.spec).selector), podLabels))
-          problems.push(`${label(monitor)} scrapes ${label(service)}, which selects no pod of the Rollout`);
+        if (selected(rec(rec(service.inputs.spec).selector)).length !== 1)
+          problems.push(`${label(monitor)} scrapes ${label(service)}, which selects the pods of no single workload`);
       }
     }
     return problems;
@@ -477,6 +560,62 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
+  "the job worker runs `erp-api worker` of the Rollout's image, locked down like the server, and KEDA alone sets its replicas":
+    (run) => {
+      const problems: string[] = [];
+      const worker = workerOf(run);
+      const rollout = rolloutOf(run);
+      if (worker === undefined || rollout === undefined) return ['no Deployment runs `erp-api worker`'];
+      const server = rec(rec(rec(rollout.inputs.spec).template).spec);
+      const [serverContainer, workerContainer] = [server, worker.pod].map((pod) => rec(arr(pod.containers)[0]));
+      const show = (value: unknown) => JSON.stringify(value);
+      if (workerContainer?.image !== serverContainer?.image)
+        problems.push(
+          `the worker runs ${show(workerContainer?.image)}, not the Rollout's ${show(serverContainer?.image)}`,
+        );
+      if (show(worker.pod.securityContext) !== show(server.securityContext))
+        problems.push(`the worker's pod securityContext ${show(worker.pod.securityContext)} differs from the server's`);
+      if (show(workerContainer?.securityContext) !== show(serverContainer?.securityContext))
+        problems.push(
+          `the worker's container securityContext ${show(workerContainer?.securityContext)} differs from the server's`,
+        );
+      if (worker.pod.automountServiceAccountToken !== false) problems.push('the worker mounts a Kubernetes API token');
+      const environment = workloadEnvironment(run, worker.resource);
+      const port = arr(workerContainer?.ports)
+        .map(rec)
+        .find((candidate) => candidate.name === 'http')?.containerPort;
+      if (String(port) !== environment.PORT)
+        problems.push(`the worker listens on PORT ${String(environment.PORT)}, its container port is ${String(port)}`);
+      for (const [probe, path] of [
+        ['livenessProbe', '/health/live'],
+        ['readinessProbe', '/health/ready'],
+      ] as const) {
+        const httpGet = rec(rec(workerContainer?.[probe]).httpGet);
+        if (httpGet.path !== path || httpGet.port !== 'http')
+          problems.push(`the worker's ${probe} asks ${show(httpGet)}, not ${path} on port http`);
+      }
+      const drain = Number(environment.SHUTDOWN_TIMEOUT_MS) / 1000;
+      const grace = worker.pod.terminationGracePeriodSeconds;
+      if (typeof grace !== 'number' || !(grace > drain))
+        problems.push(`the worker's grace period ${String(grace)} s does not outlast its ${drain} s drain`);
+      if (environment.SMTP_URL === undefined || environment.SMTP_URL === '')
+        problems.push('the worker has no SMTP_URL: the outbox would never be sent');
+      const spec = rec(worker.resource.inputs.spec);
+      if (spec.replicas !== undefined)
+        problems.push(`the worker Deployment sets spec.replicas ${show(spec.replicas)} while KEDA's HPA owns it`);
+      const scaler = scaledObjectOf(run, worker.resource);
+      if (scaler === undefined) return [...problems, 'no ScaledObject scales the worker'];
+      const range = [rec(scaler.inputs.spec).minReplicaCount, rec(scaler.inputs.spec).maxReplicaCount];
+      if (show(range) !== show([1, 20])) problems.push(`the worker scales over ${show(range)}, not [1,20]`);
+      const keda = ofType(run, 'kubernetes:helm.sh/v3:Release').find(
+        (release) => release.inputs.chart === CHARTS.keda.chart,
+      );
+      if (keda === undefined) problems.push('KEDA is not installed: the ScaledObject would have no controller');
+      else if (!transitiveDependencies(run, scaler).includes(keda))
+        problems.push('the ScaledObject does not wait for the KEDA release, which installs its CRD');
+      return problems;
+    },
+
   'the deploy and break-glass roles reach the cluster through admin access entries': (run) => {
     const entries = ofType(run, 'aws:eks/accessEntry:AccessEntry').map((entry) => String(entry.inputs.principalArn));
     const admins = ofType(run, 'aws:eks/accessPolicyAssociation:AccessPolicyAssociation')
@@ -509,7 +648,7 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
       const pods =
         resource.type === 'kubernetes:batch/v1:CronJob'
           ? [rec(rec(rec(rec(spec.jobTemplate).spec).template).spec)]
-          : ['kubernetes:batch/v1:Job', 'kubernetes:argoproj.io/v1alpha1:Rollout'].includes(resource.type)
+          : ['kubernetes:batch/v1:Job', ...WORKLOAD_TYPES].includes(resource.type)
             ? [rec(rec(spec.template).spec)]
             : [];
       for (const pod of pods) {
@@ -662,8 +801,10 @@ export const CLUSTER_CHECKS: Readonly<Record<string, Check>> = {
         problems.push(`${label(policy)} is not awaited until Kyverno reports it Ready`);
     }
     const first = ofType(run, 'kubernetes:batch/v1:Job').filter((job) => metadataOf(job).namespace === namespace);
-    const rollout = rolloutOf(run);
-    for (const job of rollout === undefined ? first : [...first, rollout]) {
+    const workloads = appWorkloads(run).map((workload) => workload.resource);
+    if (workloads.length < 2)
+      problems.push(`only ${workloads.length} app workloads found: the server and the job worker`);
+    for (const job of [...first, ...workloads]) {
       const waits = new Set(transitiveDependencies(run, job).map((dependency) => dependency.urn));
       for (const policy of policies)
         if (!waits.has(policy.urn)) problems.push(`${label(job)} may start before ${label(policy)} is ready`);

@@ -15,6 +15,7 @@ export const CRD_TYPES_DIR = join(REPO_ROOT, 'infra', 'generated', 'crds');
 /** Each generated type: the vendored CRD, its served version, and the file under infra/generated/crds/. */
 export const CRD_TYPES = [
   { file: 'kyverno.io_clusterpolicies.yaml', version: 'v1', output: 'kyverno.io/v1/ClusterPolicy.ts' },
+  { file: 'keda.sh_scaledobjects.yaml', version: 'v1alpha1', output: 'keda.sh/v1alpha1/ScaledObject.ts' },
 ] as const;
 
 export type CrdType = (typeof CRD_TYPES)[number];

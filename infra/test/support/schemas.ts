@@ -8,6 +8,7 @@
 import { AnalysisTemplate, Rollout } from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1';
 import { ClusterIssuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -36,6 +37,7 @@ export const SCHEMAS: Readonly<Record<string, SchemaModel>> = {
   'kubernetes:core/v1:Secret': Secret,
   'kubernetes:core/v1:PersistentVolumeClaim': PersistentVolumeClaim,
   'kubernetes:core/v1:Service': Service,
+  'kubernetes:apps/v1:Deployment': Deployment,
   'kubernetes:batch/v1:Job': Job,
   'kubernetes:batch/v1:CronJob': CronJob,
   'kubernetes:networking.k8s.io/v1:Ingress': Ingress,
@@ -51,6 +53,9 @@ export const SCHEMAS: Readonly<Record<string, SchemaModel>> = {
   'kubernetes:monitoring.coreos.com/v1:PrometheusRule': PrometheusRule,
   'kubernetes:cert-manager.io/v1:ClusterIssuer': ClusterIssuer,
   'kubernetes:kyverno.io/v1:ClusterPolicy': crdModel('kyverno.io_clusterpolicies.yaml', 'v1', (metadata) =>
+    schemaProblems(ObjectMeta, metadata, '.metadata'),
+  ),
+  'kubernetes:keda.sh/v1alpha1:ScaledObject': crdModel('keda.sh_scaledobjects.yaml', 'v1alpha1', (metadata) =>
     schemaProblems(ObjectMeta, metadata, '.metadata'),
   ),
 };

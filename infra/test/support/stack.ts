@@ -24,6 +24,7 @@ export const TEST_SECRETS: Readonly<Record<string, string>> = {
   [`${PROJECT}:alertSlackWebhookUrl`]: 'https://hooks.test.invalid/alerts/stand-in-webhook-for-tests',
   [`${PROJECT}:alertPagerDutyRoutingKey`]: 'StandInPagerDutyRoutingKey4Tests',
   [`${PROJECT}:alertHeartbeatUrl`]: 'https://heartbeat.test.invalid/ping/stand-in-heartbeat-for-tests',
+  [`${PROJECT}:smtpUrl`]: 'smtp://relay-user:StandInSmtpPassword4Tests@smtp.test.invalid:587',
 };
 
 export interface RecordedResource {
