@@ -9,12 +9,15 @@ import { scopeDir } from '../../pipelines/src/platform/paths.js';
 import { withDatabase } from '../src/backup/postgres.js';
 import { BackupStore } from '../src/backup/store.js';
 import { ARCHIVE_TIMEOUT_SECONDS, listBaseBackups, walShellCommand } from '../src/backup/wal.js';
+import { runBackupCli } from '../src/backup-cli.js';
+import { EXIT as DRILL_EXIT, runDrillCli } from '../src/drill.js';
 import { runRestoreCli } from '../src/restore-cli.js';
 import { runWalCli } from '../src/wal-cli.js';
 import { startPrivateObjectStore } from './support/private-object-store.js';
 import type { PrivateObjectStore } from './support/private-object-store.js';
 import { startPrivatePostgres } from './support/private-postgres.js';
 import type { PrivatePostgres } from './support/private-postgres.js';
+import { testServices } from './support/services.js';
 
 const dir = join(scopeDir('test'), `run-${process.pid}-pitr`);
 const PREFIX = `pitr-${randomBytes(3).toString('hex')}/`;
@@ -158,6 +161,52 @@ describe('point-in-time recovery from the WAL archive', () => {
     const live = await withClient(server.url, (client) => client.query('SELECT 1 FROM orders'));
     expect(live.rowCount).toBe(0);
   }, 240_000);
+
+  it('the drill applies point-in-time recovery after the logical restore, and its RPO is bounded by archive_timeout', async () => {
+    const env = { ...storeEnv, DATABASE_URL: server.url, REDIS_URL: testServices().redis.url };
+    const backup = io();
+    expect(await runBackupCli([], env, backup.io), backup.stderr()).toBe(0);
+    // Orders keep arriving, as in production; only archive_timeout ships their WAL (no forced switch here).
+    const writer = new Client({ connectionString: server.url });
+    await writer.connect();
+    const { rows } = await writer.query<{ user_id: string; product_id: string }>(
+      'SELECT (SELECT id FROM users LIMIT 1) AS user_id, (SELECT id FROM products LIMIT 1) AS product_id',
+    );
+    const userId = rows[0]?.user_id ?? '';
+    const productId = rows[0]?.product_id ?? '';
+    const writing = { on: true };
+    const writes = (async () => {
+      while (writing.on) {
+        await placeOrders(writer, userId, [productId], 1);
+        await sleep(500);
+      }
+    })();
+    try {
+      await sleep((ARCHIVE_TIMEOUT_SECONDS + 10) * 1000);
+      const drill = io();
+      const code = await runDrillCli(['--into', 'erp_pitr_drill', '--json'], env, drill.io);
+      expect(code, drill.stderr()).toBe(DRILL_EXIT.ok);
+      const result = JSON.parse(drill.stdout()) as {
+        checks: { name: string; ok: boolean; detail: string }[];
+        rpoSeconds: number;
+        rtoSeconds: number;
+        timings: { pitrMs: number };
+      };
+      const pitr = result.checks.find((check) => check.name === 'point-in-time recovery');
+      expect(pitr).toMatchObject({ ok: true });
+      expect(pitr?.detail).toMatch(/^base \S+ \+ WAL to \d{4}-/);
+      expect(result.timings.pitrMs).toBeGreaterThan(0);
+      // The logical backup is tens of seconds old; the WAL archive brings the RPO under the 60 s target.
+      expect(result.rpoSeconds).toBeLessThan(60);
+      process.stdout.write(
+        `drill with PITR: RPO ${result.rpoSeconds.toFixed(1)} s, RTO ${result.rtoSeconds.toFixed(1)} s (PITR ${(result.timings.pitrMs / 1000).toFixed(1)} s)\n`,
+      );
+    } finally {
+      writing.on = false;
+      await writes;
+      await writer.end();
+    }
+  }, 300_000);
 
   it('refuses a target before every base backup, the live database, and a time without a zone', async () => {
     const env = { ...storeEnv, DATABASE_URL: server.url };
