@@ -16,9 +16,10 @@ import type { CliIo } from './cli.js';
 /** sysexits.h codes; `fetch` exits 1 for a file the archive lacks, which PostgreSQL reads as "not archived". */
 export const EXIT = { ok: 0, failed: 1, usage: 64, config: 78 } as const;
 
-export const USAGE = `usage: npm run wal -w app -- <command> …        (the image: erp-api wal <command> …)
+export const USAGE = `usage: npm run wal -w app -- <command> …
 
-The WAL archive of point-in-time recovery, in the backup store (BACKUP_* and AWS_*, as for erp-api backup).
+The WAL archive of point-in-time recovery, in the backup store (BACKUP_* and AWS_*, as for erp-api backup), for a
+PostgreSQL server of our own (the local platform's); the image has no wal command, since RDS keeps its own WAL.
 
 commands:
   push <path> <name>     archive one WAL file as <BACKUP_PREFIX>${WAL_FOLDER}<name>.gz; PostgreSQL's archive_command
