@@ -138,11 +138,6 @@ export async function listBaseBackups(store: BackupStore): Promise<BaseBackupInf
   return infos;
 }
 
-/** True when the store holds archived WAL (the local platform's PostgreSQL archives; RDS keeps its own). */
-export async function hasWalArchive(store: BackupStore): Promise<boolean> {
-  return (await listBaseBackups(store)).length > 0;
-}
-
 export interface BaseBackupOptions {
   /** A role with REPLICATION on the server to back up (the superuser locally). */
   readonly connectionString: string;
