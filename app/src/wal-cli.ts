@@ -27,8 +27,9 @@ commands:
   fetch <name> <path>    write one archived WAL file to <path>; exit 1 when the archive lacks it (restore_command:
                          fetch "%f" "%p")
   base-backup            pg_basebackup of DATABASE_URL's server (a role with REPLICATION) streamed to
-                         <BACKUP_PREFIX>${BASE_FOLDER}<id>/base.tar.gz, then backup.json; restore with
-                         erp-api restore --to-time <RFC 3339 time> --into <database>
+                         <BACKUP_PREFIX>${BASE_FOLDER}<id>/base.tar.gz, then backup.json; then deletes base
+                         backups older than BACKUP_RETENTION_DAYS (never the newest) and the WAL only they needed;
+                         restore with erp-api restore --to-time <RFC 3339 time> --into <database>
 
 options:
   -h, --help             show this help
@@ -87,6 +88,7 @@ export async function runWalCli(argv: readonly string[], env: NodeJS.ProcessEnv,
         const info = await takeBaseBackup({
           connectionString: config.value.connectionString,
           store,
+          retentionDays: 'retentionDays' in config.value ? config.value.retentionDays : 0,
           progress: (line) => io.stderr(`wal: ${line}\n`),
         });
         io.stdout(

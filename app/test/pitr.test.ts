@@ -8,7 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scopeDir } from '../../pipelines/src/platform/paths.js';
 import { withDatabase } from '../src/backup/postgres.js';
 import { BackupStore } from '../src/backup/store.js';
-import { ARCHIVE_TIMEOUT_SECONDS, listBaseBackups, walShellCommand } from '../src/backup/wal.js';
+import {
+  ARCHIVE_TIMEOUT_SECONDS,
+  WAL_FOLDER,
+  listBaseBackups,
+  pointInTimeRestore,
+  takeBaseBackup,
+  walShellCommand,
+} from '../src/backup/wal.js';
 import { runBackupCli } from '../src/backup-cli.js';
 import { EXIT as DRILL_EXIT, runDrillCli } from '../src/drill.js';
 import { runRestoreCli } from '../src/restore-cli.js';
@@ -228,6 +235,33 @@ describe('point-in-time recovery from the WAL archive', () => {
     expect(await runRestoreCli(['--to-time', '2026-12-05 04:00:00', '--into', 'x'], env, zoneless.io)).toBe(64);
     expect(zoneless.stderr()).toContain('is not an RFC 3339 time with a zone');
   });
+
+  it('retention deletes expired base backups and only the WAL they alone needed: recovery from the kept one still works', async () => {
+    const store = new BackupStore(objectStore.config(PREFIX));
+    try {
+      const before = await listBaseBackups(store);
+      expect(before.length).toBeGreaterThan(0);
+      const walBefore = await store.list(WAL_FOLDER);
+      // Eight days on, with 7 days kept: every earlier base backup has expired.
+      const later = new Date(Date.now() + 8 * 86_400_000);
+      const kept = await takeBaseBackup({ connectionString: server.url, store, retentionDays: 7, now: () => later });
+      expect((await listBaseBackups(store)).map((base) => base.backupId)).toEqual([kept.backupId]);
+      const walAfter = (await store.list(WAL_FOLDER)).map((object) => object.key.slice(WAL_FOLDER.length));
+      expect(walAfter.length).toBeLessThan(walBefore.length);
+      expect(walAfter.filter((name) => /^[0-9A-F]{24}/.test(name) && name.slice(0, 24) < kept.startWal)).toEqual([]);
+      await withClient(server.url, archiveEverything);
+      const recovered = await pointInTimeRestore({
+        connectionString: server.url,
+        store,
+        toTime: undefined,
+        into: 'erp_pitr_after_retention',
+      });
+      expect(recovered.baseBackupId).toBe(kept.backupId);
+      expect(recovered.rowCounts.users).toBe(1);
+    } finally {
+      store.destroy();
+    }
+  }, 180_000);
 
   it('fetch exits 1 for a WAL file the archive lacks, and refuses a name PostgreSQL never passes', async () => {
     const missing = io();

@@ -109,6 +109,8 @@ export interface BaseBackupInfo {
   readonly sha256: string;
   readonly size: number;
   readonly serverVersion: string;
+  /** The WAL segment the server wrote when the backup began: replay from this backup needs no older one. */
+  readonly startWal: string;
 }
 
 /** A base backup whose info is missing or unreadable: a failed or running upload, never restored from. */
@@ -117,6 +119,7 @@ function parseBaseInfo(text: string): BaseBackupInfo | undefined {
     const value = JSON.parse(text) as Partial<BaseBackupInfo>;
     if (value.format !== 'slipway-base-backup/1' || typeof value.backupId !== 'string') return undefined;
     if (typeof value.finishedAt !== 'string' || typeof value.sha256 !== 'string') return undefined;
+    if (typeof value.startWal !== 'string') return undefined;
     return value as BaseBackupInfo;
   } catch {
     return undefined;
@@ -142,6 +145,8 @@ export interface BaseBackupOptions {
   /** A role with REPLICATION on the server to back up (the superuser locally). */
   readonly connectionString: string;
   readonly store: BackupStore;
+  /** Delete base backups older than this many days afterwards (never the newest), and the WAL only they needed; 0 keeps all. */
+  readonly retentionDays: number;
   readonly now?: () => Date;
   readonly progress?: (line: string) => void;
 }
@@ -156,7 +161,7 @@ export async function takeBaseBackup(options: BaseBackupOptions): Promise<BaseBa
   const started = now();
   const backupId = backupIdFor(started);
   const { dbname, env } = libpqConnection(options.connectionString);
-  const serverVersion = await serverVersionOf(options.connectionString);
+  const { serverVersion, startWal } = await serverFacts(options.connectionString);
   progress(`base backup ${backupId}: pg_basebackup streaming to ${options.store.url(`${BASE_FOLDER}${backupId}/`)}`);
   const tool = startPostgresTool(
     'pg_basebackup',
@@ -191,6 +196,7 @@ export async function takeBaseBackup(options: BaseBackupOptions): Promise<BaseBa
     sha256: digest.sha256,
     size: digest.size,
     serverVersion,
+    startWal,
   };
   await options.store.putText(
     `${BASE_FOLDER}${backupId}/${BASE_INFO_OBJECT}`,
@@ -198,16 +204,50 @@ export async function takeBaseBackup(options: BaseBackupOptions): Promise<BaseBa
     'application/json',
   );
   progress(`base backup ${backupId}: ${(digest.size / 1e6).toFixed(1)} MB, sha256 ${digest.sha256.slice(0, 12)}…`);
+  if (options.retentionDays > 0) {
+    const pruned = await pruneBaseBackups(options.store, options.retentionDays, now());
+    progress(
+      `retention: deleted ${pruned.baseBackups} base backups and ${pruned.walFiles} WAL files older than ${options.retentionDays} days`,
+    );
+  }
   return info;
 }
 
-async function serverVersionOf(connectionString: string): Promise<string> {
+/**
+ * Deletes base backups started more than `days` ago, never the newest, then every archived WAL segment older than
+ * the oldest kept base backup's start (timeline history files stay: they are tiny and recovery reads them).
+ */
+export async function pruneBaseBackups(
+  store: BackupStore,
+  days: number,
+  now: Date,
+): Promise<{ readonly baseBackups: number; readonly walFiles: number }> {
+  const bases = await listBaseBackups(store);
+  const cutoff = now.getTime() - days * 86_400_000;
+  const newest = bases.at(-1)?.backupId;
+  const expired = bases.filter((base) => base.backupId !== newest && new Date(base.startedAt).getTime() < cutoff);
+  for (const base of expired)
+    await store.delete((await store.list(`${BASE_FOLDER}${base.backupId}/`)).map((object) => object.key));
+  const oldestKept = bases.find((base) => !expired.includes(base));
+  if (oldestKept === undefined) return { baseBackups: expired.length, walFiles: 0 };
+  // Segment names are timeline, log and segment numbers in fixed-width hex: text order is WAL order.
+  const older = (await store.list(WAL_FOLDER))
+    .map((object) => object.key)
+    .filter((key) => /^[0-9A-F]{24}/.test(key.slice(WAL_FOLDER.length)))
+    .filter((key) => key.slice(WAL_FOLDER.length, WAL_FOLDER.length + 24) < oldestKept.startWal);
+  await store.delete(older);
+  return { baseBackups: expired.length, walFiles: older.length };
+}
+
+async function serverFacts(connectionString: string): Promise<{ serverVersion: string; startWal: string }> {
   const client = new Client({ connectionString, application_name: 'erp-api-base-backup' });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
-    return rows[0]?.server_version ?? 'unknown';
+    const { rows } = await client.query<{ server_version: string; wal: string }>(
+      "SELECT current_setting('server_version') AS server_version, pg_walfile_name(pg_current_wal_lsn()) AS wal",
+    );
+    return { serverVersion: rows[0]?.server_version ?? 'unknown', startWal: rows[0]?.wal ?? '' };
   } finally {
     await client.end().catch(() => undefined);
   }
