@@ -11,6 +11,7 @@ import {
   adminPasswordFile,
   LOCAL_ADMIN_EMAIL,
   localPaths,
+  LOCAL_ARCHIVE_TIMEOUT_SECONDS,
   LOCAL_BACKUP_BUCKET,
   localPlatform,
   LOCAL_APP_LIMITS,
@@ -171,6 +172,23 @@ describe('npm start / npm stop (the local platform)', () => {
       expect(users.rows).toEqual([{ usename: 'erp_app' }]);
       await expect(app.query('ALTER TABLE audit_logs DISABLE TRIGGER ALL')).rejects.toMatchObject({ code: '42501' });
       await expect(app.query('ALTER TABLE users ADD COLUMN is_root boolean')).rejects.toMatchObject({ code: '42501' });
+
+      // point-in-time recovery: the server archives each WAL file into the object store, within archive_timeout
+      const settings = await owner.query<{ name: string; setting: string }>(
+        "SELECT name, setting FROM pg_settings WHERE name IN ('archive_mode', 'archive_timeout') ORDER BY name",
+      );
+      expect(settings.rows).toEqual([
+        { name: 'archive_mode', setting: 'on' },
+        { name: 'archive_timeout', setting: String(LOCAL_ARCHIVE_TIMEOUT_SECONDS) },
+      ]);
+      const switched = await owner.query<{ segment: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS segment');
+      const segment = switched.rows[0]?.segment ?? '';
+      const archived = await poll('WAL segment in the object store', async () => {
+        const listing = await fetch(`${objectStore}/${LOCAL_BACKUP_BUCKET}?list-type=2&prefix=wal/${segment}`);
+        const body = await listing.text();
+        return body.includes(`wal/${segment}.gz`) ? body : undefined;
+      });
+      expect(archived).toContain(segment);
     } finally {
       await app.end();
       await owner.end();

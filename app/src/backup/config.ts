@@ -17,12 +17,24 @@ export interface BackupCliConfig {
  * @throws {ConfigError} listing every problem at once.
  */
 export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupCliConfig {
+  return readBackupConfig(env, true);
+}
+
+/**
+ * The store alone, for the WAL archive and restore commands PostgreSQL runs (they need no DATABASE_URL).
+ * @throws {ConfigError} listing every problem at once.
+ */
+export function loadBackupStoreConfig(env: NodeJS.ProcessEnv = process.env): BackupStoreConfig {
+  return readBackupConfig(env, false).store;
+}
+
+function readBackupConfig(env: NodeJS.ProcessEnv, needsDatabase: boolean): BackupCliConfig {
   const problems: string[] = [];
   let values;
   try {
     values = loadVariables(
       [
-        'DATABASE_URL',
+        ...(needsDatabase ? (['DATABASE_URL'] as const) : []),
         'BACKUP_BUCKET',
         'BACKUP_PREFIX',
         'BACKUP_S3_ENDPOINT',
@@ -56,7 +68,7 @@ export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupCl
     );
   if (problems.length > 0 || values === undefined) throw new ConfigError(problems);
   return {
-    connectionString: values.DATABASE_URL,
+    connectionString: 'DATABASE_URL' in values ? values.DATABASE_URL : '',
     store: {
       bucket: values.BACKUP_BUCKET ?? '',
       prefix: values.BACKUP_PREFIX,

@@ -17,8 +17,11 @@ export class PostgresToolError extends Error {
   override readonly name = 'PostgresToolError';
 }
 
+/** The client tools backup and restore run; pg_basebackup takes the physical base backups of point-in-time recovery. */
+export type PostgresToolName = 'pg_dump' | 'pg_restore' | 'pg_basebackup';
+
 /** The path of a client tool, or an error naming the package that provides it. */
-export function postgresTool(name: 'pg_dump' | 'pg_restore'): string {
+export function postgresTool(name: PostgresToolName): string {
   const path = join(POSTGRES_BIN_DIR, name);
   // eslint-disable-next-line security/detect-non-literal-fs-filename -- a fixed path under POSTGRES_BIN_DIR
   if (!existsSync(path)) {
@@ -70,7 +73,7 @@ export interface PostgresToolProcess {
 
 /** Starts a client tool with the password in its environment, handing each stderr line to `onStderrLine`. */
 export function startPostgresTool(
-  name: 'pg_dump' | 'pg_restore',
+  name: PostgresToolName,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   options: { readonly stdout?: 'pipe' | 'ignore'; readonly onStderrLine?: (line: string) => void } = {},
@@ -107,7 +110,7 @@ export function startPostgresTool(
 
 /** Runs a client tool to its end; resolves when it exits 0, rejects with the end of its stderr otherwise. */
 export function runPostgresTool(
-  name: 'pg_dump' | 'pg_restore',
+  name: PostgresToolName,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   onStderrLine?: (line: string) => void,

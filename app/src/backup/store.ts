@@ -162,6 +162,21 @@ export class BackupStore {
     }
   }
 
+  /** An object's bytes as a stream, or undefined when there is no such key (a WAL file not archived yet). */
+  async openIfExists(key: string): Promise<Readable | undefined> {
+    try {
+      const response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: `${this.config.prefix}${key}` }),
+      );
+      if (!(response.Body instanceof Readable)) throw new Error('the response body is not a Node stream');
+      return response.Body;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if ((error as Error).name === 'NoSuchKey' || status === 404) return undefined;
+      throw new BackupStoreError(`could not read ${this.url(key)}: ${describe(error)}`, { cause: error });
+    }
+  }
+
   /** Every object under `prefix<under>`, keys relative to the configured prefix. */
   async list(under: string): Promise<StoredObject[]> {
     const objects: StoredObject[] = [];

@@ -10,6 +10,7 @@ import { formatTable, seconds } from '../backup/report.js';
 import { restoreBackup } from '../backup/restore.js';
 import { withDatabase } from '../backup/postgres.js';
 import { BackupStore } from '../backup/store.js';
+import { listBaseBackups, pointInTimeRestore } from '../backup/wal.js';
 import { parseCommandLine, parseFlags, readCliConfig, runWhenEntryPoint } from './cli.js';
 import type { CliIo } from './cli.js';
 import { auditCheckpointSignatureValid } from '../components/audit/checkpoint.js';
@@ -34,13 +35,17 @@ export const USAGE = `usage: npm run drill [-- options]        (the image: erp-a
 The restore drill: restores the newest backup (or --from) into a scratch database on DATABASE_URL's server and
 proves it usable: every object's sha256 against the manifest, migration checksums, row counts and the audit head
 against the manifest, the audit chain verified end to end and containing the newest checkpoint at or below the
-backup's head, and the app reporting ready (GET /health/ready) against the restored database. It measures the
-RTO (wall time from start until all of that passed) and the RPO (drill start minus the newest change in the
-restored data), prints a table, pushes the results to the Pushgateway, and drops the scratch database.
+backup's head, and the app reporting ready (GET /health/ready) against the restored database. Where the store
+holds a base backup and archived WAL (the local platform's PostgreSQL archives), it then applies point-in-time
+recovery into <database>_pitr: the newest base backup replays every archived WAL file, and its audit chain is
+verified. It measures the RTO (wall time from start until all of that passed) and the RPO (drill start minus the
+newest change restored: the last transaction WAL replay applied, or the logical backup's newest row), prints a
+table, pushes the results to the Pushgateway, and drops the scratch databases.
 
 options:
   --from <id|latest>     the backup to restore (default latest)
   --into <database>      the scratch database (default ${DRILL_DATABASE}); replaced if it exists
+  --scratch-dir <path>   where the dump (and a base backup for PITR) is unpacked (default: the OS temp directory)
   --keep                 keep the scratch database afterwards (to look at it)
   --json                 print the result as JSON instead of a table
   -h, --help             show this help
@@ -59,6 +64,7 @@ exit codes: 0 every check passed, 1 a check failed (the table says which), 64 us
 interface Invocation {
   readonly from: string;
   readonly into: string;
+  readonly scratchDir: string | undefined;
   readonly keep: boolean;
   readonly json: boolean;
 }
@@ -67,6 +73,7 @@ function parseInvocation(argv: readonly string[]): Invocation | 'help' {
   const flags = parseFlags(argv, {
     from: { type: 'string' },
     into: { type: 'string' },
+    'scratch-dir': { type: 'string' },
     keep: { type: 'boolean' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
@@ -75,6 +82,7 @@ function parseInvocation(argv: readonly string[]): Invocation | 'help' {
   return {
     from: flags.from ?? 'latest',
     into: flags.into ?? DRILL_DATABASE,
+    scratchDir: flags['scratch-dir'],
     keep: flags.keep === true,
     json: flags.json === true,
   };
@@ -96,7 +104,13 @@ export interface DrillResult {
   /** The drill's start minus the newest change in the restored data; undefined when the data has no timestamps. */
   readonly rpoSeconds: number | undefined;
   readonly newestChange: string | undefined;
-  readonly timings: { readonly restoreMs: number; readonly auditMs: number; readonly readyMs: number };
+  readonly timings: {
+    readonly restoreMs: number;
+    readonly auditMs: number;
+    readonly readyMs: number;
+    /** Point-in-time recovery (base backup, WAL replay, dump, restore); undefined when the store has no WAL archive. */
+    readonly pitrMs: number | undefined;
+  };
 }
 
 /** The newest time anything in the restored data changed: orders, users, products, audit rows. */
@@ -193,6 +207,7 @@ async function dropDatabase(connectionString: string, name: string): Promise<voi
 export interface DrillOptions {
   readonly from: string;
   readonly into: string;
+  readonly scratchDir?: string | undefined;
   readonly keep: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly progress: (line: string) => void;
@@ -207,6 +222,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const store = new BackupStore(backupConfig.store);
   const checks: DrillCheck[] = [];
   let targetUrl: string | undefined;
+  const pitrInto = `${options.into}_pitr`;
+  let pitrUrl: string | undefined;
   try {
     const restoreStarted = performance.now();
     // The scratch database is the drill's own: replaced without asking, never the live one (restore refuses that).
@@ -216,6 +233,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       connectionString: backupConfig.connectionString,
       into: options.into,
       confirmOverwrite: options.into,
+      ...(options.scratchDir === undefined ? {} : { scratchDir: options.scratchDir }),
       progress,
     });
     targetUrl = restored.targetUrl;
@@ -269,7 +287,17 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     checks.push(await appBecomesReady(targetUrl, env));
     const readyMs = Math.round(performance.now() - readyStarted);
 
-    const newest = await newestChange(targetUrl);
+    const pitr = await pointInTimeCheck(options, backupConfig.connectionString, store, pitrInto);
+    if (pitr !== undefined) {
+      checks.push(pitr.check);
+      pitrUrl = pitr.url;
+    }
+
+    const logicalNewest = await newestChange(targetUrl);
+    const newest =
+      pitr?.newest !== undefined && (logicalNewest === undefined || pitr.newest > logicalNewest)
+        ? pitr.newest
+        : logicalNewest;
     const rtoSeconds = (Date.now() - started) / 1000;
     const rpoSeconds = newest === undefined ? undefined : Math.max(0, (started - newest.getTime()) / 1000);
     return {
@@ -279,14 +307,72 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
       rtoSeconds,
       rpoSeconds,
       newestChange: newest?.toISOString(),
-      timings: { restoreMs, auditMs, readyMs },
+      timings: { restoreMs, auditMs, readyMs, pitrMs: pitr?.ms },
     };
   } finally {
     store.destroy();
     checkpoints.store?.close?.();
     if (!options.keep && targetUrl !== undefined)
       await dropDatabase(backupConfig.connectionString, options.into).catch(() => undefined);
+    if (!options.keep && pitrUrl !== undefined)
+      await dropDatabase(backupConfig.connectionString, pitrInto).catch(() => undefined);
   }
+}
+
+/**
+ * Point-in-time recovery into `into` when the store holds base backups: the newest replays every archived WAL file
+ * (the most recent recoverable point), then its audit chain is verified. Undefined without a WAL archive (the cloud:
+ * RDS keeps its own, restored with aws rds restore-db-instance-to-point-in-time).
+ */
+async function pointInTimeCheck(
+  options: DrillOptions,
+  connectionString: string,
+  store: BackupStore,
+  into: string,
+): Promise<{ check: DrillCheck; url: string | undefined; newest: Date | undefined; ms: number } | undefined> {
+  if ((await listBaseBackups(store)).length === 0) {
+    options.progress('no base backup in the store: point-in-time recovery skipped (the logical backup sets the RPO)');
+    return undefined;
+  }
+  const started = performance.now();
+  const name = 'point-in-time recovery';
+  let recovered;
+  try {
+    recovered = await pointInTimeRestore({
+      connectionString,
+      store,
+      toTime: undefined,
+      into,
+      confirmOverwrite: into,
+      ...(options.scratchDir === undefined ? {} : { scratchDir: options.scratchDir }),
+      progress: options.progress,
+    });
+  } catch (error) {
+    const ms = Math.round(performance.now() - started);
+    return { check: { name, ok: false, detail: (error as Error).message }, url: undefined, newest: undefined, ms };
+  }
+  const db = createDatabase(
+    { connectionString: recovered.targetUrl, slowQueryMs: 60_000, applicationName: 'erp-api-drill', maxConnections: 1 },
+    createLogger({ logLevel: 'silent', appEnv: 'dev' }, { write: () => undefined }),
+  );
+  let chain;
+  try {
+    chain = await verifyAuditChain(db, {});
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+  // The app's own rows, not the last replayed commit: that may be the drill's own restore on the same server.
+  const newest = await newestChange(recovered.targetUrl);
+  return {
+    check: {
+      name,
+      ok: chain.firstBrokenId === undefined,
+      detail: `base ${recovered.baseBackupId} + WAL to ${recovered.newestChange ?? 'the base backup'}: newest row ${newest?.toISOString() ?? 'none'}, orders ${recovered.rowCounts.orders}, audit ${chain.reason}`,
+    },
+    url: recovered.targetUrl,
+    newest,
+    ms: Math.round(performance.now() - started),
+  };
 }
 
 /** The drill CLI as a function: parses `argv`, runs, prints a table (or JSON), pushes metrics, returns the exit code. */
@@ -320,6 +406,10 @@ export async function runDrillCli(argv: readonly string[], env: NodeJS.ProcessEn
         ['restore (download, checksums, pg_restore, facts)', seconds(result.timings.restoreMs)],
         ['audit chain verify', seconds(result.timings.auditMs)],
         ['app ready', seconds(result.timings.readyMs)],
+        [
+          'point-in-time recovery (base backup + WAL replay)',
+          result.timings.pitrMs === undefined ? 'no WAL archive' : seconds(result.timings.pitrMs),
+        ],
         ['RTO (drill wall time)', `${result.rtoSeconds.toFixed(1)} s`],
         [
           'RPO (drill start - newest restored change)',

@@ -5,7 +5,7 @@ import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
 import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { silentProgress } from '../../../pipelines/src/platform/progress.js';
 import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import type { PostgresService } from '../../../pipelines/src/platform/services/postgres.js';
+import type { PostgresService, WalArchive } from '../../../pipelines/src/platform/services/postgres.js';
 import { Supervisor } from '../../../pipelines/src/platform/supervisor.js';
 import { migrate } from '../../src/db/migrations.js';
 import { claimRunFolder } from './run-folder.js';
@@ -39,9 +39,13 @@ export interface PrivatePostgres {
 /**
  * Starts a private PostgreSQL under `dir` on a free loopback port (as the `postgres` account when we are root,
  * as the global setup does) and applies every migration. Name `dir` `run-<pid>-…` under scopeDir('test'): the
- * harness's sweep then stops the server even when the worker dies before `close()`.
+ * harness's sweep then stops the server even when the worker dies before `close()`. With `archive`, it archives
+ * every WAL file (point-in-time recovery tests).
  */
-export async function startPrivatePostgres(dir: string): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(
+  dir: string,
+  options: { readonly archive?: WalArchive } = {},
+): Promise<PrivatePostgres> {
   const port = await freePort(HOST);
   const stateFile = join(dir, 'state.json');
   const supervisor = new Supervisor(stateFile, join(dir, 'logs'), silentProgress);
@@ -55,6 +59,7 @@ export async function startPrivatePostgres(dir: string): Promise<PrivatePostgres
       databases: [DATABASE],
       disposable: true,
       fresh,
+      ...(options.archive === undefined ? {} : { archive: options.archive }),
     });
   const first = definition(true);
   const url = first.connectionString(DATABASE);

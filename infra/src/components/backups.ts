@@ -41,8 +41,36 @@ export const AUDIT_ACCOUNT = 'erp-api-audit';
 export const RESTORE_DRILL_ACCOUNT = 'erp-api-restore-drill';
 /** The scratch database the drill restores into and drops again. */
 export const RESTORE_DRILL_DATABASE = 'erp_restore_drill';
+/** Where the drill keeps the downloaded dump: a volume of its own, since /tmp is a 256 MiB emptyDir. */
+export const RESTORE_SCRATCH_PATH = '/scratch';
+/** The scratch volume's size: room for the compressed dump (217 MB for a 1 GB database) with a wide margin. */
+export const RESTORE_SCRATCH_SIZE = '20Gi';
 /** The drill's entry point: restore the newest backup into the scratch database, check it, measure, push. */
-export const RESTORE_DRILL_ARGS = ['drill', '--into', RESTORE_DRILL_DATABASE] as const;
+export const RESTORE_DRILL_ARGS = [
+  'drill',
+  '--into',
+  RESTORE_DRILL_DATABASE,
+  '--scratch-dir',
+  RESTORE_SCRATCH_PATH,
+] as const;
+
+/**
+ * The drill's scratch space: a generic ephemeral volume (an encrypted gp3 claim made with the pod and deleted with it),
+ * so the dump's size is bounded by the claim, not by the node's disk.
+ */
+const RESTORE_SCRATCH_VOLUME = {
+  name: 'scratch',
+  ephemeral: {
+    volumeClaimTemplate: {
+      metadata: { labels: { 'app.kubernetes.io/name': 'erp-api', 'app.kubernetes.io/component': 'backup' } },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: 'gp3-encrypted',
+        resources: { requests: { storage: RESTORE_SCRATCH_SIZE } },
+      },
+    },
+  },
+};
 
 /** The folder of audit checkpoints under the backup prefix (app/src/components/audit/checkpoint.ts). */
 export const AUDIT_CHECKPOINT_FOLDER = 'audit-checkpoints/';
@@ -389,6 +417,7 @@ export class Backups extends pulumi.ComponentResource {
       extraEnv: k8s.types.input.core.v1.EnvVar[],
       serviceAccountName: string,
       databaseSecretName: string = args.adminSecretName,
+      scratch = false,
     ) =>
       new k8s.batch.v1.CronJob(
         `${name}-${jobName}`,
@@ -413,7 +442,7 @@ export class Backups extends pulumi.ComponentResource {
                     serviceAccountName,
                     automountServiceAccountToken: false,
                     securityContext: POD_SECURITY,
-                    volumes: [TMP_VOLUME],
+                    volumes: scratch ? [TMP_VOLUME, RESTORE_SCRATCH_VOLUME] : [TMP_VOLUME],
                     containers: [
                       {
                         name: jobName,
@@ -423,7 +452,9 @@ export class Backups extends pulumi.ComponentResource {
                         envFrom: [{ secretRef: { name: databaseSecretName } }],
                         securityContext: CONTAINER_SECURITY,
                         resources: JOB_RESOURCES,
-                        volumeMounts: [TMP_MOUNT],
+                        volumeMounts: scratch
+                          ? [TMP_MOUNT, { name: RESTORE_SCRATCH_VOLUME.name, mountPath: RESTORE_SCRATCH_PATH }]
+                          : [TMP_MOUNT],
                       },
                     ],
                   },
@@ -449,6 +480,8 @@ export class Backups extends pulumi.ComponentResource {
       [...RESTORE_DRILL_ARGS],
       [...push, { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: args.runtimeSecretName, key: 'REDIS_URL' } } }],
       RESTORE_DRILL_ACCOUNT,
+      args.adminSecretName,
+      true,
     );
     // `audit verify` walks the audit log's hash chain as the read-only audit role, against the last checkpoint in the bucket and
     // writes a new one; exit 1 and the log line mean tampering.

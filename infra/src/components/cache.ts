@@ -17,7 +17,12 @@ export interface CacheArgs {
   readonly tags: Tags;
 }
 
-/** ElastiCache Redis 7 with TLS, an auth token, encryption at rest, LRU eviction and daily snapshots. */
+/**
+ * ElastiCache Redis 7 with TLS, an auth token, encryption at rest and daily snapshots. It holds the worker's BullMQ
+ * queue as well as the cache, so nothing is evicted (noeviction: cache keys expire by their TTL) and, with replicas,
+ * Multi-AZ failover keeps accepted jobs when a node dies. ElastiCache offers no AOF on Redis 7 replication groups, and
+ * its durability log needs Valkey 9 with cluster mode on; replicas plus snapshots are its answer for this group.
+ */
 export class Cache extends pulumi.ComponentResource {
   public readonly primaryEndpoint: pulumi.Output<string>;
   /** Secret: rediss:// URL with the auth token. */
@@ -64,8 +69,9 @@ export class Cache extends pulumi.ComponentResource {
       `${name}-params`,
       {
         family: 'redis7',
-        description: `${args.name}: evict least recently used keys when full`,
-        parameters: [{ name: 'maxmemory-policy', value: 'allkeys-lru' }],
+        description: `${args.name}: never evict (the job queue lives here; cache keys expire by TTL)`,
+        // BullMQ requires noeviction: an evicted job or lock key loses or repeats a job without a trace.
+        parameters: [{ name: 'maxmemory-policy', value: 'noeviction' }],
         tags: named(args.tags, args.name),
       },
       parent,
@@ -76,7 +82,7 @@ export class Cache extends pulumi.ComponentResource {
       `${name}-redis`,
       {
         replicationGroupId: args.name,
-        description: `${args.name}: erp-api cache and sessions`,
+        description: `${args.name}: erp-api cache, sessions and job queue`,
         engine: 'redis',
         engineVersion: '7.1',
         nodeType: args.nodeType,

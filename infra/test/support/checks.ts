@@ -442,7 +442,27 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     expectEqual(problems, 'restore drill schedule (weekly)', drill?.schedule, '30 4 * * 0');
     const drillPod = rec(rec(rec(rec(drill?.jobTemplate).spec).template).spec);
     const drillContainer = rec(arr(drillPod.containers)[0]);
-    expectEqual(problems, 'restore drill entry point', drillContainer.args, ['drill', '--into', 'erp_restore_drill']);
+    expectEqual(problems, 'restore drill entry point', drillContainer.args, [
+      'drill',
+      '--into',
+      'erp_restore_drill',
+      '--scratch-dir',
+      '/scratch',
+    ]);
+    // the dump is downloaded to --scratch-dir: a claim sized for it, not the 256 MiB /tmp
+    const scratchMount = arr(drillContainer.volumeMounts)
+      .map(rec)
+      .find((mount) => mount.mountPath === '/scratch');
+    const scratchVolume = arr(drillPod.volumes)
+      .map(rec)
+      .find((volume) => volume.name === scratchMount?.name);
+    const scratchClaim = rec(rec(rec(scratchVolume?.ephemeral).volumeClaimTemplate).spec);
+    expectEqual(
+      problems,
+      'restore drill scratch volume',
+      [scratchClaim.storageClassName, rec(rec(scratchClaim.resources).requests).storage],
+      ['gp3-encrypted', '20Gi'],
+    );
     expectEqual(problems, 'restore drill service account', drillPod.serviceAccountName, 'erp-api-restore-drill');
     const drillEnv: Record<string, unknown> = Object.fromEntries(
       arr(drillContainer.env).map((entry) => [String(rec(entry).name), rec(entry).value ?? rec(entry).valueFrom]),
@@ -486,26 +506,26 @@ export const CHECKS: Readonly<Record<string, Check>> = {
     return problems;
   },
 
-  'the cache is Redis 7 with LRU eviction, snapshots, an auth token, and failover where replicas exist': (
-    run,
-    expected,
-  ) => {
-    const problems: string[] = [];
-    const p = only(run, 'aws:elasticache/replicationGroup:ReplicationGroup', problems);
-    if (!String(p.engineVersion).startsWith('7')) problems.push(`Redis engine version is ${show(p.engineVersion)}`);
-    expectEqual(problems, 'automaticFailoverEnabled', p.automaticFailoverEnabled, expected.cacheFailover);
-    if (!isSecretWrapper(p.authToken)) problems.push('the Redis auth token is not a secret');
-    if (typeof p.snapshotRetentionLimit !== 'number' || p.snapshotRetentionLimit < 1)
-      problems.push('Redis keeps no snapshots');
-    const parameters = arr(only(run, 'aws:elasticache/parameterGroup:ParameterGroup', problems).parameters).map(rec);
-    expectEqual(
-      problems,
-      'maxmemory-policy',
-      parameters.find((x) => x.name === 'maxmemory-policy')?.value,
-      'allkeys-lru',
-    );
-    return problems;
-  },
+  'the cache is Redis 7 that never evicts the job queue, with snapshots, an auth token, and Multi-AZ failover where replicas exist':
+    (run, expected) => {
+      const problems: string[] = [];
+      const p = only(run, 'aws:elasticache/replicationGroup:ReplicationGroup', problems);
+      if (!String(p.engineVersion).startsWith('7')) problems.push(`Redis engine version is ${show(p.engineVersion)}`);
+      expectEqual(problems, 'automaticFailoverEnabled', p.automaticFailoverEnabled, expected.cacheFailover);
+      // a replica in another zone is what keeps accepted jobs through a node failure (ElastiCache has no AOF here)
+      expectEqual(problems, 'multiAzEnabled', p.multiAzEnabled, expected.cacheFailover);
+      if (!isSecretWrapper(p.authToken)) problems.push('the Redis auth token is not a secret');
+      if (typeof p.snapshotRetentionLimit !== 'number' || p.snapshotRetentionLimit < 1)
+        problems.push('Redis keeps no snapshots');
+      const parameters = arr(only(run, 'aws:elasticache/parameterGroup:ParameterGroup', problems).parameters).map(rec);
+      expectEqual(
+        problems,
+        'maxmemory-policy',
+        parameters.find((x) => x.name === 'maxmemory-policy')?.value,
+        'noeviction',
+      );
+      return problems;
+    },
 
   "the app scales within the stack's replica range and keeps a disruption budget": (run, expected) => {
     const problems: string[] = [];

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 
 import { PlatformError } from './errors.js';
-import { scopeDir } from './paths.js';
+import { repoRoot, scopeDir } from './paths.js';
 import { localSecret } from './secrets.js';
 import { portFromEnv } from './ports.js';
 import { alertReceiverService } from './services/alert-receiver.js';
@@ -10,8 +10,8 @@ import { appService } from './services/app.js';
 import { argoRolloutsService } from './services/argo-rollouts.js';
 import { JAEGER_PORTS, jaegerService } from './services/jaeger.js';
 import { nginxService } from './services/nginx.js';
-import { objectStoreService } from './services/object-store.js';
-import { postgresService } from './services/postgres.js';
+import { objectStoreClientEnv, objectStoreService } from './services/object-store.js';
+import { postgresService, walCommandFromCheckout } from './services/postgres.js';
 import { prometheusService, SOURCE_POD_TEMPLATE_HASH } from './services/prometheus.js';
 import { pushgatewayService } from './services/pushgateway.js';
 import { redisService } from './services/redis.js';
@@ -97,6 +97,9 @@ export function adminPasswordFile(scope: string): string {
   return join(localPaths(scope).dir, 'secrets', 'admin-password');
 }
 
+/** A WAL segment reaches the object store at most this long after a write: the local RPO bound (≤ 60 s). */
+export const LOCAL_ARCHIVE_TIMEOUT_SECONDS = 30;
+
 /** Where a platform instance keeps data, logs and its state file. */
 export function localPaths(scope: string): { dir: string; stateFile: string; logDir: string } {
   const dir = scopeDir(scope);
@@ -133,6 +136,12 @@ export function localPlatform(env: NodeJS.ProcessEnv, scope: string): ServiceDef
     port: portFromEnv(env, 'SLIPWAY_POSTGRES_PORT', DEFAULT_PORTS.postgres),
     portEnv: 'SLIPWAY_POSTGRES_PORT',
     databases: [APP_DATABASE],
+    // point-in-time recovery: every WAL file goes to the object store (erp-api restore --to-time replays them)
+    archive: {
+      command: walCommandFromCheckout(repoRoot, 'push'),
+      timeoutSeconds: LOCAL_ARCHIVE_TIMEOUT_SECONDS,
+      env: objectStoreClientEnv(`http://${LOCAL_HOST}:${String(localPort(env, 'objectStore'))}`, LOCAL_BACKUP_BUCKET),
+    },
   });
   const redis = redisService({
     dir: join(dir, 'redis'),

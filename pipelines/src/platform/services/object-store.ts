@@ -27,6 +27,17 @@ export const LOCAL_STORE_CREDENTIALS = {
   AWS_SECRET_ACCESS_KEY: 'slipway-local-store-accepts-any-key',
 } as const;
 
+/** The variables `erp-api backup`, `restore` and `wal` need to use the local store at `url`. */
+export function objectStoreClientEnv(url: string, bucket: string): Readonly<Record<string, string>> {
+  return {
+    BACKUP_BUCKET: bucket,
+    BACKUP_S3_ENDPOINT: url,
+    BACKUP_S3_FORCE_PATH_STYLE: 'true',
+    AWS_REGION: 'us-east-1',
+    ...LOCAL_STORE_CREDENTIALS,
+  };
+}
+
 /**
  * gofakes3 (`.tools/bin/gofakes3`, MIT, built by scripts/bootstrap): an S3-compatible server whose bolt backend
  * keeps objects in one file across restarts. It binds loopback only: it checks no credentials.
@@ -42,13 +53,7 @@ export function objectStoreService(options: ObjectStoreOptions): ObjectStoreServ
     portEnv: options.portEnv,
     url,
     bucket,
-    clientEnv: {
-      BACKUP_BUCKET: bucket,
-      BACKUP_S3_ENDPOINT: url,
-      BACKUP_S3_FORCE_PATH_STYLE: 'true',
-      AWS_REGION: 'us-east-1',
-      ...LOCAL_STORE_CREDENTIALS,
-    },
+    clientEnv: objectStoreClientEnv(url, bucket),
     // resolved when read, so a platform without the tool built fails at start with the bootstrap hint
     get command() {
       return toolPath('gofakes3');

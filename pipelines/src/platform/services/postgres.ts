@@ -56,6 +56,29 @@ export interface PostgresOptions {
   readonly disposable?: boolean;
   /** Start from an empty data directory (tests). */
   readonly fresh?: boolean;
+  /** WAL archiving for point-in-time recovery: every WAL file goes to the backup store through `command`. */
+  readonly archive?: WalArchive;
+}
+
+/** archive_command and what it needs: `erp-api wal push "%p" "%f"` with the backup store's variables. */
+export interface WalArchive {
+  /** The shell command PostgreSQL runs per WAL file (%p its path, %f its name). */
+  readonly command: string;
+  /** A segment is shipped at most this long after a write: the RPO bound. */
+  readonly timeoutSeconds: number;
+  /** BACKUP_* and AWS_* for the command, in the server's environment (never in its command line). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** The shell command that runs the app's `wal` CLI from this checkout (tsx on Node, as the platform's other CLIs). */
+export function walCommandFromCheckout(checkout: string, subcommand: 'push' | 'fetch'): string {
+  const quote = (part: string): string => `'${part.replace(/'/g, `'\\''`)}'`;
+  const argv = [
+    process.execPath,
+    join(checkout, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+    join(checkout, 'app', 'src', 'bin', 'wal-cli.ts'),
+  ];
+  return `${argv.map(quote).join(' ')} ${subcommand === 'push' ? 'push "%p" "%f"' : 'fetch "%f" "%p"'}`;
 }
 
 export interface PostgresService extends ServiceDefinition {
@@ -92,7 +115,17 @@ export function postgresService(options: PostgresOptions): PostgresService {
     `port=${port}`,
     'unix_socket_directories=',
     'max_connections=200',
-    ...(options.disposable ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
+    // Replaying WAL from a base backup needs full-page images, so an archiving server keeps them.
+    ...(options.disposable ? ['fsync=off', 'synchronous_commit=off'] : []),
+    ...(options.disposable && options.archive === undefined ? ['full_page_writes=off'] : []),
+    ...(options.archive === undefined
+      ? []
+      : [
+          'wal_level=replica',
+          'archive_mode=on',
+          `archive_command=${options.archive.command}`,
+          `archive_timeout=${options.archive.timeoutSeconds}s`,
+        ]),
   ];
 
   return {
@@ -109,6 +142,7 @@ export function postgresService(options: PostgresOptions): PostgresService {
     },
     // the account may not be able to enter the checkout
     cwd: '/',
+    ...(options.archive === undefined ? {} : { env: options.archive.env }),
     ...(runAs ? { runAs } : {}),
     stopSignal: 'SIGINT',
     connectionString,
