@@ -16,9 +16,9 @@ import {
   takeBaseBackup,
   walShellCommand,
 } from '../src/backup/wal.js';
-import { runBackupCli } from '../src/backup-cli.js';
-import { EXIT as DRILL_EXIT, runDrillCli } from '../src/drill.js';
-import { runRestoreCli } from '../src/restore-cli.js';
+import { runBackupCli } from '../src/bin/backup-cli.js';
+import { EXIT as DRILL_EXIT, runDrillCli } from '../src/bin/drill.js';
+import { runRestoreCli } from '../src/bin/restore-cli.js';
 import { runWalCli } from '../src/bin/wal-cli.js';
 import { startPrivateObjectStore } from './support/private-object-store.js';
 import type { PrivateObjectStore } from './support/private-object-store.js';
