@@ -6,6 +6,7 @@ import { PlatformError } from '../errors.js';
 import { repoRoot } from '../paths.js';
 import type { Progress } from '../progress.js';
 import type { ServiceDefinition } from '../supervisor.js';
+import { httpProbe } from './local-service.js';
 
 export interface AppOptions {
   readonly host: string;
@@ -92,8 +93,22 @@ export interface AppServiceDefinition extends ServiceDefinition {
   readonly migration?: AppOptions['migration'];
 }
 
-/** erp-api run from its TypeScript source with tsx, as one process so signals reach it directly. */
+/**
+ * Node's arguments for an erp-api entry point (`server.ts`, `worker.ts`) run from its TypeScript source with tsx;
+ * instrument.ts first, as the image runs it: tracing hooks in before express, pg and ioredis load.
+ */
+export function appEntryArgs(entry: string): string[] {
+  return [
+    '--enable-source-maps',
+    '--import',
+    'tsx',
+    '--import',
+    pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
+    entry,
+  ];
+}
 
+/** erp-api run from its TypeScript source with tsx, as one process so signals reach it directly. */
 export function appService(options: AppOptions, superseded?: () => string | undefined): AppServiceDefinition {
   const { host, port } = options;
   const base = `http://${host}:${port}`;
@@ -107,13 +122,7 @@ export function appService(options: AppOptions, superseded?: () => string | unde
     portEnv: options.portEnv,
     url: base,
     command: process.execPath,
-    // instrument.ts first, as the image runs it: tracing hooks in before express, pg and ioredis load
-    args: [
-      ...tsx,
-      '--import',
-      pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
-      join(repoRoot, 'app', 'src', 'server.ts'),
-    ],
+    args: appEntryArgs(join(repoRoot, 'app', 'src', 'server.ts')),
     env: { ...options.env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',
     // drain delay + in-flight wait of the app's own graceful shutdown, plus slack
@@ -130,10 +139,7 @@ export function appService(options: AppOptions, superseded?: () => string | unde
       return Promise.resolve();
     },
 
-    async probe(): Promise<void> {
-      const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-    },
+    probe: httpProbe(base, '/health/ready'),
 
     afterReady(): Promise<void> {
       if (options.administrator !== undefined) {

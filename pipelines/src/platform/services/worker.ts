@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { repoRoot } from '../paths.js';
 import type { ServiceDefinition } from '../supervisor.js';
+import { appEntryArgs } from './app.js';
+import { httpProbe } from './local-service.js';
 
 export interface WorkerOptions {
   readonly host: string;
@@ -24,22 +25,12 @@ export function workerService(options: WorkerOptions): ServiceDefinition {
     portEnv: options.portEnv,
     url: base,
     command: process.execPath,
-    args: [
-      '--enable-source-maps',
-      '--import',
-      'tsx',
-      '--import',
-      pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
-      join(repoRoot, 'app', 'src', 'worker.ts'),
-    ],
+    args: appEntryArgs(join(repoRoot, 'app', 'src', 'worker.ts')),
     env: { ...options.env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',
     // running jobs get SHUTDOWN_TIMEOUT_MS (30 s) to finish, plus slack
     stopTimeoutMs: 45_000,
     readyTimeoutMs: 60_000,
-    async probe(): Promise<void> {
-      const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-    },
+    probe: httpProbe(base, '/health/ready'),
   };
 }
