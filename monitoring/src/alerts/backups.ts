@@ -196,6 +196,15 @@ function failedSinceLastSuccess(cronjob: string): string {
   );
 }
 
+const failedJobDescription = (startedAt: string, namespace: string): string =>
+  `The database backup job started at ${startedAt} in namespace ${namespace} failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.`;
+
+/** The alert the tests expect of the backup Job created at 10 minutes that failed. */
+const failedJobFiring = {
+  at: '8m',
+  alerts: [{ labels: { namespace: 'erp' }, description: failedJobDescription('1970-01-01 00:10:00 +0000 UTC', 'erp') }],
+};
+
 export const backupFailed: AlertDefinition = {
   name: 'BackupFailed',
   group: GROUPS.backups,
@@ -205,8 +214,7 @@ export const backupFailed: AlertDefinition = {
       for: '1m',
       severity: 'warning',
       summary: 'A database backup job failed',
-      description:
-        'The database backup job started at {{ $value | humanizeTimestamp }} in namespace {{ $labels.namespace }} failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
+      description: failedJobDescription('{{ $value | humanizeTimestamp }}', '{{ $labels.namespace }}'),
     },
   ],
   tests: [
@@ -217,18 +225,7 @@ export const backupFailed: AlertDefinition = {
         ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x12'),
         ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x12'),
       ],
-      checks: [
-        {
-          at: '8m',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The database backup job started at 1970-01-01 00:10:00 +0000 UTC in namespace erp failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
-            },
-          ],
-        },
-      ],
+      checks: [failedJobFiring],
     },
     {
       name: 'the failed job is still kept, but the next backup succeeded: resolved',
@@ -237,19 +234,7 @@ export const backupFailed: AlertDefinition = {
         ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x20'),
         ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x10 900x10'),
       ],
-      checks: [
-        {
-          at: '8m',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The database backup job started at 1970-01-01 00:10:00 +0000 UTC in namespace erp failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
-            },
-          ],
-        },
-        { at: '15m', alerts: [] },
-      ],
+      checks: [failedJobFiring, { at: '15m', alerts: [] }],
     },
     {
       name: 'a backup job succeeds, and another job fails',
