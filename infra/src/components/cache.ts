@@ -2,6 +2,8 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
+import { rotatingKey } from '../kms.js';
+import { clusterOnlySecurityGroup } from '../security-groups.js';
 import { named, type Tags } from '../tags.js';
 
 export interface CacheArgs {
@@ -27,14 +29,9 @@ export class Cache extends pulumi.ComponentResource {
     super('slipway:cache:Cache', name, {}, opts);
     const parent = { parent: this };
 
-    const key = new aws.kms.Key(
+    const key = rotatingKey(
       `${name}-key`,
-      {
-        description: `${args.name}: Redis data and snapshots`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        tags: named(args.tags, args.name),
-      },
+      { description: `${args.name}: Redis data and snapshots`, tags: args.tags, tagName: args.name },
       parent,
     );
     const subnets = new aws.elasticache.SubnetGroup(
@@ -42,21 +39,15 @@ export class Cache extends pulumi.ComponentResource {
       { subnetIds: args.subnetIds, description: `${args.name}: private subnets`, tags: named(args.tags, args.name) },
       parent,
     );
-    const securityGroup = new aws.ec2.SecurityGroup(
+    const securityGroup = clusterOnlySecurityGroup(
       `${name}-sg`,
       {
         vpcId: args.vpcId,
-        description: `${args.name}: Redis from the cluster nodes only`,
-        ingress: [
-          {
-            protocol: 'tcp',
-            fromPort: 6379,
-            toPort: 6379,
-            securityGroups: [args.clientSecurityGroupId],
-            description: 'cluster nodes',
-          },
-        ],
-        tags: named(args.tags, args.name),
+        clientSecurityGroupId: args.clientSecurityGroupId,
+        name: args.name,
+        serves: 'Redis',
+        port: 6379,
+        tags: args.tags,
       },
       parent,
     );

@@ -3,6 +3,8 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
+import { rotatingKey } from '../kms.js';
+import { clusterOnlySecurityGroup } from '../security-groups.js';
 import { named, type Tags } from '../tags.js';
 
 export interface DatabaseArgs {
@@ -49,14 +51,9 @@ export class Database extends pulumi.ComponentResource {
     super('slipway:database:Database', name, {}, opts);
     const parent = { parent: this };
 
-    const key = new aws.kms.Key(
+    const key = rotatingKey(
       `${name}-key`,
-      {
-        description: `${args.name}: storage, snapshots and Performance Insights`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        tags: named(args.tags, args.name),
-      },
+      { description: `${args.name}: storage, snapshots and Performance Insights`, tags: args.tags, tagName: args.name },
       { parent: this, protect: args.protectData },
     );
     const subnets = new aws.rds.SubnetGroup(
@@ -64,21 +61,15 @@ export class Database extends pulumi.ComponentResource {
       { subnetIds: args.subnetIds, tags: named(args.tags, args.name) },
       parent,
     );
-    const securityGroup = new aws.ec2.SecurityGroup(
+    const securityGroup = clusterOnlySecurityGroup(
       `${name}-sg`,
       {
         vpcId: args.vpcId,
-        description: `${args.name}: PostgreSQL from the cluster nodes only`,
-        ingress: [
-          {
-            protocol: 'tcp',
-            fromPort: 5432,
-            toPort: 5432,
-            securityGroups: [args.clientSecurityGroupId],
-            description: 'cluster nodes',
-          },
-        ],
-        tags: named(args.tags, args.name),
+        clientSecurityGroupId: args.clientSecurityGroupId,
+        name: args.name,
+        serves: 'PostgreSQL',
+        port: 5432,
+        tags: args.tags,
       },
       parent,
     );
