@@ -2,8 +2,7 @@ import { join } from 'node:path';
 
 import { repoRoot } from '../paths.js';
 import type { ServiceDefinition } from '../supervisor.js';
-import { appEntryArgs } from './app.js';
-import { httpProbe } from './local-service.js';
+import { appProcess } from './app.js';
 
 export interface WorkerOptions {
   readonly host: string;
@@ -16,21 +15,5 @@ export interface WorkerOptions {
 
 /** `erp-api worker` run from its TypeScript source with tsx: invoice PDFs and the email outbox. */
 export function workerService(options: WorkerOptions): ServiceDefinition {
-  const { host, port } = options;
-  const base = `http://${host}:${port}`;
-  return {
-    name: 'worker',
-    host,
-    port,
-    portEnv: options.portEnv,
-    url: base,
-    command: process.execPath,
-    args: appEntryArgs(join(repoRoot, 'app', 'src', 'worker.ts')),
-    env: { ...options.env, HOST: host, PORT: String(port) },
-    stopSignal: 'SIGTERM',
-    // running jobs get SHUTDOWN_TIMEOUT_MS (30 s) to finish, plus slack
-    stopTimeoutMs: 45_000,
-    readyTimeoutMs: 60_000,
-    probe: httpProbe(base, '/health/ready'),
-  };
+  return appProcess('worker', join(repoRoot, 'app', 'src', 'worker.ts'), options);
 }
