@@ -39,18 +39,7 @@ export class Cache extends pulumi.ComponentResource {
       { subnetIds: args.subnetIds, description: `${args.name}: private subnets`, tags: named(args.tags, args.name) },
       parent,
     );
-    const securityGroup = clusterOnlySecurityGroup(
-      `${name}-sg`,
-      {
-        vpcId: args.vpcId,
-        clientSecurityGroupId: args.clientSecurityGroupId,
-        name: args.name,
-        serves: 'Redis',
-        port: 6379,
-        tags: args.tags,
-      },
-      parent,
-    );
+    const securityGroup = clusterOnlySecurityGroup(`${name}-sg`, { ...args, serves: 'Redis', port: 6379 }, parent);
     const parameters = new aws.elasticache.ParameterGroup(
       `${name}-params`,
       {

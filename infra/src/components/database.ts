@@ -61,18 +61,7 @@ export class Database extends pulumi.ComponentResource {
       { subnetIds: args.subnetIds, tags: named(args.tags, args.name) },
       parent,
     );
-    const securityGroup = clusterOnlySecurityGroup(
-      `${name}-sg`,
-      {
-        vpcId: args.vpcId,
-        clientSecurityGroupId: args.clientSecurityGroupId,
-        name: args.name,
-        serves: 'PostgreSQL',
-        port: 5432,
-        tags: args.tags,
-      },
-      parent,
-    );
+    const securityGroup = clusterOnlySecurityGroup(`${name}-sg`, { ...args, serves: 'PostgreSQL', port: 5432 }, parent);
     const parameters = new aws.rds.ParameterGroup(
       `${name}-params`,
       {
