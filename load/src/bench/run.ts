@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -35,7 +34,7 @@ import {
 } from './report.js';
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
-import { bareServerService, builtAppService, expressServerService } from './services.js';
+import { bareServerService, benchAppEnv, builtAppService, expressServerService } from './services.js';
 import { ScenarioInputError } from '../engine/settings.js';
 import { benchSettings, type BenchSettings } from './settings.js';
 
@@ -409,21 +408,7 @@ async function main(): Promise<number> {
     const app = builtAppService({
       host: LOCAL_HOST,
       port: await freePort(LOCAL_HOST),
-      env: {
-        NODE_ENV: 'production',
-        APP_ENV: 'prod',
-        LOG_LEVEL: 'warn',
-        SHUTDOWN_DRAIN_MS: '0',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redis.connectionUrl,
-        // Benchmark settings, never production's: no general limit in the way of one load generator, and the
-        // client address taken from X-Forwarded-For so each sign-in comes from its own address.
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        TRUST_PROXY: '1',
-        // throwaway secrets: the bench scope and its data are removed after the run
-        JWT_SECRETS: randomBytes(48).toString('base64url'),
-        PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
-      },
+      env: benchAppEnv(databaseUrl, redis.connectionUrl),
     });
     for (const definition of [postgres, redis, app]) {
       signal.throwIfAborted();

@@ -6,7 +6,6 @@
  * Target: p99 with Jaeger stopped within 10 % of p99 with it running.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -28,7 +27,7 @@ import { vegetaPath } from '../engine/vegeta.js';
 import { runMetrics, type RunMetrics } from './metrics.js';
 import { benchScenario } from './scenarios.js';
 import { clientAddress, seedCachedRead, signIn } from './seed-account.js';
-import { BUILT_APP_ENTRY, builtAppService } from './services.js';
+import { benchAppEnv, BUILT_APP_ENTRY, builtAppService } from './services.js';
 import { median } from './stats.js';
 
 const SCOPE = 'bench-tracing';
@@ -126,19 +125,7 @@ async function main(): Promise<number> {
     const built = builtAppService({
       host: LOCAL_HOST,
       port: await freePort(),
-      env: {
-        NODE_ENV: 'production',
-        APP_ENV: 'prod',
-        LOG_LEVEL: 'warn',
-        SHUTDOWN_DRAIN_MS: '0',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redis.connectionUrl,
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        TRUST_PROXY: '1',
-        OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
-        JWT_SECRETS: randomBytes(48).toString('base64url'),
-        PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
-      },
+      env: { ...benchAppEnv(databaseUrl, redis.connectionUrl), OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint },
     });
     // as the image starts it: instrument.js before server.js
     const app = { ...built, args: ['--import', pathToFileURL(BUILT_INSTRUMENT_ENTRY).href, BUILT_APP_ENTRY] };
