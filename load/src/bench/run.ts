@@ -35,7 +35,7 @@ import {
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
 import { bareServerService, benchAppEnv, builtAppService, expressServerService } from './services.js';
-import { ScenarioInputError } from '../engine/settings.js';
+import { settingsOrReport } from '../engine/settings.js';
 import { benchSettings, type BenchSettings } from './settings.js';
 
 // SLIPWAY_SCOPE moves the run to .local/<scope>, so a test's run never meets a developer's `npm run bench`.
@@ -337,14 +337,8 @@ async function measure(
 }
 
 async function main(): Promise<number> {
-  let settings: BenchSettings;
-  try {
-    settings = benchSettings(process.env);
-  } catch (error) {
-    if (!(error instanceof ScenarioInputError)) throw error;
-    process.stderr.write(`error: ${error.message}\n`);
-    return EXIT_USAGE;
-  }
+  const settings = settingsOrReport(() => benchSettings(process.env));
+  if (settings === undefined) return EXIT_USAGE;
   const vegeta = vegetaPath();
   const version = `vegeta ${vegetaVersion(vegeta)}`;
   const startedAt = new Date();

@@ -22,7 +22,7 @@ import { postgresService } from '../../../pipelines/src/platform/services/postgr
 import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import { claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
 import { runScenario } from '../engine/run.js';
-import { parseDuration, ScenarioInputError, wholeNumber } from '../engine/settings.js';
+import { parseDuration, ScenarioInputError, settingsOrReport, wholeNumber } from '../engine/settings.js';
 import { vegetaPath } from '../engine/vegeta.js';
 import { runMetrics, type RunMetrics } from './metrics.js';
 import { benchScenario } from './scenarios.js';
@@ -68,14 +68,8 @@ function buildApp(): void {
 const fixed = (value: number): string => value.toFixed(2);
 
 async function main(): Promise<number> {
-  let settings: Settings;
-  try {
-    settings = settingsOf(process.env);
-  } catch (error) {
-    if (!(error instanceof ScenarioInputError)) throw error;
-    process.stderr.write(`error: ${error.message}\n`);
-    return 64;
-  }
+  const settings = settingsOrReport(() => settingsOf(process.env));
+  if (settings === undefined) return 64;
   const vegeta = vegetaPath();
   const { dir, stateFile, logDir } = localPaths(SCOPE);
   await claimState(stateFile, progress);
