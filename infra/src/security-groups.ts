@@ -3,16 +3,26 @@ import type * as pulumi from '@pulumi/pulumi';
 
 import { named, type Tags } from './tags.js';
 
-export interface ClusterOnlySecurityGroupArgs {
-  readonly vpcId: pulumi.Input<string>;
-  /** The cluster nodes' security group, the only one let in. */
-  readonly clientSecurityGroupId: pulumi.Input<string>;
-  /** The resource's name, for the description and the Name tag. */
+/** Where a data store (PostgreSQL, Redis) sits: private subnets of the VPC, reachable from the cluster nodes only. */
+export interface PrivateDataStoreArgs {
+  /** The resource's name, for descriptions and the Name tag. */
   readonly name: string;
+  readonly vpcId: pulumi.Input<string>;
+  readonly subnetIds: pulumi.Input<string>[];
+  /** The only security group allowed to connect: the cluster's nodes. */
+  readonly clientSecurityGroupId: pulumi.Input<string>;
+  /** Refuse deletion of the data: Pulumi protect, and the store's own deletion protection and final snapshot. */
+  readonly protectData: boolean;
+  readonly tags: Tags;
+}
+
+export interface ClusterOnlySecurityGroupArgs extends Pick<
+  PrivateDataStoreArgs,
+  'name' | 'vpcId' | 'clientSecurityGroupId' | 'tags'
+> {
   /** The protocol served, in the description: `Redis`, `PostgreSQL`. */
   readonly serves: string;
   readonly port: number;
-  readonly tags: Tags;
 }
 
 /** A security group that lets the cluster nodes, and nothing else, reach one TCP port. */

@@ -3,20 +3,14 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { rotatingKey } from '../kms.js';
-import { clusterOnlySecurityGroup } from '../security-groups.js';
-import { named, type Tags } from '../tags.js';
+import { clusterOnlySecurityGroup, type PrivateDataStoreArgs } from '../security-groups.js';
+import { named } from '../tags.js';
 
-export interface CacheArgs {
-  readonly name: string;
-  readonly vpcId: pulumi.Input<string>;
-  readonly subnetIds: pulumi.Input<string>[];
-  readonly clientSecurityGroupId: pulumi.Input<string>;
+export interface CacheArgs extends PrivateDataStoreArgs {
   readonly nodeType: string;
   /** Replicas besides the primary; 1 or more turns on automatic failover across zones. */
   readonly replicaCount: number;
   readonly snapshotRetentionDays: number;
-  readonly protectData: boolean;
-  readonly tags: Tags;
 }
 
 /** ElastiCache Redis 7 with TLS, an auth token, encryption at rest, LRU eviction and daily snapshots. */

@@ -4,23 +4,15 @@ import * as random from '@pulumi/random';
 
 import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
 import { rotatingKey } from '../kms.js';
-import { clusterOnlySecurityGroup } from '../security-groups.js';
-import { named, type Tags } from '../tags.js';
+import { clusterOnlySecurityGroup, type PrivateDataStoreArgs } from '../security-groups.js';
+import { named } from '../tags.js';
 
-export interface DatabaseArgs {
-  readonly name: string;
-  readonly vpcId: pulumi.Input<string>;
-  readonly subnetIds: pulumi.Input<string>[];
-  /** The only security group allowed to connect: the cluster's nodes. */
-  readonly clientSecurityGroupId: pulumi.Input<string>;
+export interface DatabaseArgs extends PrivateDataStoreArgs {
   readonly instanceClass: string;
   readonly allocatedStorageGib: number;
   readonly maxAllocatedStorageGib: number;
   readonly multiAz: boolean;
   readonly backupRetentionDays: number;
-  /** Refuse deletion: deletionProtection, Pulumi protect, and a final snapshot. */
-  readonly protectData: boolean;
-  readonly tags: Tags;
 }
 
 export const DATABASE_NAME = 'erp';
