@@ -9,8 +9,6 @@ import { APP_DATABASE, LOCAL_HOST, localPaths, platformScope } from '../../../pi
 import { repoRoot } from '../../../pipelines/src/platform/paths.js';
 import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { consoleProgress, seconds } from '../../../pipelines/src/platform/progress.js';
-import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import { AlreadyRunning, claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
 import { RESULTS_DIR } from './check.js';
 import { runScenario } from '../engine/run.js';
@@ -34,7 +32,13 @@ import {
 } from './report.js';
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
-import { bareServerService, benchAppEnv, builtAppService, expressServerService } from './services.js';
+import {
+  bareServerService,
+  benchAppEnv,
+  benchDataServices,
+  builtAppService,
+  expressServerService,
+} from './services.js';
 import { settingsOrReport } from '../engine/settings.js';
 import { benchSettings, type BenchSettings } from './settings.js';
 
@@ -381,23 +385,7 @@ async function main(): Promise<number> {
     await buildApp(signal);
     progress.ok(`app built (${seconds(Date.now() - began)})`);
 
-    const postgres = postgresService({
-      dir: join(dir, 'postgres'),
-      host: LOCAL_HOST,
-      port: await freePort(LOCAL_HOST),
-      portEnv: 'none (the benchmark picks a free port)',
-      databases: [APP_DATABASE],
-      disposable: true,
-      fresh: true,
-    });
-    const redis = redisService({
-      dir: join(dir, 'redis'),
-      host: LOCAL_HOST,
-      port: await freePort(LOCAL_HOST),
-      portEnv: 'none (the benchmark picks a free port)',
-      disposable: true,
-      fresh: true,
-    });
+    const { postgres, redis } = await benchDataServices(dir);
     const databaseUrl = postgres.connectionString(APP_DATABASE);
     const app = builtAppService({
       host: LOCAL_HOST,

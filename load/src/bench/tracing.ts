@@ -18,8 +18,6 @@ import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { isAlive } from '../../../pipelines/src/platform/processes.js';
 import { consoleProgress as progress } from '../../../pipelines/src/platform/progress.js';
 import { jaegerService } from '../../../pipelines/src/platform/services/jaeger.js';
-import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import { claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
 import { runScenario } from '../engine/run.js';
 import { parseDuration, ScenarioInputError, settingsOrReport, wholeNumber } from '../engine/settings.js';
@@ -27,7 +25,7 @@ import { vegetaPath } from '../engine/vegeta.js';
 import { runMetrics, type RunMetrics } from './metrics.js';
 import { benchScenario } from './scenarios.js';
 import { clientAddress, seedCachedRead, signIn } from './seed-account.js';
-import { benchAppEnv, BUILT_APP_ENTRY, builtAppService } from './services.js';
+import { benchAppEnv, benchDataServices, BUILT_APP_ENTRY, builtAppService } from './services.js';
 import { median } from './stats.js';
 
 const SCOPE = 'bench-tracing';
@@ -88,23 +86,7 @@ async function main(): Promise<number> {
   };
   try {
     buildApp();
-    const postgres = postgresService({
-      dir: join(dir, 'postgres'),
-      host: LOCAL_HOST,
-      port: await freePort(),
-      portEnv: 'none',
-      databases: [APP_DATABASE],
-      disposable: true,
-      fresh: true,
-    });
-    const redis = redisService({
-      dir: join(dir, 'redis'),
-      host: LOCAL_HOST,
-      port: await freePort(),
-      portEnv: 'none',
-      disposable: true,
-      fresh: true,
-    });
+    const { postgres, redis } = await benchDataServices(dir);
     const jaeger = jaegerService({
       dir: join(dir, 'jaeger'),
       host: LOCAL_HOST,
