@@ -13,6 +13,17 @@ export const LOKI_RETENTION = '720h';
 /** Where Loki keeps its data inside the container or the local platform directory. */
 export const LOKI_DATA_DIR = '/var/loki';
 
+/** Loki's index and chunk schema, the same for the cluster's Loki (Helm values) and the local one. */
+export const LOKI_SCHEMA_CONFIGS = [
+  {
+    from: '2025-01-01',
+    store: 'tsdb',
+    object_store: 'filesystem',
+    schema: 'v13',
+    index: { prefix: 'index_', period: '24h' },
+  },
+];
+
 export interface LokiOptions {
   readonly dataDir: string;
   readonly httpPort: number;
@@ -38,17 +49,7 @@ export function lokiConfig(options: LokiOptions = DEFAULT_LOKI_OPTIONS): object 
       ring: { kvstore: { store: 'inmemory' } },
       storage: { filesystem: { chunks_directory: `${dir}/chunks`, rules_directory: `${dir}/rules` } },
     },
-    schema_config: {
-      configs: [
-        {
-          from: '2025-01-01',
-          store: 'tsdb',
-          object_store: 'filesystem',
-          schema: 'v13',
-          index: { prefix: 'index_', period: '24h' },
-        },
-      ],
-    },
+    schema_config: { configs: LOKI_SCHEMA_CONFIGS },
     limits_config: {
       retention_period: LOKI_RETENTION,
       reject_old_samples: true,

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 
 import { Redis } from 'ioredis';
 
@@ -16,7 +15,7 @@ import { ConfigError, loadDatabaseUrl, loadPasswordPepper } from '../config.js';
 import { createDatabase } from '../db/pool.js';
 import type { Database } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlagsAndCommand, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 import { AppError, ServiceUnavailableError } from '../errors.js';
 import { createLogger } from '../logger.js';
@@ -71,23 +70,13 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,253}$/;
 const REDIS_CONNECT_TIMEOUT_MS = 2_000;
 
 function parseInvocation(argv: readonly string[]): Invocation | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        email: { type: 'string' },
-        role: { type: 'string' },
-        username: { type: 'string' },
-        'password-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseFlagsAndCommand(argv, {
+    email: { type: 'string' },
+    role: { type: 'string' },
+    username: { type: 'string' },
+    'password-file': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const { values, positionals } = parsed;
   if (values.help === true) return 'help';
   if (positionals.length !== 1) {

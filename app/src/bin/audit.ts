@@ -1,5 +1,3 @@
-import { parseArgs } from 'node:util';
-
 import type { DestinationStream } from 'pino';
 
 import {
@@ -17,7 +15,7 @@ import { BackupStore } from '../backup/store.js';
 import { APP_ENVS, ConfigError, LOG_LEVELS, loadDatabaseUrl } from '../config.js';
 import type { AppEnv, LogLevel } from '../config.js';
 import { createDatabase } from '../db/pool.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlagsAndCommand, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 import { createLogger } from '../logger.js';
 
@@ -84,17 +82,10 @@ interface Invocation {
 }
 
 function parseInvocation(argv: readonly string[]): Invocation | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: { help: { type: 'boolean', short: 'h' }, 'read-only': { type: 'boolean' } },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseFlagsAndCommand(argv, {
+    help: { type: 'boolean', short: 'h' },
+    'read-only': { type: 'boolean' },
+  });
   if (parsed.values.help === true) return 'help';
   const { positionals } = parsed;
   if (positionals.length !== 1)

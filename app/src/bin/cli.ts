@@ -22,8 +22,20 @@ export type CliStep<T> = { readonly ok: true; readonly value: T } | { readonly o
 
 /** The flags of a command that takes no positional arguments; a flag parseArgs refuses becomes a {@link UsageError}. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: T) {
+  return parseOrRefuse({ args: [...argv], allowPositionals: false, strict: true, options }).values;
+}
+
+/** The flags and positional arguments (the command words) of a command; a flag parseArgs refuses becomes a {@link UsageError}. */
+export function parseFlagsAndCommand<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: readonly string[],
+  options: T,
+) {
+  return parseOrRefuse({ args: [...argv], allowPositionals: true, strict: true, options });
+}
+
+function parseOrRefuse<T extends ParseArgsConfig>(config: T) {
   try {
-    return parseArgs({ args: [...argv], allowPositionals: false, strict: true, options }).values;
+    return parseArgs(config);
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

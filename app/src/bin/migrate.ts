@@ -1,5 +1,4 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 
 import { Client, escapeIdentifier, escapeLiteral } from 'pg';
 
@@ -13,8 +12,9 @@ import {
   planProblems,
 } from '../db/migrations.js';
 import type { MigrationPlan } from '../db/migrations.js';
+import { formatTable } from '../backup/report.js';
 import { breakingStatements, type BreakingStatement } from '../db/sql-scan.js';
-import { parseCommandLine, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
+import { parseCommandLine, parseFlagsAndCommand, readCliConfig, runWhenEntryPoint, UsageError } from './cli.js';
 import type { CliIo } from './cli.js';
 
 /** sysexits.h codes, so scripts and the orchestrator can tell a usage mistake from a failed migration. */
@@ -68,23 +68,13 @@ interface Invocation {
 const MAX_LOCK_TIMEOUT_S = 86_400;
 
 function parseInvocation(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'allow-destructive': { type: 'boolean' },
-        'lock-timeout': { type: 'string' },
-        dir: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseFlagsAndCommand(argv, {
+    'allow-destructive': { type: 'boolean' },
+    'lock-timeout': { type: 'string' },
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   const { values, positionals } = parsed;
   if (values.help === true) return 'help';
   if (positionals.length > 1)
@@ -134,15 +124,7 @@ function statusTable(plan: MigrationPlan): string {
     ]);
   }
   for (const file of plan.pending) rows.push([String(file.version).padStart(4, '0'), file.name, 'pending', '', '']);
-  const widths = rows[0]?.map((_cell, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return formatTable(rows);
 }
 
 async function status(connectionString: string, dir: string, io: CliIo): Promise<number> {

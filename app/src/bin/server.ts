@@ -5,23 +5,19 @@ import { Redis } from 'ioredis';
 
 import { createApp } from '../app.js';
 import { createComponents } from '../components/index.js';
-import { environmentWithConfigFile, reloadConfiguration, RuntimeSettings } from '../config-reload.js';
-import { ConfigError, loadConfig } from '../config.js';
+import { reloadConfiguration, RuntimeSettings } from '../config-reload.js';
 import type { Config } from '../config.js';
 import { assertMigrationsApplied, PendingMigrationsError } from '../db/migrations.js';
 import { createDatabase, databaseSettings } from '../db/pool.js';
 import type { Database } from '../db/pool.js';
 import { isEntryPoint } from './entry-point.js';
-import { Lifecycle } from '../lifecycle.js';
+import { exitIfMigrationsPending, Lifecycle, loadEntryPointConfig, shutDownOnSignals } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { tracing } from '../observability/tracing.js';
 
-/** sysexits.h EX_CONFIG: the orchestrator shows a configuration fault, not a crash. */
-export const EXIT_CONFIG_ERROR = 78;
-/** sysexits.h EX_TEMPFAIL: the schema is behind; the migration job may still be running, so a restart may succeed. */
-export const EXIT_PENDING_MIGRATIONS = 75;
+export { EXIT_CONFIG_ERROR, EXIT_PENDING_MIGRATIONS } from '../lifecycle.js';
 
 // A stalled Redis fails commands fast instead of letting requests pile up behind it.
 const REDIS_COMMAND_TIMEOUT_MS = 2_000;
@@ -211,21 +207,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   return { server, url, lifecycle, settings, shutdown };
 }
 
-function printConfigProblems(error: ConfigError): void {
-  for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
-}
-
 /** The entry point: validate config, serve, and shut down gracefully on SIGTERM or SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(environmentWithConfigFile(env));
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    printConfigProblems(error);
-    process.exitCode = EXIT_CONFIG_ERROR;
-    return;
-  }
+  const config = loadEntryPointConfig(env);
+  if (config === undefined) return;
 
   const logger = createLogger(config);
   process.on('uncaughtException', (error, origin) => {
@@ -237,10 +222,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   try {
     running = await startServer(config, logger);
   } catch (error) {
-    if (error instanceof PendingMigrationsError) {
-      logger.fatal({ pending: error.pending.map((file) => file.fileName) }, error.message);
-      process.exit(EXIT_PENDING_MIGRATIONS);
-    }
+    exitIfMigrationsPending(error, logger);
     if (error instanceof SchemaCheckError) {
       logger.fatal({ err: error.cause }, error.message);
       process.exit(1);
@@ -252,21 +234,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exit(1);
   }
 
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (running.lifecycle.shuttingDown) {
-      logger.warn({ signal }, 'shutdown already in progress; signal ignored');
-      return;
-    }
-    running.shutdown(signal).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.fatal({ err: error }, 'shutdown failed; exiting');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  shutDownOnSignals(logger, (signal) => running.shutdown(signal));
   // SIGHUP re-reads the environment and CONFIG_FILE and applies LOG_LEVEL and RATE_LIMIT_PER_MINUTE.
   process.on('SIGHUP', () => {
     try {

@@ -20,20 +20,17 @@ import {
 } from '../components/jobs/queues.js';
 import { QUEUE_NAMES } from '../components/jobs/queues.js';
 import type { QueueName } from '../components/jobs/queues.js';
-import { environmentWithConfigFile } from '../config-reload.js';
-import { ConfigError, loadConfig } from '../config.js';
 import type { Config } from '../config.js';
-import { assertMigrationsApplied, PendingMigrationsError } from '../db/migrations.js';
+import { assertMigrationsApplied } from '../db/migrations.js';
 import { createDatabase, databaseSettings } from '../db/pool.js';
 import type { Database } from '../db/pool.js';
 import { isEntryPoint } from './entry-point.js';
+import { exitIfMigrationsPending, loadEntryPointConfig, shutDownOnSignals } from '../lifecycle.js';
 import { createLogger } from '../logger.js';
 import type { Logger } from '../logger.js';
 import { Metrics } from '../observability/metrics.js';
 import type { QueueSnapshot } from '../observability/metrics.js';
 
-const EXIT_CONFIG_ERROR = 78;
-const EXIT_PENDING_MIGRATIONS = 75;
 /** The scheduler that makes one worker scan the outbox every EMAIL_OUTBOX_POLL_MS. */
 const OUTBOX_SCHEDULER_ID = 'email-outbox-scan';
 
@@ -276,44 +273,18 @@ export async function startWorker(config: Config, logger: Logger): Promise<Runni
 
 /** The entry point (`erp-api worker`): validate config, take jobs, and stop gracefully on SIGTERM or SIGINT. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(environmentWithConfigFile(env));
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
-    process.exitCode = EXIT_CONFIG_ERROR;
-    return;
-  }
+  const config = loadEntryPointConfig(env);
+  if (config === undefined) return;
   const logger = createLogger(config);
   let running: RunningWorker;
   try {
     running = await startWorker(config, logger);
   } catch (error) {
-    if (error instanceof PendingMigrationsError) {
-      logger.fatal({ pending: error.pending.map((file) => file.fileName) }, error.message);
-      process.exit(EXIT_PENDING_MIGRATIONS);
-    }
+    exitIfMigrationsPending(error, logger);
     logger.fatal({ err: error }, 'worker could not start; check DATABASE_URL, REDIS_URL, HOST and PORT');
     process.exit(1);
   }
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled) {
-      logger.warn({ signal }, 'shutdown already in progress; signal ignored');
-      return;
-    }
-    signalled = true;
-    running.shutdown(signal).then(
-      (finished) => process.exit(finished ? 0 : 1),
-      (error: unknown) => {
-        logger.fatal({ err: error }, 'shutdown failed; exiting');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  shutDownOnSignals(logger, (signal) => running.shutdown(signal));
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -2,6 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
+import { rotatingKey } from '../kms.js';
 import { named, type Tags } from '../tags.js';
 import { MONITORING_NAMESPACE, PUSHGATEWAY_PORT, PUSHGATEWAY_URL } from './observability.js';
 import { serviceAccountTrustPolicy } from './cluster.js';
@@ -109,14 +110,9 @@ export class Backups extends pulumi.ComponentResource {
     const parent = { parent: this };
     const stateful = { parent: this, protect: args.protectData };
 
-    const key = new aws.kms.Key(
+    const key = rotatingKey(
       `${name}-key`,
-      {
-        description: `${args.name}: database dumps and recovery points`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        tags: named(args.tags, args.name),
-      },
+      { description: `${args.name}: database dumps and recovery points`, tags: args.tags, tagName: args.name },
       stateful,
     );
 
@@ -320,13 +316,12 @@ export class Backups extends pulumi.ComponentResource {
     let copyVaultArn: pulumi.Output<string> | undefined;
     if (args.copyRegion !== '') {
       const remote = new aws.Provider(`${name}-${args.copyRegion}`, { region: args.copyRegion }, parent);
-      const remoteKey = new aws.kms.Key(
+      const remoteKey = rotatingKey(
         `${name}-copy-key`,
         {
           description: `${args.name}: copies of recovery points from ${args.region}`,
-          enableKeyRotation: true,
-          deletionWindowInDays: 30,
-          tags: named(args.tags, `${args.name}-copy`),
+          tags: args.tags,
+          tagName: `${args.name}-copy`,
         },
         { ...stateful, provider: remote },
       );

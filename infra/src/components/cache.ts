@@ -2,19 +2,15 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import { named, type Tags } from '../tags.js';
+import { rotatingKey } from '../kms.js';
+import { clusterOnlySecurityGroup, type PrivateDataStoreArgs } from '../security-groups.js';
+import { named } from '../tags.js';
 
-export interface CacheArgs {
-  readonly name: string;
-  readonly vpcId: pulumi.Input<string>;
-  readonly subnetIds: pulumi.Input<string>[];
-  readonly clientSecurityGroupId: pulumi.Input<string>;
+export interface CacheArgs extends PrivateDataStoreArgs {
   readonly nodeType: string;
   /** Replicas besides the primary; 1 or more turns on automatic failover across zones. */
   readonly replicaCount: number;
   readonly snapshotRetentionDays: number;
-  readonly protectData: boolean;
-  readonly tags: Tags;
 }
 
 /**
@@ -32,14 +28,9 @@ export class Cache extends pulumi.ComponentResource {
     super('slipway:cache:Cache', name, {}, opts);
     const parent = { parent: this };
 
-    const key = new aws.kms.Key(
+    const key = rotatingKey(
       `${name}-key`,
-      {
-        description: `${args.name}: Redis data and snapshots`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        tags: named(args.tags, args.name),
-      },
+      { description: `${args.name}: Redis data and snapshots`, tags: args.tags, tagName: args.name },
       parent,
     );
     const subnets = new aws.elasticache.SubnetGroup(
@@ -47,24 +38,7 @@ export class Cache extends pulumi.ComponentResource {
       { subnetIds: args.subnetIds, description: `${args.name}: private subnets`, tags: named(args.tags, args.name) },
       parent,
     );
-    const securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-sg`,
-      {
-        vpcId: args.vpcId,
-        description: `${args.name}: Redis from the cluster nodes only`,
-        ingress: [
-          {
-            protocol: 'tcp',
-            fromPort: 6379,
-            toPort: 6379,
-            securityGroups: [args.clientSecurityGroupId],
-            description: 'cluster nodes',
-          },
-        ],
-        tags: named(args.tags, args.name),
-      },
-      parent,
-    );
+    const securityGroup = clusterOnlySecurityGroup(`${name}-sg`, { ...args, serves: 'Redis', port: 6379 }, parent);
     const parameters = new aws.elasticache.ParameterGroup(
       `${name}-params`,
       {

@@ -5,6 +5,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { chartResources } from '../capacity.js';
 import { pinnedRelease } from '../charts.js';
 import { logGroupKey } from '../log-encryption.js';
+import { rotatingKey } from '../kms.js';
 import { named, type Tags } from '../tags.js';
 import { serviceTrustPolicy } from '../trust.js';
 
@@ -100,13 +101,12 @@ export class Cluster extends pulumi.ComponentResource {
     super('slipway:cluster:Cluster', name, {}, opts);
     const parent = { parent: this };
 
-    const secretsKey = new aws.kms.Key(
+    const secretsKey = rotatingKey(
       `${name}-secrets`,
       {
         description: `${args.name}: envelope encryption of Kubernetes Secrets`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        tags: named(args.tags, `${args.name}-secrets`),
+        tags: args.tags,
+        tagName: `${args.name}-secrets`,
       },
       parent,
     );

@@ -3,22 +3,16 @@ import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
 import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
-import { named, type Tags } from '../tags.js';
+import { rotatingKey } from '../kms.js';
+import { clusterOnlySecurityGroup, type PrivateDataStoreArgs } from '../security-groups.js';
+import { named } from '../tags.js';
 
-export interface DatabaseArgs {
-  readonly name: string;
-  readonly vpcId: pulumi.Input<string>;
-  readonly subnetIds: pulumi.Input<string>[];
-  /** The only security group allowed to connect: the cluster's nodes. */
-  readonly clientSecurityGroupId: pulumi.Input<string>;
+export interface DatabaseArgs extends PrivateDataStoreArgs {
   readonly instanceClass: string;
   readonly allocatedStorageGib: number;
   readonly maxAllocatedStorageGib: number;
   readonly multiAz: boolean;
   readonly backupRetentionDays: number;
-  /** Refuse deletion: deletionProtection, Pulumi protect, and a final snapshot. */
-  readonly protectData: boolean;
-  readonly tags: Tags;
 }
 
 export const DATABASE_NAME = 'erp';
@@ -49,14 +43,9 @@ export class Database extends pulumi.ComponentResource {
     super('slipway:database:Database', name, {}, opts);
     const parent = { parent: this };
 
-    const key = new aws.kms.Key(
+    const key = rotatingKey(
       `${name}-key`,
-      {
-        description: `${args.name}: storage, snapshots and Performance Insights`,
-        enableKeyRotation: true,
-        deletionWindowInDays: 30,
-        tags: named(args.tags, args.name),
-      },
+      { description: `${args.name}: storage, snapshots and Performance Insights`, tags: args.tags, tagName: args.name },
       { parent: this, protect: args.protectData },
     );
     const subnets = new aws.rds.SubnetGroup(
@@ -64,24 +53,7 @@ export class Database extends pulumi.ComponentResource {
       { subnetIds: args.subnetIds, tags: named(args.tags, args.name) },
       parent,
     );
-    const securityGroup = new aws.ec2.SecurityGroup(
-      `${name}-sg`,
-      {
-        vpcId: args.vpcId,
-        description: `${args.name}: PostgreSQL from the cluster nodes only`,
-        ingress: [
-          {
-            protocol: 'tcp',
-            fromPort: 5432,
-            toPort: 5432,
-            securityGroups: [args.clientSecurityGroupId],
-            description: 'cluster nodes',
-          },
-        ],
-        tags: named(args.tags, args.name),
-      },
-      parent,
-    );
+    const securityGroup = clusterOnlySecurityGroup(`${name}-sg`, { ...args, serves: 'PostgreSQL', port: 5432 }, parent);
     const parameters = new aws.rds.ParameterGroup(
       `${name}-params`,
       {

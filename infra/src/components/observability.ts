@@ -2,7 +2,12 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import { lokiRetentionHelmValues, traceDerivedField, TRACING_DATASOURCE_UID } from '../../../monitoring/src/loki.js';
+import {
+  LOKI_SCHEMA_CONFIGS,
+  lokiRetentionHelmValues,
+  traceDerivedField,
+  TRACING_DATASOURCE_UID,
+} from '../../../monitoring/src/loki.js';
 import { appServiceMonitorSpec, workerServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
@@ -261,17 +266,7 @@ export class Observability extends pulumi.ComponentResource {
           auth_enabled: false,
           commonConfig: { replication_factor: 1 },
           storage: { type: 'filesystem' },
-          schemaConfig: {
-            configs: [
-              {
-                from: '2025-01-01',
-                store: 'tsdb',
-                object_store: 'filesystem',
-                schema: 'v13',
-                index: { prefix: 'index_', period: '24h' },
-              },
-            ],
-          },
+          schemaConfig: { configs: LOKI_SCHEMA_CONFIGS },
           // 30 days, deleted by the compactor: monitoring/ defines the retention once for every Loki.
           ...lokiRetentionHelmValues(),
           // Merged over the chart's own config, so this ruler storage replaces the chart's rather than repeating it.

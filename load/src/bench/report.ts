@@ -112,6 +112,10 @@ function heldRate(summary: RowSummary, rps: number): Condition {
   return { name: `≥ ${rps}/s`, met: summary.medianRps >= rps * RATE_SLACK, measured: perSecond(summary.medianRps) };
 }
 
+function p99Under(summary: RowSummary, limitMs: number): Condition {
+  return { name: `p99 < ${limitMs} ms`, met: summary.medianP99Ms < limitMs, measured: ms(summary.medianP99Ms) };
+}
+
 function judgement(row: BenchRow, conditions: Condition[]): Judgement {
   return {
     row,
@@ -138,7 +142,7 @@ export function judge(summary: RowSummary, express?: RowSummary): Judgement | un
       return judgement(summary.row, [
         heldRate(summary, t.rps),
         { name: `for ${t.seconds} s`, met: summary.seconds >= t.seconds, measured: `${summary.seconds.toFixed(0)} s` },
-        { name: `p99 < ${t.p99Ms} ms`, met: summary.medianP99Ms < t.p99Ms, measured: ms(summary.medianP99Ms) },
+        p99Under(summary, t.p99Ms),
         { name: '0 failed', met: summary.failed === 0, measured: `${summary.failed} failed` },
         {
           name: `RSS < ${t.rssMb} MB`,
@@ -151,22 +155,11 @@ export function judge(summary: RowSummary, express?: RowSummary): Judgement | un
     case 'orders':
       return judgement(summary.row, [
         heldRate(summary, TARGETS.orders.rps),
-        {
-          name: `p99 < ${TARGETS.orders.p99Ms} ms`,
-          met: summary.medianP99Ms < TARGETS.orders.p99Ms,
-          measured: ms(summary.medianP99Ms),
-        },
+        p99Under(summary, TARGETS.orders.p99Ms),
         { name: '0 errors', met: summary.failed === 0, measured: `${summary.failed} failed` },
       ]);
     case 'logins':
-      return judgement(summary.row, [
-        heldRate(summary, TARGETS.logins.rps),
-        {
-          name: `p99 < ${TARGETS.logins.p99Ms} ms`,
-          met: summary.medianP99Ms < TARGETS.logins.p99Ms,
-          measured: ms(summary.medianP99Ms),
-        },
-      ]);
+      return judgement(summary.row, [heldRate(summary, TARGETS.logins.rps), p99Under(summary, TARGETS.logins.p99Ms)]);
     case 'invoices': {
       const t = TARGETS.invoices;
       return judgement(summary.row, [

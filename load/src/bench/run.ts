@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,14 +9,7 @@ import { APP_DATABASE, LOCAL_HOST, localPaths, platformScope } from '../../../pi
 import { repoRoot } from '../../../pipelines/src/platform/paths.js';
 import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { consoleProgress, seconds } from '../../../pipelines/src/platform/progress.js';
-import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import { redisService } from '../../../pipelines/src/platform/services/redis.js';
-import {
-  AlreadyRunning,
-  claimState,
-  Supervisor,
-  type ServiceDefinition,
-} from '../../../pipelines/src/platform/supervisor.js';
+import { AlreadyRunning, claimState, Supervisor, type ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
 import { RESULTS_DIR } from './check.js';
 import { runScenario } from '../engine/run.js';
 import type { Seeded } from '../engine/session.js';
@@ -40,9 +32,16 @@ import {
 } from './report.js';
 import { rssGrowth, sampleMaxRss } from './rss.js';
 import { clientAddress, seedCachedRead, signIn, type SeedAccount } from './seed-account.js';
-import { bareServerService, builtAppService, builtWorkerService, expressServerService } from './services.js';
+import {
+  bareServerService,
+  benchAppEnv,
+  benchDataServices,
+  builtAppService,
+  builtWorkerService,
+  expressServerService,
+} from './services.js';
+import { settingsOrReport } from '../engine/settings.js';
 import { INVOICE_WORKERS, measureInvoices, seedInvoiceOrders } from './invoices.js';
-import { ScenarioInputError } from '../engine/settings.js';
 import { benchSettings, type BenchSettings } from './settings.js';
 import { median } from './stats.js';
 
@@ -402,14 +401,8 @@ async function measure(
 }
 
 async function main(): Promise<number> {
-  let settings: BenchSettings;
-  try {
-    settings = benchSettings(process.env);
-  } catch (error) {
-    if (!(error instanceof ScenarioInputError)) throw error;
-    process.stderr.write(`error: ${error.message}\n`);
-    return EXIT_USAGE;
-  }
+  const settings = settingsOrReport(() => benchSettings(process.env));
+  if (settings === undefined) return EXIT_USAGE;
   const vegeta = vegetaPath();
   const version = `vegeta ${vegetaVersion(vegeta)}`;
   const startedAt = new Date();
@@ -452,43 +445,15 @@ async function main(): Promise<number> {
     await buildApp(signal);
     progress.ok(`app built (${seconds(Date.now() - began)})`);
 
-    const postgres = postgresService({
-      dir: join(dir, 'postgres'),
-      host: LOCAL_HOST,
-      port: await freePort(LOCAL_HOST),
-      portEnv: 'none (the benchmark picks a free port)',
-      databases: [APP_DATABASE],
-      disposable: true,
-      fresh: true,
-    });
-    const redis = redisService({
-      dir: join(dir, 'redis'),
-      host: LOCAL_HOST,
-      port: await freePort(LOCAL_HOST),
-      portEnv: 'none (the benchmark picks a free port)',
-      disposable: true,
-      fresh: true,
-    });
+    const { postgres, redis } = await benchDataServices(dir);
     const databaseUrl = postgres.connectionString(APP_DATABASE);
     const app = builtAppService({
       host: LOCAL_HOST,
       port: await freePort(LOCAL_HOST),
       env: {
-        NODE_ENV: 'production',
-        APP_ENV: 'prod',
-        LOG_LEVEL: 'warn',
-        SHUTDOWN_DRAIN_MS: '0',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redis.connectionUrl,
-        // Benchmark settings, never production's: no general limit in the way of one load generator, and the
-        // client address taken from X-Forwarded-For so each sign-in comes from its own address.
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        TRUST_PROXY: '1',
+        ...benchAppEnv(databaseUrl, redis.connectionUrl),
         // the invoice row's bulk is meant to queue beyond what the workers drain, not to meet the 429 backpressure
         JOB_QUEUE_LIMIT: '1000000',
-        // throwaway secrets: the bench scope and its data are removed after the run
-        JWT_SECRETS: randomBytes(48).toString('base64url'),
-        PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
       },
     });
     const invoices = settings.scenarios.includes('invoices');

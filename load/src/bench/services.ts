@@ -1,9 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 
+import { APP_DATABASE, LOCAL_HOST } from '../../../pipelines/src/platform/local.js';
 import { repoRoot } from '../../../pipelines/src/platform/paths.js';
+import { freePort } from '../../../pipelines/src/platform/ports.js';
 import type { Progress } from '../../../pipelines/src/platform/progress.js';
 import { migrateDatabase } from '../../../pipelines/src/platform/services/app.js';
+import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
+import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import type { ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
 
 /** Where `npm run build -w app` puts the production entry point. */
@@ -25,6 +30,48 @@ export interface BuiltAppOptions {
   readonly port: number;
   /** Variables of the app's config schema (app/src/config.ts); secrets included, never printed. */
   readonly env: Readonly<Record<string, string>>;
+}
+
+/** A fresh, throwaway PostgreSQL (with the app's database) and Redis under `dir`, on free loopback ports. */
+export async function benchDataServices(dir: string) {
+  const postgres = postgresService({
+    dir: join(dir, 'postgres'),
+    host: LOCAL_HOST,
+    port: await freePort(LOCAL_HOST),
+    portEnv: PORT_ENV,
+    databases: [APP_DATABASE],
+    disposable: true,
+    fresh: true,
+  });
+  const redis = redisService({
+    dir: join(dir, 'redis'),
+    host: LOCAL_HOST,
+    port: await freePort(LOCAL_HOST),
+    portEnv: PORT_ENV,
+    disposable: true,
+    fresh: true,
+  });
+  return { postgres, redis };
+}
+
+/**
+ * The benchmark app's environment, never production's: no general rate limit in the way of one load generator, the
+ * client address taken from X-Forwarded-For so each sign-in comes from its own address, and throwaway secrets (the
+ * bench scope and its data are removed after the run).
+ */
+export function benchAppEnv(databaseUrl: string, redisUrl: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    APP_ENV: 'prod',
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_DRAIN_MS: '0',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    TRUST_PROXY: '1',
+    JWT_SECRETS: randomBytes(48).toString('base64url'),
+    PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
+  };
 }
 
 /**

@@ -6,7 +6,6 @@
  * Target: p99 with Jaeger stopped within 10 % of p99 with it running.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,16 +18,14 @@ import { freePort } from '../../../pipelines/src/platform/ports.js';
 import { isAlive } from '../../../pipelines/src/platform/processes.js';
 import { consoleProgress as progress } from '../../../pipelines/src/platform/progress.js';
 import { jaegerService } from '../../../pipelines/src/platform/services/jaeger.js';
-import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import { redisService } from '../../../pipelines/src/platform/services/redis.js';
 import { claimState, Supervisor } from '../../../pipelines/src/platform/supervisor.js';
 import { runScenario } from '../engine/run.js';
-import { parseDuration, ScenarioInputError, wholeNumber } from '../engine/settings.js';
+import { parseDuration, ScenarioInputError, settingsOrReport, wholeNumber } from '../engine/settings.js';
 import { vegetaPath } from '../engine/vegeta.js';
 import { runMetrics, type RunMetrics } from './metrics.js';
 import { benchScenario } from './scenarios.js';
 import { clientAddress, seedCachedRead, signIn } from './seed-account.js';
-import { BUILT_APP_ENTRY, builtAppService } from './services.js';
+import { benchAppEnv, benchDataServices, BUILT_APP_ENTRY, builtAppService } from './services.js';
 import { median } from './stats.js';
 
 const SCOPE = 'bench-tracing';
@@ -69,14 +66,8 @@ function buildApp(): void {
 const fixed = (value: number): string => value.toFixed(2);
 
 async function main(): Promise<number> {
-  let settings: Settings;
-  try {
-    settings = settingsOf(process.env);
-  } catch (error) {
-    if (!(error instanceof ScenarioInputError)) throw error;
-    process.stderr.write(`error: ${error.message}\n`);
-    return 64;
-  }
+  const settings = settingsOrReport(() => settingsOf(process.env));
+  if (settings === undefined) return 64;
   const vegeta = vegetaPath();
   const { dir, stateFile, logDir } = localPaths(SCOPE);
   await claimState(stateFile, progress);
@@ -95,23 +86,7 @@ async function main(): Promise<number> {
   };
   try {
     buildApp();
-    const postgres = postgresService({
-      dir: join(dir, 'postgres'),
-      host: LOCAL_HOST,
-      port: await freePort(),
-      portEnv: 'none',
-      databases: [APP_DATABASE],
-      disposable: true,
-      fresh: true,
-    });
-    const redis = redisService({
-      dir: join(dir, 'redis'),
-      host: LOCAL_HOST,
-      port: await freePort(),
-      portEnv: 'none',
-      disposable: true,
-      fresh: true,
-    });
+    const { postgres, redis } = await benchDataServices(dir);
     const jaeger = jaegerService({
       dir: join(dir, 'jaeger'),
       host: LOCAL_HOST,
@@ -126,19 +101,7 @@ async function main(): Promise<number> {
     const built = builtAppService({
       host: LOCAL_HOST,
       port: await freePort(),
-      env: {
-        NODE_ENV: 'production',
-        APP_ENV: 'prod',
-        LOG_LEVEL: 'warn',
-        SHUTDOWN_DRAIN_MS: '0',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redis.connectionUrl,
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        TRUST_PROXY: '1',
-        OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
-        JWT_SECRETS: randomBytes(48).toString('base64url'),
-        PASSWORD_PEPPER: randomBytes(32).toString('base64url'),
-      },
+      env: { ...benchAppEnv(databaseUrl, redis.connectionUrl), OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint },
     });
     // as the image starts it: instrument.js before server.js
     const app = { ...built, args: ['--import', pathToFileURL(BUILT_INSTRUMENT_ENTRY).href, BUILT_APP_ENTRY] };

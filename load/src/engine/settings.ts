@@ -13,6 +13,17 @@ export class ScenarioInputError extends Error {
   }
 }
 
+/** The settings `read` returns, or undefined once a {@link ScenarioInputError} is written to stderr as `error: …`. */
+export function settingsOrReport<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof ScenarioInputError)) throw error;
+    process.stderr.write(`error: ${error.message}\n`);
+    return undefined;
+  }
+}
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 const UNIT_MS = { h: 3_600_000, m: 60_000, s: 1_000 } as const;

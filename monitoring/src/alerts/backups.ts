@@ -42,103 +42,147 @@ const ksm = (metric: string, labels: string, values: string): TestSeries => ({
   values,
 });
 
-export const backupMissing: AlertDefinition = {
+/**
+ * A CronJob that must succeed once a period, watched on two signals: kube-state-metrics on the CronJob, and the
+ * success its command pushed to the Pushgateway.
+ */
+interface PeriodicJobAlert {
+  readonly name: string;
+  readonly cronjob: string;
+  readonly pushed: { readonly metric: string; readonly job: string };
+  readonly staleSeconds: number;
+  readonly for: string;
+  readonly summary: string;
+  /** The last success as each signal knows it, as the description names it. */
+  readonly lastSuccess: { readonly cronjob: string; readonly pushed: string };
+  /** The end of the description, after the age: the schedule and what a stale job means. */
+  readonly consequence: string;
+  readonly testEvaluationInterval?: string;
+  readonly tests: {
+    readonly interval: string;
+    /** Samples of a success that never moves, and of one that moves on once a period, over the whole test. */
+    readonly flat: string;
+    readonly periodic: string;
+    /** Still quiet, then firing with the age promtool renders, then (periodic) quiet. */
+    readonly quietAt: string;
+    readonly firingAt: string;
+    readonly firingAge: string;
+    readonly periodicAt: string;
+    readonly names: {
+      readonly stale: string;
+      readonly neverSucceeded?: string;
+      readonly pushedStale: string;
+      readonly pushesEveryPeriod: string;
+      readonly succeedsEveryPeriod: string;
+    };
+  };
+}
+
+function periodicJobAlert(job: PeriodicJobAlert): AlertDefinition {
+  const { cronjob, tests } = job;
+  const description = (what: string, namespace: string, age: string): string =>
+    `The last ${what} in namespace ${namespace} is ${age} old; ${job.consequence}`;
+  const firing = (what: string, labels: Readonly<Record<string, string>>) => ({
+    at: tests.firingAt,
+    alerts: [{ labels: { namespace: 'erp', ...labels }, description: description(what, 'erp', tests.firingAge) }],
+  });
+  const pushedSignal = { signal: 'pushed' };
+  return {
+    name: job.name,
+    group: GROUPS.backups,
+    ...(job.testEvaluationInterval === undefined ? {} : { testEvaluationInterval: job.testEvaluationInterval }),
+    rules: [
+      {
+        expr: sinceLastSuccess(cronjob, job.staleSeconds),
+        for: job.for,
+        severity: 'warning',
+        summary: job.summary,
+        description: description(job.lastSuccess.cronjob, '{{ $labels.namespace }}', '{{ $value | humanizeDuration }}'),
+      },
+      {
+        // The command's own word: a Job can succeed without a verified result if the command were ever bypassed.
+        expr: sincePushedSuccess(job.pushed.metric, job.pushed.job, job.staleSeconds),
+        for: job.for,
+        severity: 'warning',
+        labels: pushedSignal,
+        summary: job.summary,
+        description: description(job.lastSuccess.pushed, '{{ $labels.namespace }}', '{{ $value | humanizeDuration }}'),
+      },
+    ],
+    tests: [
+      {
+        name: tests.names.stale,
+        interval: tests.interval,
+        series: [
+          ksm('kube_cronjob_status_last_successful_time', `cronjob="${cronjob}"`, tests.flat),
+          ksm('kube_cronjob_created', `cronjob="${cronjob}"`, tests.flat),
+        ],
+        checks: [{ at: tests.quietAt, alerts: [] }, firing(job.lastSuccess.cronjob, {})],
+      },
+      ...(tests.names.neverSucceeded === undefined
+        ? []
+        : [
+            {
+              name: tests.names.neverSucceeded,
+              interval: tests.interval,
+              series: [ksm('kube_cronjob_created', `cronjob="${cronjob}"`, tests.flat)],
+              checks: [firing(job.lastSuccess.cronjob, {})],
+            },
+          ]),
+      {
+        name: tests.names.pushedStale,
+        interval: tests.interval,
+        series: [pushed(job.pushed.metric, job.pushed.job, tests.flat)],
+        checks: [{ at: tests.quietAt, alerts: [] }, firing(job.lastSuccess.pushed, pushedSignal)],
+      },
+      {
+        name: tests.names.pushesEveryPeriod,
+        interval: tests.interval,
+        series: [pushed(job.pushed.metric, job.pushed.job, tests.periodic)],
+        checks: [{ at: tests.periodicAt, alerts: [] }],
+      },
+      {
+        name: tests.names.succeedsEveryPeriod,
+        interval: tests.interval,
+        series: [
+          ksm('kube_cronjob_status_last_successful_time', `cronjob="${cronjob}"`, tests.periodic),
+          ksm('kube_cronjob_created', `cronjob="${cronjob}"`, tests.flat),
+        ],
+        checks: [{ at: tests.periodicAt, alerts: [] }],
+      },
+    ],
+  };
+}
+
+export const backupMissing: AlertDefinition = periodicJobAlert({
   name: 'BackupMissing',
-  group: GROUPS.backups,
-  rules: [
-    {
-      expr: sinceLastSuccess(BACKUP_CRONJOB, 7 * 3600),
-      for: '10m',
-      severity: 'warning',
-      summary: 'No successful database backup in the last 7 hours',
-      description:
-        'The last successful database backup in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; backups run every 6 hours.',
+  cronjob: BACKUP_CRONJOB,
+  pushed: { metric: BACKUP_PUSHED, job: PUSH_JOBS.backup },
+  staleSeconds: 7 * 3600,
+  for: '10m',
+  summary: 'No successful database backup in the last 7 hours',
+  lastSuccess: {
+    cronjob: 'successful database backup',
+    pushed: 'backup `erp-api backup` reported as complete',
+  },
+  consequence: 'backups run every 6 hours.',
+  tests: {
+    interval: '10m',
+    flat: '0x60',
+    periodic: '0x36 21600x24',
+    quietAt: '6h',
+    firingAt: '8h',
+    firingAge: '8h 0m 0s',
+    periodicAt: '9h',
+    names: {
+      stale: 'the last backup succeeded at the start, 8 hours ago',
+      neverSucceeded: 'the CronJob was created 8 hours ago and never succeeded',
+      pushedStale: 'the backup command pushed its last success 8 hours ago',
+      pushesEveryPeriod: 'the backup command pushes a success every 6 hours',
+      succeedsEveryPeriod: 'a backup succeeds every 6 hours',
     },
-    {
-      // The command's own word: a Job can succeed without a verified backup if the command were ever bypassed.
-      expr: sincePushedSuccess(BACKUP_PUSHED, PUSH_JOBS.backup, 7 * 3600),
-      for: '10m',
-      severity: 'warning',
-      labels: { signal: 'pushed' },
-      summary: 'No successful database backup in the last 7 hours',
-      description:
-        'The last backup `erp-api backup` reported as complete in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; backups run every 6 hours.',
-    },
-  ],
-  tests: [
-    {
-      name: 'the last backup succeeded at the start, 8 hours ago',
-      interval: '10m',
-      series: [
-        ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x60'),
-        ksm('kube_cronjob_created', `cronjob="${BACKUP_CRONJOB}"`, '0x60'),
-      ],
-      checks: [
-        { at: '6h', alerts: [] },
-        {
-          at: '8h',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The last successful database backup in namespace erp is 8h 0m 0s old; backups run every 6 hours.',
-            },
-          ],
-        },
-      ],
-    },
-    {
-      name: 'the CronJob was created 8 hours ago and never succeeded',
-      interval: '10m',
-      series: [ksm('kube_cronjob_created', `cronjob="${BACKUP_CRONJOB}"`, '0x60')],
-      checks: [
-        {
-          at: '8h',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The last successful database backup in namespace erp is 8h 0m 0s old; backups run every 6 hours.',
-            },
-          ],
-        },
-      ],
-    },
-    {
-      name: 'the backup command pushed its last success 8 hours ago',
-      interval: '10m',
-      series: [pushed(BACKUP_PUSHED, PUSH_JOBS.backup, '0x60')],
-      checks: [
-        { at: '6h', alerts: [] },
-        {
-          at: '8h',
-          alerts: [
-            {
-              labels: { namespace: 'erp', signal: 'pushed' },
-              description:
-                'The last backup `erp-api backup` reported as complete in namespace erp is 8h 0m 0s old; backups run every 6 hours.',
-            },
-          ],
-        },
-      ],
-    },
-    {
-      name: 'the backup command pushes a success every 6 hours',
-      interval: '10m',
-      series: [pushed(BACKUP_PUSHED, PUSH_JOBS.backup, '0x36 21600x24')],
-      checks: [{ at: '9h', alerts: [] }],
-    },
-    {
-      name: 'a backup succeeds every 6 hours',
-      interval: '10m',
-      series: [
-        ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x36 21600x24'),
-        ksm('kube_cronjob_created', `cronjob="${BACKUP_CRONJOB}"`, '0x60'),
-      ],
-      checks: [{ at: '9h', alerts: [] }],
-    },
-  ],
-};
+  },
+});
 
 /**
  * The newest failed Job of a CronJob started after its last success. kube_job_failed stays 1 for as long as the
@@ -152,6 +196,15 @@ function failedSinceLastSuccess(cronjob: string): string {
   );
 }
 
+const failedJobDescription = (startedAt: string, namespace: string): string =>
+  `The database backup job started at ${startedAt} in namespace ${namespace} failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.`;
+
+/** The alert the tests expect of the backup Job created at 10 minutes that failed. */
+const failedJobFiring = {
+  at: '8m',
+  alerts: [{ labels: { namespace: 'erp' }, description: failedJobDescription('1970-01-01 00:10:00 +0000 UTC', 'erp') }],
+};
+
 export const backupFailed: AlertDefinition = {
   name: 'BackupFailed',
   group: GROUPS.backups,
@@ -161,8 +214,7 @@ export const backupFailed: AlertDefinition = {
       for: '1m',
       severity: 'warning',
       summary: 'A database backup job failed',
-      description:
-        'The database backup job started at {{ $value | humanizeTimestamp }} in namespace {{ $labels.namespace }} failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
+      description: failedJobDescription('{{ $value | humanizeTimestamp }}', '{{ $labels.namespace }}'),
     },
   ],
   tests: [
@@ -173,18 +225,7 @@ export const backupFailed: AlertDefinition = {
         ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x12'),
         ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x12'),
       ],
-      checks: [
-        {
-          at: '8m',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The database backup job started at 1970-01-01 00:10:00 +0000 UTC in namespace erp failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
-            },
-          ],
-        },
-      ],
+      checks: [failedJobFiring],
     },
     {
       name: 'the failed job is still kept, but the next backup succeeded: resolved',
@@ -193,19 +234,7 @@ export const backupFailed: AlertDefinition = {
         ksm('kube_job_created', `job_name="${BACKUP_CRONJOB}-29260335"`, '600x20'),
         ksm('kube_cronjob_status_last_successful_time', `cronjob="${BACKUP_CRONJOB}"`, '0x10 900x10'),
       ],
-      checks: [
-        {
-          at: '8m',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The database backup job started at 1970-01-01 00:10:00 +0000 UTC in namespace erp failed after its retry, and no backup has succeeded since; the next one is at most 6 hours away.',
-            },
-          ],
-        },
-        { at: '15m', alerts: [] },
-      ],
+      checks: [failedJobFiring, { at: '15m', alerts: [] }],
     },
     {
       name: 'a backup job succeeds, and another job fails',
@@ -221,87 +250,33 @@ export const backupFailed: AlertDefinition = {
   ],
 };
 
-export const restoreDrillStale: AlertDefinition = {
+export const restoreDrillStale: AlertDefinition = periodicJobAlert({
   name: 'RestoreDrillStale',
-  group: GROUPS.backups,
+  cronjob: RESTORE_DRILL_CRONJOB,
+  pushed: { metric: DRILL_PUSHED, job: PUSH_JOBS.restoreDrill },
+  staleSeconds: 8 * 86400,
+  for: '1h',
+  summary: 'The weekly restore drill has not succeeded for more than 8 days',
+  lastSuccess: { cronjob: 'successful restore drill', pushed: 'restore drill that passed every check' },
+  consequence: 'it runs every Sunday, so no backup has been proven restorable this week.',
   // Nine days evaluated hourly take promtool 15 s; every 6 hours shows the same and takes 2 s.
   testEvaluationInterval: '6h',
-  rules: [
-    {
-      expr: sinceLastSuccess(RESTORE_DRILL_CRONJOB, 8 * 86400),
-      for: '1h',
-      severity: 'warning',
-      summary: 'The weekly restore drill has not succeeded for more than 8 days',
-      description:
-        'The last successful restore drill in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; it runs every Sunday, so no backup has been proven restorable this week.',
+  tests: {
+    interval: '1h',
+    flat: '0x240',
+    periodic: '0x168 604800x72',
+    quietAt: '7d',
+    firingAt: '9d',
+    firingAge: '9d 0h 0m 0s',
+    periodicAt: '9d',
+    names: {
+      stale: 'the last drill succeeded 9 days ago',
+      pushedStale: 'the drill pushed its last success 9 days ago',
+      pushesEveryPeriod: 'the drill pushes a success every week',
+      succeedsEveryPeriod: 'the drill succeeds every week',
     },
-    {
-      expr: sincePushedSuccess(DRILL_PUSHED, PUSH_JOBS.restoreDrill, 8 * 86400),
-      for: '1h',
-      severity: 'warning',
-      labels: { signal: 'pushed' },
-      summary: 'The weekly restore drill has not succeeded for more than 8 days',
-      description:
-        'The last restore drill that passed every check in namespace {{ $labels.namespace }} is {{ $value | humanizeDuration }} old; it runs every Sunday, so no backup has been proven restorable this week.',
-    },
-  ],
-  tests: [
-    {
-      name: 'the last drill succeeded 9 days ago',
-      interval: '1h',
-      series: [
-        ksm('kube_cronjob_status_last_successful_time', `cronjob="${RESTORE_DRILL_CRONJOB}"`, '0x240'),
-        ksm('kube_cronjob_created', `cronjob="${RESTORE_DRILL_CRONJOB}"`, '0x240'),
-      ],
-      checks: [
-        { at: '7d', alerts: [] },
-        {
-          at: '9d',
-          alerts: [
-            {
-              labels: { namespace: 'erp' },
-              description:
-                'The last successful restore drill in namespace erp is 9d 0h 0m 0s old; it runs every Sunday, so no backup has been proven restorable this week.',
-            },
-          ],
-        },
-      ],
-    },
-    {
-      name: 'the drill pushed its last success 9 days ago',
-      interval: '1h',
-      series: [pushed(DRILL_PUSHED, PUSH_JOBS.restoreDrill, '0x240')],
-      checks: [
-        { at: '7d', alerts: [] },
-        {
-          at: '9d',
-          alerts: [
-            {
-              labels: { namespace: 'erp', signal: 'pushed' },
-              description:
-                'The last restore drill that passed every check in namespace erp is 9d 0h 0m 0s old; it runs every Sunday, so no backup has been proven restorable this week.',
-            },
-          ],
-        },
-      ],
-    },
-    {
-      name: 'the drill pushes a success every week',
-      interval: '1h',
-      series: [pushed(DRILL_PUSHED, PUSH_JOBS.restoreDrill, '0x168 604800x72')],
-      checks: [{ at: '9d', alerts: [] }],
-    },
-    {
-      name: 'the drill succeeds every week',
-      interval: '1h',
-      series: [
-        ksm('kube_cronjob_status_last_successful_time', `cronjob="${RESTORE_DRILL_CRONJOB}"`, '0x168 604800x72'),
-        ksm('kube_cronjob_created', `cronjob="${RESTORE_DRILL_CRONJOB}"`, '0x240'),
-      ],
-      checks: [{ at: '9d', alerts: [] }],
-    },
-  ],
-};
+  },
+});
 
 const AUDIT_VERIFY_STALE_HOURS = 3 * AUDIT_VERIFY_INTERVAL_HOURS;
 

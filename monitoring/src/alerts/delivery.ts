@@ -12,6 +12,20 @@ const analysisRun = (phase: string, values: string): TestSeries => ({
   values,
 });
 
+const failedRunDescription = (name: string, namespace: string, phase: string): string =>
+  `AnalysisRun ${name} in namespace ${namespace} ended ${phase}: Argo Rollouts aborted the canary and sent all traffic back to the stable version.`;
+
+/** The alert the tests expect at `at` of the analysis run of {@link analysisRun} that failed. */
+const failedRunFiring = (at: string) => ({
+  at,
+  alerts: [
+    {
+      labels: { namespace: 'erp', name: 'erp-api-7f9c6d5b8-3', phase: 'Failed' },
+      description: failedRunDescription('erp-api-7f9c6d5b8-3', 'erp', 'Failed'),
+    },
+  ],
+});
+
 export const canaryAnalysisFailed: AlertDefinition = {
   name: 'CanaryAnalysisFailed',
   group: GROUPS.delivery,
@@ -23,44 +37,19 @@ export const canaryAnalysisFailed: AlertDefinition = {
         ` unless max by (namespace, name, phase) (analysis_run_info{name=~"${SERVICE}-.*",phase=~"Failed|Error"} offset ${CANARY_FAILURE_NEWS}) > 0`,
       severity: 'warning',
       summary: 'A canary analysis failed and the release was rolled back',
-      description:
-        'AnalysisRun {{ $labels.name }} in namespace {{ $labels.namespace }} ended {{ $labels.phase }}: Argo Rollouts aborted the canary and sent all traffic back to the stable version.',
+      description: failedRunDescription('{{ $labels.name }}', '{{ $labels.namespace }}', '{{ $labels.phase }}'),
     },
   ],
   tests: [
     {
       name: 'an analysis run fails',
       series: [analysisRun('Running', '1 1 0x5'), analysisRun('Failed', '0 0 1x5')],
-      checks: [
-        {
-          at: '3m',
-          alerts: [
-            {
-              labels: { namespace: 'erp', name: 'erp-api-7f9c6d5b8-3', phase: 'Failed' },
-              description:
-                'AnalysisRun erp-api-7f9c6d5b8-3 in namespace erp ended Failed: Argo Rollouts aborted the canary and sent all traffic back to the stable version.',
-            },
-          ],
-        },
-      ],
+      checks: [failedRunFiring('3m')],
     },
     {
       name: 'the failed run is kept for history: the alert resolves after 15 minutes',
       series: [analysisRun('Running', '1 1 0x40'), analysisRun('Failed', '0 0 1x40')],
-      checks: [
-        {
-          at: '10m',
-          alerts: [
-            {
-              labels: { namespace: 'erp', name: 'erp-api-7f9c6d5b8-3', phase: 'Failed' },
-              description:
-                'AnalysisRun erp-api-7f9c6d5b8-3 in namespace erp ended Failed: Argo Rollouts aborted the canary and sent all traffic back to the stable version.',
-            },
-          ],
-        },
-        { at: '20m', alerts: [] },
-        { at: '40m', alerts: [] },
-      ],
+      checks: [failedRunFiring('10m'), { at: '20m', alerts: [] }, { at: '40m', alerts: [] }],
     },
     {
       name: 'an analysis run succeeds',

@@ -132,14 +132,29 @@ function target(query: Query, index: number): prometheus.DataqueryBuilder {
     .datasource(DATASOURCE);
 }
 
-function timeseriesPanel(spec: PanelSpec): timeseries.PanelBuilder {
-  const panel = new timeseries.PanelBuilder()
+/** The builder calls every kind of panel takes alike. */
+interface PanelHead<P> {
+  title(title: string): P;
+  description(description: string): P;
+  unit(unit: string): P;
+  datasource(datasource: typeof DATASOURCE): P;
+  span(span: number): P;
+  height(height: number): P;
+}
+
+/** A panel's title, description, unit and data source, and its size: `spec.width` or `width` columns, `height` rows. */
+function panelHead<P extends PanelHead<P>>(panel: P, spec: PanelSpec, width: number, height: number): P {
+  return panel
     .title(spec.title)
     .description(spec.description)
     .unit(spec.unit)
     .datasource(DATASOURCE)
-    .span(spec.width ?? 12)
-    .height(8)
+    .span(spec.width ?? width)
+    .height(height);
+}
+
+function timeseriesPanel(spec: PanelSpec): timeseries.PanelBuilder {
+  const panel = panelHead(new timeseries.PanelBuilder(), spec, 12, 8)
     .lineWidth(1)
     .fillOpacity(spec.stacked === true ? 30 : 10)
     .legend(
@@ -165,13 +180,7 @@ function timeseriesPanel(spec: PanelSpec): timeseries.PanelBuilder {
 }
 
 function statPanel(spec: PanelSpec): stat.PanelBuilder {
-  const panel = new stat.PanelBuilder()
-    .title(spec.title)
-    .description(spec.description)
-    .unit(spec.unit)
-    .datasource(DATASOURCE)
-    .span(spec.width ?? 6)
-    .height(5)
+  const panel = panelHead(new stat.PanelBuilder(), spec, 6, 5)
     .graphMode(common.BigValueGraphMode.Area)
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
     .targets(spec.queries.map(target));

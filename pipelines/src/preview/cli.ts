@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { repoRoot } from '../platform/paths.js';
-import { EXIT, type ExitCode, ReleaseError, reportFailure } from '../release/errors.js';
+import { EXIT, type ExitCode, parseReleaseArgs, ReleaseError, reportFailure } from '../release/errors.js';
 import { durationSeconds, prometheusBaseUrl } from '../release/report/prometheus.js';
 import { previewDashboards } from './dashboards.js';
 
@@ -27,9 +26,8 @@ interface PreviewArgs {
 }
 
 export function parsePreviewArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): PreviewArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseReleaseArgs(
+    {
       args: [...argv],
       options: {
         prometheus: { type: 'string' },
@@ -38,10 +36,9 @@ export function parsePreviewArgs(argv: readonly string[], env: NodeJS.ProcessEnv
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (error) {
-    throw new ReleaseError((error as Error).message, PREVIEW_USAGE, EXIT.usage);
-  }
+    },
+    PREVIEW_USAGE,
+  );
   const rangeSeconds = durationSeconds(parsed.values.range);
   if (!(rangeSeconds >= 60))
     throw new ReleaseError(

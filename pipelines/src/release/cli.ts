@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { repoRoot } from '../platform/paths.js';
 import { consoleProgress, type Progress, seconds, silentProgress } from '../platform/progress.js';
@@ -11,7 +10,7 @@ import { executorAlive, listRecords, readRecord, readRunning, recordFile, reques
 import { LOCAL_HOST, localPort, platformScope } from '../platform/local.js';
 import { isAlive } from '../platform/processes.js';
 import { RELEASE_PLAN } from './plan.js';
-import { EXIT, type ExitCode, ReleaseError, reportFailure } from './errors.js';
+import { EXIT, type ExitCode, parseReleaseArgs, ReleaseError, reportFailure } from './errors.js';
 import { ensureSigningKey, KEYLESS, type Signer } from './cosign.js';
 import { gateTable } from './gate.js';
 import { KEYLESS_IDENTITY } from './identity.js';
@@ -113,9 +112,8 @@ function keylessSigner(identity: string | undefined, issuer: string | undefined)
 }
 
 export function parseCommandLine(argv: readonly string[]): Parsed {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseReleaseArgs(
+    {
       args: [...argv],
       allowPositionals: true,
       options: {
@@ -132,10 +130,9 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'allow-breaking-migrations': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (error) {
-    throw new ReleaseError((error as Error).message, `see the usage:\n${USAGE}`, EXIT.usage);
-  }
+    },
+    `see the usage:\n${USAGE}`,
+  );
   const [command = '', ...extra] = parsed.positionals;
   const registry =
     parsed.values.registry ??

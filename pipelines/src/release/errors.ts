@@ -1,3 +1,5 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 import { PlatformError } from '../platform/errors.js';
 
 /**
@@ -17,6 +19,15 @@ export class ReleaseError extends PlatformError {
     options?: { cause?: unknown },
   ) {
     super(message, fix, options);
+  }
+}
+
+/** Parses a release command line; what parseArgs refuses becomes a usage error whose fix is `fix` (the usage). */
+export function parseReleaseArgs<T extends ParseArgsConfig>(config: T, fix: string) {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    throw new ReleaseError((error as Error).message, fix, EXIT.usage);
   }
 }
 

@@ -1,9 +1,10 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { ServiceDefinition } from '../supervisor.js';
+import { answerJson, httpProbe, readJsonLines, tsxProcess } from './local-service.js';
 
 /** One webhook notification as Alertmanager posted it, with the receiver (route) it came through. */
 export interface ReceivedNotification {
@@ -28,19 +29,13 @@ export function alertReceiver(file: string): Server {
   return createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://receiver');
     const answer = (status: number, body: unknown): true => {
-      response.writeHead(status, { 'Content-Type': 'application/json' });
-      response.end(`${JSON.stringify(body)}\n`);
+      answerJson(response, status, body);
       return true;
     };
     if (request.method === 'GET' && url.pathname === '/-/ready') return answer(200, { ready: true });
     if (request.method === 'GET' && url.pathname === '/notifications') {
       const receiver = url.searchParams.get('receiver');
-      const all = existsSync(file)
-        ? readFileSync(file, 'utf8')
-            .split('\n')
-            .filter((line) => line !== '')
-            .map((line) => JSON.parse(line) as ReceivedNotification)
-        : [];
+      const all = readJsonLines<ReceivedNotification>(file);
       return answer(
         200,
         all.filter((n) => receiver === null || n.receiver === receiver),
@@ -92,20 +87,9 @@ export function alertReceiverService(options: AlertReceiverOptions): ServiceDefi
     port,
     portEnv: options.portEnv,
     url,
-    command: process.execPath,
-    args: [
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      host,
-      String(port),
-      join(options.dir, 'notifications.jsonl'),
-    ],
+    ...tsxProcess(import.meta.url, [host, String(port), join(options.dir, 'notifications.jsonl')]),
     stopSignal: 'SIGTERM',
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/-/ready answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/-/ready'),
   };
 }
 

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { ALERTMANAGER_STACKS, alertmanagerConfig } from '../../../../monitoring/src/alertmanager.js';
 import type { ServiceDefinition } from '../supervisor.js';
 import { toolPath } from '../tools.js';
+import { httpProbe } from './local-service.js';
 
 export interface AlertmanagerOptions {
   readonly dir: string;
@@ -62,9 +63,6 @@ export function alertmanagerService(options: AlertmanagerOptions): ServiceDefini
       writeFileSync(config, localAlertmanagerConfig(options.receiverUrl));
       return Promise.resolve();
     },
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/-/ready answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/-/ready'),
   };
 }

@@ -6,6 +6,7 @@ import { PlatformError } from '../errors.js';
 import { repoRoot } from '../paths.js';
 import type { Progress } from '../progress.js';
 import type { ServiceDefinition } from '../supervisor.js';
+import { httpProbe } from './local-service.js';
 
 export interface AppOptions {
   readonly host: string;
@@ -92,33 +93,49 @@ export interface AppServiceDefinition extends ServiceDefinition {
   readonly migration?: AppOptions['migration'];
 }
 
-/** erp-api run from its TypeScript source with tsx, as one process so signals reach it directly. */
-
-export function appService(options: AppOptions, superseded?: () => string | undefined): AppServiceDefinition {
+/**
+ * An erp-api entry point (`server.ts`, `worker.ts`) run from its TypeScript source with tsx, as one process so
+ * signals reach it directly: instrument.ts first, as the image runs it, so tracing hooks in before express, pg and
+ * ioredis load; HOST and PORT from the service; ready when /health/ready answers.
+ */
+export function appProcess(
+  name: string,
+  entry: string,
+  options: Pick<AppOptions, 'host' | 'port' | 'portEnv' | 'env'>,
+): ServiceDefinition {
   const { host, port } = options;
   const base = `http://${host}:${port}`;
-  const tsx = ['--enable-source-maps', '--import', 'tsx'];
   return {
-    ...(options.migration === undefined ? {} : { migration: options.migration }),
-    ...(superseded === undefined ? {} : { superseded }),
-    name: 'app',
+    name,
     host,
     port,
     portEnv: options.portEnv,
     url: base,
     command: process.execPath,
-    // instrument.ts first, as the image runs it: tracing hooks in before express, pg and ioredis load
     args: [
-      ...tsx,
+      '--enable-source-maps',
+      '--import',
+      'tsx',
       '--import',
       pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
-      join(repoRoot, 'app', 'src', 'bin', 'server.ts'),
+      entry,
     ],
     env: { ...options.env, HOST: host, PORT: String(port) },
     stopSignal: 'SIGTERM',
-    // drain delay + in-flight wait of the app's own graceful shutdown, plus slack
+    // the server's drain delay and in-flight wait, or the worker's SHUTDOWN_TIMEOUT_MS (30 s) for running jobs, plus slack
     stopTimeoutMs: 45_000,
     readyTimeoutMs: 60_000,
+    probe: httpProbe(base, '/health/ready'),
+  };
+}
+
+/** erp-api run from its TypeScript source with tsx, as one process so signals reach it directly. */
+export function appService(options: AppOptions, superseded?: () => string | undefined): AppServiceDefinition {
+  const tsx = ['--enable-source-maps', '--import', 'tsx'];
+  return {
+    ...appProcess('app', join(repoRoot, 'app', 'src', 'bin', 'server.ts'), options),
+    ...(options.migration === undefined ? {} : { migration: options.migration }),
+    ...(superseded === undefined ? {} : { superseded }),
     // the app refuses to start on a schema behind its build: migrate first, as the cluster's migration Job does
     prepare(progress: Progress): Promise<void> {
       migrateDatabase(
@@ -129,12 +146,6 @@ export function appService(options: AppOptions, superseded?: () => string | unde
       );
       return Promise.resolve();
     },
-
-    async probe(): Promise<void> {
-      const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-    },
-
     afterReady(): Promise<void> {
       if (options.administrator !== undefined) {
         ensureAdministrator(options.administrator, options.env, [

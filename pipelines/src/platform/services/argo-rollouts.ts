@@ -6,6 +6,7 @@ import { listRecords } from '../../release/canary/store.js';
 import type { GateVerdict, ReleaseRecord } from '../../release/release-record.js';
 import type { ServiceDefinition } from '../supervisor.js';
 import { EXTRA_JOBS, writeJobTargets } from './prometheus.js';
+import { httpProbe, tsxProcess } from './local-service.js';
 
 /** Argo Rollouts' defaults (spec.analysis.successfulRunHistoryLimit / unsuccessfulRunHistoryLimit): runs it keeps. */
 export const RUN_HISTORY_LIMIT = 5;
@@ -97,8 +98,7 @@ export function argoRolloutsService(options: ArgoRolloutsOptions): ServiceDefini
     port,
     portEnv: options.portEnv,
     url,
-    command: process.execPath,
-    args: ['--import', 'tsx', fileURLToPath(import.meta.url), options.scope, host, String(port)],
+    ...tsxProcess(import.meta.url, [options.scope, host, String(port)]),
     env: { SLIPWAY_SCOPE: options.scope },
     stopSignal: 'SIGTERM',
     prepare(): Promise<void> {
@@ -110,10 +110,7 @@ export function argoRolloutsService(options: ArgoRolloutsOptions): ServiceDefini
       );
       return Promise.resolve();
     },
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/-/ready answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/-/ready'),
   };
 }
 

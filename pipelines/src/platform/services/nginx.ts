@@ -6,6 +6,7 @@ import { ownedDirectory, serviceAccount } from '../accounts.js';
 import { PlatformError } from '../errors.js';
 import type { Progress } from '../progress.js';
 import type { RunAs, ServiceDefinition } from '../supervisor.js';
+import { httpProbe } from './local-service.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -211,9 +212,6 @@ export function nginxService(options: NginxOptions): NginxService {
       writeSplit(dir, { generation: 1, servers: options.servers }, runAs);
       return Promise.resolve();
     },
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/health/live`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/health/live through nginx answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/health/live', '/health/live through nginx'),
   };
 }

@@ -21,6 +21,7 @@ import {
 import { repoRoot } from '../paths.js';
 import { PUSHGATEWAY_JOB } from './pushgateway.js';
 import type { ServiceDefinition } from '../supervisor.js';
+import { httpProbe } from './local-service.js';
 
 /** The namespace the local platform's series carry, as a cluster's carry the app's namespace. */
 export const LOCAL_NAMESPACE = 'local';
@@ -241,9 +242,6 @@ export function prometheusService(options: PrometheusOptions): PrometheusService
       );
       return Promise.resolve();
     },
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/-/ready answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/-/ready'),
   };
 }

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { ServiceDefinition } from '../supervisor.js';
+import { httpProbe } from './local-service.js';
 
 /** The scrape job of the Pushgateway; `honor_labels` keeps the pushers' own job and instance labels. */
 export const PUSHGATEWAY_JOB = 'pushgateway';
@@ -38,9 +39,6 @@ export function pushgatewayService(options: PushgatewayOptions): ServiceDefiniti
       mkdirSync(options.dir, { recursive: true });
       return Promise.resolve();
     },
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/-/ready answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/-/ready'),
   };
 }

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server as HttpServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { SMTPServer } from 'smtp-server';
 
 import type { ServiceDefinition } from '../supervisor.js';
+import { answerJson, httpProbe, readJsonLines, tsxProcess } from './local-service.js';
 
 /** The sink's ports and the variables that move them. */
 export const SMTP_SINK_PORTS = {
@@ -73,22 +74,13 @@ export function smtpSink(file: string): SmtpSink {
   });
   const http = createHttpServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://sink').pathname;
-    const answer = (status: number, body: unknown): void => {
-      response.writeHead(status, { 'Content-Type': 'application/json' });
-      response.end(`${JSON.stringify(body)}\n`);
-    };
+    const answer = (status: number, body: unknown): void => answerJson(response, status, body);
     if (request.method === 'GET' && path === '/-/ready') {
       answer(200, { ready: true });
       return;
     }
     if (request.method === 'GET' && path === '/messages') {
-      const all = existsSync(file)
-        ? readFileSync(file, 'utf8')
-            .split('\n')
-            .filter((line) => line !== '')
-            .map((line) => JSON.parse(line) as ReceivedMail)
-        : [];
-      answer(200, all);
+      answer(200, readJsonLines<ReceivedMail>(file));
       return;
     }
     answer(404, { error: `${request.method ?? '?'} ${path} is not served`, fix: 'GET /messages' });
@@ -131,21 +123,9 @@ export function smtpSinkService(options: SmtpSinkOptions): SmtpSinkService {
     portEnv: options.portEnv,
     url,
     smtpUrl: `smtp://${host}:${port}`,
-    command: process.execPath,
-    args: [
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      host,
-      String(port),
-      String(httpPort),
-      join(options.dir, 'messages.jsonl'),
-    ],
+    ...tsxProcess(import.meta.url, [host, String(port), String(httpPort), join(options.dir, 'messages.jsonl')]),
     stopSignal: 'SIGTERM',
-    async probe(): Promise<void> {
-      const response = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/-/ready answered ${response.status}`);
-    },
+    probe: httpProbe(url, '/-/ready'),
   };
 }
 

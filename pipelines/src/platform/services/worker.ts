@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 import { repoRoot } from '../paths.js';
 import type { ServiceDefinition } from '../supervisor.js';
+import { appProcess } from './app.js';
 
 export interface WorkerOptions {
   readonly host: string;
@@ -15,31 +15,5 @@ export interface WorkerOptions {
 
 /** `erp-api worker` run from its TypeScript source with tsx: invoice PDFs and the email outbox. */
 export function workerService(options: WorkerOptions): ServiceDefinition {
-  const { host, port } = options;
-  const base = `http://${host}:${port}`;
-  return {
-    name: 'worker',
-    host,
-    port,
-    portEnv: options.portEnv,
-    url: base,
-    command: process.execPath,
-    args: [
-      '--enable-source-maps',
-      '--import',
-      'tsx',
-      '--import',
-      pathToFileURL(join(repoRoot, 'app', 'src', 'instrument.ts')).href,
-      join(repoRoot, 'app', 'src', 'bin', 'worker.ts'),
-    ],
-    env: { ...options.env, HOST: host, PORT: String(port) },
-    stopSignal: 'SIGTERM',
-    // running jobs get SHUTDOWN_TIMEOUT_MS (30 s) to finish, plus slack
-    stopTimeoutMs: 45_000,
-    readyTimeoutMs: 60_000,
-    async probe(): Promise<void> {
-      const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (response.status !== 200) throw new Error(`/health/ready answered ${response.status}`);
-    },
-  };
+  return appProcess('worker', join(repoRoot, 'app', 'src', 'bin', 'worker.ts'), options);
 }

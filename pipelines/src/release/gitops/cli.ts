@@ -3,13 +3,12 @@
  * GitOps commands. GitHub comes from GITHUB_TOKEN, GITHUB_REPOSITORY (owner/name) and GITHUB_API_URL.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { platformScope } from '../../platform/local.js';
 import { repoRoot } from '../../platform/paths.js';
 import type { Progress } from '../../platform/progress.js';
 import { ensureSigningKey, type Signer } from '../cosign.js';
-import { EXIT, ReleaseError } from '../errors.js';
+import { EXIT, parseReleaseArgs, ReleaseError } from '../errors.js';
 import type { ReleaseRecord } from '../release-record.js';
 import { DIGEST_PATTERN, type Stack, STACKS } from './environment-file.js';
 import type { GitHubTarget } from './github.js';
@@ -87,9 +86,8 @@ export interface ParsedGitOps {
 }
 
 export function parseGitOps(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedGitOps {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseReleaseArgs(
+    {
       args: [...argv],
       allowPositionals: true,
       options: {
@@ -107,14 +105,9 @@ export function parseGitOps(argv: readonly string[], env: NodeJS.ProcessEnv = pr
         'certificate-oidc-issuer': { type: 'string' },
         json: { type: 'boolean', default: false },
       },
-    });
-  } catch (error) {
-    throw new ReleaseError(
-      (error as Error).message,
-      `see the usage (npm run release -- --help):\n${GITOPS_USAGE}`,
-      EXIT.usage,
-    );
-  }
+    },
+    `see the usage (npm run release -- --help):\n${GITOPS_USAGE}`,
+  );
   const [command, ...rest] = parsed.positionals;
   const v = parsed.values;
   const common = {

@@ -292,15 +292,38 @@ async function publish(
   }
 }
 
+/** The branch a move is proposed on, by the bundle's kind. */
+const BRANCH_PREFIX = { promotion: 'promote', rollback: 'rollback' } as const;
+
+/** The bundle's account of the release record that allows the move. */
+function recordSummary(
+  environment: EvidenceBundle['record']['environment'],
+  record: ReleaseRecord,
+): EvidenceBundle['record'] {
+  return {
+    environment,
+    id: record.id,
+    outcome: record.outcome,
+    startedAt: record.startedAt,
+    ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),
+  };
+}
+
+/** Commits the stack's new pins with the evidence of the record that allows them, and proposes the move. */
 async function finish(
   options: GitOpsOptions,
-  stack: Stack,
   base: string,
-  next: EnvironmentFile,
   bundle: EvidenceBundle,
-  branch: string,
+  images: EnvironmentFile['images'],
   message: string,
 ): Promise<GitOpsResult> {
+  const { stack } = bundle;
+  const next: EnvironmentFile = {
+    environment: stack,
+    images,
+    release: { kind: bundle.kind, record: bundle.record.id, recordEnvironment: bundle.record.environment },
+  };
+  const branch = `${BRANCH_PREFIX[bundle.kind]}/${stack}`;
   const files = {
     [environmentFilePath(stack)]: renderEnvironmentFile(next),
     [evidenceFilePath(stack)]: `${JSON.stringify(bundle, null, 2)}\n`,
@@ -382,13 +405,7 @@ export async function promote(stack: Stack, digest: string, options: GitOpsOptio
     stack,
     images,
     signer: describeSigner(options.signer),
-    record: {
-      environment: previous,
-      id: record.id,
-      outcome: record.outcome,
-      startedAt: record.startedAt,
-      ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),
-    },
+    record: recordSummary(previous, record),
     ...(record.evidence === undefined
       ? upstream?.evidence === undefined
         ? {}
@@ -398,18 +415,11 @@ export async function promote(stack: Stack, digest: string, options: GitOpsOptio
     ...(report === undefined ? {} : { report }),
     ...(upstream === undefined ? {} : { upstream }),
   };
-  const next: EnvironmentFile = {
-    environment: stack,
-    images: { app: digest, gate },
-    release: { kind: 'promotion', record: record.id, recordEnvironment: previous },
-  };
   return finish(
     options,
-    stack,
     base,
-    next,
     bundle,
-    `promote/${stack}`,
+    { app: digest, gate },
     `release(${stack}): promote erp-api ${digest}\n\nIt passed verify and release ${record.id} in ${previous}.`,
   );
 }
@@ -447,28 +457,15 @@ export async function rollback(stack: Stack, options: GitOpsOptions): Promise<Gi
         replaces: pinned.images.gate,
       },
     ],
-    record: {
-      environment: stack,
-      id: good.record.id,
-      outcome: good.record.outcome,
-      startedAt: good.record.startedAt,
-      ...(good.record.finishedAt === undefined ? {} : { finishedAt: good.record.finishedAt }),
-    },
+    record: recordSummary(stack, good.record),
     ...(good.record.evidence === undefined ? {} : { evidence: good.record.evidence }),
     stages: good.record.stages,
   };
-  const next: EnvironmentFile = {
-    environment: stack,
-    images: good.images,
-    release: { kind: 'rollback', record: good.record.id, recordEnvironment: stack },
-  };
   return finish(
     options,
-    stack,
     base,
-    next,
     bundle,
-    `rollback/${stack}`,
+    good.images,
     `release(${stack}): roll back erp-api to ${good.images.app}\n\nThe last successful release there: ${good.record.id}.`,
   );
 }

@@ -1,7 +1,6 @@
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { EXIT, type ExitCode, ReleaseError } from '../errors.js';
+import { EXIT, type ExitCode, parseReleaseArgs, ReleaseError } from '../errors.js';
 import { readReleaseRecord } from './record-file.js';
 import { writeReleaseReport } from './report.js';
 
@@ -19,9 +18,8 @@ interface ReportArgs {
 }
 
 export function parseReportArgs(argv: readonly string[]): ReportArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseReleaseArgs(
+    {
       args: [...argv],
       allowPositionals: true,
       options: {
@@ -30,10 +28,9 @@ export function parseReportArgs(argv: readonly string[]): ReportArgs {
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (error) {
-    throw new ReleaseError((error as Error).message, `see the usage:\n${REPORT_USAGE}`, EXIT.usage);
-  }
+    },
+    `see the usage:\n${REPORT_USAGE}`,
+  );
   if (parsed.values.help) return { recordFile: '', json: false, help: true };
   const [recordFile, ...extra] = parsed.positionals;
   if (recordFile === undefined || extra.length > 0)
