@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Client, escapeIdentifier } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { takeBackup } from '../src/backup/backup.js';
 import { backupTime, expiredBackups, latestBackupId, listBackups } from '../src/backup/catalogue.js';
 import { fileDigest } from '../src/backup/checksum.js';

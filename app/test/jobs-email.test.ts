@@ -3,9 +3,9 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
-import { receivedMail, smtpSink } from '../../pipelines/src/platform/services/smtp-sink.js';
-import type { SmtpSink } from '../../pipelines/src/platform/services/smtp-sink.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
+import { receivedMail, smtpSink } from '@slipway/pipelines/platform/services/smtp-sink';
+import type { SmtpSink } from '@slipway/pipelines/platform/services/smtp-sink';
 import { startJobsRig } from './support/jobs.js';
 import type { JobsRig } from './support/jobs.js';
 import { freePort } from './support/net.js';

@@ -2,8 +2,8 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import { lokiRetentionHelmValues, traceDerivedField, TRACING_DATASOURCE_UID } from '../../../monitoring/src/loki.js';
-import { appServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
+import { lokiRetentionHelmValues, traceDerivedField, TRACING_DATASOURCE_UID } from '@slipway/monitoring/loki';
+import { appServiceMonitorSpec } from '@slipway/monitoring/service-monitor';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { JAEGER_QUERY_URL } from './tracing.js';

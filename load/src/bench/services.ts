@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 
-import { repoRoot } from '../../../pipelines/src/platform/paths.js';
-import type { Progress } from '../../../pipelines/src/platform/progress.js';
-import { migrateDatabase } from '../../../pipelines/src/platform/services/app.js';
-import type { ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
+import { repoRoot } from '@slipway/pipelines/platform/paths';
+import type { Progress } from '@slipway/pipelines/platform/progress';
+import { migrateDatabase } from '@slipway/pipelines/platform/services/app';
+import type { ServiceDefinition } from '@slipway/pipelines/platform/supervisor';
 
 /** Where `npm run build -w app` puts the production entry point. */
 export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'server.js');
