@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AUDIT_INTEGRITY_FAILED_EVENT, EXIT, USAGE, runAuditCli } from '../src/bin/audit.js';
 import { AUDIT_EVENT, AuditLog } from '../src/components/audit/index.js';
-import { AUDIT_INTEGRITY_EVENT } from '../../monitoring/src/loki.js';
+import { AUDIT_INTEGRITY_EVENT } from '@slipway/monitoring/loki';
 import { createMigratedDatabase } from './support/database.js';
 import type { TestDatabase } from './support/database.js';
 import { testDb } from './support/db.js';

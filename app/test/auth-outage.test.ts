@@ -3,12 +3,12 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { removeDirectory } from '../../pipelines/src/platform/accounts.js';
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
-import { freePort } from '../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../pipelines/src/platform/progress.js';
-import { redisService } from '../../pipelines/src/platform/services/redis.js';
-import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
+import { removeDirectory } from '@slipway/pipelines/platform/accounts';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { redisService } from '@slipway/pipelines/platform/services/redis';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
 import type { TestApp } from './support/app.js';
 import { call, clientIp, registerAccount, signIn, startAuthApp } from './support/auth.js';
 import { sampleValue, scrape } from './support/prometheus.js';

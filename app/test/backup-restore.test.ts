@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Client, escapeIdentifier } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { takeBackup } from '../src/backup/backup.js';
 import { backupTime, expiredBackups, latestBackupId, listBackups } from '../src/backup/catalogue.js';
 import { fileDigest } from '../src/backup/checksum.js';

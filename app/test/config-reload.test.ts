@@ -14,7 +14,7 @@ import {
   reloadConfiguration,
   RuntimeSettings,
 } from '../src/config-reload.js';
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import type { ReloadableSettings } from '../src/config-reload.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';

@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import { classifyDatabaseError, isRetryableTransactionError, sqlState } from '../src/db/errors.js';
 import type { Database } from '../src/db/pool.js';
 import { withTransaction } from '../src/db/transaction.js';

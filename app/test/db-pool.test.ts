@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import type { QueryEvent } from '../src/db/pool.js';
 import { DATABASE_DEFAULTS } from '../src/db/pool.js';
 import { currentQueryScope, newQueryScope, runInQueryScope } from '../src/db/query-scope.js';

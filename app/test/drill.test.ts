@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
-import { freePort } from '../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../pipelines/src/platform/progress.js';
-import { pushgatewayService } from '../../pipelines/src/platform/services/pushgateway.js';
-import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { pushgatewayService } from '@slipway/pipelines/platform/services/pushgateway';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
 import { runBackupCli } from '../src/bin/backup-cli.js';
 import { AUDIT_CHECKPOINT_PREFIX } from '../src/components/audit/checkpoint.js';
 import { DRILL_DATABASE, EXIT, runDrillCli } from '../src/bin/drill.js';

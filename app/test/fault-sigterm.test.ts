@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { testEnv } from './support/app.js';
 import { call, registerAccount, signIn } from './support/auth.js';
 import { createMigratedDatabase, migrateSharedDatabase } from './support/database.js';

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import { withTransaction } from '../src/db/transaction.js';
 import { LockedError, RateLimitError, ServiceUnavailableError } from '../src/errors.js';
 import { requestSignal } from '../src/http/abort.js';

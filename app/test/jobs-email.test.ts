@@ -3,11 +3,11 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { EMAIL_JOB } from '../src/components/email/outbox.js';
-import { receivedMail, smtpSink } from '../../pipelines/src/platform/services/smtp-sink.js';
-import type { SmtpSink } from '../../pipelines/src/platform/services/smtp-sink.js';
+import { receivedMail, smtpSink } from '@slipway/pipelines/platform/services/smtp-sink';
+import type { SmtpSink } from '@slipway/pipelines/platform/services/smtp-sink';
 import { startJobsRig } from './support/jobs.js';
 import type { JobsRig } from './support/jobs.js';
 import { freePort } from './support/net.js';

@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.js';
 import { testEnv } from './support/app.js';
 import { startPrivateRedis } from './support/private-redis.js';
 import type { PrivateRedis } from './support/private-redis.js';
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 

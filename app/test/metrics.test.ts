@@ -11,7 +11,7 @@ import {
   METRIC_CATALOGUE,
   PUSHED_METRICS,
 } from '../src/observability/metric-catalogue.js';
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import type { MetricDefinition } from '../src/observability/metric-catalogue.js';
 import { isUnmeasured, joinRoute, methodLabel } from '../src/observability/http-metrics.js';
 import { Metrics } from '../src/observability/metrics.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { scopeDir } from '../../pipelines/src/platform/paths.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { withDatabase } from '../src/backup/postgres.js';
 import { BackupStore } from '../src/backup/store.js';
 import {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import { testEnv } from './support/app.js';
 import { migrateSharedDatabase } from './support/database.js';
 import { freePort } from './support/net.js';

@@ -1,7 +1,7 @@
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import { startTracing, tracing } from '../src/observability/tracing.js';
 
 // Its own file, so its own process: the SDK and its sampler are process-wide (see tracing.test.ts).

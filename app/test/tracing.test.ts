@@ -6,7 +6,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import { startTracing, tracing, tracesUrl } from '../src/observability/tracing.js';
 
 // Tracing starts before anything imports express, pg or ioredis: the app and its test support come in

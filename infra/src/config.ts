@@ -8,8 +8,8 @@ import {
   type EnvironmentFile,
   parseEnvironmentFile,
   PLACEHOLDER_DIGEST,
-} from '../../pipelines/src/release/gitops/environment-file.js';
-import { KEYLESS_IDENTITY } from '../../pipelines/src/release/identity.js';
+} from '@slipway/pipelines/release/gitops/environment-file';
+import { KEYLESS_IDENTITY } from '@slipway/pipelines/release/identity';
 
 /** The stacks this program knows; the stack name is the environment. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { STACKS, type Stack } from '../../monitoring/src/alertmanager.js';
+import { STACKS, type Stack } from '@slipway/monitoring/alertmanager';
 
 /**
  * What infra renders from monitoring/ (`npm run generate -w monitoring` writes it, a drift test keeps it current),

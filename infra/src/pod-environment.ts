@@ -1,6 +1,6 @@
 import type * as pulumi from '@pulumi/pulumi';
 
-import { configVariables, type ConfigVariableName } from '../../app/src/config.js';
+import { configVariables, type ConfigVariableName } from '@slipway/app/config';
 
 /** The server pod's environment, split the way the app's config schema marks each variable. */
 export interface PodEnvironment {

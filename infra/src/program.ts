@@ -5,8 +5,8 @@ import {
   SLO_ANALYSIS_QUERIES,
   type SliKind,
   type SloAnalysisQuery,
-} from '../../monitoring/src/slo.js';
-import { GATE_SCENARIO, RELEASE_PLAN, type GateScenario, type ReleasePlan } from '../../pipelines/src/release/plan.js';
+} from '@slipway/monitoring/slo';
+import { GATE_SCENARIO, RELEASE_PLAN, type GateScenario, type ReleasePlan } from '@slipway/pipelines/release/plan';
 import { App } from './components/app.js';
 import { Backups } from './components/backups.js';
 import { Cache } from './components/cache.js';

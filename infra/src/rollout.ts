@@ -1,5 +1,5 @@
-import { forCanary, type SloAnalysisQuery } from '../../monitoring/src/slo.js';
-import type { AnalysisGate, GateScenario, ReleasePlan } from '../../pipelines/src/release/plan.js';
+import { forCanary, type SloAnalysisQuery } from '@slipway/monitoring/slo';
+import type { AnalysisGate, GateScenario, ReleasePlan } from '@slipway/pipelines/release/plan';
 
 /** Argo Rollouts canary steps, as the Rollout spec holds them. */
 export type CanaryStep =

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { beforeAll, describe, expect, test } from 'vitest';
 
-import { loadConfig } from '../../app/src/config.js';
+import { loadConfig } from '@slipway/app/config';
 import { podEnvironment, type PodValues } from '../src/pod-environment.js';
 import { EXPECTED } from './support/checks.js';
 import { CLUSTER_CHECKS, serverEnvironment, stackDemand } from './support/contracts.js';

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 
-import { ATTESTATION_TYPES, KEYLESS_IDENTITY, REQUIRED_ATTESTATIONS } from '../../pipelines/src/release/identity.js';
+import { ATTESTATION_TYPES, KEYLESS_IDENTITY, REQUIRED_ATTESTATIONS } from '@slipway/pipelines/release/identity';
 import { readRepoYaml, runStack } from './support/stack.js';
 
 /** The Kyverno admission policy against what the release CLI signs and attests: one identity, one list of types. */

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, test } from 'vitest';
 
-import { GATE_EXIT } from '../../load/src/gate.js';
-import { SCENARIOS } from '../../load/src/scenarios/index.js';
-import { CANARY_SELECTOR, LATENCY_THRESHOLD_SECONDS, SLO_ANALYSIS_QUERIES, SLOS } from '../../monitoring/src/slo.js';
-import { GATE_IMAGE_ENTRY, GATE_SCENARIO, planProblems, RELEASE_PLAN } from '../../pipelines/src/release/plan.js';
+import { GATE_EXIT } from '@slipway/load/gate';
+import { SCENARIOS } from '@slipway/load/scenarios/index';
+import { CANARY_SELECTOR, LATENCY_THRESHOLD_SECONDS, SLO_ANALYSIS_QUERIES, SLOS } from '@slipway/monitoring/slo';
+import { GATE_IMAGE_ENTRY, GATE_SCENARIO, planProblems, RELEASE_PLAN } from '@slipway/pipelines/release/plan';
 import { loadMonitoringSources } from '../src/monitoring-sources.js';
 import { defaultReleaseInputs } from '../src/program.js';
 import { canaryQuery, canarySteps, sloConditions } from '../src/rollout.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 
-import { toolPath } from '../../pipelines/src/platform/tools.js';
+import { toolPath } from '@slipway/pipelines/platform/tools';
 import { jaegerClusterConfig } from '../src/components/tracing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slipway-jaeger-config-'));

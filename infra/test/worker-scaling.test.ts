@@ -13,22 +13,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 
-import { createMigratedDatabase, type TestDatabase } from '../../app/test/support/database.js';
-import { testServices } from '../../app/test/support/services.js';
-import { APP_METRICS } from '../../app/src/observability/metric-catalogue.js';
-import { WORKER_JOB } from '../../monitoring/src/config.js';
-import { analyzePromql } from '../../monitoring/src/promql.js';
+import { createMigratedDatabase, type TestDatabase } from '@slipway/app/testing/database';
+import { testServices } from '@slipway/app/testing/services';
+import { APP_METRICS } from '@slipway/app/observability/metric-catalogue';
+import { WORKER_JOB } from '@slipway/monitoring/config';
+import { analyzePromql } from '@slipway/monitoring/promql';
 import {
   discoveryLabels,
   operatorRelabelConfigs,
   relabel,
   type ServiceMonitorSpec,
-} from '../../monitoring/src/service-monitor.js';
-import { requireTool } from '../../monitoring/test/support/tools.js';
-import { freePort } from '../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../pipelines/src/platform/progress.js';
-import { workerService } from '../../pipelines/src/platform/services/worker.js';
-import { Supervisor, type ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
+} from '@slipway/monitoring/service-monitor';
+import { requireTool } from '@slipway/monitoring/testing/tools';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { workerService } from '@slipway/pipelines/platform/services/worker';
+import { Supervisor, type ServiceDefinition } from '@slipway/pipelines/platform/supervisor';
 import { MONITORING_GENERATED_DIR } from '../src/monitoring-sources.js';
 import { scaledObjectOf, workerOf, workloadEnvironment } from './support/contracts.js';
 import { ofType, runStack, unwrapSecrets, type StackRun } from './support/stack.js';

@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { repoRoot } from '../../pipelines/src/platform/paths.js';
-import { toolPath } from '../../pipelines/src/platform/tools.js';
-import { GATE_IMAGE_ENTRY, GATE_SCENARIO } from '../../pipelines/src/release/plan.js';
+import { repoRoot } from '@slipway/pipelines/platform/paths';
+import { toolPath } from '@slipway/pipelines/platform/tools';
+import { GATE_IMAGE_ENTRY, GATE_SCENARIO } from '@slipway/pipelines/release/plan';
 import { GATE_EXIT } from '../src/gate.js';
 import { startFakeErp, type FakeErp } from './support/fake-erp.js';
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../../app/test/support/database.js';
-import { testServices } from '../../app/test/support/services.js';
-import { freePort } from '../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../pipelines/src/platform/progress.js';
-import { appService } from '../../pipelines/src/platform/services/app.js';
-import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
-import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
+import { createTestDatabase, type TestDatabase } from '@slipway/app/testing/database';
+import { testServices } from '@slipway/app/testing/services';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { appService } from '@slipway/pipelines/platform/services/app';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
+import { appUnderTestEnv } from '@slipway/pipelines/testing/app-under-test';
 import { bareServerService } from '../src/bench/services.js';
 import { registerSeedAccount, seedCachedRead, type SeedAccount } from '../src/bench/seed-account.js';
 import { runScenario, type ScenarioSummary } from '../src/engine/run.js';

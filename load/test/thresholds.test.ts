@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 
-import { AVAILABILITY_OBJECTIVE, LATENCY_OBJECTIVE, LATENCY_THRESHOLD_SECONDS } from '../../monitoring/src/slo.js';
+import { AVAILABILITY_OBJECTIVE, LATENCY_OBJECTIVE, LATENCY_THRESHOLD_SECONDS } from '@slipway/monitoring/slo';
 import { phasesOf } from '../src/engine/model.js';
 import { percentile, ResultStore } from '../src/engine/results.js';
 import { evaluateThresholds } from '../src/engine/run.js';

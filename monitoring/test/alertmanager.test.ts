@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
 
-import { freePort } from '../../pipelines/src/platform/ports.js';
+import { freePort } from '@slipway/pipelines/platform/ports';
 import {
   ALERTMANAGER_STACKS,
   HEARTBEAT_URL_FILE,

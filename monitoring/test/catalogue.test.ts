@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 
-import { DATABASE_DEFAULTS } from '../../app/src/db/pool.js';
-import { HTTP_DURATION_BUCKETS, METRIC_CATALOGUE } from '../../app/src/observability/metric-catalogue.js';
+import { DATABASE_DEFAULTS } from '@slipway/app/db/pool';
+import { HTTP_DURATION_BUCKETS, METRIC_CATALOGUE } from '@slipway/app/observability/metric-catalogue';
 import { DB_POOL_MAX_CONNECTIONS, TARGET_LABELS } from '../src/config.js';
 import { DASHBOARDS, DEPLOY_ANNOTATION } from '../src/dashboards/index.js';
 import { EXTERNAL_METRICS } from '../src/external-metrics.js';

@@ -5,18 +5,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { stringify } from 'yaml';
 
-import { createTestDatabase } from '../../app/test/support/database.js';
-import type { TestDatabase } from '../../app/test/support/database.js';
-import { parseExposition } from '../../app/test/support/prometheus.js';
-import { testServices } from '../../app/test/support/services.js';
-import { freePort } from '../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../pipelines/src/platform/progress.js';
-import { appService } from '../../pipelines/src/platform/services/app.js';
-import { workerService } from '../../pipelines/src/platform/services/worker.js';
-import { Supervisor } from '../../pipelines/src/platform/supervisor.js';
-import type { ServiceDefinition } from '../../pipelines/src/platform/supervisor.js';
-import { appUnderTestEnv } from '../../pipelines/src/testing/app-under-test.js';
-import { waitUntil } from '../../pipelines/src/testing/wait.js';
+import { createTestDatabase } from '@slipway/app/testing/database';
+import type { TestDatabase } from '@slipway/app/testing/database';
+import { parseExposition } from '@slipway/app/testing/prometheus';
+import { testServices } from '@slipway/app/testing/services';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { appService } from '@slipway/pipelines/platform/services/app';
+import { workerService } from '@slipway/pipelines/platform/services/worker';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
+import type { ServiceDefinition } from '@slipway/pipelines/platform/supervisor';
+import { appUnderTestEnv } from '@slipway/pipelines/testing/app-under-test';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 import { CLUSTER_ONLY, RELEASE_ONLY } from '../src/cluster-only.js';
 import {
   APP_JOB,

@@ -15,7 +15,7 @@ import {
   TRACING_DATASOURCE_UID,
   traceDerivedField,
 } from '../src/loki.js';
-import { AUDIT_VERIFY_SCHEDULE, BACKUP_SCHEDULE, RESTORE_DRILL_SCHEDULE } from '../../infra/src/components/backups.js';
+import { AUDIT_VERIFY_SCHEDULE, BACKUP_SCHEDULE, RESTORE_DRILL_SCHEDULE } from '@slipway/infra/components/backups';
 import { AUDIT_VERIFY_INTERVAL_HOURS } from '../src/rules.js';
 import { GENERATED } from './support/paths.js';
 

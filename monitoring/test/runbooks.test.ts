@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 
-import { METRIC_CATALOGUE } from '../../app/src/observability/metric-catalogue.js';
+import { METRIC_CATALOGUE } from '@slipway/app/observability/metric-catalogue';
 import { DEFAULT_RUNBOOK_BASE_URL, runbookBaseUrl, runbookUrl } from '../src/config.js';
 import { EXTERNAL_METRICS } from '../src/external-metrics.js';
 import { analyzeLogql, LOG_ALERTS } from '../src/loki.js';

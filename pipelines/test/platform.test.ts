@@ -34,15 +34,15 @@ import {
   WORKER_JOB,
   WORKER_METRICS_SERVICE,
   WORKER_SELECTOR,
-} from '../../monitoring/src/config.js';
-import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '../../monitoring/src/fixtures.js';
+} from '@slipway/monitoring/config';
+import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '@slipway/monitoring/fixtures';
 import {
   appServiceMonitorSpec,
   discoveryLabels,
   operatorRelabelConfigs,
   relabel,
   workerServiceMonitorSpec,
-} from '../../monitoring/src/service-monitor.js';
+} from '@slipway/monitoring/service-monitor';
 
 const HOST = '127.0.0.1';
 const scopes: string[] = [];

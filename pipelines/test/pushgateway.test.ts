@@ -4,9 +4,9 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { APP_METRICS, PUSHED_METRICS, PUSH_JOBS } from '../../app/src/observability/metric-catalogue.js';
-import { pushMetrics, PushError } from '../../app/src/observability/push.js';
-import { backupMissing, restoreDrillStale } from '../../monitoring/src/alerts/backups.js';
+import { APP_METRICS, PUSHED_METRICS, PUSH_JOBS } from '@slipway/app/observability/metric-catalogue';
+import { pushMetrics, PushError } from '@slipway/app/observability/push';
+import { backupMissing, restoreDrillStale } from '@slipway/monitoring/alerts/backups';
 import { freePort } from '../src/platform/ports.js';
 import { silentProgress } from '../src/platform/progress.js';
 import { prometheusService } from '../src/platform/services/prometheus.js';

@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 import { describe, expect, test } from 'vitest';
 
 import { repoRoot } from '../src/platform/paths.js';
-import { CONTRIBUTING, readBoundaries, slipwayPlugin } from '../src/lint/workspace-boundaries.js';
+import { CONTRIBUTING, exportedFile, readBoundaries, slipwayPlugin } from '../src/lint/workspace-boundaries.js';
 
 const linter = new Linter({ configType: 'flat' });
 const config = [
@@ -33,33 +33,53 @@ describe('slipway/workspace-boundaries', () => {
     expect(boundaries.infra?.imports).toContain('pipelines');
   });
 
-  test('a cross-workspace relative import against the direction fails', () => {
-    expect(lint('monitoring/src/probe.ts', '../../infra/src/config.js')).toEqual([
-      expect.stringMatching(/^monitoring may not import infra \(\.\.\/\.\.\/infra\/src\/config\.js\) at run time/),
+  test('a relative import into another workspace fails everywhere, tests included, naming the package specifier', () => {
+    expect(lint('infra/src/probe.ts', '../../monitoring/src/slo.js')).toEqual([
+      '../../monitoring/src/slo.js reaches into monitoring by a relative path; import it by package name through the ' +
+        'exports of monitoring/package.json (@slipway/monitoring/slo)',
     ]);
-    expect(lint('pipelines/src/release/probe.ts', '../../../load/src/cli.js')[0]).toMatch(/may not import load/);
-    expect(lint('app/src/probe.ts', '@slipway/monitoring')[0]).toMatch(/app may not import monitoring/);
+    expect(lint('monitoring/test/probe.test.ts', '../../app/test/support/database.js')[0]).toMatch(
+      /reaches into app by a relative path.*\(@slipway\/app\/testing\/database\)/,
+    );
+    expect(lint('pipelines/src/testing/probe.ts', '../../../app/src/db/pool.js')[0]).toMatch(
+      /reaches into app by a relative path/,
+    );
+  });
+
+  test('an import against the direction fails', () => {
+    expect(lint('monitoring/src/probe.ts', '@slipway/pipelines/release/plan')).toEqual([
+      expect.stringMatching(/^monitoring may not import pipelines \(@slipway\/pipelines\/release\/plan\) at run time/),
+    ]);
+    expect(lint('pipelines/src/release/probe.ts', '@slipway/load/gate')[0]).toMatch(/may not import load/);
+    expect(lint('app/src/probe.ts', '@slipway/monitoring/slo')[0]).toMatch(/app may not import monitoring/);
   });
 
   test('runtime code never imports a test harness', () => {
-    expect(lint('load/src/bench/probe.ts', '../../../pipelines/src/testing/app-under-test.js')[0]).toMatch(
+    expect(lint('load/src/bench/probe.ts', '@slipway/pipelines/testing/app-under-test')[0]).toMatch(
       /runtime code of load imports the test harness/,
     );
-    expect(lint('infra/src/probe.ts', '../../app/test/support/database.js')[0]).toMatch(/test harness/);
+    expect(lint('infra/src/probe.ts', '@slipway/app/testing/database')[0]).toMatch(/test harness/);
   });
 
-  test('only what a workspace publishes', () => {
-    expect(lint('infra/src/probe.ts', '../../app/src/db/pool.js')[0]).toMatch(
-      /app\/src\/db\/pool\.js is not published by app; import only app\/src\/config\.ts/,
+  test('only what a workspace publishes, and only what its package.json exports', () => {
+    expect(lint('infra/src/probe.ts', '@slipway/app/db/pool')[0]).toMatch(
+      /@slipway\/app\/db\/pool is not published by app; import only app\/src\/config\.ts/,
     );
-    expect(lint('infra/src/probe.ts', '../../app/src/config.js')).toEqual([]);
+    expect(lint('infra/src/probe.ts', '@slipway/app/config')).toEqual([]);
+    expect(lint('infra/test/probe.test.ts', '@slipway/app/components/auth/service')[0]).toMatch(
+      /is not exported by app\/package\.json/,
+    );
+    expect(exportedFile('monitoring', './slo')).toBe('monitoring/src/slo.ts');
+    expect(exportedFile('app', './testing/database')).toBe('app/test/support/database.ts');
+    expect(exportedFile('app', './components/auth/service')).toBeUndefined();
   });
 
   test('the agreed direction, imports within a workspace and tests pass', () => {
-    expect(lint('infra/src/components/probe.ts', '../../../monitoring/src/slo.js')).toEqual([]);
-    expect(lint('load/src/bench/probe.ts', '../../../pipelines/src/platform/app-admin.js')).toEqual([]);
+    expect(lint('infra/src/components/probe.ts', '@slipway/monitoring/slo')).toEqual([]);
+    expect(lint('load/src/bench/probe.ts', '@slipway/pipelines/platform/app-admin')).toEqual([]);
     expect(lint('infra/src/components/probe.ts', '../config.js')).toEqual([]);
-    expect(lint('monitoring/test/probe.test.ts', '../../infra/src/config.js')).toEqual([]);
+    expect(lint('monitoring/test/probe.test.ts', '@slipway/infra/components/backups')).toEqual([]);
+    expect(lint('load/test/probe.test.ts', '@slipway/pipelines/testing/app-under-test')).toEqual([]);
   });
 
   test('a table without its heading is refused with what to do', () => {

@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, test } from 'vitest';
 
-import { runStack, type StackRun } from '../../infra/test/support/stack.js';
+import { runStack, type StackRun } from '@slipway/infra/testing/stack';
 import { mandatoryPolicies } from '../src/policies.js';
 import { allViolations } from './support/validate.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 
-import { runStack } from '../../infra/test/support/stack.js';
+import { runStack } from '@slipway/infra/testing/stack';
 import { mandatoryPolicies } from '../src/policies.js';
 import { allViolations } from './support/validate.js';
 

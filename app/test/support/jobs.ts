@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { Client } from 'pg';
 
-import { scopeDir } from '../../../pipelines/src/platform/paths.js';
+import { scopeDir } from '@slipway/pipelines/platform/paths';
 import { createComponents } from '../../src/components/index.js';
 import { startTestApp, testEnv } from './app.js';
 import type { TestApp } from './app.js';

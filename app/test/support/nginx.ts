@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { processStartTime } from '../../../pipelines/src/platform/processes.js';
+import { processStartTime } from '@slipway/pipelines/platform/processes';
 import { freePort } from './net.js';
 import { claimRunFolder } from './run-folder.js';
 import { statusOf, waitFor } from './server-process.js';

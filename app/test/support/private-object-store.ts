@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 
-import { freePort } from '../../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../../pipelines/src/platform/progress.js';
-import { LOCAL_STORE_CREDENTIALS, objectStoreService } from '../../../pipelines/src/platform/services/object-store.js';
-import { Supervisor } from '../../../pipelines/src/platform/supervisor.js';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { LOCAL_STORE_CREDENTIALS, objectStoreService } from '@slipway/pipelines/platform/services/object-store';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
 import type { BackupStoreConfig } from '../../src/backup/store.js';
 import { claimRunFolder } from './run-folder.js';
 

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
-import { freePort } from '../../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../../pipelines/src/platform/progress.js';
-import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import type { PostgresService, WalArchive } from '../../../pipelines/src/platform/services/postgres.js';
-import { Supervisor } from '../../../pipelines/src/platform/supervisor.js';
+import { removeDirectory } from '@slipway/pipelines/platform/accounts';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { postgresService } from '@slipway/pipelines/platform/services/postgres';
+import type { PostgresService, WalArchive } from '@slipway/pipelines/platform/services/postgres';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
 import { migrate } from '../../src/db/migrations.js';
 import { claimRunFolder } from './run-folder.js';
 

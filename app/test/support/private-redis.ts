@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 
-import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
-import { freePort } from '../../../pipelines/src/platform/ports.js';
-import { silentProgress } from '../../../pipelines/src/platform/progress.js';
-import { redisService } from '../../../pipelines/src/platform/services/redis.js';
-import type { RedisService } from '../../../pipelines/src/platform/services/redis.js';
-import { Supervisor } from '../../../pipelines/src/platform/supervisor.js';
+import { removeDirectory } from '@slipway/pipelines/platform/accounts';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { silentProgress } from '@slipway/pipelines/platform/progress';
+import { redisService } from '@slipway/pipelines/platform/services/redis';
+import type { RedisService } from '@slipway/pipelines/platform/services/redis';
+import { Supervisor } from '@slipway/pipelines/platform/supervisor';
 import { claimRunFolder } from './run-folder.js';
 
 const HOST = '127.0.0.1';

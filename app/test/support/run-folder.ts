@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-import type { PlatformState, ServiceRecord } from '../../../pipelines/src/platform/supervisor.js';
+import type { PlatformState, ServiceRecord } from '@slipway/pipelines/platform/supervisor';
 
 /**
  * Marks a `run-*` folder as in use by this process while its supervisor has no state file (before the first

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { waitUntil } from '../../../pipelines/src/testing/wait.js';
+import { waitUntil } from '@slipway/pipelines/testing/wait';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -1,6 +1,6 @@
 // Brings in the ProvidedContext augmentation, so inject('services') is typed.
-import type {} from '../../../pipelines/src/testing/services.js';
-import type { TestServices } from '../../../pipelines/src/testing/services.js';
+import type {} from '@slipway/pipelines/testing/services';
+import type { TestServices } from '@slipway/pipelines/testing/services';
 import { inject } from 'vitest';
 
 export type { TestServices };

@@ -4,8 +4,8 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import type { SliKind, SloAnalysisQuery } from '../../../monitoring/src/slo.js';
-import type { GateScenario, ReleasePlan } from '../../../pipelines/src/release/plan.js';
+import type { SliKind, SloAnalysisQuery } from '@slipway/monitoring/slo';
+import type { GateScenario, ReleasePlan } from '@slipway/pipelines/release/plan';
 import type { Environment } from '../config.js';
 import { APP_ROLE, AUDIT_ROLE } from './database.js';
 import { INGRESS_NAMESPACE, INGRESS_PROXY_HOPS } from './delivery.js';

@@ -2,7 +2,7 @@ import * as aws from '@pulumi/aws';
 import * as pulumi from '@pulumi/pulumi';
 import * as random from '@pulumi/random';
 
-import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
+import { POSTGRES_MAJOR_VERSION } from '@slipway/app/backup/postgres';
 import { rotatingKey } from '../kms.js';
 import { clusterOnlySecurityGroup, type PrivateDataStoreArgs } from '../security-groups.js';
 import { named } from '../tags.js';

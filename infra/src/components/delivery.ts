@@ -3,7 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
-import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS } from '../../../pipelines/src/release/identity.js';
+import { ATTESTATION_TYPES, REQUIRED_ATTESTATIONS } from '@slipway/pipelines/release/identity';
 import type { ClusterPolicy } from '../../generated/crds/kyverno.io/v1/ClusterPolicy.js';
 
 export interface DeliveryArgs {

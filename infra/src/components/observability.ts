@@ -7,8 +7,8 @@ import {
   lokiRetentionHelmValues,
   traceDerivedField,
   TRACING_DATASOURCE_UID,
-} from '../../../monitoring/src/loki.js';
-import { appServiceMonitorSpec, workerServiceMonitorSpec } from '../../../monitoring/src/service-monitor.js';
+} from '@slipway/monitoring/loki';
+import { appServiceMonitorSpec, workerServiceMonitorSpec } from '@slipway/monitoring/service-monitor';
 import { chartResources } from '../capacity.js';
 import { CHARTS, pinnedRelease, type ChartName } from '../charts.js';
 import { JAEGER_QUERY_URL } from './tracing.js';

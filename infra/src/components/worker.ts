@@ -1,7 +1,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 
-import { WORKER_JOB, WORKER_METRICS_SERVICE, WORKER_SELECTOR } from '../../../monitoring/src/config.js';
+import { WORKER_JOB, WORKER_METRICS_SERVICE, WORKER_SELECTOR } from '@slipway/monitoring/config';
 import type { ScaledObject } from '../../generated/crds/keda.sh/v1alpha1/ScaledObject.js';
 import { chartResources } from '../capacity.js';
 import { pinnedRelease } from '../charts.js';

@@ -8,23 +8,17 @@ import { join } from 'node:path';
 
 import { parse as parseYaml } from 'yaml';
 
-import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '../../../monitoring/src/loki.js';
-import {
-  APP_INGRESS,
-  APP_JOB,
-  METRICS_SERVICE,
-  WORKER_JOB,
-  WORKER_METRICS_SERVICE,
-} from '../../../monitoring/src/config.js';
+import { DEFAULT_LOKI_OPTIONS, LOKI_RETENTION } from '@slipway/monitoring/loki';
+import { APP_INGRESS, APP_JOB, METRICS_SERVICE, WORKER_JOB, WORKER_METRICS_SERVICE } from '@slipway/monitoring/config';
 import {
   discoveryLabels,
   operatorRelabelConfigs,
   relabel,
   type ServiceMonitorSpec,
-} from '../../../monitoring/src/service-monitor.js';
-import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES, SLOS } from '../../../monitoring/src/slo.js';
-import { RELEASE_PLAN, type ReleaseStage } from '../../../pipelines/src/release/plan.js';
-import { POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
+} from '@slipway/monitoring/service-monitor';
+import { CANARY_SELECTOR, SLO_ANALYSIS_QUERIES, SLOS } from '@slipway/monitoring/slo';
+import { RELEASE_PLAN, type ReleaseStage } from '@slipway/pipelines/release/plan';
+import { POSTGRES_MAJOR_VERSION } from '@slipway/app/backup/postgres';
 import { MONITORING_NAMESPACE, PROMETHEUS_ADDRESS } from '../../src/components/observability.js';
 import type { Environment } from '../../src/config.js';
 import { MONITORING_GENERATED_DIR } from '../../src/monitoring-sources.js';

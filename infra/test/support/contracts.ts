@@ -3,7 +3,7 @@
  * creates, and what the other workspaces expect of it (the app's config schema). Same shape as checks.ts:
  * one line per problem, empty when all is well.
  */
-import { ConfigError, configVariables, loadConfig } from '../../../app/src/config.js';
+import { ConfigError, configVariables, loadConfig } from '@slipway/app/config';
 import { ROLLOUT_WAIT_SCRIPT } from '../../src/rollout-wait.js';
 import { SERVICES_WITHOUT_SOURCE_CONDITION } from '../../src/trust.js';
 import { allocatable, CHART_WORKLOADS, EKS_SYSTEM_PODS, parseQuantity, type Amount } from '../../src/capacity.js';

@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { loadPolicyPack, type LoadedPolicyPack } from '../../../policies/test/support/pack.js';
-import { fromRecorded } from '../../../policies/test/support/validate.js';
+import { loadPolicyPack, type LoadedPolicyPack } from '@slipway/policies/testing/pack';
+import { fromRecorded } from '@slipway/policies/testing/validate';
 
 import type { Environment } from '../../src/config.js';
 import { CHECKS, EXPECTED } from './checks.js';

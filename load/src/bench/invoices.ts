@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 
 import pg from 'pg';
 
-import type { Progress } from '../../../pipelines/src/platform/progress.js';
-import { seconds } from '../../../pipelines/src/platform/progress.js';
+import type { Progress } from '@slipway/pipelines/platform/progress';
+import { seconds } from '@slipway/pipelines/platform/progress';
 import type { RequestSpec, Scenario } from '../engine/model.js';
 import { percentile } from '../engine/results.js';
 import { runScenario, type ScenarioSummary } from '../engine/run.js';

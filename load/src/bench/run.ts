@@ -3,13 +3,13 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import { join, relative } from 'node:path';
 
-import { removeDirectory } from '../../../pipelines/src/platform/accounts.js';
-import { PlatformError } from '../../../pipelines/src/platform/errors.js';
-import { APP_DATABASE, LOCAL_HOST, localPaths, platformScope } from '../../../pipelines/src/platform/local.js';
-import { repoRoot } from '../../../pipelines/src/platform/paths.js';
-import { freePort } from '../../../pipelines/src/platform/ports.js';
-import { consoleProgress, seconds } from '../../../pipelines/src/platform/progress.js';
-import { AlreadyRunning, claimState, Supervisor, type ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
+import { removeDirectory } from '@slipway/pipelines/platform/accounts';
+import { PlatformError } from '@slipway/pipelines/platform/errors';
+import { APP_DATABASE, LOCAL_HOST, localPaths, platformScope } from '@slipway/pipelines/platform/local';
+import { repoRoot } from '@slipway/pipelines/platform/paths';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import { consoleProgress, seconds } from '@slipway/pipelines/platform/progress';
+import { AlreadyRunning, claimState, Supervisor, type ServiceDefinition } from '@slipway/pipelines/platform/supervisor';
 import { RESULTS_DIR } from './check.js';
 import { runScenario } from '../engine/run.js';
 import type { Seeded } from '../engine/session.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { grantAdmin } from '../../../pipelines/src/platform/app-admin.js';
+import { grantAdmin } from '@slipway/pipelines/platform/app-admin';
 
 /** The account the scenarios sign in with (SEED_EMAIL, SEED_PASSWORD): registered, then granted admin to seed products. */
 export interface SeedAccount {

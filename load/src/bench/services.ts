@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 
-import { APP_DATABASE, LOCAL_HOST } from '../../../pipelines/src/platform/local.js';
-import { repoRoot } from '../../../pipelines/src/platform/paths.js';
-import { freePort } from '../../../pipelines/src/platform/ports.js';
-import type { Progress } from '../../../pipelines/src/platform/progress.js';
-import { migrateDatabase } from '../../../pipelines/src/platform/services/app.js';
-import { postgresService } from '../../../pipelines/src/platform/services/postgres.js';
-import { redisService } from '../../../pipelines/src/platform/services/redis.js';
-import type { ServiceDefinition } from '../../../pipelines/src/platform/supervisor.js';
+import { APP_DATABASE, LOCAL_HOST } from '@slipway/pipelines/platform/local';
+import { repoRoot } from '@slipway/pipelines/platform/paths';
+import { freePort } from '@slipway/pipelines/platform/ports';
+import type { Progress } from '@slipway/pipelines/platform/progress';
+import { migrateDatabase } from '@slipway/pipelines/platform/services/app';
+import { postgresService } from '@slipway/pipelines/platform/services/postgres';
+import { redisService } from '@slipway/pipelines/platform/services/redis';
+import type { ServiceDefinition } from '@slipway/pipelines/platform/supervisor';
 
 /** Where `npm run build -w app` puts the production entry point. */
 export const BUILT_APP_ENTRY = join(repoRoot, 'app', 'dist', 'bin', 'server.js');

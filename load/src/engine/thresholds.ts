@@ -1,4 +1,4 @@
-import { SLOS, type ServiceLevelObjective } from '../../../monitoring/src/slo.js';
+import { SLOS, type ServiceLevelObjective } from '@slipway/monitoring/slo';
 import type { Thresholds } from './model.js';
 
 /**

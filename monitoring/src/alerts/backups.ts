@@ -1,4 +1,4 @@
-import { APP_METRICS, PUSHED_METRICS, PUSH_JOBS } from '../../../app/src/observability/metric-catalogue.js';
+import { APP_METRICS, PUSHED_METRICS, PUSH_JOBS } from '@slipway/app/observability/metric-catalogue';
 import { GROUPS } from './common.js';
 import type { AlertDefinition, TestSeries } from '../rules.js';
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 
-import { toolPath } from '../../../pipelines/src/platform/tools.js';
+import { toolPath } from '@slipway/pipelines/platform/tools';
 
 /**
  * Alertmanager and amtool as pinned in tools.versions (the cluster's v0.28.1), not Debian's 0.25, which rejects

@@ -9,5 +9,7 @@ export interface Boundary {
 
 export const CONTRIBUTING: string;
 export function readBoundaries(text: string): Record<string, Boundary>;
+/** The repository file a workspace's package.json `exports` gives for a subpath (`.`, `./slo`), if any. */
+export function exportedFile(workspace: string, subpath: string): string | undefined;
 export function workspaceBoundaries(boundaries: Record<string, Boundary>): Rule.RuleModule;
 export const slipwayPlugin: ESLint.Plugin;

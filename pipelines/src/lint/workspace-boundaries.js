@@ -47,16 +47,74 @@ export function readBoundaries(text) {
 
 const posix = (path) => path.split(sep).join('/');
 
+/** @type {Map<string, Record<string, unknown> | undefined>} */
+const exportsCache = new Map();
+
 /**
- * Where an import goes: a repository path for a relative one, `<workspace>/` for `@slipway/<workspace>`.
- * @param {string} file the importing file, absolute
- * @param {string} specifier
+ * The `exports` map of a workspace's package.json (read once per lint run).
+ * @param {string} workspace
+ * @returns {Record<string, unknown>}
+ */
+function exportsOf(workspace) {
+  if (!exportsCache.has(workspace)) {
+    const manifest = JSON.parse(readFileSync(resolve(repoRoot, workspace, 'package.json'), 'utf8'));
+    const map = manifest.exports;
+    exportsCache.set(workspace, typeof map === 'string' ? { '.': map } : (map ?? {}));
+  }
+  return exportsCache.get(workspace) ?? {};
+}
+
+/**
+ * The file a package subpath (`.`, `./slo`) of a workspace resolves to, as Node reads `exports`: an exact key first,
+ * then the pattern with the longest prefix. A repository path, or undefined when the workspace does not export it.
+ * @param {string} workspace
+ * @param {string} subpath
  * @returns {string | undefined}
  */
-function targetOf(file, specifier) {
-  if (specifier.startsWith('.')) return posix(relative(repoRoot, resolve(dirname(file), specifier)));
-  const scoped = /^@slipway\/([a-z]+)(\/.*)?$/.exec(specifier);
-  return scoped === null ? undefined : `${scoped[1] ?? ''}/`;
+export function exportedFile(workspace, subpath) {
+  const map = exportsOf(workspace);
+  let target = map[subpath];
+  if (typeof target !== 'string') {
+    const key = Object.keys(map)
+      .filter((k) => {
+        const [before = '', after = ''] = k.split('*');
+        return (
+          k.includes('*') && subpath.startsWith(before) && subpath.endsWith(after) && subpath.length >= k.length - 1
+        );
+      })
+      .sort((a, b) => b.indexOf('*') - a.indexOf('*'))[0];
+    if (key === undefined) return undefined;
+    const [before = '', after = ''] = key.split('*');
+    const pattern = map[key];
+    if (typeof pattern !== 'string') return undefined;
+    target = pattern.replace('*', subpath.slice(before.length, subpath.length - after.length));
+  }
+  return posix(relative(repoRoot, resolve(repoRoot, workspace, target)));
+}
+
+/**
+ * The package specifier that reaches a repository file through its workspace's exports, if one does.
+ * @param {string} file a repository path, e.g. monitoring/src/slo.ts
+ * @returns {string | undefined}
+ */
+function specifierFor(file) {
+  const [workspace = '', ...rest] = file.split('/');
+  const inside = `./${rest.join('/')}`;
+  for (const [key, value] of Object.entries(exportsOf(workspace))) {
+    if (typeof value !== 'string') continue;
+    const [before = '', after = ''] = value.split('*');
+    const middle =
+      value.includes('*') && inside.startsWith(before) && inside.endsWith(after)
+        ? inside.slice(before.length, inside.length - after.length)
+        : value === inside
+          ? ''
+          : undefined;
+    if (middle === undefined) continue;
+    const subpath = key.replace('*', middle);
+    if (exportedFile(workspace, subpath) === file)
+      return subpath === '.' ? `@slipway/${workspace}` : `@slipway/${workspace}/${subpath.slice(2)}`;
+  }
+  return undefined;
 }
 
 /** @param {Record<string, Boundary>} boundaries */
@@ -70,6 +128,12 @@ export function workspaceBoundaries(boundaries) {
       docs: { description: 'imports between workspaces follow the direction in CONTRIBUTING.md' },
       schema: [],
       messages: {
+        relative:
+          '{{target}} reaches into {{other}} by a relative path; import it by package name through the exports of ' +
+          '{{other}}/package.json ({{suggestion}})',
+        unexported:
+          '{{target}} is not exported by {{other}}/package.json: add the subpath to its "exports" (tests may import ' +
+          'anything exported; runtime code only what CONTRIBUTING.md, "Workspace boundaries", lets it)',
         harness:
           'runtime code of {{own}} imports the test harness {{target}}: move what it needs out of test code ' +
           '(tests may import runtime code, never the other way)',
@@ -84,22 +148,37 @@ export function workspaceBoundaries(boundaries) {
       const file = context.filename;
       const path = posix(relative(repoRoot, file));
       const own = path.split('/')[0] ?? '';
-      // tests may cross every line; so may the harness, which is test code
-      if (!(own in boundaries) || HARNESS.test(path)) return {};
+      if (!(own in boundaries)) return {};
+      // tests may cross every line (by package name); so may the harness, which is test code
+      const test = HARNESS.test(path);
       const allowed = boundaries[own]?.imports ?? [];
       const check = (node) => {
         const source = node.source;
         if (source?.type !== 'Literal' || typeof source.value !== 'string') return;
-        const target = targetOf(file, source.value);
-        const other = target?.split('/')[0];
-        if (target === undefined || other === undefined || other === own || !(other in boundaries)) return;
-        const data = { own, other, target: source.value, direction };
+        const specifier = source.value;
+        if (specifier.startsWith('.')) {
+          const target = posix(relative(repoRoot, resolve(dirname(file), specifier)));
+          const other = target.split('/')[0] ?? '';
+          if (other === own || !(other in boundaries)) return;
+          const suggestion = specifierFor(target.replace(/\.js$/, '.ts')) ?? `@slipway/${other}/…, exported first`;
+          context.report({ node, messageId: 'relative', data: { target: specifier, other, suggestion } });
+          return;
+        }
+        const scoped = /^@slipway\/([a-z]+)(\/.*)?$/.exec(specifier);
+        const other = scoped?.[1];
+        if (other === undefined || other === own || !(other in boundaries)) return;
+        const target = exportedFile(other, `.${scoped?.[2] ?? ''}`);
+        const data = { own, other, target: specifier, direction };
+        if (target === undefined) {
+          context.report({ node, messageId: 'unexported', data });
+          return;
+        }
+        if (test) return;
         if (HARNESS.test(target)) context.report({ node, messageId: 'harness', data });
         else if (!allowed.includes(other)) context.report({ node, messageId: 'direction', data });
-        else if (target !== `${other}/`) {
+        else {
           const published = boundaries[other]?.published ?? [];
-          const file = target.replace(/\.js$/, '.ts');
-          if (!published.some((entry) => (entry.endsWith('/') ? file.startsWith(entry) : file === entry)))
+          if (!published.some((entry) => (entry.endsWith('/') ? target.startsWith(entry) : target === entry)))
             context.report({
               node,
               messageId: 'unpublished',

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { clusterOnlyReason, releaseOnlyReason } from '../../../monitoring/src/cluster-only.js';
-import { GENERATED_DIR } from '../../../monitoring/src/generate.js';
+import { clusterOnlyReason, releaseOnlyReason } from '@slipway/monitoring/cluster-only';
+import { GENERATED_DIR } from '@slipway/monitoring/generate';
 import { EXIT, ReleaseError } from '../release/errors.js';
 import { type ChartSeries, formatValue, pointCount, renderTimeSeriesChart } from '../release/report/charts.js';
 import { escapeHtml, page, table } from '../release/report/html.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import { z } from 'zod';
 
-import { POSTGRES_BIN_DIR, POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
+import { POSTGRES_BIN_DIR, POSTGRES_MAJOR_VERSION } from '@slipway/app/backup/postgres';
 import { localDir } from '../platform/paths.js';
 import type { Progress } from '../platform/progress.js';
 import { EXIT, ReleaseError } from './errors.js';

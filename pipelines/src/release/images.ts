@@ -215,6 +215,7 @@ export const gateImage: ImageDefinition = {
     const files = [
       ...listFiles(root, esbuild),
       ...listFiles(root, 'load/src'),
+      'monitoring/package.json',
       ...listFiles(root, 'monitoring/src'),
       '.tools/bin/vegeta',
     ];

@@ -6,7 +6,7 @@
  * The SLO gates name an SLI of monitoring/'s SLO model, which holds their queries and thresholds.
  */
 
-import type { SliKind } from '../../../monitoring/src/slo.js';
+import type { SliKind } from '@slipway/monitoring/slo';
 
 /** What a gate checks between two traffic steps. */
 export type AnalysisGate =

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { POSTGRES_BIN_DIR, POSTGRES_MAJOR_VERSION } from '../../../app/src/backup/postgres.js';
+import { POSTGRES_BIN_DIR, POSTGRES_MAJOR_VERSION } from '@slipway/app/backup/postgres';
 import { BASE_DIR, POSTGRES_CLIENT_FILES, POSTGRES_CLIENT_PACKAGE, readBaseLock } from '../../src/release/base.js';
 
 describe('the base image PostgreSQL client', () => {

@@ -9,8 +9,8 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { removeDirectory } from '../../src/platform/accounts.js';
-import { latestBackupId } from '../../../app/src/backup/catalogue.js';
-import { BackupStore } from '../../../app/src/backup/store.js';
+import { latestBackupId } from '@slipway/app/backup/catalogue';
+import { BackupStore } from '@slipway/app/backup/store';
 import { ALL_PORT_VARIABLES, LOCAL_BACKUP_BUCKET, localPaths, localPlatform } from '../../src/platform/local.js';
 import { freePort } from '../../src/platform/ports.js';
 import { LOCAL_STORE_CREDENTIALS } from '../../src/platform/services/object-store.js';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { MIGRATIONS_DIR, migrate } from '../../../app/src/db/migrations.js';
-import { runMigrateCli } from '../../../app/src/bin/migrate.js';
+import { MIGRATIONS_DIR, migrate } from '@slipway/app/db/migrations';
+import { runMigrateCli } from '@slipway/app/bin/migrate';
 import { judgePlan, parsePlan } from '../../src/release/canary/migrations.js';
 import { parseCommandLine } from '../../src/release/cli.js';
 import { EXIT, ReleaseError } from '../../src/release/errors.js';

@@ -5,8 +5,8 @@ import { Writable } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
-import { clusterOnlyReason } from '../../../monitoring/src/cluster-only.js';
-import { APP_SELECTOR } from '../../../monitoring/src/config.js';
+import { clusterOnlyReason } from '@slipway/monitoring/cluster-only';
+import { APP_SELECTOR } from '@slipway/monitoring/config';
 import { main as preview } from '../../src/preview/cli.js';
 import type { PanelResult } from '../../src/preview/dashboards.js';
 import { main as release } from '../../src/release/cli.js';

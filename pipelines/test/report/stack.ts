@@ -6,11 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { stringify } from 'yaml';
 
-import { createTestDatabase, type TestDatabase } from '../../../app/test/support/database.js';
-import { testServices } from '../../../app/test/support/services.js';
-import { APP_JOB, WORKER_JOB } from '../../../monitoring/src/config.js';
-import { GENERATED_DIR } from '../../../monitoring/src/generate.js';
-import { POD_TEMPLATE_HASH_LABEL } from '../../../monitoring/src/slo.js';
+import { createTestDatabase, type TestDatabase } from '@slipway/app/testing/database';
+import { testServices } from '@slipway/app/testing/services';
+import { APP_JOB, WORKER_JOB } from '@slipway/monitoring/config';
+import { GENERATED_DIR } from '@slipway/monitoring/generate';
+import { POD_TEMPLATE_HASH_LABEL } from '@slipway/monitoring/slo';
 import { freePort } from '../../src/platform/ports.js';
 import { silentProgress } from '../../src/platform/progress.js';
 import { appService } from '../../src/platform/services/app.js';

@@ -1,7 +1,7 @@
 import type { ResourceValidationArgs, ResourceValidationPolicy } from '@pulumi/policy';
 
-import type { RecordedResource } from '../../../infra/test/support/stack.js';
-import { unwrapSecrets } from '../../../infra/test/support/stack.js';
+import type { RecordedResource } from '@slipway/infra/testing/stack';
+import { unwrapSecrets } from '@slipway/infra/testing/stack';
 
 export interface Candidate {
   readonly type: string;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { stringify } from 'yaml';
 
-import { ALERTMANAGER_STACKS, alertmanagerConfig } from '../../../../monitoring/src/alertmanager.js';
+import { ALERTMANAGER_STACKS, alertmanagerConfig } from '@slipway/monitoring/alertmanager';
 import type { ServiceDefinition } from '../supervisor.js';
 import { toolPath } from '../tools.js';
 import { httpProbe } from './local-service.js';

@@ -10,14 +10,14 @@ import {
   METRICS_SERVICE,
   WORKER_JOB,
   WORKER_METRICS_SERVICE,
-} from '../../../../monitoring/src/config.js';
-import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '../../../../monitoring/src/fixtures.js';
+} from '@slipway/monitoring/config';
+import { FIXTURE_SERVICE_LABELS, FIXTURE_WORKER_SERVICE_LABELS } from '@slipway/monitoring/fixtures';
 import {
   appServiceMonitorSpec,
   discoveryLabels,
   operatorRelabelConfigs,
   workerServiceMonitorSpec,
-} from '../../../../monitoring/src/service-monitor.js';
+} from '@slipway/monitoring/service-monitor';
 import { repoRoot } from '../paths.js';
 import { PUSHGATEWAY_JOB } from './pushgateway.js';
 import type { ServiceDefinition } from '../supervisor.js';

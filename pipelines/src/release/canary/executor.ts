@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-import { configVariables } from '../../../../app/src/config.js';
-import { SLO_ANALYSIS_QUERIES, forCanary } from '../../../../monitoring/src/slo.js';
+import { configVariables } from '@slipway/app/config';
+import { SLO_ANALYSIS_QUERIES, forCanary } from '@slipway/monitoring/slo';
 import { adminPasswordFile, LOCAL_ADMIN_EMAIL, LOCAL_HOST, localPaths, localPlatform } from '../../platform/local.js';
 import { repoRoot } from '../../platform/paths.js';
 import { freePort } from '../../platform/ports.js';

@@ -1,12 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-import {
-  canaryMatchers,
-  forCanary,
-  SLO_ANALYSIS_QUERIES,
-  versionLatencyQuantileQuery,
-} from '../../../../monitoring/src/slo.js';
+import { canaryMatchers, forCanary, SLO_ANALYSIS_QUERIES, versionLatencyQuantileQuery } from '@slipway/monitoring/slo';
 import type { ReleaseRecord, StageRecord, VersionSeries } from '../release-record.js';
 import { type ChartBand, type ChartUnit, pointCount, renderTimeSeriesChart } from './charts.js';
 import { escapeHtml, page, table } from './html.js';
