@@ -1,4 +1,5 @@
 import type * as k8s from '@pulumi/kubernetes';
+import type * as pulumi from '@pulumi/pulumi';
 
 type Container = k8s.types.input.core.v1.Container;
 type PodSecurityContext = k8s.types.input.core.v1.PodSecurityContext;
@@ -40,4 +41,41 @@ export const TMP_MOUNT = { name: 'tmp', mountPath: '/tmp' };
 
 export function pinnedImage(repository: string, digest: string): string {
   return `${repository}@${digest}`;
+}
+
+/** What differs between the long-running erp-api processes (the server, the job worker) in one pod template. */
+export interface ErpApiContainerArgs {
+  readonly name: string;
+  readonly image: pulumi.Input<string>;
+  /** The `erp-api` subcommand: `server` or `worker`. */
+  readonly command: string;
+  readonly port: number;
+  readonly configMap: pulumi.Input<string>;
+  readonly secret: pulumi.Input<string>;
+  readonly resources: NonNullable<Container['resources']>;
+}
+
+/**
+ * An erp-api container: its settings from one ConfigMap and one Secret, a read-only root with a writable /tmp, and the
+ * probes every erp-api process serves (live while the process runs, ready while its dependencies answer).
+ */
+export function erpApiContainer(args: ErpApiContainerArgs): Container {
+  return {
+    name: args.name,
+    image: args.image,
+    args: [args.command],
+    ports: [{ name: 'http', containerPort: args.port }],
+    envFrom: [{ configMapRef: { name: args.configMap } }, { secretRef: { name: args.secret } }],
+    resources: args.resources,
+    securityContext: CONTAINER_SECURITY,
+    volumeMounts: [TMP_MOUNT],
+    startupProbe: { httpGet: { path: '/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 30 },
+    livenessProbe: { httpGet: { path: '/health/live', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2 },
+    readinessProbe: {
+      httpGet: { path: '/health/ready', port: 'http' },
+      periodSeconds: 5,
+      timeoutSeconds: 2,
+      failureThreshold: 2,
+    },
+  };
 }

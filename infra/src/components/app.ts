@@ -23,7 +23,15 @@ import {
 import { podEnvironment, type PodValues } from '../pod-environment.js';
 import { ROLLOUT_WAIT_SCRIPT } from '../rollout-wait.js';
 import type { Tags } from '../tags.js';
-import { APP_RESOURCES, CONTAINER_SECURITY, JOB_RESOURCES, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
+import {
+  APP_RESOURCES,
+  CONTAINER_SECURITY,
+  erpApiContainer,
+  JOB_RESOURCES,
+  POD_SECURITY,
+  TMP_MOUNT,
+  TMP_VOLUME,
+} from '../workload.js';
 
 export interface AppArgs {
   readonly provider: k8s.Provider;
@@ -418,25 +426,15 @@ export class App extends pulumi.ComponentResource {
       volumes: [TMP_VOLUME],
       containers: [
         {
-          name: APP_NAME,
-          image: args.image,
-          args: ['server'],
-          ports: [{ name: 'http', containerPort: APP_PORT }],
-          envFrom: [
-            { configMapRef: { name: config.metadata.name } },
-            { secretRef: { name: runtimeSecret.metadata.name } },
-          ],
-          resources: APP_RESOURCES,
-          securityContext: CONTAINER_SECURITY,
-          volumeMounts: [TMP_MOUNT],
-          startupProbe: { httpGet: { path: '/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 30 },
-          livenessProbe: { httpGet: { path: '/health/live', port: 'http' }, periodSeconds: 10, timeoutSeconds: 2 },
-          readinessProbe: {
-            httpGet: { path: '/health/ready', port: 'http' },
-            periodSeconds: 5,
-            timeoutSeconds: 2,
-            failureThreshold: 2,
-          },
+          ...erpApiContainer({
+            name: APP_NAME,
+            image: args.image,
+            command: 'server',
+            port: APP_PORT,
+            configMap: config.metadata.name,
+            secret: runtimeSecret.metadata.name,
+            resources: APP_RESOURCES,
+          }),
           // Endpoints controllers and ingress-nginx need a moment to stop routing here before SIGTERM.
           lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
         },

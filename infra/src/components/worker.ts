@@ -6,7 +6,7 @@ import type { ScaledObject } from '../../generated/crds/keda.sh/v1alpha1/ScaledO
 import { chartResources } from '../capacity.js';
 import { pinnedRelease } from '../charts.js';
 import { podEnvironment, type PodValues } from '../pod-environment.js';
-import { CONTAINER_SECURITY, POD_SECURITY, TMP_MOUNT, TMP_VOLUME } from '../workload.js';
+import { erpApiContainer, POD_SECURITY, TMP_VOLUME } from '../workload.js';
 import { MONITORING_NAMESPACE } from './observability.js';
 
 export interface WorkerArgs {
@@ -158,36 +158,15 @@ export class Worker extends pulumi.ComponentResource {
               ],
               volumes: [TMP_VOLUME],
               containers: [
-                {
+                erpApiContainer({
                   name: WORKER_NAME,
                   image: args.image,
-                  args: ['worker'],
-                  ports: [{ name: 'http', containerPort: WORKER_PORT }],
-                  envFrom: [
-                    { configMapRef: { name: config.metadata.name } },
-                    { secretRef: { name: secret.metadata.name } },
-                  ],
+                  command: 'worker',
+                  port: WORKER_PORT,
+                  configMap: config.metadata.name,
+                  secret: secret.metadata.name,
                   resources: WORKER_RESOURCES,
-                  securityContext: CONTAINER_SECURITY,
-                  volumeMounts: [TMP_MOUNT],
-                  startupProbe: {
-                    httpGet: { path: '/health/live', port: 'http' },
-                    periodSeconds: 2,
-                    failureThreshold: 30,
-                  },
-                  livenessProbe: {
-                    httpGet: { path: '/health/live', port: 'http' },
-                    periodSeconds: 10,
-                    timeoutSeconds: 2,
-                  },
-                  // Not ready while Redis is down or the worker is stopping.
-                  readinessProbe: {
-                    httpGet: { path: '/health/ready', port: 'http' },
-                    periodSeconds: 5,
-                    timeoutSeconds: 2,
-                    failureThreshold: 2,
-                  },
-                },
+                }),
               ],
             },
           },
