@@ -251,6 +251,17 @@ async function settle(url: string, signal: AbortSignal): Promise<{ waitedMs: num
   return { waitedMs: Date.now() - started, quiet: false };
 }
 
+/** An overloaded run leaves the target working off its backlog: the next run starts on a quiet target. */
+async function settleBefore(label: string, url: string, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  const settled = await settle(url, signal);
+  if (settled.waitedMs > SETTLE_QUIET_PROBES * SETTLE_PROBE_INTERVAL_MS) {
+    progress.ok(
+      `${label}: waited ${seconds(settled.waitedMs)} for ${url} to settle (${settled.quiet ? 'quiet' : 'still slow, measuring anyway'})`,
+    );
+  }
+}
+
 async function measureOne(
   measurement: Measurement,
   label: string,
@@ -259,14 +270,7 @@ async function measureOne(
   vegeta: string,
   signal: AbortSignal,
 ): Promise<RunRecord> {
-  signal.throwIfAborted();
-  // an overloaded run leaves the target working off its backlog: the next run starts on a quiet target
-  const settled = await settle(measurement.url, signal);
-  if (settled.waitedMs > SETTLE_QUIET_PROBES * SETTLE_PROBE_INTERVAL_MS) {
-    progress.ok(
-      `${label}: waited ${seconds(settled.waitedMs)} for ${measurement.url} to settle (${settled.quiet ? 'quiet' : 'still slow, measuring anyway'})`,
-    );
-  }
+  await settleBefore(label, measurement.url, signal);
   // a fresh token each run: access tokens live 15 minutes, a whole benchmark is longer
   signIns += 1;
   const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
@@ -325,11 +329,7 @@ async function measureInvoiceRun(
   vegeta: string,
   signal: AbortSignal,
 ): Promise<RunRecord> {
-  signal.throwIfAborted();
-  const settled = await settle(stack.appUrl, signal);
-  if (settled.waitedMs > SETTLE_QUIET_PROBES * SETTLE_PROBE_INTERVAL_MS) {
-    progress.ok(`${label}: waited ${seconds(settled.waitedMs)} for ${stack.appUrl} to settle`);
-  }
+  await settleBefore(label, stack.appUrl, signal);
   signIns += 1;
   const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
   const startedAt = new Date().toISOString();
