@@ -8,8 +8,8 @@ import type { Database } from './db/pool.js';
 import { postgresCheck, redisCheck, sharedChecks } from './health.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { requireJsonBodies } from './http/content-type.js';
-import { docsRouter } from './http/docs-routes.js';
-import { endpointRouter, endpointsOf } from './http/endpoint.js';
+import { mountDocs } from './http/docs-routes.js';
+import { endpointsOf, mountEndpoints } from './http/endpoint.js';
 import { operationalEndpoints } from './http/health-routes.js';
 import { requestContextMiddleware } from './http/request-context.js';
 import { methodNotAllowedHandler } from './http/route-table.js';
@@ -76,14 +76,15 @@ export function createApp({
   );
   metrics.observeHealth(runHealthChecks);
   const operational = operationalEndpoints({ runChecks: runHealthChecks, degradable: ['redis'], lifecycle, metrics });
-  app.use(endpointRouter(operational));
+  // On the app itself, not a router: a request elsewhere never passes through (nor is traced through) the probes'.
+  mountEndpoints(app, operational);
 
   const cors = corsPolicy(config.corsOrigins);
   if (cors !== undefined) app.use(cors);
   app.use(generalRateLimit({ store: rateLimitStore, settings, metrics, logger }));
   app.use(jsonBody(config.jsonBodyLimitBytes));
   app.use(requireJsonBodies());
-  app.use(docsRouter([...operational, ...routers.flatMap(endpointsOf)]));
+  mountDocs(app, [...operational, ...routers.flatMap(endpointsOf)]);
   for (const router of routers) app.use(router);
 
   app.use(methodNotAllowedHandler(app));

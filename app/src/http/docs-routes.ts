@@ -1,8 +1,8 @@
-import { Router } from 'express';
+import type { IRouter } from 'express';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
 
-import { endpointDefiner, endpointRouter } from './endpoint.js';
+import { endpointDefiner, mountEndpoints } from './endpoint.js';
 import type { EndpointDescription } from './endpoint.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { DOCS_PATH } from './security.js';
@@ -17,9 +17,10 @@ const TAG = 'operations';
  * The API reference of `documented` and of itself: the OpenAPI document at /api/docs/openapi.json and Swagger UI at
  * /api/docs/ (with an Authorize button for the bearer token, kept across reloads). Public: it holds nothing a client
  * cannot learn by calling the API. The page, its scripts and styles are served from here, so Helmet's same-origin
- * CSP on /api/docs lets it render.
+ * CSP on /api/docs lets it render. Mounted on the app itself, at its own paths, so other requests never pass through
+ * a router (or a trace span) of the reference.
  */
-export function docsRouter(documented: readonly EndpointDescription[]): Router {
+export function mountDocs(app: IRouter, documented: readonly EndpointDescription[]): void {
   // The handlers read `body` and `page`, made below from a document that documents these endpoints too.
   const endpoints = [
     defineEndpoint({
@@ -62,7 +63,6 @@ export function docsRouter(documented: readonly EndpointDescription[]): Router {
   const page = swaggerUi.setup(document, options);
   const body = JSON.stringify(document);
 
-  const router = endpointRouter(endpoints);
-  router.use(DOCS_PATH, swaggerUi.serveFiles(document, options));
-  return router;
+  mountEndpoints(app, endpoints);
+  app.use(DOCS_PATH, swaggerUi.serveFiles(document, options));
 }

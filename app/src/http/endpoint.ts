@@ -5,7 +5,7 @@
  * documented permission is the enforced one by construction.
  */
 import { Router } from 'express';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IRouter, NextFunction, Request, RequestHandler, Response } from 'express';
 import type { z } from 'zod';
 
 import type { ErrorCode } from '../errors.js';
@@ -100,20 +100,37 @@ function guardsFor<P extends string>(endpoint: Endpoint<P>, guards: Guards<P>): 
   return [guards.authenticate, guards.authorize(access.permission, ...(access.alternatives ?? []))];
 }
 
+const endpointOfHandler = new WeakMap<object, Endpoint>();
+
 /**
- * A router serving `endpoints` at their paths: for each, `authenticate` unless public, `authorize(permission…)` when
- * it names one, validation of its request schemas, then its handler. The router carries the endpoints, so the app
- * documents exactly what it mounts ({@link endpointsOf}).
+ * Serves `endpoints` on `target` (the app, or a router) at their paths: for each, `authenticate` unless public,
+ * `authorize(permission…)` when it names one, validation of its request schemas, then its handler. Each handler
+ * carries its endpoint, so the app documents exactly what it mounts ({@link endpointOf}).
  */
-export function endpointRouter<P extends string>(endpoints: readonly Endpoint<P>[], guards: Guards<P> = {}): Router {
-  const router = Router();
+export function mountEndpoints<P extends string>(
+  target: IRouter,
+  endpoints: readonly Endpoint<P>[],
+  guards: Guards<P> = {},
+): void {
   for (const endpoint of endpoints) {
     const validator = endpoint.request === undefined ? undefined : validate(endpoint.request);
     const handler: RequestHandler = (req, res, next) => endpoint.handle(validator?.input(req) ?? {}, req, res, next);
-    router[endpoint.method](endpoint.path, ...guardsFor(endpoint, guards), ...(validator ? [validator] : []), handler);
+    endpointOfHandler.set(handler, endpoint as Endpoint);
+    target[endpoint.method](endpoint.path, ...guardsFor(endpoint, guards), ...(validator ? [validator] : []), handler);
   }
+}
+
+/** A router serving `endpoints` as {@link mountEndpoints} does; the router also carries them ({@link endpointsOf}). */
+export function endpointRouter<P extends string>(endpoints: readonly Endpoint<P>[], guards: Guards<P> = {}): Router {
+  const router = Router();
+  mountEndpoints(router, endpoints, guards);
   endpointsOfRouter.set(router, endpoints);
   return router;
+}
+
+/** The endpoint whose final handler `handle` is, when {@link mountEndpoints} mounted it. */
+export function endpointOf(handle: unknown): Endpoint | undefined {
+  return typeof handle === 'function' ? endpointOfHandler.get(handle) : undefined;
 }
 
 /** The endpoints {@link endpointRouter} mounted on `router`; empty for any other router. */

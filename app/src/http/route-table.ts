@@ -1,7 +1,7 @@
 import type { Express, RequestHandler } from 'express';
 
 import { BadRequestError } from '../errors.js';
-import { endpointsOf } from './endpoint.js';
+import { endpointOf } from './endpoint.js';
 import type { Endpoint } from './endpoint.js';
 
 /** One method and path an Express app answers, with the path as the router registered it (`/products/:id`). */
@@ -14,6 +14,7 @@ export interface RouteEntry {
 interface RouteLike {
   readonly path: unknown;
   readonly methods: Readonly<Record<string, boolean | undefined>>;
+  readonly stack?: readonly { readonly handle?: unknown }[];
 }
 interface LayerLike {
   readonly route?: RouteLike;
@@ -56,14 +57,14 @@ export function listRoutes(app: Express): RouteEntry[] {
 
 function collectEndpoints(stack: readonly LayerLike[], into: Endpoint[]): void {
   for (const layer of stack) {
-    const router = layer.handle;
-    if (router?.stack === undefined) continue;
-    into.push(...endpointsOf(router));
-    collectEndpoints(router.stack, into);
+    const endpoint = endpointOf(layer.route?.stack?.at(-1)?.handle);
+    if (endpoint !== undefined) into.push(endpoint);
+    const nested = layer.handle?.stack;
+    if (nested !== undefined) collectEndpoints(nested, into);
   }
 }
 
-/** Every endpoint `app` mounts through `endpointRouter`, in mount order. */
+/** Every endpoint `app` mounts through `mountEndpoints` or `endpointRouter`, in mount order. */
 export function listEndpoints(app: Express): Endpoint[] {
   const endpoints: Endpoint[] = [];
   collectEndpoints((app.router as unknown as { stack: readonly LayerLike[] }).stack, endpoints);
