@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -20,6 +19,7 @@ import { freePlatformPorts } from './platform-env.js';
 import { isAlive } from '../src/platform/processes.js';
 import type { PostgresService } from '../src/platform/services/postgres.js';
 import { readState } from '../src/platform/supervisor.js';
+import { waitUntil } from '../src/testing/wait.js';
 
 const HOST = '127.0.0.1';
 const scope = `tracing-${process.pid}`;
@@ -69,13 +69,14 @@ function appLogLines(requestId: string): Record<string, unknown>[] {
 
 /** The trace id the access-log line of a request names; waits for the line, written when the response ends. */
 async function traceIdOf(requestId: string): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const access = appLogLines(requestId).find((line) => line.msg === 'request');
-    if (typeof access?.trace_id === 'string') return access.trace_id;
-    await sleep(100);
-  }
-  throw new Error(`no access-log line with a trace_id for request ${requestId}`);
+  return waitUntil(
+    `an access-log line with a trace_id for request ${requestId}`,
+    () => {
+      const access = appLogLines(requestId).find((line) => line.msg === 'request');
+      return typeof access?.trace_id === 'string' ? access.trace_id : undefined;
+    },
+    { timeoutMs: 10_000, intervalMs: 100, seen: () => `its log lines: ${JSON.stringify(appLogLines(requestId))}` },
+  );
 }
 
 /** Asks Jaeger for a trace until `complete` accepts its spans (the app exports in batches every few seconds). */
@@ -84,18 +85,18 @@ async function jaegerTraces(
   complete: (spans: readonly JaegerSpan[]) => boolean,
 ): Promise<JaegerTrace[]> {
   let last = '';
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const response = await fetch(`${jaegerUrl}/api/traces/${traceId}`);
-    const body = await response.text();
-    last = `${response.status} ${body}`;
-    if (response.status === 200) {
+  return waitUntil(
+    `a complete trace ${traceId} in Jaeger`,
+    async () => {
+      const response = await fetch(`${jaegerUrl}/api/traces/${traceId}`);
+      const body = await response.text();
+      last = `${response.status} ${body}`;
+      if (response.status !== 200) return undefined;
       const { data } = JSON.parse(body) as { data: JaegerTrace[] };
-      if (complete(data.flatMap((t) => t.spans))) return data;
-    }
-    await sleep(500);
-  }
-  throw new Error(`Jaeger has no complete trace ${traceId}; last answer: ${last.slice(0, 2_000)}`);
+      return complete(data.flatMap((t) => t.spans)) ? data : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500, seen: () => `last answer: ${last.slice(0, 2_000)}` },
+  );
 }
 
 async function api(path: string, requestId: string, init: RequestInit = {}): Promise<Response> {

@@ -25,6 +25,7 @@ import { isAlive } from '../src/platform/processes.js';
 import { readState } from '../src/platform/supervisor.js';
 import { notifications } from '../src/platform/services/alert-receiver.js';
 import { appliedSplit } from '../src/platform/services/nginx.js';
+import { waitUntil } from '../src/testing/wait.js';
 import { LOCAL_NAMESPACE, SOURCE_POD_TEMPLATE_HASH } from '../src/platform/services/prometheus.js';
 import {
   APP_JOB,
@@ -93,15 +94,18 @@ function startPlatform(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; o
   });
 }
 
-/** Polls `find` every 250 ms until it gives a value, for at most 45 s. */
+/** Polls `find` every 250 ms until it gives a value, for at most 45 s; a failed try counts as nothing found. */
 async function poll<T>(what: string, find: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    const found = await find().catch(() => undefined);
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no ${what} within 45 s`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  let last = 'nothing found yet';
+  return waitUntil(
+    what,
+    () =>
+      find().catch((error: unknown) => {
+        last = `last try failed: ${(error as Error).message}`;
+        return undefined;
+      }),
+    { timeoutMs: 45_000, intervalMs: 250, seen: () => last },
+  );
 }
 
 afterAll(() => {

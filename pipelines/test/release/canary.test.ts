@@ -34,6 +34,7 @@ import { RELEASE_PLAN } from '../../src/release/plan.js';
 import { pushImage } from '../../src/release/registry.js';
 import type { ReleaseRecord } from '../../src/release/release-record.js';
 import { signAndAttest } from '../../src/release/sign.js';
+import { waitUntil } from '../../src/testing/wait.js';
 import { fixturesDir } from './support.js';
 
 // Real podman, buildah, cosign, nginx, Prometheus: the first app image build takes minutes on two cores.
@@ -237,15 +238,28 @@ function finished(child: ReturnType<typeof spawn>): Promise<{ code: number | nul
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
 }
 
+/** What the running release's record says, for a wait's failure message. */
+function runningState(): string {
+  const running = readRunning(scope);
+  if (running === undefined) return 'no release running';
+  const record = readRecord(scope, running.id);
+  return `release ${running.id}: ${record?.outcome ?? 'no record'}, stages ${JSON.stringify(record?.stages.map((s) => [s.weight, s.weightAppliedAt]) ?? [])}`;
+}
+
 /** Waits until the running release has moved traffic to its canary; returns its id. */
 async function weightApplied(child: ReturnType<typeof spawn>): Promise<string> {
-  for (;;) {
-    const running = readRunning(scope);
-    const record = running ? readRecord(scope, running.id) : undefined;
-    if (running && record?.stages[0]?.weightAppliedAt !== undefined) return running.id;
-    if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  // verify, backup, migrate and the canary's start come first; the local profile gives readiness alone 60 s
+  return waitUntil(
+    "the running release's first stage to move traffic to its canary",
+    () => {
+      const running = readRunning(scope);
+      const record = running ? readRecord(scope, running.id) : undefined;
+      if (running && record?.stages[0]?.weightAppliedAt !== undefined) return running.id;
+      if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
+      return undefined;
+    },
+    { timeoutMs: 180_000, intervalMs: 200, seen: runningState },
+  );
 }
 
 const frontDoor = (): string => `http://${HOST}:${env.SLIPWAY_NGINX_PORT ?? ''}`;
@@ -422,7 +436,22 @@ describe('npm run release -- deploy: the canary executor on the local platform',
     'rolls back a canary answering 5 % 5xx at its first stage, fast, and refuses a second deploy meanwhile',
     async () => {
       const first = timed('5 % 5xx', faultReference.errors ?? '');
-      while (readRunning(scope) === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      let settled = false;
+      void first.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      // the executor claims the release before any slow step: only the stable container's check comes first
+      await waitUntil(
+        'the deploy to claim the release',
+        async () => {
+          if (readRunning(scope) !== undefined) return true;
+          // a deploy that failed throws its own error here; one that ended says how
+          if (settled) throw new Error(`the deploy ended ${(await first).outcome} before the test saw its claim`);
+          return undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100, seen: runningState },
+      );
       const running = readRunning(scope);
       await expect(deploy(options(goodReference))).rejects.toThrow(`release ${running?.id ?? '?'} is running`);
       const record = await first;
@@ -463,22 +492,31 @@ describe('npm run release -- deploy: the canary executor on the local platform',
       );
       expect(failedRuns.length).toBeGreaterThan(0);
       const receiverUrl = `http://${HOST}:${env.SLIPWAY_ALERT_RECEIVER_PORT ?? ''}`;
-      let delivered: { labels: Record<string, string>; status: string } | undefined;
+      let received: string[] = [];
       // Prometheus evaluates every 2 s; the ticket route waits 30 s (group_wait) before its first notification
-      const deadline = Date.now() + 90_000;
-      while (delivered === undefined && Date.now() < deadline) {
-        delivered = (await notifications(receiverUrl, 'ticket'))
-          .flatMap((notification) => notification.payload.alerts ?? [])
-          .find(
+      const delivered = await waitUntil(
+        `a firing CanaryAnalysisFailed for ${failedRuns.join(', ')} at the ticket receiver`,
+        async () => {
+          const alerts = (await notifications(receiverUrl, 'ticket')).flatMap(
+            (notification) => notification.payload.alerts ?? [],
+          );
+          received = alerts.map(
+            (alert) => `${alert.labels.alertname ?? '?'} ${alert.labels.name ?? ''} ${alert.status}`,
+          );
+          return alerts.find(
             (alert) =>
               alert.labels.alertname === 'CanaryAnalysisFailed' &&
               failedRuns.includes(alert.labels.name ?? '') &&
               alert.status === 'firing',
           );
-        if (delivered === undefined) await new Promise((resolve) => setTimeout(resolve, 1_000));
-      }
-      expect(delivered, `no CanaryAnalysisFailed for ${failedRuns.join(', ')}`).toBeDefined();
-      expect(delivered?.labels).toMatchObject({ phase: 'Failed', severity: 'warning', service: 'erp-api' });
+        },
+        {
+          timeoutMs: 90_000,
+          intervalMs: 1_000,
+          seen: () => `the ticket route received: ${received.join('; ') || 'nothing'}`,
+        },
+      );
+      expect(delivered.labels).toMatchObject({ phase: 'Failed', severity: 'warning', service: 'erp-api' });
       durations.push(
         `CanaryAnalysisFailed delivered: ${((Date.now() - began) / 1000).toFixed(1)} s after the check began`,
       );
@@ -550,20 +588,15 @@ describe('npm run release -- deploy: the canary executor on the local platform',
         ],
         { cwd: repoRoot, env, stdio: 'ignore' },
       );
-      let weighted = false;
-      while (!weighted) {
-        const running = readRunning(scope);
-        const record = running ? readRecord(scope, running.id) : undefined;
-        weighted = record?.stages[0]?.weightAppliedAt !== undefined;
-        if (child.exitCode !== null) throw new Error(`the executor exited with ${String(child.exitCode)}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      const id = readRunning(scope)?.id ?? '';
+      const id = await weightApplied(child);
       expect((await appliedSplit(frontDoor())).servers).toHaveLength(2);
       child.kill('SIGKILL');
-      const deadline = Date.now() + 15_000;
-      while (readRunning(scope) !== undefined && Date.now() < deadline)
-        await new Promise((resolve) => setTimeout(resolve, 100));
+      // the guard restores stable as soon as it sees the executor gone: a split, a canary stop (5 s) and the lock
+      await waitUntil(
+        'the guard to restore stable after the executor was killed',
+        () => readRunning(scope) === undefined,
+        { timeoutMs: 15_000, intervalMs: 100, seen: runningState },
+      );
       const record = readRecord(scope, id);
       expect(record?.outcome).toBe('rolled-back');
       expect(record?.reason).toMatch(/died mid-release/);

@@ -18,6 +18,7 @@ import { GATE_SCENARIO } from '../../src/release/plan.js';
 import { pushImage } from '../../src/release/registry.js';
 import { type ScanPredicate, signAndAttest, type SignOptions } from '../../src/release/sign.js';
 import { type Verification, verifyImage, type VerifyOptions } from '../../src/release/verify.js';
+import { waitUntil } from '../../src/testing/wait.js';
 import type { CycloneDxBom } from '../../src/release/sbom.js';
 import { scanImage } from '../../src/release/scan.js';
 import { alterAttestation, fixtureOsvDatabase, freshDatabase, startRegistry } from './support.js';
@@ -118,13 +119,20 @@ describe('registry and podman', () => {
       const container = await startContainer({ reference, env, name: `slipway-test-${String(process.pid)}` });
       try {
         let status = 0;
-        for (let attempt = 0; attempt < 60 && status !== 200; attempt += 1) {
-          status = await fetch(`http://127.0.0.1:${String(port)}/health/ready`, { signal: AbortSignal.timeout(1_000) })
-            .then((response) => response.status)
-            .catch(() => 0);
-          if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 500));
-        }
-        expect(status, await container.logs()).toBe(200);
+        // the budget the former 60 tries of 500 ms gave: the container starts Node and connects to its stores
+        const ready = await waitUntil(
+          'the container to answer 200 on /health/ready',
+          async () => {
+            status = await fetch(`http://127.0.0.1:${String(port)}/health/ready`, {
+              signal: AbortSignal.timeout(1_000),
+            })
+              .then((response) => response.status)
+              .catch(() => 0);
+            return status === 200;
+          },
+          { timeoutMs: 60_000, intervalMs: 500, seen: () => `last answer: ${status === 0 ? 'none' : String(status)}` },
+        ).catch((error: unknown) => (error as Error).message);
+        expect(ready, await container.logs()).toBe(true);
         const inspected = await inspectContainer(container.id);
         expect(inspected.user).toBe('10001:10001');
         expect(inspected.readOnly).toBe(true);

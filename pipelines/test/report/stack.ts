@@ -18,6 +18,7 @@ import { workerService } from '../../src/platform/services/worker.js';
 import { type ServiceDefinition, Supervisor } from '../../src/platform/supervisor.js';
 import type { VersionSeries } from '../../src/release/release-record.js';
 import { appUnderTestEnv } from '../../src/testing/app-under-test.js';
+import { waitUntil } from '../../src/testing/wait.js';
 
 const HOST = '127.0.0.1';
 export const NAMESPACE = 'report-test';
@@ -220,12 +221,15 @@ export async function driveTraffic(versions: readonly Version[], seconds: number
 
 /** Waits until `expr` returns a series, so charts drawn after it have data. */
 export async function waitForSeries(prometheusUrl: string, expr: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
-    const body = (await response.json()) as { data?: { result?: unknown[] } };
-    if ((body.data?.result?.length ?? 0) > 0) return;
-    if (Date.now() > deadline) throw new Error(`Prometheus at ${prometheusUrl} still has no series for ${expr}`);
-    await sleep(500);
-  }
+  let last = '';
+  await waitUntil(
+    `a series for ${expr} in Prometheus at ${prometheusUrl}`,
+    async () => {
+      const response = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+      const body = (await response.json()) as { data?: { result?: unknown[] } };
+      last = `${response.status} ${JSON.stringify(body).slice(0, 500)}`;
+      return (body.data?.result?.length ?? 0) > 0;
+    },
+    { timeoutMs, intervalMs: 500, seen: () => `last answer: ${last}` },
+  );
 }
