@@ -115,7 +115,7 @@ export function mountEndpoints<P extends string>(
   for (const endpoint of endpoints) {
     const validator = endpoint.request === undefined ? undefined : validate(endpoint.request);
     const handler: RequestHandler = (req, res, next) => endpoint.handle(validator?.input(req) ?? {}, req, res, next);
-    endpointOfHandler.set(handler, endpoint as Endpoint);
+    endpointOfHandler.set(handler, endpoint);
     target[endpoint.method](endpoint.path, ...guardsFor(endpoint, guards), ...(validator ? [validator] : []), handler);
   }
 }
