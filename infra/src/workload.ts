@@ -79,3 +79,8 @@ export function erpApiContainer(args: ErpApiContainerArgs): Container {
     },
   };
 }
+
+/** A NetworkPolicy peer: every pod of the namespace `name`. */
+export function namespacePeer(name: string) {
+  return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } } };
+}

@@ -28,6 +28,7 @@ import {
   CONTAINER_SECURITY,
   erpApiContainer,
   JOB_RESOURCES,
+  namespacePeer,
   POD_SECURITY,
   TMP_MOUNT,
   TMP_VOLUME,
@@ -574,11 +575,8 @@ export class App extends pulumi.ComponentResource {
       scoped,
     );
 
-    const namespaceSelector = (name: string) => ({
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } },
-    });
     const dns = {
-      to: [namespaceSelector('kube-system')],
+      to: [namespacePeer('kube-system')],
       ports: [
         { protocol: 'UDP', port: 53 },
         { protocol: 'TCP', port: 53 },
@@ -596,7 +594,7 @@ export class App extends pulumi.ComponentResource {
       policyTypes: ['Ingress', 'Egress'],
       ingress: [
         {
-          from: [namespaceSelector(INGRESS_NAMESPACE), namespaceSelector(MONITORING_NAMESPACE)],
+          from: [namespacePeer(INGRESS_NAMESPACE), namespacePeer(MONITORING_NAMESPACE)],
           ports: [{ protocol: 'TCP', port: APP_PORT }],
         },
         { from: [{ podSelector: { matchLabels: analysisLabels } }], ports: [{ protocol: 'TCP', port: APP_PORT }] },
@@ -612,7 +610,7 @@ export class App extends pulumi.ComponentResource {
         },
         // spans to Jaeger's OTLP/HTTP receiver, and nowhere else in its namespace
         {
-          to: [{ ...namespaceSelector(args.tracing.namespace), podSelector: { matchLabels: args.tracing.podLabels } }],
+          to: [{ ...namespacePeer(args.tracing.namespace), podSelector: { matchLabels: args.tracing.podLabels } }],
           ports: [{ protocol: 'TCP', port: args.tracing.port }],
         },
       ],

@@ -6,7 +6,7 @@ import type { ScaledObject } from '../../generated/crds/keda.sh/v1alpha1/ScaledO
 import { chartResources } from '../capacity.js';
 import { pinnedRelease } from '../charts.js';
 import { podEnvironment, type PodValues } from '../pod-environment.js';
-import { erpApiContainer, POD_SECURITY, TMP_VOLUME } from '../workload.js';
+import { erpApiContainer, namespacePeer, POD_SECURITY, TMP_VOLUME } from '../workload.js';
 import { MONITORING_NAMESPACE } from './observability.js';
 
 export interface WorkerArgs {
@@ -251,9 +251,6 @@ export class Worker extends pulumi.ComponentResource {
       options,
     );
 
-    const namespaceSelector = (namespace: string) => ({
-      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
-    });
     new k8s.networking.v1.NetworkPolicy(
       `${name}-netpol`,
       {
@@ -262,12 +259,10 @@ export class Worker extends pulumi.ComponentResource {
           podSelector: { matchLabels: podLabels },
           policyTypes: ['Ingress', 'Egress'],
           // Prometheus scrapes /metrics; the kubelet's probes are not subject to NetworkPolicy.
-          ingress: [
-            { from: [namespaceSelector(MONITORING_NAMESPACE)], ports: [{ protocol: 'TCP', port: WORKER_PORT }] },
-          ],
+          ingress: [{ from: [namespacePeer(MONITORING_NAMESPACE)], ports: [{ protocol: 'TCP', port: WORKER_PORT }] }],
           egress: [
             {
-              to: [namespaceSelector('kube-system')],
+              to: [namespacePeer('kube-system')],
               ports: [
                 { protocol: 'UDP', port: 53 },
                 { protocol: 'TCP', port: 53 },
@@ -283,9 +278,7 @@ export class Worker extends pulumi.ComponentResource {
             // The relay's address is the provider's (SES, a corporate relay): open its port only.
             { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: args.smtpPort }] },
             {
-              to: [
-                { ...namespaceSelector(args.tracing.namespace), podSelector: { matchLabels: args.tracing.podLabels } },
-              ],
+              to: [{ ...namespacePeer(args.tracing.namespace), podSelector: { matchLabels: args.tracing.podLabels } }],
               ports: [{ protocol: 'TCP', port: args.tracing.port }],
             },
           ],

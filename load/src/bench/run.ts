@@ -226,6 +226,12 @@ function soakOf(settings: BenchSettings, stack: Stack): Measurement {
 
 let signIns = 0;
 
+/** A fresh token each run, from an address of its own: access tokens live 15 minutes, a whole benchmark is longer. */
+async function freshToken(stack: Stack): Promise<string> {
+  signIns += 1;
+  return signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+}
+
 const SETTLE_PROBE_INTERVAL_MS = 500;
 const SETTLE_QUIET_MS = 20;
 const SETTLE_QUIET_PROBES = 3;
@@ -271,9 +277,7 @@ async function measureOne(
   signal: AbortSignal,
 ): Promise<RunRecord> {
   await settleBefore(label, measurement.url, signal);
-  // a fresh token each run: access tokens live 15 minutes, a whole benchmark is longer
-  signIns += 1;
-  const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+  const token = await freshToken(stack);
   const seeded: Seeded = {
     seed: {
       baseUrl: measurement.url,
@@ -330,8 +334,7 @@ async function measureInvoiceRun(
   signal: AbortSignal,
 ): Promise<RunRecord> {
   await settleBefore(label, stack.appUrl, signal);
-  signIns += 1;
-  const token = await signIn(stack.appUrl, stack.account, clientAddress(2 ** 23 + signIns));
+  const token = await freshToken(stack);
   const startedAt = new Date().toISOString();
   const run = await measureInvoices({
     label,
