@@ -84,3 +84,17 @@ export function erpApiContainer(args: ErpApiContainerArgs): Container {
 export function namespacePeer(name: string) {
   return { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': name } } };
 }
+
+/** Spread a workload's pods over the zones where it can; a zone short of room still takes them. */
+export function zoneSpread(
+  podLabels: Readonly<Record<string, string>>,
+): k8s.types.input.core.v1.TopologySpreadConstraint[] {
+  return [
+    {
+      maxSkew: 1,
+      topologyKey: 'topology.kubernetes.io/zone',
+      whenUnsatisfiable: 'ScheduleAnyway',
+      labelSelector: { matchLabels: podLabels },
+    },
+  ];
+}

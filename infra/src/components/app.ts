@@ -30,6 +30,7 @@ import {
   JOB_RESOURCES,
   namespacePeer,
   POD_SECURITY,
+  zoneSpread,
   TMP_MOUNT,
   TMP_VOLUME,
 } from '../workload.js';
@@ -416,14 +417,7 @@ export class App extends pulumi.ComponentResource {
       automountServiceAccountToken: false,
       securityContext: POD_SECURITY,
       terminationGracePeriodSeconds: terminationGraceSeconds,
-      topologySpreadConstraints: [
-        {
-          maxSkew: 1,
-          topologyKey: 'topology.kubernetes.io/zone',
-          whenUnsatisfiable: 'ScheduleAnyway',
-          labelSelector: { matchLabels: podLabels },
-        },
-      ],
+      topologySpreadConstraints: zoneSpread(podLabels),
       volumes: [TMP_VOLUME],
       containers: [
         {

@@ -6,7 +6,7 @@ import type { ScaledObject } from '../../generated/crds/keda.sh/v1alpha1/ScaledO
 import { chartResources } from '../capacity.js';
 import { pinnedRelease } from '../charts.js';
 import { podEnvironment, type PodValues } from '../pod-environment.js';
-import { erpApiContainer, namespacePeer, POD_SECURITY, TMP_VOLUME } from '../workload.js';
+import { erpApiContainer, namespacePeer, POD_SECURITY, TMP_VOLUME, zoneSpread } from '../workload.js';
 import { MONITORING_NAMESPACE } from './observability.js';
 
 export interface WorkerArgs {
@@ -148,14 +148,7 @@ export class Worker extends pulumi.ComponentResource {
               securityContext: POD_SECURITY,
               // SIGTERM stops taking jobs; running ones get SHUTDOWN_TIMEOUT_MS, then the connections close.
               terminationGracePeriodSeconds: WORKER_SHUTDOWN_TIMEOUT_MS / 1000 + SHUTDOWN_MARGIN_SECONDS,
-              topologySpreadConstraints: [
-                {
-                  maxSkew: 1,
-                  topologyKey: 'topology.kubernetes.io/zone',
-                  whenUnsatisfiable: 'ScheduleAnyway',
-                  labelSelector: { matchLabels: podLabels },
-                },
-              ],
+              topologySpreadConstraints: zoneSpread(podLabels),
               volumes: [TMP_VOLUME],
               containers: [
                 erpApiContainer({
