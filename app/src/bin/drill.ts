@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 
 import { Client, escapeIdentifier } from 'pg';
 
@@ -18,6 +17,7 @@ import { verifyAuditChain } from '../components/audit/verify.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { createDatabase } from '../db/pool.js';
 import { createLogger } from '../logger.js';
+import { freePort } from '../net.js';
 import { PUSHED_METRICS, PUSH_JOBS } from '../observability/metric-catalogue.js';
 import { pushMetrics } from '../observability/push.js';
 import { startServer } from './server.js';
@@ -129,19 +129,6 @@ async function newestChange(url: string): Promise<Date | undefined> {
   }
 }
 
-/** A loopback port nothing listens on now (the app's PORT must be 1 to 65535). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts the app in this process against `url` on a free loopback port and polls /health/ready until 200. */
 async function appBecomesReady(url: string, env: NodeJS.ProcessEnv): Promise<DrillCheck> {
   let config;
@@ -150,7 +137,7 @@ async function appBecomesReady(url: string, env: NodeJS.ProcessEnv): Promise<Dri
       ...env,
       DATABASE_URL: url,
       HOST: '127.0.0.1',
-      PORT: String(await freeLoopbackPort()),
+      PORT: String(await freePort()),
       LOG_LEVEL: 'silent',
       // throwaway secrets: readiness needs none of the real ones, and the drill should not hold them
       JWT_SECRETS: randomBytes(48).toString('base64'),
